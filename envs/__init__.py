@@ -1,0 +1,185 @@
+"""The env registry: ``make``, ``make_vec``, ``register``, ``list_envs`` (DESIGN 1).
+
+An entry is either a batched core class (the fast path: ``make_vec`` returns the core,
+``make`` a PettingZoo view over a one-copy core) or any factory of PettingZoo
+``ParallelEnv`` (the generic path: ``make_vec`` steps B copies behind the batched
+interface). Families may also register *aliases*: a regular expression over ids that maps
+a name such as ``Foraging-8x8-2p-2f-coop-v3`` to an entry plus keyword arguments, so
+published names work while parameters stay keyword arguments.
+
+Our own ids are mirrored into PettingZoo's registry under the ``marlgym/`` namespace, so
+``pettingzoo.make("parallel", "marlgym/foraging-v0")`` works too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pettingzoo import ParallelEnv
+
+from envs.core import BatchedCore
+from envs.generic import ParallelEnvBatch
+from envs.parallel_view import ParallelView
+
+__all__ = [
+    "BatchedCore",
+    "EnvSpec",
+    "ParallelView",
+    "ParallelEnvBatch",
+    "make",
+    "make_vec",
+    "register",
+    "register_alias",
+    "list_envs",
+    "spec",
+]
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What the registry knows of one id: how to build it and its default keyword arguments."""
+
+    id: str
+    core: type[BatchedCore] | Callable[..., BatchedCore] | None = None
+    parallel: Callable[..., ParallelEnv] | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def batched(self) -> bool:
+        return self.core is not None
+
+
+@dataclass(frozen=True)
+class _Alias:
+    pattern: re.Pattern
+    resolve: Callable[[re.Match], tuple[str, dict[str, Any]]]
+    examples: tuple[str, ...]
+
+
+_REGISTRY: dict[str, EnvSpec] = {}
+_ALIASES: list[_Alias] = []
+
+
+def register(
+    env_id: str,
+    core: type[BatchedCore] | Callable[..., BatchedCore] | None = None,
+    *,
+    parallel: Callable[..., ParallelEnv] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    description: str = "",
+    override: bool = False,
+    pettingzoo_namespace: str | None = None,
+) -> EnvSpec:
+    """Register an env under ``env_id``.
+
+    Args:
+        env_id: the id, e.g. ``"my-env-v0"``.
+        core: a batched core class (or factory) called as ``core(num_envs=B, **kwargs)``.
+        parallel: a factory of a PettingZoo ParallelEnv, called as ``parallel(**kwargs)``
+            (and with ``render_mode=`` when one is asked for). Give exactly one of the two.
+        kwargs: default keyword arguments, overridden by those given to ``make``.
+        override: allow replacing an existing id.
+        pettingzoo_namespace: if set, also register ``<namespace>/<env_id>`` in PettingZoo's
+            registry.
+    """
+    if (core is None) == (parallel is None):
+        raise ValueError("register() needs exactly one of core= (a batched core) or parallel= (a ParallelEnv factory)")
+    if env_id in _REGISTRY and not override:
+        raise ValueError(f"env id {env_id!r} is already registered (pass override=True to replace it)")
+    entry = EnvSpec(env_id, core=core, parallel=parallel, kwargs=dict(kwargs or {}), description=description)
+    _REGISTRY[env_id] = entry
+    if pettingzoo_namespace:
+        _register_in_pettingzoo(f"{pettingzoo_namespace}/{env_id}", env_id)
+    return entry
+
+
+def register_alias(
+    pattern: str,
+    resolve: Callable[[re.Match], tuple[str, dict[str, Any]]],
+    examples: tuple[str, ...] = (),
+) -> None:
+    """Accept every id matching ``pattern`` (a full-match regex) as an alias.
+
+    ``resolve(match)`` returns ``(registered_id, kwargs)``; ``examples`` are shown in
+    ``list_envs(aliases=True)`` and in unknown-id errors.
+    """
+    _ALIASES.append(_Alias(re.compile(pattern), resolve, tuple(examples)))
+
+
+def spec(env_id: str) -> tuple[EnvSpec, dict[str, Any]]:
+    """Resolve ``env_id`` (an id or an alias) to its spec and the kwargs the alias implies."""
+    if env_id in _REGISTRY:
+        return _REGISTRY[env_id], {}
+    for alias in _ALIASES:
+        match = alias.pattern.fullmatch(env_id)
+        if match:
+            target, kwargs = alias.resolve(match)
+            return _REGISTRY[target], kwargs
+    candidates = list(_REGISTRY) + [e for a in _ALIASES for e in a.examples]
+    close = difflib.get_close_matches(env_id, candidates, n=5, cutoff=0.4)
+    hint = f"closest registered ids: {close}" if close else f"registered ids: {sorted(_REGISTRY)}"
+    raise KeyError(f"unknown env id {env_id!r}; {hint} (list_envs() lists them all)")
+
+
+def make(env_id: str, render_mode: str | None = None, action_masks: bool = False, **kwargs) -> ParallelEnv:
+    """A PettingZoo ParallelEnv for ``env_id``.
+
+    Args:
+        env_id: a registered id or alias.
+        render_mode: None, ``"rgb_array"`` or ``"human"``.
+        action_masks: batched-core envs only: observations become
+            ``{"observation", "action_mask"}`` dicts.
+        **kwargs: override the registered keyword arguments.
+    """
+    entry, alias_kwargs = spec(env_id)
+    merged = {**entry.kwargs, **alias_kwargs, **kwargs}
+    if entry.batched:
+        core = entry.core(num_envs=1, autoreset=False, render_mode=render_mode, **merged)
+        return ParallelView(core, action_masks=action_masks)
+    if render_mode is not None:
+        merged["render_mode"] = render_mode
+    return entry.parallel(**merged)
+
+
+def make_vec(env_id: str, num_envs: int = 1, **kwargs) -> BatchedCore:
+    """The batched core for ``env_id`` with ``num_envs`` copies (auto-resetting).
+
+    A batched-core entry is built directly; a ParallelEnv entry is wrapped in
+    :class:`~envs.generic.ParallelEnvBatch`.
+    """
+    entry, alias_kwargs = spec(env_id)
+    merged = {**entry.kwargs, **alias_kwargs, **kwargs}
+    if entry.batched:
+        return entry.core(num_envs=num_envs, **merged)
+    render_mode = merged.pop("render_mode", None)
+    autoreset = merged.pop("autoreset", True)
+    return ParallelEnvBatch(lambda **kw: entry.parallel(**merged, **kw), num_envs, autoreset=autoreset,
+                            render_mode=render_mode)
+
+
+def list_envs(aliases: bool = False) -> list[str]:
+    """The registered ids (sorted); with ``aliases=True`` also an example of each alias family."""
+    ids = sorted(_REGISTRY)
+    if aliases:
+        ids += [e for a in _ALIASES for e in a.examples]
+    return ids
+
+
+def _register_in_pettingzoo(pz_id: str, env_id: str) -> None:
+    import pettingzoo
+
+    if pz_id in pettingzoo.parallel_registry:
+        return
+
+    def factory(**kwargs):
+        return make(env_id, **kwargs)
+
+    pettingzoo.register("parallel", pz_id, entry_point=factory)
+
+
+# The families register themselves on import.
+from envs import foraging  # noqa: E402,F401

@@ -1,0 +1,227 @@
+"""The batched core protocol (DESIGN 2.1): B independent copies of one env, N agents each.
+
+Every env family subclasses :class:`BatchedCore` and implements four hooks
+(``_reset_copies``, ``_step``, ``_observe``, ``_render_frame``); this module does,
+once for all families, what every core needs around them: per-copy seeding, action
+validation with readable errors, episode bookkeeping, auto-reset with the final
+observation kept in the info, and the default (whole-group) mean-field neighbourhood.
+
+Array shapes: observations ``[B, N, *obs_shape]``, rewards / terminated / truncated
+``[B, N]``, ``action_mask() -> [B, N, A]``, ``state() -> [B, S]``.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+SeedLike = int | Sequence[int] | None
+
+
+class BatchedCore(abc.ABC):
+    """Base class of the batched env cores.
+
+    Subclasses set, in ``__init__`` before calling ``super().__init__`` or right after:
+    ``possible_agents``, ``observation_space`` / ``action_space`` (one agent's; all agents
+    share them) and ``state_space``; then implement the four hooks.
+
+    Seeding: ``reset(seed=s)`` gives copy ``b`` its own generator seeded ``s + b`` (or the
+    ``b``-th entry of a list of seeds), so copy ``b`` of a batch behaves exactly like a
+    single-copy core seeded ``s + b``. Later resets (auto-resets too) continue each copy's
+    stream. Randomness used while stepping must come from ``self.rngs[b]`` as well.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["human", "rgb_array"], "render_fps": 5}
+    #: How the per-agent rewards add up to the team's episodic return: "sum" or "mean".
+    team_reward: str = "sum"
+
+    possible_agents: list[str]
+    observation_space: gym.Space
+    action_space: gym.Space
+    state_space: gym.spaces.Box
+
+    def __init__(self, num_envs: int = 1, *, autoreset: bool = True, render_mode: str | None = None):
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is not supported; "
+                f"choose one of {self.metadata['render_modes']} or None"
+            )
+        self.num_envs = int(num_envs)
+        self.autoreset = autoreset
+        self.render_mode = render_mode
+        self.rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(self.num_envs)]
+        self._episode_return = None  # [B, N], allocated on first reset
+        self._episode_length = np.zeros(self.num_envs, dtype=np.int64)
+        self._needs_reset = True
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def num_agents(self) -> int:
+        return len(self.possible_agents)
+
+    @property
+    def is_discrete(self) -> bool:
+        return isinstance(self.action_space, gym.spaces.Discrete)
+
+    @property
+    def num_actions(self) -> int:
+        """Number of discrete actions (A); raises for continuous action spaces."""
+        if not self.is_discrete:
+            raise TypeError(f"{type(self).__name__} has continuous actions ({self.action_space})")
+        return int(self.action_space.n)
+
+    # ------------------------------------------------------------------ public API
+    def reset(self, seed: SeedLike = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Reset every copy. Returns observations ``[B, N, ...]`` and an info dict."""
+        if seed is not None:
+            self.seed(seed)
+        self._episode_return = np.zeros((self.num_envs, self.num_agents), dtype=np.float64)
+        self._episode_length[:] = 0
+        self._reset_copies(np.arange(self.num_envs), options)
+        self._needs_reset = False
+        return self._observe(), {}
+
+    def seed(self, seed: SeedLike) -> None:
+        if isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + b for b in range(self.num_envs)]
+        else:
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} env copies")
+        self.rngs = [np.random.default_rng(s) for s in seeds]
+
+    def step(self, actions: np.ndarray):
+        """Step every copy with joint actions ``[B, N]`` (discrete) or ``[B, N, D]``.
+
+        Returns ``obs, rewards, terminated, truncated, info``. With auto-reset, a copy whose
+        episode ended is reset at once: ``obs`` holds its new first observation, and
+        ``info["final_obs"]`` / ``info["final_state"]`` the last ones of the ended episode,
+        with ``info["_final"] [B]`` marking those copies and ``info["episode"]`` holding
+        their episode statistics (``return`` [B] team return, ``agent_return`` [B, N],
+        ``length`` [B], plus any env metrics).
+        """
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        actions = self._check_actions(actions)
+        rewards, terminated, truncated, info = self._step(actions)
+        self._episode_return += rewards
+        self._episode_length += 1
+        done = np.logical_or(terminated, truncated).all(axis=1)
+        if done.any():
+            idx = np.flatnonzero(done)
+            info["_final"] = done
+            info["episode"] = self._episode_stats(idx)
+            if self.autoreset:
+                info["final_obs"] = self._observe()
+                info["final_state"] = self.state()
+                self._episode_return[idx] = 0.0
+                self._episode_length[idx] = 0
+                self._reset_copies(idx, None)
+            elif done.all():
+                self._needs_reset = True
+        return self._observe(), rewards, terminated, truncated, info
+
+    def action_mask(self) -> np.ndarray:
+        """Boolean ``[B, N, A]``: the actions that are not equivalent to doing nothing."""
+        return np.ones((self.num_envs, self.num_agents, self.num_actions), dtype=bool)
+
+    @abc.abstractmethod
+    def state(self) -> np.ndarray:
+        """The global state ``[B, S]`` for centralised critics."""
+
+    def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
+        """Mean of ``values [B, N, D]`` over each agent's neighbours (mean-field learners).
+
+        The default neighbourhood is the whole group except the agent itself; families with
+        positions override this with a local radius.
+        """
+        n = values.shape[1]
+        if n == 1:
+            return np.zeros_like(values, dtype=np.float32)
+        total = values.sum(axis=1, keepdims=True)
+        return ((total - values) / (n - 1)).astype(np.float32)
+
+    def render(self, index: int = 0) -> np.ndarray | None:
+        """Render copy ``index``: an RGB array ``[H, W, 3]`` uint8, or draw to a window."""
+        if self.render_mode is None:
+            raise RuntimeError(
+                "render() needs a render_mode; create the env with render_mode='rgb_array' or 'human'"
+            )
+        return self._render_frame(index)
+
+    def close(self) -> None:
+        """Release the renderer's window, if any."""
+
+    # ------------------------------------------------------------------ hooks
+    @abc.abstractmethod
+    def _reset_copies(self, idx: np.ndarray, options: dict | None) -> None:
+        """Start new episodes in copies ``idx`` using ``self.rngs[b]``; options may fix a layout."""
+
+    @abc.abstractmethod
+    def _step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Advance every copy; return rewards, terminated, truncated ``[B, N]`` and an info dict."""
+
+    @abc.abstractmethod
+    def _observe(self) -> np.ndarray:
+        """Observations ``[B, N, *obs_shape]`` of the current state."""
+
+    def _render_frame(self, index: int) -> np.ndarray | None:
+        raise NotImplementedError(f"{type(self).__name__} has no renderer")
+
+    def _episode_metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Env-specific per-episode metrics for ending copies ``idx`` (each a ``[len(idx)]`` array)."""
+        return {}
+
+    # ------------------------------------------------------------------ helpers
+    def _episode_stats(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Statistics of the episodes ending now in copies ``idx``, as ``[B]`` arrays (NaN elsewhere)."""
+        agent_return = np.full((self.num_envs, self.num_agents), np.nan)
+        agent_return[idx] = self._episode_return[idx]
+        aggregate = np.sum if self.team_reward == "sum" else np.mean
+        stats = {"return": aggregate(agent_return, axis=1), "agent_return": agent_return}
+        length = np.full(self.num_envs, np.nan)
+        length[idx] = self._episode_length[idx]
+        stats["length"] = length
+        for key, value in self._episode_metrics(idx).items():
+            full = np.full(self.num_envs, np.nan)
+            full[idx] = value
+            stats[key] = full
+        return stats
+
+    def _check_actions(self, actions) -> np.ndarray:
+        """Validate the shape and range of a joint action; raise naming what is allowed."""
+        actions = np.asarray(actions)
+        b, n = self.num_envs, self.num_agents
+        space = self.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            if actions.shape != (b, n):
+                raise ValueError(
+                    f"actions must have shape [num_envs, num_agents] = ({b}, {n}), got {actions.shape}"
+                )
+            if not np.issubdtype(actions.dtype, np.integer):
+                if not np.all(np.mod(actions, 1) == 0):
+                    raise ValueError(f"discrete actions must be integers, got dtype {actions.dtype}")
+                actions = actions.astype(np.int64)
+            low, high = int(space.start), int(space.start + space.n - 1)
+            if actions.size and (actions.min() < low or actions.max() > high):
+                bad = actions[(actions < low) | (actions > high)][0]
+                raise ValueError(f"action {bad} is out of range: valid actions are {low}..{high}")
+            return actions
+        if isinstance(space, gym.spaces.Box):
+            shape = (b, n, *space.shape)
+            if actions.shape != shape:
+                raise ValueError(f"actions must have shape {shape}, got {actions.shape}")
+            actions = actions.astype(np.float32)
+            if not np.all(np.isfinite(actions)):
+                raise ValueError("continuous actions must be finite")
+            if np.any(actions < space.low) or np.any(actions > space.high):
+                raise ValueError(
+                    f"continuous actions must lie in [{space.low.min()}, {space.high.max()}]"
+                )
+            return actions
+        raise TypeError(f"unsupported action space {space}")
