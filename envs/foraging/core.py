@@ -1,0 +1,512 @@
+"""Level-Based Foraging as a batched numpy core, rule for rule with ``lbforaging`` 2.0.0.
+
+| | |
+|---|---|
+| Agents | ``player_0 ... player_{P-1}`` |
+| Actions | ``Discrete(6)``: NONE, NORTH (row-1), SOUTH (row+1), WEST (col-1), EAST (col+1), LOAD |
+| Observations (vector) | ``Box(3F + 3P)``: F food slots then P player slots of (row, col, level) |
+| Observations (grid) | ``Box(3, 2s+1, 2s+1)``: agent levels, food levels, accessibility |
+| State | ``Box(3F + 3P + 1)``: absolute (row, col, level) of every food and player, and t / T |
+
+## Rules (lbforaging 2.0.0)
+- Players (levels uniform in ``[min_player_level, max_player_level]``) are placed first,
+  uniformly on distinct cells. Food is then placed only in rows/cols ``1 .. S-2``, on a
+  free cell, never within the 3x3 neighbourhood of other food nor within distance 2 along
+  its row or column. Food levels are uniform in ``[min_food_level, L]`` where ``L`` is
+  ``max_food_level`` or, if None, the sum of the three lowest player levels; with
+  ``force_coop`` every food gets ``L``.
+- Invalid actions (off the grid, onto food, LOAD with no 4-adjacent food) act as NONE.
+- Moves are simultaneous; agents claiming the same cell (a staying agent claims its own)
+  all stay. Loading comes after movement: a loading agent takes its first 4-adjacent food
+  in N, S, W, E order; the food's group is the loading agents that took it; if the group's
+  level sum is at least the food level, the food is removed and each member gets
+  ``level_i * food_level / (group_level_sum * total_spawned_food_level)`` (unnormalised:
+  ``level_i * food_level``), so a cleared episode's rewards sum to 1; otherwise each member
+  gets ``-penalty``.
+- Vector observation: food in the agent's sight window (row-major), then the agent itself
+  and the visible players (in index order), as (row, col, level) relative to the sight
+  window clipped at the grid edge; missing slots are (-1, -1, 0). As in lbforaging, a
+  player is visible when both its window coordinates lie in ``[0, 2*sight]``; near the top
+  or left edge this reaches up to ``2*sight`` cells from the agent (kept for comparability).
+- The episode terminates when all food is gone and is truncated at ``max_episode_steps``.
+
+## Defects of lbforaging 2.0.0 fixed here (everything else matches; see tests)
+1. The time limit is reported as termination; here it is a truncation.
+2. An agent whose move fails can end in the cell of another: positions (2,1),(2,2),(2,4)
+   with actions E,E,W leave two agents on (2,2). Here a move into a cell whose occupant
+   stays also fails (resolved to a fixed point), so agents never share a cell.
+3. Grid observations crash (their Box is built with the wrong shape); here they work.
+4. The PyPI build registers at most 4 food; here any number that fits.
+5. No action mask; here ``action_mask()`` gives the valid actions.
+6. Loading ignores food in row 0 / column 0 (``row > 1`` tests) and, when an agent touches
+   two foods, the group depends on set iteration order. Spawning never produces either
+   case (food stays off the border and apart); with layouts given by ``reset(options=...)``
+   the rule above applies.
+
+## Arguments
+``field_size`` (int or (rows, cols)), ``players``, ``max_num_food``, ``sight`` (default:
+the field size, i.e. full observation), ``min_player_level``, ``max_player_level``,
+``min_food_level``, ``max_food_level``, ``force_coop``, ``penalty``, ``max_episode_steps``,
+``normalize_reward``, ``grid_observation``, ``observe_agent_levels``.
+
+``reset(options={"players": [(row, col, level), ...], "food": [(row, col, level), ...]})``
+places a given layout in every copy (validated).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from envs.core import BatchedCore
+
+NONE, NORTH, SOUTH, WEST, EAST, LOAD = range(6)
+ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
+# (d_row, d_col) of each action; LOAD and NONE stay
+MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]], dtype=np.int64)
+# the 4-neighbourhood in lbforaging's food-choice order: N, S, W, E
+ADJACENT = MOVES[1:5]
+# cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
+_FOOD_BLOCK = np.array(
+    [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)] + [(-2, 0), (2, 0), (0, -2), (0, 2)], dtype=np.int64
+)
+
+
+def _positive_int(name: str, value) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def max_food_that_fits(rows: int, cols: int) -> int:
+    """How many foods the placement rule fits on an empty field (greedy row-major packing)."""
+    blocked = np.zeros((rows + 4, cols + 4), dtype=bool)
+    count = 0
+    for r in range(1, rows - 1):
+        for c in range(1, cols - 1):
+            if not blocked[r + 2, c + 2]:
+                count += 1
+                blocked[r + 2 + _FOOD_BLOCK[:, 0], c + 2 + _FOOD_BLOCK[:, 1]] = True
+    return count
+
+
+class ForagingCore(BatchedCore):
+    """B copies of Level-Based Foraging (see the module docstring for the rules)."""
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 5, "name": "foraging_v0"}
+    team_reward = "sum"
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        field_size: int | Sequence[int] = 8,
+        players: int = 2,
+        max_num_food: int = 2,
+        sight: int | None = None,
+        min_player_level: int | Sequence[int] = 1,
+        max_player_level: int | Sequence[int] = 2,
+        min_food_level: int | Sequence[int] = 1,
+        max_food_level: int | Sequence[int] | None = None,
+        force_coop: bool = False,
+        penalty: float = 0.0,
+        max_episode_steps: int = 50,
+        normalize_reward: bool = True,
+        grid_observation: bool = False,
+        observe_agent_levels: bool = True,
+        autoreset: bool = True,
+        render_mode: str | None = None,
+    ):
+        super().__init__(num_envs, autoreset=autoreset, render_mode=render_mode)
+        if isinstance(field_size, (int, np.integer)):
+            field_size = (field_size, field_size)
+        if len(field_size) != 2:
+            raise ValueError(f"field_size must be an int or (rows, cols), got {field_size!r}")
+        self.rows = _positive_int("field_size rows", field_size[0])
+        self.cols = _positive_int("field_size cols", field_size[1])
+        self.n_players = _positive_int("players", players)
+        self.n_food = _positive_int("max_num_food", max_num_food)
+        self.sight = _positive_int("sight", max(self.rows, self.cols) if sight is None else sight)
+        self.max_episode_steps = _positive_int("max_episode_steps", max_episode_steps)
+        if penalty < 0:
+            raise ValueError(f"penalty must be >= 0, got {penalty}")
+        self.penalty = float(penalty)
+        self.force_coop = bool(force_coop)
+        self.normalize_reward = bool(normalize_reward)
+        self.grid_observation = bool(grid_observation)
+        self.observe_agent_levels = bool(observe_agent_levels)
+
+        self.min_player_level = self._levels("min_player_level", min_player_level, self.n_players)
+        self.max_player_level = self._levels("max_player_level", max_player_level, self.n_players)
+        if np.any(self.min_player_level > self.max_player_level):
+            raise ValueError(
+                f"min_player_level {self.min_player_level.tolist()} must not exceed "
+                f"max_player_level {self.max_player_level.tolist()}"
+            )
+        self.min_food_level = self._levels("min_food_level", min_food_level, self.n_food)
+        self.max_food_level = (
+            None if max_food_level is None else self._levels("max_food_level", max_food_level, self.n_food)
+        )
+        if self.max_food_level is not None and np.any(self.min_food_level > self.max_food_level):
+            raise ValueError(
+                f"min_food_level {self.min_food_level.tolist()} must not exceed "
+                f"max_food_level {self.max_food_level.tolist()}"
+            )
+        cells = self.rows * self.cols
+        if self.n_players > cells:
+            raise ValueError(f"players={self.n_players} do not fit on a {self.rows}x{self.cols} field ({cells} cells)")
+        fits = max_food_that_fits(self.rows, self.cols)
+        if self.n_food > fits:
+            raise ValueError(
+                f"max_num_food={self.n_food} cannot be placed on a {self.rows}x{self.cols} field: at most {fits} "
+                "fit (food goes in rows/cols 1..size-2, with its 3x3 neighbourhood and 2 cells along its "
+                "row and column free of other food)"
+            )
+        if self.n_players + self.n_food > cells:
+            raise ValueError(f"{self.n_players} players and {self.n_food} food need more than {cells} cells")
+
+        self.possible_agents = [f"player_{i}" for i in range(self.n_players)]
+        self._build_spaces()
+
+        b, n, f = self.num_envs, self.n_players, self.n_food
+        self.pos = np.zeros((b, n, 2), dtype=np.int64)
+        self.level = np.zeros((b, n), dtype=np.int64)
+        self.food_pos = np.zeros((b, f, 2), dtype=np.int64)
+        self.food_level = np.zeros((b, f), dtype=np.int64)
+        self.food_alive = np.zeros((b, f), dtype=bool)
+        self.food_spawned = np.ones(b, dtype=np.float64)
+        self.t = np.zeros(b, dtype=np.int64)
+        # food_id grid padded by one cell on each side (-1 = no food) for neighbour lookups
+        self._food_id = np.full((b, self.rows + 2, self.cols + 2), -1, dtype=np.int64)
+        self._mask = np.ones((b, n, 6), dtype=bool)
+        self._renderer = None
+
+    # ------------------------------------------------------------------ construction helpers
+    @staticmethod
+    def _levels(name: str, value, count: int) -> np.ndarray:
+        arr = np.asarray(value, dtype=np.int64)
+        if arr.ndim == 0:
+            arr = np.full(count, int(arr))
+        if arr.shape != (count,):
+            raise ValueError(f"{name} must be an int or a list of {count} ints, got {value!r}")
+        if np.any(arr < 1):
+            raise ValueError(f"{name} must be >= 1, got {value!r}")
+        return arr
+
+    @property
+    def food_level_cap(self) -> int:
+        """The highest food level the spawning rule can produce (used for observation bounds)."""
+        if self.max_food_level is not None:
+            return int(self.max_food_level.max())
+        return int(np.sort(self.max_player_level)[:3].sum())
+
+    def _build_spaces(self) -> None:
+        n, f = self.n_players, self.n_food
+        top_level = int(self.max_player_level.max())
+        top_food = self.food_level_cap
+        if self.grid_observation:
+            w = 2 * self.sight + 1
+            high = np.empty((3, w, w), dtype=np.float32)
+            high[0] = top_level if self.observe_agent_levels else 1
+            high[1] = top_food
+            high[2] = 1
+            self.observation_space = gym.spaces.Box(np.zeros_like(high), high, dtype=np.float32)
+        else:
+            coord = max(self.rows, self.cols) - 1
+            per_player = 3 if self.observe_agent_levels else 2
+            low = [-1, -1, 0] * f + ([-1, -1, 0] if self.observe_agent_levels else [-1, -1]) * n
+            high = [coord, coord, top_food] * f + ([coord, coord, top_level] if per_player == 3 else [coord, coord]) * n
+            self.observation_space = gym.spaces.Box(
+                np.array(low, dtype=np.float32), np.array(high, dtype=np.float32), dtype=np.float32
+            )
+        self.action_space = gym.spaces.Discrete(6)
+        coord = max(self.rows, self.cols) - 1
+        state_low = np.array([-1, -1, 0] * (f + n) + [0], dtype=np.float32)
+        state_high = np.array([coord, coord, top_food] * f + [coord, coord, top_level] * n + [1], dtype=np.float32)
+        self.state_space = gym.spaces.Box(state_low, state_high, dtype=np.float32)
+
+    # ------------------------------------------------------------------ reset
+    def _reset_copies(self, idx: np.ndarray, options: dict | None) -> None:
+        if options and ("players" in options or "food" in options):
+            self._place_layout(idx, options)
+        else:
+            self._spawn(idx)
+        self.t[idx] = 0
+        self._update_mask()
+
+    def _spawn(self, idx: np.ndarray) -> None:
+        """Random layouts for copies ``idx``, each from its own generator (lbforaging's rules)."""
+        rows, cols, n, f = self.rows, self.cols, self.n_players, self.n_food
+        pending = np.asarray(idx)
+        while len(pending):
+            draws = [self._draw(b) for b in pending]
+            k = len(pending)
+            player_keys = np.stack([d[0] for d in draws])  # [k, rows*cols]
+            levels = np.stack([d[1] for d in draws])  # [k, n]
+            food_keys = np.stack([d[2] for d in draws])  # [k, f, rows*cols]
+            food_levels = np.stack([d[3] for d in draws])  # [k, f]
+            cells = np.argsort(player_keys, axis=1, kind="stable")[:, :n]
+            pos = np.stack([cells // cols, cells % cols], axis=-1)
+            # food: each slot takes the free cell with the highest key (uniform over free cells)
+            blocked = np.ones((k, rows + 4, cols + 4), dtype=bool)  # padded by 2
+            blocked[:, 3 : rows + 1, 3 : cols + 1] = False  # interior rows/cols 1..size-2
+            ar = np.arange(k)
+            blocked[ar[:, None], pos[..., 0] + 2, pos[..., 1] + 2] = True
+            food_pos = np.zeros((k, f, 2), dtype=np.int64)
+            placed = np.zeros((k, f), dtype=bool)
+            for slot in range(f):
+                free = ~blocked[:, 2 : rows + 2, 2 : cols + 2].reshape(k, -1)
+                keys = np.where(free, food_keys[:, slot], -1.0)
+                cell = keys.argmax(axis=1)
+                ok = keys[ar, cell] >= 0
+                r, c = cell // cols, cell % cols
+                food_pos[:, slot] = np.stack([r, c], axis=-1)
+                placed[:, slot] = ok
+                rr = (r[:, None] + _FOOD_BLOCK[:, 0] + 2)[ok]
+                cc = (c[:, None] + _FOOD_BLOCK[:, 1] + 2)[ok]
+                blocked[np.repeat(ar[ok], len(_FOOD_BLOCK)), rr.ravel(), cc.ravel()] = True
+            done = placed.all(axis=1)
+            # lbforaging gives up after 1000 attempts and plays with fewer food; we draw again
+            # for those copies (construction already checked that the food fits).
+            if done.any():
+                self._set_layout(pending[done], pos[done], levels[done], food_pos[done], food_levels[done])
+            pending = pending[~done]
+
+    def _draw(self, b: int):
+        """One copy's random numbers for one layout attempt, in a fixed order and amount."""
+        rng = self.rngs[b]
+        cells = self.rows * self.cols
+        player_keys = rng.random(cells)
+        perm = rng.permutation(self.n_players)
+        levels = rng.integers(self.min_player_level[perm], self.max_player_level[perm] + 1)
+        food_keys = rng.random((self.n_food, cells))
+        if self.max_food_level is None:
+            top = np.full(self.n_food, np.sort(levels)[:3].sum())
+        else:
+            top = self.max_food_level
+        fperm = rng.permutation(self.n_food)
+        low = top[fperm] if self.force_coop else self.min_food_level[fperm]
+        high = top[fperm]
+        food_levels = rng.integers(np.minimum(low, high), high + 1)
+        return player_keys, levels, food_keys, food_levels
+
+    def _place_layout(self, idx: np.ndarray, options: dict) -> None:
+        players = [tuple(int(v) for v in p) for p in options.get("players", [])]
+        food = [tuple(int(v) for v in p) for p in options.get("food", [])]
+        if len(players) != self.n_players:
+            raise ValueError(f"options['players'] must list {self.n_players} (row, col, level) triples, got {len(players)}")
+        if not 1 <= len(food) <= self.n_food:
+            raise ValueError(f"options['food'] must list 1..{self.n_food} (row, col, level) triples (max_num_food), got {len(food)}")
+        seen: dict[tuple[int, int], str] = {}
+        for kind, items in (("player", players), ("food", food)):
+            for i, item in enumerate(items):
+                if len(item) != 3:
+                    raise ValueError(f"{kind} {i} must be (row, col, level), got {item}")
+                r, c, lvl = item
+                if not (0 <= r < self.rows and 0 <= c < self.cols):
+                    raise ValueError(
+                        f"{kind} {i} at ({r}, {c}) is off the grid: rows are 0..{self.rows - 1}, cols 0..{self.cols - 1}"
+                    )
+                if lvl < 1:
+                    raise ValueError(f"{kind} {i} has level {lvl}; levels must be >= 1")
+                if (r, c) in seen:
+                    raise ValueError(f"{kind} {i} at ({r}, {c}) overlaps {seen[(r, c)]}")
+                seen[(r, c)] = f"{kind} {i}"
+        k = len(idx)
+        pos = np.broadcast_to(np.array([p[:2] for p in players]), (k, self.n_players, 2))
+        levels = np.broadcast_to(np.array([p[2] for p in players]), (k, self.n_players))
+        food_pos = np.zeros((k, self.n_food, 2), dtype=np.int64)
+        food_levels = np.zeros((k, self.n_food), dtype=np.int64)
+        food_pos[:, : len(food)] = np.array([p[:2] for p in food])
+        food_levels[:, : len(food)] = np.array([p[2] for p in food])
+        self._set_layout(idx, pos, levels, food_pos, food_levels)
+
+    def _set_layout(self, idx, pos, levels, food_pos, food_levels) -> None:
+        """Write layouts into copies ``idx``; food slots are kept in row-major order (slots
+        with level 0 are empty)."""
+        alive = food_levels > 0
+        key = np.where(alive, food_pos[..., 0] * self.cols + food_pos[..., 1], np.iinfo(np.int64).max)
+        order = np.argsort(key, axis=1, kind="stable")
+        food_pos = np.take_along_axis(food_pos, order[..., None], axis=1)
+        food_levels = np.take_along_axis(food_levels, order, axis=1)
+        alive = np.take_along_axis(alive, order, axis=1)
+        self.pos[idx] = pos
+        self.level[idx] = levels
+        self.food_pos[idx] = food_pos
+        self.food_level[idx] = np.where(alive, food_levels, 0)
+        self.food_alive[idx] = alive
+        self.food_spawned[idx] = self.food_level[idx].sum(axis=1)
+        self._food_id[idx] = -1
+        bb, ff = np.nonzero(alive)
+        self._food_id[np.asarray(idx)[bb], food_pos[bb, ff, 0] + 1, food_pos[bb, ff, 1] + 1] = ff
+
+    # ------------------------------------------------------------------ step
+    def _step(self, actions: np.ndarray):
+        b, n = self.num_envs, self.n_players
+        ar_b = np.arange(b)[:, None]
+        # invalid actions act as NONE
+        valid = np.take_along_axis(self._mask, actions[..., None], axis=2)[..., 0]
+        act = np.where(valid, actions, NONE)
+        self.t += 1
+
+        # --- movement: simultaneous; a claimed cell with more than one claimant is refused
+        target = self.pos + MOVES[act]
+        moving = (act >= NORTH) & (act <= EAST)
+        same = (target[:, :, None, :] == target[:, None, :, :]).all(-1)  # [B, N, N]
+        moving &= same.sum(-1) == 1
+        # fixed point: a move into the cell of an agent that stays fails too (lbforaging defect 2)
+        into = (target[:, :, None, :] == self.pos[:, None, :, :]).all(-1)  # [B, i, j]: i moves onto j's cell
+        while True:
+            blocked = moving & (into & ~moving[:, None, :]).any(-1)
+            if not blocked.any():
+                break
+            moving &= ~blocked
+        self.pos = np.where(moving[..., None], target, self.pos)
+
+        # --- loading: each loader takes its first adjacent food (N, S, W, E)
+        rewards = np.zeros((b, n), dtype=np.float32)
+        loading = act == LOAD
+        if loading.any():
+            neighbours = self._food_id[ar_b[..., None], self.pos[:, :, None, 0] + 1 + ADJACENT[:, 0],
+                                       self.pos[:, :, None, 1] + 1 + ADJACENT[:, 1]]  # [B, N, 4]
+            has = neighbours >= 0
+            first = np.where(has.any(-1), neighbours[np.arange(b)[:, None], np.arange(n), has.argmax(-1)], -1)
+            target_food = np.where(loading, first, -1)
+            member = target_food[..., None] == np.arange(self.n_food)  # [B, N, F]
+            group_level = np.einsum("bn,bnf->bf", self.level, member)
+            success = (group_level >= self.food_level) & (group_level > 0) & self.food_alive
+            food_value = self.food_level.astype(np.float64)
+            if self.normalize_reward:
+                share = food_value / np.maximum(group_level * self.food_spawned[:, None], 1e-12)
+            else:
+                share = food_value / np.maximum(group_level, 1)
+            gained = self.level * np.einsum("bnf,bf->bn", member, np.where(success, share, 0.0))
+            failed = np.einsum("bnf,bf->bn", member, ~success & (group_level > 0)) > 0
+            rewards = (gained - self.penalty * failed).astype(np.float32)
+            if success.any():
+                eb, ef = np.nonzero(success)
+                self.food_alive[eb, ef] = False
+                self._food_id[eb, self.food_pos[eb, ef, 0] + 1, self.food_pos[eb, ef, 1] + 1] = -1
+
+        terminated = ~self.food_alive.any(axis=1)
+        truncated = (self.t >= self.max_episode_steps) & ~terminated
+        self._update_mask()
+        return (
+            rewards,
+            np.repeat(terminated[:, None], n, axis=1),
+            np.repeat(truncated[:, None], n, axis=1),
+            {},
+        )
+
+    def _update_mask(self) -> None:
+        """Valid actions of the current state: in-grid moves not onto food, LOAD next to food."""
+        b = self.num_envs
+        ar_b = np.arange(b)[:, None, None]
+        cell = self.pos[:, :, None, :] + ADJACENT  # [B, N, 4, 2]
+        inside = (cell[..., 0] >= 0) & (cell[..., 0] < self.rows) & (cell[..., 1] >= 0) & (cell[..., 1] < self.cols)
+        food_there = self._food_id[ar_b, cell[..., 0] + 1, cell[..., 1] + 1] >= 0
+        self._mask[..., NONE] = True
+        self._mask[..., NORTH : EAST + 1] = inside & ~food_there
+        self._mask[..., LOAD] = food_there.any(-1)
+
+    def action_mask(self) -> np.ndarray:
+        return self._mask.copy()
+
+    # ------------------------------------------------------------------ observations
+    def _window_offset(self) -> np.ndarray:
+        """Top-left corner of each agent's sight window clipped at the grid edge, [B, N, 2]."""
+        return np.maximum(self.pos - self.sight, 0)
+
+    def _observe(self) -> np.ndarray:
+        if self.grid_observation:
+            return self._observe_grid()
+        b, n, f = self.num_envs, self.n_players, self.n_food
+        offset = self._window_offset()  # [B, N, 2]
+        # food: inside the (properly clipped) window, row-major order
+        rel_food = self.food_pos[:, None, :, :] - offset[:, :, None, :]  # [B, N, F, 2]
+        far = np.abs(self.food_pos[:, None, :, :] - self.pos[:, :, None, :]).max(-1) > self.sight
+        seen_food = self.food_alive[:, None, :] & ~far
+        order = np.argsort(~seen_food, axis=2, kind="stable")
+        seen_sorted = np.take_along_axis(seen_food, order, axis=2)
+        rel_sorted = np.take_along_axis(rel_food, order[..., None], axis=2)
+        lvl_sorted = np.take_along_axis(np.broadcast_to(self.food_level[:, None, :], (b, n, f)), order, axis=2)
+        food_obs = np.where(
+            seen_sorted[..., None],
+            np.concatenate([rel_sorted, lvl_sorted[..., None]], axis=-1),
+            np.array([-1, -1, 0]),
+        )
+        # players: self first, then visible others in index order (lbforaging's visibility test)
+        rel = self.pos[:, None, :, :] - offset[:, :, None, :]  # [B, i, j, 2]
+        visible = (rel.min(-1) >= 0) & (rel.max(-1) <= 2 * self.sight)
+        rank = np.where(visible, np.arange(n) + 1, n + 1)
+        rank[:, np.arange(n), np.arange(n)] = 0
+        porder = np.argsort(rank, axis=2, kind="stable")
+        vis_sorted = np.take_along_axis(visible, porder, axis=2)
+        rel_p = np.take_along_axis(rel, porder[..., None], axis=2)
+        if self.observe_agent_levels:
+            lvl_p = np.take_along_axis(np.broadcast_to(self.level[:, None, :], (b, n, n)), porder, axis=2)
+            player_obs = np.where(vis_sorted[..., None], np.concatenate([rel_p, lvl_p[..., None]], -1), np.array([-1, -1, 0]))
+        else:
+            player_obs = np.where(vis_sorted[..., None], rel_p, np.array([-1, -1]))
+        return np.concatenate([food_obs.reshape(b, n, -1), player_obs.reshape(b, n, -1)], axis=-1).astype(np.float32)
+
+    def _observe_grid(self) -> np.ndarray:
+        b, n, s = self.num_envs, self.n_players, self.sight
+        rows, cols = self.rows + 2 * s, self.cols + 2 * s
+        layers = np.zeros((b, rows, cols, 3), dtype=np.float32)
+        ar = np.arange(b)[:, None]
+        layers[ar, self.pos[..., 0] + s, self.pos[..., 1] + s, 0] = self.level if self.observe_agent_levels else 1
+        fb, ff = np.nonzero(self.food_alive)
+        fr, fc = self.food_pos[fb, ff, 0] + s, self.food_pos[fb, ff, 1] + s
+        layers[fb, fr, fc, 1] = self.food_level[fb, ff]
+        layers[:, s : s + self.rows, s : s + self.cols, 2] = 1.0
+        layers[ar, self.pos[..., 0] + s, self.pos[..., 1] + s, 2] = 0.0
+        layers[fb, fr, fc, 2] = 0.0
+        w = np.arange(2 * s + 1)
+        r_idx = self.pos[..., 0, None] + w  # [B, N, W]
+        c_idx = self.pos[..., 1, None] + w
+        win = layers[np.arange(b)[:, None, None, None], r_idx[..., :, None], c_idx[..., None, :]]  # [B,N,W,W,3]
+        return np.ascontiguousarray(win.transpose(0, 1, 4, 2, 3))
+
+    def state(self) -> np.ndarray:
+        food = np.where(
+            self.food_alive[..., None],
+            np.concatenate([self.food_pos, self.food_level[..., None]], -1),
+            np.array([-1, -1, 0]),
+        )
+        players = np.concatenate([self.pos, self.level[..., None]], -1)
+        time = (self.t / self.max_episode_steps)[:, None]
+        return np.concatenate(
+            [food.reshape(self.num_envs, -1), players.reshape(self.num_envs, -1), time], axis=1
+        ).astype(np.float32)
+
+    def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
+        """Mean over the other agents within sight (Chebyshev distance <= sight)."""
+        dist = np.abs(self.pos[:, :, None, :] - self.pos[:, None, :, :]).max(-1)
+        near = (dist <= self.sight) & ~np.eye(self.n_players, dtype=bool)
+        count = near.sum(-1, keepdims=True)
+        total = np.einsum("bij,bjd->bid", near.astype(np.float32), values.astype(np.float32))
+        return np.where(count > 0, total / np.maximum(count, 1), 0.0).astype(np.float32)
+
+    def _episode_metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        spawned = self.food_level[idx].sum(axis=1)
+        eaten = np.where(~self.food_alive[idx], self.food_level[idx], 0).sum(axis=1)
+        return {"food_collected": eaten / np.maximum(spawned, 1)}
+
+    # ------------------------------------------------------------------ rendering
+    def _render_frame(self, index: int):
+        if self._renderer is None:
+            from envs.foraging.rendering import ForagingRenderer
+
+            self._renderer = ForagingRenderer(self.rows, self.cols, self.render_mode, self.metadata["render_fps"])
+        return self._renderer.draw(
+            self.pos[index], self.level[index], self.food_pos[index][self.food_alive[index]],
+            self.food_level[index][self.food_alive[index]], int(self.t[index]), self.sight,
+        )
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
