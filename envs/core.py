@@ -203,12 +203,13 @@ class BatchedCore(abc.ABC):
                 raise ValueError(
                     f"actions must have shape [num_envs, num_agents] = ({b}, {n}), got {actions.shape}"
                 )
-            if not np.issubdtype(actions.dtype, np.integer):
-                if not np.all(np.mod(actions, 1) == 0):
+            if actions.dtype.kind not in "iu":
+                if actions.dtype.kind not in "fb" or not np.all(np.mod(actions, 1) == 0):
                     raise ValueError(f"discrete actions must be integers, got dtype {actions.dtype}")
                 actions = actions.astype(np.int64)
             low, high = int(space.start), int(space.start + space.n - 1)
-            if actions.size and (actions.min() < low or actions.max() > high):
+            # one comparison catches both ends: below `low` wraps to a huge unsigned value
+            if ((actions - low).astype(np.uint64) > high - low).any():
                 bad = actions[(actions < low) | (actions > high)][0]
                 raise ValueError(f"action {bad} is out of range: valid actions are {low}..{high}")
             return actions

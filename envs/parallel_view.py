@@ -113,6 +113,9 @@ class ParallelView(ParallelEnv):
         for agent, action in actions.items():
             if agent not in self.agents:
                 continue  # PettingZoo lets callers pass actions for agents that are done
+            if isinstance(action, (int, np.integer)):
+                joint[0, self._index[agent]] = action
+                continue
             value = np.asarray(action)
             if isinstance(space, gym.spaces.Discrete) and value.shape != ():
                 raise ValueError(f"action of {agent} must be a scalar in 0..{space.n - 1}, got shape {value.shape}")

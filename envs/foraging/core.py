@@ -63,11 +63,14 @@ import numpy as np
 from envs.core import BatchedCore
 
 NONE, NORTH, SOUTH, WEST, EAST, LOAD = range(6)
+IS_MOVE = np.array([False, True, True, True, True, False])
+FREE, WALL = -1, -2  # cell codes of the padded field (food cells hold the food's slot)
 ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
 # (d_row, d_col) of each action; LOAD and NONE stay
 MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]], dtype=np.int64)
 # the 4-neighbourhood in lbforaging's food-choice order: N, S, W, E
 ADJACENT = MOVES[1:5]
+_MISSING = np.array([-1, -1, 0])  # an empty observation slot
 # cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
 _FOOD_BLOCK = np.array(
     [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)] + [(-2, 0), (2, 0), (0, -2), (0, 2)], dtype=np.int64
@@ -178,9 +181,18 @@ class ForagingCore(BatchedCore):
         self.food_alive = np.zeros((b, f), dtype=bool)
         self.food_spawned = np.ones(b, dtype=np.float64)
         self.t = np.zeros(b, dtype=np.int64)
-        # food_id grid padded by one cell on each side (-1 = no food) for neighbour lookups
-        self._food_id = np.full((b, self.rows + 2, self.cols + 2), -1, dtype=np.int64)
+        # the field padded by one cell on each side: food id (>= 0), FREE or WALL; one gather
+        # of an agent's four neighbours then gives both move validity and adjacent food
+        self._food_id = np.full((b, self.rows + 2, self.cols + 2), WALL, dtype=np.int64)
+        self._food_id[:, 1:-1, 1:-1] = FREE
         self._mask = np.ones((b, n, 6), dtype=bool)
+        self._flat = np.arange(b * n)  # for gathering one entry per (copy, agent)
+        width = self.cols + 2
+        self._cell_offset_padded = (np.arange(b) * (self.rows + 2) * width)[:, None]
+        self._adjacent_offsets = ADJACENT[:, 0] * width + ADJACENT[:, 1]
+        # full observation: every agent sees everything; the slot order of players is fixed
+        self._full_sight = self.sight >= max(self.rows, self.cols) - 1
+        self._self_first = np.array([[i] + [j for j in range(n) if j != i] for i in range(n)])
         self._renderer = None
 
     # ------------------------------------------------------------------ construction helpers
@@ -237,18 +249,36 @@ class ForagingCore(BatchedCore):
         self._update_mask()
 
     def _spawn(self, idx: np.ndarray) -> None:
-        """Random layouts for copies ``idx``, each from its own generator (lbforaging's rules)."""
+        """Random layouts for copies ``idx`` (lbforaging's rules).
+
+        Each copy draws one block of uniforms from its own generator per attempt (so copy b
+        of a batch equals a one-copy core seeded seed + b); the rest is vectorised over copies.
+        """
         rows, cols, n, f = self.rows, self.cols, self.n_players, self.n_food
+        cells = rows * cols
         pending = np.asarray(idx)
         while len(pending):
-            draws = [self._draw(b) for b in pending]
             k = len(pending)
-            player_keys = np.stack([d[0] for d in draws])  # [k, rows*cols]
-            levels = np.stack([d[1] for d in draws])  # [k, n]
-            food_keys = np.stack([d[2] for d in draws])  # [k, f, rows*cols]
-            food_levels = np.stack([d[3] for d in draws])  # [k, f]
-            cells = np.argsort(player_keys, axis=1, kind="stable")[:, :n]
-            pos = np.stack([cells // cols, cells % cols], axis=-1)
+            u = np.stack([self.rngs[b].random(2 * n + 2 * f + cells * (f + 1)) for b in pending])
+            u_perm, u_lvl, u_fperm, u_flvl = u[:, :n], u[:, n : 2 * n], u[:, 2 * n : 2 * n + f], u[:, 2 * n + f : 2 * n + 2 * f]
+            player_keys = u[:, 2 * n + 2 * f : 2 * n + 2 * f + cells]
+            food_keys = u[:, 2 * n + 2 * f + cells :].reshape(k, f, cells)
+            # player levels: lbforaging shuffles the per-player level ranges, then draws each
+            perm = np.argsort(u_perm, axis=1)
+            lo, hi = self.min_player_level[perm], self.max_player_level[perm]
+            levels = lo + np.floor(u_lvl * (hi - lo + 1)).astype(np.int64)
+            # players on distinct uniform cells
+            cell = np.argsort(player_keys, axis=1)[:, :n]
+            pos = np.stack([cell // cols, cell % cols], axis=-1)
+            # food levels: uniform in [min, top]; top = max_food_level or the 3 lowest player levels
+            if self.max_food_level is None:
+                top = np.repeat(np.sort(levels, axis=1)[:, :3].sum(axis=1, keepdims=True), f, axis=1)
+            else:
+                top = np.broadcast_to(self.max_food_level, (k, f))
+            fperm = np.argsort(u_fperm, axis=1)
+            top = np.take_along_axis(top, fperm, axis=1)
+            low = top if self.force_coop else np.minimum(self.min_food_level[fperm], top)
+            food_levels = low + np.floor(u_flvl * (top - low + 1)).astype(np.int64)
             # food: each slot takes the free cell with the highest key (uniform over free cells)
             blocked = np.ones((k, rows + 4, cols + 4), dtype=bool)  # padded by 2
             blocked[:, 3 : rows + 1, 3 : cols + 1] = False  # interior rows/cols 1..size-2
@@ -259,9 +289,9 @@ class ForagingCore(BatchedCore):
             for slot in range(f):
                 free = ~blocked[:, 2 : rows + 2, 2 : cols + 2].reshape(k, -1)
                 keys = np.where(free, food_keys[:, slot], -1.0)
-                cell = keys.argmax(axis=1)
-                ok = keys[ar, cell] >= 0
-                r, c = cell // cols, cell % cols
+                best = keys.argmax(axis=1)
+                ok = keys[ar, best] >= 0
+                r, c = best // cols, best % cols
                 food_pos[:, slot] = np.stack([r, c], axis=-1)
                 placed[:, slot] = ok
                 rr = (r[:, None] + _FOOD_BLOCK[:, 0] + 2)[ok]
@@ -273,24 +303,6 @@ class ForagingCore(BatchedCore):
             if done.any():
                 self._set_layout(pending[done], pos[done], levels[done], food_pos[done], food_levels[done])
             pending = pending[~done]
-
-    def _draw(self, b: int):
-        """One copy's random numbers for one layout attempt, in a fixed order and amount."""
-        rng = self.rngs[b]
-        cells = self.rows * self.cols
-        player_keys = rng.random(cells)
-        perm = rng.permutation(self.n_players)
-        levels = rng.integers(self.min_player_level[perm], self.max_player_level[perm] + 1)
-        food_keys = rng.random((self.n_food, cells))
-        if self.max_food_level is None:
-            top = np.full(self.n_food, np.sort(levels)[:3].sum())
-        else:
-            top = self.max_food_level
-        fperm = rng.permutation(self.n_food)
-        low = top[fperm] if self.force_coop else self.min_food_level[fperm]
-        high = top[fperm]
-        food_levels = rng.integers(np.minimum(low, high), high + 1)
-        return player_keys, levels, food_keys, food_levels
 
     def _place_layout(self, idx: np.ndarray, options: dict) -> None:
         players = [tuple(int(v) for v in p) for p in options.get("players", [])]
@@ -338,78 +350,84 @@ class ForagingCore(BatchedCore):
         self.food_level[idx] = np.where(alive, food_levels, 0)
         self.food_alive[idx] = alive
         self.food_spawned[idx] = self.food_level[idx].sum(axis=1)
-        self._food_id[idx] = -1
+        self._food_id[idx, 1:-1, 1:-1] = FREE
         bb, ff = np.nonzero(alive)
         self._food_id[np.asarray(idx)[bb], food_pos[bb, ff, 0] + 1, food_pos[bb, ff, 1] + 1] = ff
 
     # ------------------------------------------------------------------ step
     def _step(self, actions: np.ndarray):
         b, n = self.num_envs, self.n_players
-        ar_b = np.arange(b)[:, None]
         # invalid actions act as NONE
-        valid = np.take_along_axis(self._mask, actions[..., None], axis=2)[..., 0]
+        valid = self._mask.reshape(-1, 6)[self._flat, actions.ravel()].reshape(b, n)
         act = np.where(valid, actions, NONE)
         self.t += 1
 
         # --- movement: simultaneous; a claimed cell with more than one claimant is refused
         target = self.pos + MOVES[act]
-        moving = (act >= NORTH) & (act <= EAST)
-        same = (target[:, :, None, :] == target[:, None, :, :]).all(-1)  # [B, N, N]
-        moving &= same.sum(-1) == 1
-        # fixed point: a move into the cell of an agent that stays fails too (lbforaging defect 2)
-        into = (target[:, :, None, :] == self.pos[:, None, :, :]).all(-1)  # [B, i, j]: i moves onto j's cell
-        while True:
-            blocked = moving & (into & ~moving[:, None, :]).any(-1)
-            if not blocked.any():
-                break
-            moving &= ~blocked
-        self.pos = np.where(moving[..., None], target, self.pos)
+        here = self.pos[..., 0] * self.cols + self.pos[..., 1]
+        there = target[..., 0] * self.cols + target[..., 1]
+        moving = IS_MOVE[act]
+        if moving.any():
+            moving &= (there[:, :, None] == there[:, None, :]).sum(-1) == 1
+            # fixed point: a move into the cell of an agent that stays fails too (defect 2)
+            into = there[:, :, None] == here[:, None, :]  # [B, i, j]: i moves onto j's cell
+            while True:
+                blocked = (into & ~moving[:, None, :]).any(-1)
+                blocked &= moving
+                if not blocked.any():
+                    break
+                moving ^= blocked
+            self.pos = np.where(moving[..., None], target, self.pos)
 
         # --- loading: each loader takes its first adjacent food (N, S, W, E)
-        rewards = np.zeros((b, n), dtype=np.float32)
         loading = act == LOAD
         if loading.any():
-            neighbours = self._food_id[ar_b[..., None], self.pos[:, :, None, 0] + 1 + ADJACENT[:, 0],
-                                       self.pos[:, :, None, 1] + 1 + ADJACENT[:, 1]]  # [B, N, 4]
-            has = neighbours >= 0
-            first = np.where(has.any(-1), neighbours[np.arange(b)[:, None], np.arange(n), has.argmax(-1)], -1)
-            target_food = np.where(loading, first, -1)
-            member = target_food[..., None] == np.arange(self.n_food)  # [B, N, F]
-            group_level = np.einsum("bn,bnf->bf", self.level, member)
-            success = (group_level >= self.food_level) & (group_level > 0) & self.food_alive
-            food_value = self.food_level.astype(np.float64)
-            if self.normalize_reward:
-                share = food_value / np.maximum(group_level * self.food_spawned[:, None], 1e-12)
-            else:
-                share = food_value / np.maximum(group_level, 1)
-            gained = self.level * np.einsum("bnf,bf->bn", member, np.where(success, share, 0.0))
-            failed = np.einsum("bnf,bf->bn", member, ~success & (group_level > 0)) > 0
-            rewards = (gained - self.penalty * failed).astype(np.float32)
-            if success.any():
-                eb, ef = np.nonzero(success)
-                self.food_alive[eb, ef] = False
-                self._food_id[eb, self.food_pos[eb, ef, 0] + 1, self.food_pos[eb, ef, 1] + 1] = -1
+            rewards = self._load(loading)
+        else:
+            rewards = np.zeros((b, n), dtype=np.float32)
 
         terminated = ~self.food_alive.any(axis=1)
-        truncated = (self.t >= self.max_episode_steps) & ~terminated
+        truncated = self.t >= self.max_episode_steps
+        truncated &= ~terminated
         self._update_mask()
-        return (
-            rewards,
-            np.repeat(terminated[:, None], n, axis=1),
-            np.repeat(truncated[:, None], n, axis=1),
-            {},
-        )
+        return rewards, terminated[:, None].repeat(n, 1), truncated[:, None].repeat(n, 1), {}
+
+    def _load(self, loading: np.ndarray) -> np.ndarray:
+        """Resolve this step's LOAD actions; returns the rewards ``[B, N]``."""
+        b, n = self.num_envs, self.n_players
+        neighbours = self._neighbour_cells()  # [B, N, 4]
+        has = neighbours >= 0
+        first = neighbours.reshape(-1, 4)[self._flat, has.reshape(-1, 4).argmax(-1)].reshape(b, n)
+        target_food = np.where(loading & has.any(-1), first, -1)
+        member = target_food[..., None] == np.arange(self.n_food)  # [B, N, F]
+        group_level = np.einsum("bn,bnf->bf", self.level, member)
+        success = (group_level >= self.food_level) & (group_level > 0) & self.food_alive
+        food_value = self.food_level.astype(np.float64)
+        if self.normalize_reward:
+            share = food_value / np.maximum(group_level * self.food_spawned[:, None], 1e-12)
+        else:
+            share = food_value / np.maximum(group_level, 1)
+        gained = self.level * np.einsum("bnf,bf->bn", member, np.where(success, share, 0.0))
+        if self.penalty:
+            failed = np.einsum("bnf,bf->bn", member, ~success & (group_level > 0)) > 0
+            gained = gained - self.penalty * failed
+        if success.any():
+            eb, ef = np.nonzero(success)
+            self.food_alive[eb, ef] = False
+            self._food_id[eb, self.food_pos[eb, ef, 0] + 1, self.food_pos[eb, ef, 1] + 1] = FREE
+        return gained.astype(np.float32)
+
+    def _neighbour_cells(self) -> np.ndarray:
+        """The padded-field codes of each agent's N, S, W, E neighbours, ``[B, N, 4]``."""
+        width = self.cols + 2
+        centre = (self.pos[..., 0] + 1) * width + self.pos[..., 1] + 1 + self._cell_offset_padded
+        return self._food_id.reshape(-1)[centre[..., None] + self._adjacent_offsets]
 
     def _update_mask(self) -> None:
         """Valid actions of the current state: in-grid moves not onto food, LOAD next to food."""
-        b = self.num_envs
-        ar_b = np.arange(b)[:, None, None]
-        cell = self.pos[:, :, None, :] + ADJACENT  # [B, N, 4, 2]
-        inside = (cell[..., 0] >= 0) & (cell[..., 0] < self.rows) & (cell[..., 1] >= 0) & (cell[..., 1] < self.cols)
-        food_there = self._food_id[ar_b, cell[..., 0] + 1, cell[..., 1] + 1] >= 0
-        self._mask[..., NONE] = True
-        self._mask[..., NORTH : EAST + 1] = inside & ~food_there
-        self._mask[..., LOAD] = food_there.any(-1)
+        cells = self._neighbour_cells()
+        self._mask[..., NORTH : EAST + 1] = cells == FREE
+        self._mask[..., LOAD] = (cells >= 0).any(-1)
 
     def action_mask(self) -> np.ndarray:
         return self._mask.copy()
@@ -422,6 +440,8 @@ class ForagingCore(BatchedCore):
     def _observe(self) -> np.ndarray:
         if self.grid_observation:
             return self._observe_grid()
+        if self._full_sight:
+            return self._observe_full()
         b, n, f = self.num_envs, self.n_players, self.n_food
         offset = self._window_offset()  # [B, N, 2]
         # food: inside the (properly clipped) window, row-major order
@@ -451,6 +471,21 @@ class ForagingCore(BatchedCore):
         else:
             player_obs = np.where(vis_sorted[..., None], rel_p, np.array([-1, -1]))
         return np.concatenate([food_obs.reshape(b, n, -1), player_obs.reshape(b, n, -1)], axis=-1).astype(np.float32)
+
+    def _observe_full(self) -> np.ndarray:
+        """The vector observation when every agent sees the whole field (the common case):
+        the same food slots for everyone, players in a fixed self-first order."""
+        b, n, f = self.num_envs, self.n_players, self.n_food
+        food = np.concatenate([self.food_pos, self.food_level[..., None]], -1)  # [B, F, 3], row-major
+        if not self.food_alive.all():
+            order = np.argsort(~self.food_alive, axis=1, kind="stable")
+            food = np.where(self.food_alive[..., None], food, _MISSING)[np.arange(b)[:, None], order]
+        players = np.concatenate([self.pos, self.level[..., None]], -1) if self.observe_agent_levels else self.pos
+        players = players[:, self._self_first]  # [B, N, N, 3]
+        out = np.empty((b, n, self.observation_space.shape[0]), dtype=np.float32)
+        out[:, :, : 3 * f] = food.reshape(b, 1, 3 * f)
+        out[:, :, 3 * f :] = players.reshape(b, n, -1)
+        return out
 
     def _observe_grid(self) -> np.ndarray:
         b, n, s = self.num_envs, self.n_players, self.sight
