@@ -100,7 +100,8 @@ class BatchedCore(abc.ABC):
 
         Returns ``obs, rewards, terminated, truncated, info``. With auto-reset, a copy whose
         episode ended is reset at once: ``obs`` holds its new first observation, and
-        ``info["final_obs"]`` / ``info["final_state"]`` the last ones of the ended episode,
+        ``info["final_obs"]`` / ``info["final_state"]`` the last ones of the ended episode
+        (and, for discrete actions, ``info["final_action_mask"]`` its last action mask),
         with ``info["_final"] [B]`` marking those copies and ``info["episode"]`` holding
         their episode statistics (``return`` [B] team return, ``agent_return`` [B, N],
         ``length`` [B], plus any env metrics).
@@ -119,6 +120,8 @@ class BatchedCore(abc.ABC):
             if self.autoreset:
                 info["final_obs"] = self._observe()
                 info["final_state"] = self.state()
+                if self.is_discrete:  # value learners take the max of a truncated episode's target over it
+                    info["final_action_mask"] = self.action_mask()
                 self._episode_return[idx] = 0.0
                 self._episode_length[idx] = 0
                 self._reset_copies(idx, None)
