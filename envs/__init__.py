@@ -183,4 +183,5 @@ def _register_in_pettingzoo(pz_id: str, env_id: str) -> None:
 
 # The families register themselves on import.
 from envs import foraging  # noqa: E402,F401
+from envs import swarming  # noqa: E402,F401
 from envs import donor  # noqa: E402,F401
