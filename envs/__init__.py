@@ -182,7 +182,4 @@ def _register_in_pettingzoo(pz_id: str, env_id: str) -> None:
 
 
 # The families register themselves on import.
-from envs import foraging  # noqa: E402,F401
-from envs import routing  # noqa: E402,F401
-from envs import swarming  # noqa: E402,F401
-from envs import donor  # noqa: E402,F401
+from envs import donor, foraging, routing, swarming  # noqa: E402,F401

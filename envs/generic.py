@@ -31,8 +31,9 @@ class ParallelEnvBatch(BatchedCore):
             (env_fn(render_mode=render_mode) if render_mode else env_fn()) for _ in range(num_envs - 1)
         ]
         self.possible_agents = list(first.possible_agents)
-        raw_obs = {first.observation_space(a) for a in self.possible_agents}
-        actions = {first.action_space(a) for a in self.possible_agents}
+        # gymnasium spaces define __eq__ but (Box) no __hash__: keep the distinct ones by equality
+        raw_obs = _distinct(first.observation_space(a) for a in self.possible_agents)
+        actions = _distinct(first.action_space(a) for a in self.possible_agents)
         if len(raw_obs) != 1 or len(actions) != 1:
             raise ValueError(
                 "the generic path needs every agent to share one observation space and one action "
@@ -141,3 +142,12 @@ class ParallelEnvBatch(BatchedCore):
         if isinstance(self.action_space, gym.spaces.Discrete):
             return int(action)
         return np.asarray(action, dtype=self.action_space.dtype)
+
+
+def _distinct(spaces) -> list[gym.Space]:
+    """The distinct spaces among ``spaces``, compared with ``==``."""
+    out: list[gym.Space] = []
+    for space in spaces:
+        if not any(space == seen for seen in out):
+            out.append(space)
+    return out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.foraging.core import EAST, LOAD, NONE, NORTH, SOUTH, WEST
+from envs.foraging.core import EAST, LOAD, NONE, NORTH, WEST
 
 lbf = pytest.importorskip("lbforaging.foraging.environment")
 

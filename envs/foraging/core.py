@@ -488,7 +488,7 @@ class ForagingCore(BatchedCore):
         return out
 
     def _observe_grid(self) -> np.ndarray:
-        b, n, s = self.num_envs, self.n_players, self.sight
+        b, s = self.num_envs, self.sight
         rows, cols = self.rows + 2 * s, self.cols + 2 * s
         layers = np.zeros((b, rows, cols, 3), dtype=np.float32)
         ar = np.arange(b)[:, None]

@@ -1,0 +1,472 @@
+"""Play one episode of any registered env and watch it: a pygame window, a GIF or an MP4.
+
+    python -m agents.render Foraging-8x8-2p-2f-coop-v3 --out episode.gif             # random policy
+    python -m agents.render swarming-vicsek-v0 num_agents=200 --policy scripted --out flock.mp4
+    python -m agents.render donor-v0 --policy scripted:always-defect --window
+    python -m agents.render --checkpoint runs/<name> --out trained.gif                # env from the run
+    python -m agents.render --list-policies swarming-vicsek-v0
+
+The env id (with ``key=value`` keyword arguments, values read as YAML) is any id or alias of
+the registry, including a user's own env registered with ``envs.register(id, core=...)`` or
+``envs.register(id, parallel=...)``: the episode is played through the batched interface
+(``envs.make_vec(id, 1, autoreset=False, render_mode=...)``), which every entry offers, and
+frames come from the env's own ``render()`` (``"rgb_array"`` for files, ``"human"`` for the
+window). A policy is one of:
+
+- ``random`` (default): uniform over the allowed actions (the action mask) or the Box.
+- ``scripted[:name]``: a family's scripted reference policy (``--list-policies ENV_ID``
+  names them; the first is the default): the Vicsek rule for swarming, always-cooperate and
+  the other classic strategies for the donor game, user-equilibrium routes for routing when
+  that family provides them. :func:`register_scripted` adds one for a user's env.
+- ``--checkpoint``: a run directory (its ``policy.pt``; ``--best`` takes ``policy_best.pt``),
+  a policy file, or a training checkpoint (``checkpoints/update_*.pt``, for learners without
+  a standalone policy, e.g. mfq). The env id and keyword arguments default to the run's.
+
+Files get a caption strip under each frame (env id, step, team return so far), so every
+frame differs and GIF writers keep them all: an episode of T steps gives T + 1 frames
+(the first observation, then one per step), fewer if ``--max-steps`` stops it early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+import envs
+
+#: ``act(obs [1, N, ...], core) -> actions [1, N] (or [1, N, D])``
+RenderPolicy = Callable[[np.ndarray, Any], np.ndarray]
+#: builds a scripted policy for a core (may raise ValueError saying what the env lacks)
+ScriptedBuilder = Callable[[Any], RenderPolicy]
+
+CAPTION_HEIGHT = 22
+VIDEO_SUFFIXES = (".gif", ".mp4")
+
+
+# ---------------------------------------------------------------------- scripted policies
+def _swarming_policies() -> dict[str, ScriptedBuilder]:
+    from envs.swarming.policies import VicsekPolicy, vicsek_actions
+
+    def observed(core):
+        policy = VicsekPolicy(core)
+        return lambda obs, _core: policy(obs)
+
+    return {"vicsek": lambda core: (lambda obs, c: vicsek_actions(c)), "vicsek-observed": observed}
+
+
+def _donor_policies() -> dict[str, ScriptedBuilder]:
+    from envs.donor import policies
+
+    def wrap(cls):
+        def build(core):
+            policy = cls(core)
+            return lambda obs, _core: policy(obs)
+        return build
+
+    return {
+        "always-cooperate": wrap(policies.AlwaysCooperate),
+        "always-defect": wrap(policies.AlwaysDefect),
+        "discriminator": wrap(policies.Discriminator),
+        "trace-reciprocator": wrap(policies.TraceReciprocator),
+    }
+
+
+def _routing_policies() -> dict[str, ScriptedBuilder]:
+    try:
+        from envs.routing import policies
+    except ImportError:  # the family ships no scripted policies (yet)
+        return {}
+    return dict(getattr(policies, "SCRIPTED", {}))
+
+
+#: family package -> loader of ``{name: builder}`` (loaded lazily: families import on demand)
+_FAMILY_LOADERS: dict[str, Callable[[], dict[str, ScriptedBuilder]]] = {
+    "envs.swarming": _swarming_policies,
+    "envs.donor": _donor_policies,
+    "envs.routing": _routing_policies,
+}
+_USER_SCRIPTED: dict[str | type, dict[str, ScriptedBuilder]] = {}
+
+
+def _env_class(core: Any) -> type:
+    """The class that defines the env: the core's, or the user's ParallelEnv behind the generic path."""
+    wrapped = getattr(core, "envs", None)
+    if isinstance(core, envs.ParallelEnvBatch) and wrapped:
+        return type(wrapped[0])
+    return type(core)
+
+
+def _family(cls: type) -> str:
+    """The package a class lives in (``envs.swarming``), or its module for a top-level module."""
+    return cls.__module__.rpartition(".")[0] or cls.__module__
+
+
+def register_scripted(key: str | type, name: str, builder: ScriptedBuilder) -> None:
+    """Offer ``builder`` as ``--policy scripted:<name>`` for an env.
+
+    Args:
+        key: the env's class (a batched core, or the ParallelEnv of the generic path), or a
+            family package name (e.g. ``"envs.swarming"``) for every env defined in it.
+        name: the policy's name; the first registered for a key is its default.
+        builder: ``builder(core) -> act(obs, core) -> actions`` for a one-copy batched core.
+    """
+    _USER_SCRIPTED.setdefault(key, {})[name] = builder
+
+
+def scripted_policies(core: Any) -> dict[str, ScriptedBuilder]:
+    """The scripted policies available for ``core`` (name -> builder; first is the default)."""
+    cls = _env_class(core)
+    family = _family(cls)
+    found = dict(_FAMILY_LOADERS[family]()) if family in _FAMILY_LOADERS else {}
+    found.update(_USER_SCRIPTED.get(family, {}))
+    found.update(_USER_SCRIPTED.get(cls, {}))
+    return found
+
+
+# ---------------------------------------------------------------------- policies
+def random_policy(core: Any, seed: int | None = 0) -> RenderPolicy:
+    """Uniform random actions: over the action mask (discrete) or the Box (continuous)."""
+    rng = np.random.default_rng(seed)
+    space = core.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        def act(obs, c):
+            mask = c.action_mask()
+            scores = np.where(mask, rng.random(mask.shape), -1.0)
+            return scores.argmax(axis=-1) + int(space.start)
+        return act
+    if isinstance(space, gym.spaces.Box):
+        shape = (core.num_envs, core.num_agents, *space.shape)
+        return lambda obs, c: rng.uniform(space.low, space.high, size=shape).astype(np.float32)
+    raise TypeError(f"random policy: unsupported action space {space}")
+
+
+def _policy_from_file(policy, core: Any) -> RenderPolicy:
+    """Wrap an :class:`agents.policy.Policy`, checking that it fits the env."""
+    spec = policy.spec
+    obs_dim = int(np.prod(core.observation_space.shape))
+    if (spec.obs_dim, spec.num_agents) != (obs_dim, core.num_agents):
+        origin = policy.metadata.get("env_id", "another env")
+        raise ValueError(
+            f"the policy was trained on {origin} (observation size {spec.obs_dim}, {spec.num_agents} agents) "
+            f"but this env has observation size {obs_dim} and {core.num_agents} agents; "
+            "give the run's env id and keyword arguments (or none, to use the run's)"
+        )
+    hidden = None
+
+    def act(obs, c):
+        nonlocal hidden
+        mask = c.action_mask() if c.is_discrete else None
+        actions, hidden = policy.act(obs, mask, hidden, greedy=True)
+        return actions
+
+    return act
+
+
+@dataclass
+class CheckpointSource:
+    """What a ``--checkpoint`` path holds: a standalone policy file, or a training checkpoint."""
+
+    path: str
+    kind: str  # "policy" or "training"
+    env_id: str | None
+    env_kwargs: dict[str, Any]
+    run_dir: str | None
+
+
+def resolve_checkpoint(path: str, best: bool = False) -> CheckpointSource:
+    """Find the policy to play in ``path`` (a run directory, a policy file or a checkpoint file)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--checkpoint {path} does not exist")
+    if os.path.isdir(path):
+        run_dir = path
+        names = ("policy_best.pt", "policy.pt") if best else ("policy.pt", "policy_best.pt")
+        for name in names:
+            if os.path.isfile(os.path.join(path, name)):
+                return _policy_source(os.path.join(path, name), run_dir)
+        import train
+
+        return _training_source(train.latest_checkpoint(path), run_dir)
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(parent) == "checkpoints":
+        return _training_source(path, os.path.dirname(parent))
+    return _policy_source(path, parent if os.path.isfile(os.path.join(parent, "config.yaml")) else None)
+
+
+def _policy_source(path: str, run_dir: str | None) -> CheckpointSource:
+    from agents.policy import Policy
+
+    metadata = Policy.load(path).metadata
+    return CheckpointSource(path, "policy", metadata.get("env_id"), dict(metadata.get("env_kwargs") or {}), run_dir)
+
+
+def _training_source(path: str, run_dir: str) -> CheckpointSource:
+    import train
+
+    cfg = train.load_config(os.path.join(run_dir, "config.yaml"))
+    return CheckpointSource(path, "training", cfg.env.id, dict(cfg.env.kwargs), run_dir)
+
+
+def _learner_policy(source: CheckpointSource, core: Any) -> RenderPolicy:
+    """Rebuild the run's learner from its training checkpoint and act greedily with it."""
+    import train
+
+    cfg = train.load_config(os.path.join(source.run_dir, "config.yaml"), ["torch_threads=0"])
+    _, learner = train.build(cfg)
+    learner.load_state_dict(train.load_checkpoint(source.path, cfg)["learner"])
+    hidden = None
+
+    def act(obs, c):
+        nonlocal hidden
+        mask = c.action_mask() if c.is_discrete else None
+        state = c.state() if learner.act_needs_state else None
+        actions, hidden = learner.act(obs, mask, state, hidden, greedy=True)
+        return actions
+
+    return act
+
+
+def make_policy(policy: str, core: Any, seed: int | None = 0, checkpoint: CheckpointSource | None = None
+                ) -> RenderPolicy:
+    """The acting function for ``policy`` (``random``, ``scripted[:name]``) or a checkpoint."""
+    if checkpoint is not None:
+        if checkpoint.kind == "training":
+            return _learner_policy(checkpoint, core)
+        from agents.policy import Policy
+
+        return _policy_from_file(Policy.load(checkpoint.path), core)
+    if policy == "random":
+        return random_policy(core, seed)
+    if policy == "scripted" or policy.startswith("scripted:"):
+        available = scripted_policies(core)
+        if not available:
+            raise ValueError(f"no scripted policy is known for {_env_class(core).__name__}; "
+                             "use --policy random, a checkpoint, or agents.render.register_scripted()")
+        name = policy.partition(":")[2] or next(iter(available))
+        if name not in available:
+            raise ValueError(f"unknown scripted policy {name!r} for {_env_class(core).__name__}; "
+                             f"available: {', '.join(available)}")
+        return available[name](core)
+    raise ValueError(f"--policy must be 'random', 'scripted' or 'scripted:<name>', got {policy!r} "
+                     "(use --checkpoint for a trained policy)")
+
+
+# ---------------------------------------------------------------------- playing
+@dataclass
+class Episode:
+    """What :func:`play_episode` saw: frames (file modes), the team return, steps and metrics."""
+
+    frames: list[np.ndarray] = field(default_factory=list)
+    team_return: float = 0.0
+    steps: int = 0
+    finished: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
+    rendered: int = 0
+    fps: float = 10.0
+
+
+def _caption(frame: np.ndarray, text: str) -> np.ndarray:
+    """``frame`` with a strip of text under it (drawn on the shared pygame canvas)."""
+    from envs.rendering import Canvas
+
+    height, width = frame.shape[:2]
+    canvas = Canvas(width, height + CAPTION_HEIGHT, "rgb_array")
+    canvas.surface.fill((255, 255, 255))
+    import pygame
+
+    canvas.surface.blit(pygame.surfarray.make_surface(np.ascontiguousarray(frame[..., :3].transpose(1, 0, 2))), (0, 0))
+    canvas.text(text, (4, height + 4), size=18)
+    return canvas.present()
+
+
+def _check_frame(frame: Any, env_id: str) -> np.ndarray:
+    if frame is None:
+        raise ValueError(f"{env_id} returned no frame from render(); it must support render_mode='rgb_array'")
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise ValueError(f"{env_id} rendered an array of shape {frame.shape}; expected [H, W, 3] (RGB)")
+    return frame[..., :3].astype(np.uint8)
+
+
+def play_episode(env_id: str, policy: str = "random", *, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
+                 max_steps: int | None = None, window: bool = False, caption: bool = True,
+                 checkpoint: CheckpointSource | None = None, step_limit: int = 100_000) -> Episode:
+    """Play one episode of ``env_id`` (copy 0, seeded ``seed``) and collect its frames.
+
+    Args:
+        env_id: a registered id or alias.
+        policy: ``"random"`` or ``"scripted[:name]"`` (ignored when ``checkpoint`` is given).
+        env_kwargs: keyword arguments for the env.
+        seed: the env seed (and the random policy's).
+        max_steps: stop after this many steps even if the episode goes on (None: play it out).
+        window: draw to a pygame window (``render_mode="human"``) instead of collecting frames.
+        caption: add the caption strip to collected frames.
+        checkpoint: play a trained policy (:func:`resolve_checkpoint`).
+        step_limit: the longest episode played without ``max_steps`` (an error past it).
+    """
+    if max_steps is not None and max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    kwargs = dict(env_kwargs or {})
+    core = envs.make_vec(env_id, 1, autoreset=False, render_mode="human" if window else "rgb_array", **kwargs)
+    episode = Episode(fps=float((getattr(core, "metadata", None) or {}).get("render_fps") or 10))
+    try:
+        act = make_policy(policy, core, seed, checkpoint)
+        obs, _ = core.reset(seed=seed)
+        limit = step_limit if max_steps is None else max_steps
+
+        def show():
+            frame = core.render(0)
+            episode.rendered += 1
+            if not window:
+                frame = _check_frame(frame, env_id)
+                if caption:
+                    frame = _caption(frame, f"{env_id}  step {episode.steps}  return {episode.team_return:.3f}")
+                episode.frames.append(frame)
+
+        show()
+        aggregate = np.sum if getattr(core, "team_reward", "sum") == "sum" else np.mean
+        while episode.steps < limit:
+            obs, rewards, terminated, truncated, info = core.step(act(obs, core))
+            episode.steps += 1
+            episode.team_return += float(aggregate(rewards[0]))
+            show()
+            if np.logical_or(terminated, truncated).all():
+                episode.finished = True
+                stats = info.get("episode", {})
+                episode.metrics = {k: float(v[0]) for k, v in stats.items()
+                                   if np.ndim(v) == 1 and k not in ("return", "length")}
+                break
+        else:
+            if max_steps is None:
+                raise RuntimeError(f"the episode ran past {step_limit} steps; give --max-steps")
+    finally:
+        core.close()
+    return episode
+
+
+def write_video(frames: Sequence[np.ndarray], path: str, fps: float) -> None:
+    """Write frames to ``path``: a looping GIF, or an H.264 MP4 (frames padded to even sizes)."""
+    import imageio.v2 as imageio
+
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise ValueError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {path!r}")
+    if not frames:
+        raise ValueError("no frames to write")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if suffix == ".gif":
+        imageio.mimsave(path, list(frames), duration=1000.0 / fps, loop=0)
+        return
+    height, width = frames[0].shape[:2]
+    pad = ((0, height % 2), (0, width % 2), (0, 0))
+    imageio.mimsave(path, [np.pad(f, pad, mode="edge") for f in frames], fps=fps, macro_block_size=1,
+                    codec="libx264", pixelformat="yuv420p")
+
+
+def render_episode(env_id: str | None = None, policy: str = "random", *, out: str | None = None,
+                   window: bool = False, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
+                   max_steps: int | None = None, fps: float | None = None, checkpoint: str | None = None,
+                   best: bool = False, caption: bool = True) -> Episode:
+    """Play an episode and write it to ``out`` (GIF/MP4) or show it in a window: the command's body.
+
+    With ``checkpoint`` the env id and keyword arguments default to the run's; keyword
+    arguments given here override the run's (another env id starts from no keyword arguments).
+    """
+    if (out is None) == (not window):
+        raise ValueError("give exactly one of --out FILE (.gif or .mp4) and --window")
+    if out is not None and os.path.splitext(out)[1].lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out!r}")
+    source = resolve_checkpoint(checkpoint, best) if checkpoint else None
+    kwargs = dict(env_kwargs or {})
+    if source is not None and env_id in (None, source.env_id):  # the run's env, with any kwargs given here on top
+        kwargs = {**source.env_kwargs, **kwargs}
+        env_id = source.env_id
+    if env_id is None:
+        raise ValueError("give an env id (or a --checkpoint whose run names one)")
+    episode = play_episode(env_id, policy, env_kwargs=kwargs, seed=seed, max_steps=max_steps, window=window,
+                           caption=caption, checkpoint=source)
+    if out is not None:
+        write_video(episode.frames, out, fps or episode.fps)
+    return episode
+
+
+# ---------------------------------------------------------------------- command line
+def parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """``["num_agents=20", "norm=stern_judging"]`` -> keyword arguments (values read as YAML)."""
+    kwargs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"env keyword argument {item!r} must have the form key=value (e.g. num_agents=20)")
+        kwargs[key] = yaml.safe_load(value) if value else ""
+    return kwargs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agents.render", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("env_id", nargs="?", help="registered env id or alias (default with --checkpoint: the run's)")
+    parser.add_argument("kwargs", nargs="*", metavar="key=value", help="env keyword arguments")
+    parser.add_argument("--policy", default="random", help="random (default), scripted or scripted:<name>")
+    parser.add_argument("--checkpoint", help="run directory, policy file or training checkpoint to play")
+    parser.add_argument("--best", action="store_true", help="with a run directory: play policy_best.pt")
+    parser.add_argument("--out", help="write the episode to this .gif or .mp4 file")
+    parser.add_argument("--window", action="store_true", help="show the episode in a pygame window")
+    parser.add_argument("--seed", type=int, default=0, help="env (and random policy) seed")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
+    parser.add_argument("--fps", type=float, help="frames per second (default: the env's render_fps)")
+    parser.add_argument("--no-caption", action="store_true", help="no caption strip under the frames")
+    parser.add_argument("--list-policies", action="store_true", help="list the scripted policies of ENV_ID")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (it registers your env); repeatable")
+    args = parser.parse_args(argv)
+    items = list(args.kwargs)
+    if args.env_id and "=" in args.env_id:
+        items.insert(0, args.env_id)
+        args.env_id = None
+    try:
+        if os.getcwd() not in sys.path:  # find the user's modules where `python -m` would
+            sys.path.insert(0, os.getcwd())
+        for module in args.imports:
+            importlib.import_module(module)
+        kwargs = parse_kwargs(items)
+        if args.checkpoint:
+            import torch
+
+            torch.set_num_threads(1)  # a small policy network: more threads only contend
+        if args.list_policies:
+            if not args.env_id:
+                raise ValueError("--list-policies needs an env id")
+            core = envs.make_vec(args.env_id, 1, **kwargs)
+            names = list(scripted_policies(core))
+            core.close()
+            print("\n".join(["random"] + [f"scripted:{n}" for n in names]))
+            return 0
+        episode = render_episode(args.env_id, args.policy, out=args.out, window=args.window, env_kwargs=kwargs,
+                                 seed=args.seed, max_steps=args.max_steps, fps=args.fps,
+                                 checkpoint=args.checkpoint, best=args.best, caption=not args.no_caption)
+    except (ValueError, KeyError, TypeError, ImportError, FileNotFoundError, RuntimeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    where = args.out or "window"
+    ended = "episode ended" if episode.finished else "stopped early"
+    print(f"{episode.steps} steps ({ended}), team return {episode.team_return:.4f}, "
+          f"{episode.rendered} frames -> {where}")
+    for key, value in episode.metrics.items():
+        print(f"  {key}: {value:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

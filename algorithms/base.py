@@ -1,0 +1,137 @@
+"""The interface every learner offers the trainer, and what all learners share.
+
+The trainer (``train.py``) drives any learner through this small surface::
+
+    learner = LearnerClass(cfg.algo, env, device, seed)   # env: a BatchedCore (envs.make_vec)
+    while learner.env_steps < total_env_steps:
+        metrics = learner.train_iteration()    # collect from env and update; {name: float}
+        episodes = learner.episodes.drain()    # finished episodes: {"return": [...], ...}
+    actions, hidden = learner.act(obs, mask, state, hidden, greedy=True)   # evaluation
+    learner.policy()                           # agents.policy.Policy to save, or None
+    learner.state_dict() / learner.load_state_dict(state)   # everything for a bit-exact resume
+
+``state_dict`` must hold everything the next ``train_iteration`` depends on: parameters,
+optimiser, normalisers, random generators, and the env core itself (it is plain numpy and
+pickles, RNGs included) with the current observations. Capability flags (class attributes,
+BenchMARL style) let the trainer and tests refuse pairs that cannot work, with a message.
+
+Metric names follow CleanRL: ``losses/...`` from the update, ``charts/...`` for progress.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from agents.policy import Policy
+
+
+@dataclass
+class AlgoConfig:
+    """Base of the learners' config dataclasses; ``name`` selects the learner in the registry."""
+
+    name: str = ""
+    """The registered algorithm name (``algo=mappo`` on the command line sets it)."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the trainer stops and keeps the last good checkpoint."""
+
+    def __init__(self, loss: str, update: int, value: float):
+        self.loss, self.update, self.value = loss, update, value
+        super().__init__(f"loss '{loss}' is {value} at update {update}; stopping before applying it")
+
+
+def check_finite(losses: dict[str, torch.Tensor], update: int) -> None:
+    """Raise :class:`NonFiniteLossError` naming the first non-finite loss (one host sync)."""
+    values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+    if not bool(torch.isfinite(values).all()):
+        for name, value in zip(losses, values.tolist()):
+            if not np.isfinite(value):
+                raise NonFiniteLossError(name, update, value)
+
+
+class EpisodeTracker:
+    """Collects the statistics of episodes that finish while a learner collects data."""
+
+    def __init__(self):
+        self._values: dict[str, list[float]] = defaultdict(list)
+
+    def add(self, info: dict) -> None:
+        """Record the episodes that ended in this step (``info["episode"]`` of a batched core)."""
+        episode = info.get("episode")
+        if episode is None:
+            return
+        final = info["_final"]
+        for key, values in episode.items():
+            if np.ndim(values) == 1:
+                self._values[key].extend(np.asarray(values)[final].tolist())
+
+    def drain(self) -> dict[str, list[float]]:
+        """The episodes recorded since the last drain (``{"return": [...], "length": [...], ...}``)."""
+        values, self._values = dict(self._values), defaultdict(list)
+        return values
+
+
+class Learner(abc.ABC):
+    """Base class of the learners (see the module docstring for the protocol)."""
+
+    #: works with Discrete action spaces
+    supports_discrete: ClassVar[bool] = True
+    #: works with Box action spaces
+    supports_continuous: ClassVar[bool] = False
+    #: learns from fresh on-policy rollouts (False: replay)
+    on_policy: ClassVar[bool] = False
+    #: uses the env's global state (``state()``) while training
+    needs_state: ClassVar[bool] = False
+    #: uses the env's neighbourhood (``neighbour_mean``)
+    needs_neighbours: ClassVar[bool] = False
+    #: ``act`` needs the global state (centralised controllers); evaluation then passes it
+    act_needs_state: ClassVar[bool] = False
+
+    def __init__(self, cfg: AlgoConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
+        check_compatible(type(self), env)
+        self.cfg = cfg
+        self.env = env
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self.env_steps = 0
+        self.updates = 0
+        self.episodes = EpisodeTracker()
+
+    @abc.abstractmethod
+    def train_iteration(self) -> dict[str, float]:
+        """Collect from ``self.env``, update, advance ``env_steps``/``updates``; return scalars."""
+
+    @abc.abstractmethod
+    def act(self, obs: np.ndarray, mask: np.ndarray | None = None, state: np.ndarray | None = None,
+            hidden: Any = None, greedy: bool = True) -> tuple[np.ndarray, Any]:
+        """Joint actions for ``obs [B, N, ...]`` (no learning, no training randomness)."""
+
+    def policy(self) -> Policy | None:
+        """The decentralised policy as an :class:`agents.policy.Policy`, or None if there is none."""
+        return None
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training bit for bit (see the module docstring)."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the env core included)."""
+
+
+def check_compatible(learner_cls: type[Learner], env: Any) -> None:
+    """Refuse an env the learner cannot handle, saying why."""
+    name = learner_cls.__name__
+    if env.is_discrete and not learner_cls.supports_discrete:
+        raise ValueError(f"{name} does not support discrete actions ({env.action_space})")
+    if not env.is_discrete and not learner_cls.supports_continuous:
+        raise ValueError(f"{name} does not support continuous actions ({env.action_space}); "
+                         "use a learner with supports_continuous (e.g. ippo, mappo, mfac)")

@@ -1,0 +1,151 @@
+"""Mean-field Q-learning (MF-Q, Yang et al. 2018): Q(o_i, a_i, mean action of i's neighbours).
+
+Each agent's Q-network sees its observation and ``a_bar_i``, the mean one-hot action of its
+neighbours (``env.neighbour_mean``: a radius where the env has positions, the whole group
+otherwise, as for MF-AC), which turns the many-agent interaction into one between an agent
+and the mean effect of its neighbours. Following the paper's Algorithm 1:
+
+- acting: agent i samples from the Boltzmann policy ``softmax(Q(o_i, ., a_bar_i^-) / T)`` over
+  its valid actions, where ``a_bar_i^-`` is its neighbours' mean action of the previous step
+  (the uniform distribution's at an episode's first step); the temperature T falls
+  geometrically from ``temperature_start`` to ``temperature_finish``;
+- storing: the mean action ``a_bar_i`` of the actions actually taken this step;
+- target: ``r_i + gamma * v(o'_i)`` with the mean-field value ``v(o') = sum_a pi(a | o', a_bar_i)
+  Q^-(o', a, a_bar_i)`` (eq. 11), the Boltzmann policy over the next step's valid actions
+  taken from the online network when ``double_q`` (else the target network).
+
+Acting outside training (``act``: evaluation, rendering) sees observations only, so there
+``a_bar_i`` is the mean of the *other agents'* previous actions over the whole group: exact
+for whole-group neighbourhoods (Level-Based Foraging with full sight, the benchmark tasks),
+an approximation for local radii. Feed-forward agents only, as in the paper. Rewards are the
+agents' own (``team_reward`` switches to the team reward), as MF-Q is meant for general-sum
+many-agent games.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from algorithms.iql import IQLLearner
+from algorithms.registry import register_algorithm
+from algorithms.value_based import (
+    ValueConfig,
+    boltzmann_sample,
+    boltzmann_values,
+    epsilon_greedy,
+    geometric_schedule,
+)
+
+
+@dataclass
+class MFQConfig(ValueConfig):
+    """MF-Q: EPyMARL's value-based defaults, a mean-action input and Boltzmann exploration."""
+
+    name: str = "mfq"
+    temperature_start: float = 1.0
+    """Boltzmann temperature at the start (the initial Q-values are near 0: nearly uniform)."""
+    temperature_finish: float = 0.1
+    """Boltzmann temperature after the anneal (also used by act(greedy=False)); rewards are scaled
+    to unit standard deviation (``scale_rewards``), so Q-value gaps are of order 1 and 0.1 still explores."""
+    temperature_anneal_steps: int = 50_000
+    """Env steps over which the temperature falls geometrically."""
+    team_reward: bool = False
+    """Train every agent on the team reward (sum or mean of the agents' rewards, as the env says)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("temperature_start", "temperature_finish"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"algo.{key} must be > 0, got {getattr(self, key)}")
+        if self.temperature_anneal_steps < 0:
+            raise ValueError(f"algo.temperature_anneal_steps must be >= 0, got {self.temperature_anneal_steps}")
+        if self.recurrent:
+            raise ValueError("algo.recurrent=true is not supported by mfq (the paper's MF-Q is feed-forward); "
+                             "set algo.recurrent=false")
+
+
+class MFQLearner(IQLLearner):
+    """IQL's per-agent TD loss with the mean action as an input, Boltzmann exploration and target."""
+
+    uses_mean_action = True
+    needs_neighbours = True
+
+    def __init__(self, cfg: MFQConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
+        super().__init__(cfg, env, device, seed)
+        uniform = np.full((env.num_envs, env.num_agents, self.num_actions), 1.0 / self.num_actions, np.float32)
+        self._start_mean = np.asarray(env.neighbour_mean(uniform), dtype=np.float32)
+        self._prev_mean = self._start_mean.copy()
+        self._eye = np.eye(self.num_actions, dtype=np.float32)
+
+    @property
+    def temperature(self) -> float:
+        """The current Boltzmann temperature (geometric in env steps)."""
+        cfg = self.cfg
+        return geometric_schedule(cfg.temperature_start, cfg.temperature_finish, cfg.temperature_anneal_steps,
+                                  self.env_steps)
+
+    # ------------------------------------------------------------------ collection hooks
+    def _explore(self, q, mask):
+        return boltzmann_sample(q, mask, self.temperature, self.rng)
+
+    def _exploration_metrics(self):
+        return {"charts/temperature": self.temperature}
+
+    def _mean_action_input(self):
+        return self._prev_mean
+
+    def _after_actions(self, actions):
+        mean = np.asarray(self.env.neighbour_mean(self._eye[actions]), dtype=np.float32)
+        self._prev_mean = mean
+        return {"mean_action": mean}
+
+    def _episodes_ended(self, ended):
+        self._prev_mean[ended] = self._start_mean[ended]
+
+    # ------------------------------------------------------------------ learning
+    def agent_values(self, batch):
+        obs, mean = batch["obs"], batch["mean_action"]
+        q = self.q_net(torch.cat([obs[:, :-1], mean], dim=-1))[0]
+        taken = q.gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
+        with torch.no_grad():
+            next_inputs = torch.cat([obs[:, 1:], mean], dim=-1)  # a_bar_t is the input at o_{t+1}
+            q_target = self.target_q_net(next_inputs)[0]
+            q_policy = self.q_net(next_inputs)[0] if self.cfg.double_q else q_target
+            next_values = boltzmann_values(q_policy, q_target, batch["mask"][:, 1:], self.temperature)
+        return taken, next_values
+
+    # ------------------------------------------------------------------ acting
+    @torch.no_grad()
+    def act(self, obs, mask=None, state=None, hidden=None, greedy=True):
+        """Greedy (or Boltzmann at ``temperature_finish``) actions; ``hidden`` carries the previous
+        step's mean action of the other agents ``[B, N, A]`` (None at an episode's start)."""
+        b, n = obs.shape[:2]
+        if hidden is None:
+            hidden = np.full((b, n, self.num_actions), 1.0 / self.num_actions if n > 1 else 0.0, np.float32)
+        q, _ = self._online_q(obs, hidden, None)
+        if greedy:
+            actions = epsilon_greedy(q, mask, 0.0, self._act_rng)
+        else:
+            actions = boltzmann_sample(q, mask, self.cfg.temperature_finish, self._act_rng)
+        onehot = self._eye[actions]
+        others = (onehot.sum(axis=1, keepdims=True) - onehot) / max(n - 1, 1)
+        return actions, others.astype(np.float32)
+
+    def policy(self):
+        """None: the greedy action needs the neighbours' mean action, which observations lack."""
+        return
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self):
+        return {**super().state_dict(), "prev_mean": self._prev_mean.copy()}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self._prev_mean = np.array(state["prev_mean"], dtype=np.float32)
+
+
+register_algorithm("mfq", MFQConfig, MFQLearner)

@@ -1,0 +1,359 @@
+"""Multi-agent PPO: one learner, three critics (IPPO, MAPPO and MF-AC subclass it).
+
+TorchRL switches its IPPO/MAPPO script with ``centralised_critic``; here the switch is the
+critic-input builder (:mod:`agents.critic_inputs`), named by the subclass's ``critic_input``.
+Everything else (collection, GAE, the clipped loss, value normalisation, masks, recurrence,
+parameter sharing) is this one loop.
+
+Data flow of one ``train_iteration``: T steps of B env copies with N agents are collected
+into ``[T, B, N]`` storage (one tensor conversion per step for the whole batch), advantages
+come from GAE over denormalised values, then ``epochs`` passes of ``minibatches`` clipped
+PPO updates. Feed-forward nets shuffle single steps (keeping the agent axis, so separate
+per-agent parameters apply); recurrent nets shuffle whole env copies and replay the rollout
+from its starting hidden state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from agents.critic_inputs import make_critic_input
+from agents.networks import AgentNet
+from agents.policy import Policy, PolicySpec
+from algorithms.base import AlgoConfig, Learner, check_finite
+from algorithms.on_policy import (
+    RolloutBuffer,
+    ValueNorm,
+    compute_gae,
+    explained_variance,
+    ppo_losses,
+)
+
+
+@dataclass
+class PPOConfig(AlgoConfig):
+    """Hyperparameters shared by the PPO family (defaults after Yu et al. 2022, tuned on LBF)."""
+
+    name: str = "ippo"
+    lr: float = 3e-3
+    """Adam learning rate (actor and critic)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    rollout_length: int = 32
+    """Steps collected from every env copy per iteration (T); a batch is T x num_envs x N samples."""
+    epochs: int = 4
+    """Passes over each batch."""
+    minibatches: int = 4
+    """Minibatches per pass (split over steps, or over env copies for recurrent policies)."""
+    clip_coef: float = 0.2
+    """PPO ratio clip (also the value clip when clip_value_loss)."""
+    clip_value_loss: bool = False
+    """Clip the value loss around the old value predictions."""
+    ent_coef: float = 0.003
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clip."""
+    norm_advantages: bool = True
+    """Standardise advantages over each batch."""
+    value_norm: bool = True
+    """Normalise value targets with running statistics (MAPPO's ValueNorm)."""
+    team_reward: bool = False
+    """Train every agent on the team reward (sum or mean of the agents' rewards, as the env says)."""
+    hidden_size: int = 64
+    """Width of the hidden layers (and of the GRU state)."""
+    layers: int = 2
+    """Hidden layers of the actor and critic MLPs."""
+    activation: str = "relu"
+    """Hidden activation: relu or tanh."""
+    feature_norm: bool = False
+    """LayerNorm on the network inputs (MAPPO's; it hurts low-dimensional observations)."""
+    recurrent: bool = False
+    """GRU actor and critic."""
+    share_parameters: bool = True
+    """One network for all agents (with an agent-id one-hot); False gives every agent its own."""
+    agent_id: bool = True
+    """Append the agent-id one-hot to network inputs when parameters are shared."""
+    init_log_std: float = -0.5
+    """Initial log standard deviation of the Gaussian policy (continuous actions)."""
+
+    def __post_init__(self):
+        positive = {"lr": self.lr, "rollout_length": self.rollout_length, "epochs": self.epochs,
+                    "minibatches": self.minibatches, "clip_coef": self.clip_coef,
+                    "max_grad_norm": self.max_grad_norm, "hidden_size": self.hidden_size, "layers": self.layers}
+        for key, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"algo.{key} must be > 0, got {value}")
+        for key in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"algo.{key} must lie in [0, 1], got {getattr(self, key)}")
+        for key in ("ent_coef", "vf_coef"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
+        if self.activation not in ("relu", "tanh"):
+            raise ValueError(f"algo.activation must be 'relu' or 'tanh', got {self.activation!r}")
+
+
+class PPOLearner(Learner):
+    """PPO over a batched core; subclasses choose ``critic_input`` (local, central, mean_field)."""
+
+    supports_continuous = True
+    on_policy = True
+    critic_input: ClassVar[str] = "local"
+
+    def __init__(self, cfg: PPOConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
+        super().__init__(cfg, env, device, seed)
+        self.critic_in = make_critic_input(self.critic_input, env)
+        b, n, t = env.num_envs, env.num_agents, cfg.rollout_length
+        net = {"hidden_size": cfg.hidden_size, "layers": cfg.layers, "activation": cfg.activation,
+               "recurrent": cfg.recurrent, "share_parameters": cfg.share_parameters, "agent_id": cfg.agent_id,
+               "feature_norm": cfg.feature_norm}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.actor = Policy(PolicySpec.for_env(env, init_log_std=cfg.init_log_std, **net))
+            self.critic = AgentNet(self.critic_in.dim, 1, n, hidden_size=cfg.hidden_size, layers=cfg.layers,
+                                   shared=cfg.share_parameters, agent_id=cfg.agent_id,
+                                   feature_norm=cfg.feature_norm, activation=cfg.activation,
+                                   recurrent=cfg.recurrent, out_gain=1.0)
+        self.actor.to(self.device)
+        self.critic.to(self.device)
+        self.params = [*self.actor.parameters(), *self.critic.parameters()]
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=1e-5)
+        self.value_norm = ValueNorm(device=self.device) if cfg.value_norm else None
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.seed)
+
+        obs_dim, spec = self.critic_in.obs_dim, self.actor.spec
+        specs: dict[str, tuple[tuple[int, ...], torch.dtype]] = {
+            "obs": ((b, n, obs_dim), torch.float32),
+            "log_probs": ((b, n), torch.float32),
+            "values": ((b, n), torch.float32),
+            "rewards": ((b, n), torch.float32),
+            "dones": ((b, n), torch.float32),
+            "active": ((b, n), torch.float32),
+            "starts": ((b,), torch.bool),
+        }
+        if env.is_discrete:
+            specs["actions"] = ((b, n), torch.int64)
+            specs["mask"] = ((b, n, spec.action_dim), torch.bool)
+        else:
+            specs["actions"] = ((b, n, spec.action_dim), torch.float32)
+        if self.critic_in.uses_state:
+            specs["state"] = ((b, self.critic_in.dim), torch.float32)
+        if self.critic_in.uses_actions:
+            specs["neighbour_actions"] = ((b, n, self.critic_in.dim - obs_dim), torch.float32)
+        self.buffer = RolloutBuffer(t, specs)  # env-side data stays on the CPU
+
+        obs, _ = env.reset(seed=self.seed)
+        self._obs = obs
+        self._starts = np.ones(b, dtype=bool)
+        self._agent_done = np.zeros((b, n), dtype=bool)
+        self._actor_h = self.actor.initial_hidden(b)
+        self._critic_h = self.critic.initial_hidden(b, device=self.device)
+
+    # ------------------------------------------------------------------ acting
+    def _tensor(self, x: np.ndarray, flat_from: int | None = None) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if flat_from is not None:
+            t = t.flatten(start_dim=flat_from)
+        return t.to(self.device)
+
+    def _inputs(self, obs: np.ndarray, state: np.ndarray | None = None):
+        obs_t = self._tensor(obs, flat_from=2)
+        state_t = None
+        if self.critic_in.uses_state:
+            state_t = self._tensor(self.env.state() if state is None else state, flat_from=1)
+        return obs_t, state_t
+
+    def _value(self, obs, state, neighbour_actions, hidden, starts=None):
+        x = self.critic_in.build(obs, state, neighbour_actions)
+        out, hidden = self.critic(x, hidden, starts)
+        value = out.squeeze(-1)
+        return (self.value_norm.denormalize(value) if self.value_norm else value), hidden
+
+    def _neighbour_actions(self, env_actions: np.ndarray) -> torch.Tensor | None:
+        if not self.critic_in.uses_actions:
+            return None
+        return self._tensor(self.critic_in.neighbour_actions(self.env, env_actions))
+
+    def _rewards(self, rewards: np.ndarray) -> np.ndarray:
+        if not self.cfg.team_reward:
+            return rewards
+        team = rewards.sum(axis=1) if self.env.team_reward == "sum" else rewards.mean(axis=1)
+        return np.repeat(team[:, None], rewards.shape[1], axis=1)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, mask: np.ndarray | None = None, state: np.ndarray | None = None,
+            hidden: torch.Tensor | None = None, greedy: bool = True) -> tuple[np.ndarray, torch.Tensor | None]:
+        return self.actor.act(obs, mask, hidden, greedy=greedy)
+
+    def policy(self) -> Policy:
+        return self.actor
+
+    # ------------------------------------------------------------------ collection
+    @torch.no_grad()
+    def _collect(self) -> torch.Tensor:
+        """Fill the buffer with T steps; return the value of the observation after the last."""
+        env, buf, gamma = self.env, self.buffer, self.cfg.gamma
+        self._hidden0 = (self._actor_h.clone(), self._critic_h.clone())
+        for t in range(buf.length):
+            obs, state = self._inputs(self._obs)
+            mask = torch.as_tensor(env.action_mask()).to(self.device) if env.is_discrete else None
+            starts = torch.as_tensor(self._starts).to(self.device)
+            dist, self._actor_h = self.actor.distribution(obs, mask, self._actor_h, starts)
+            actions = dist.sample(self.generator)
+            env_actions = self.actor.to_env(actions)
+            neighbours = self._neighbour_actions(env_actions)
+            values, self._critic_h = self._value(obs, state, neighbours, self._critic_h, starts)
+
+            next_obs, rewards, terminated, truncated, info = env.step(env_actions)
+            rewards = self._rewards(rewards).astype(np.float32)
+            bootstrap = truncated & ~terminated & ~self._agent_done
+            if bootstrap.any():  # time limit: bootstrap from the final observation's value
+                final_obs, final_state = self._inputs(info.get("final_obs", next_obs), info.get("final_state"))
+                final_values, _ = self._value(final_obs, final_state, neighbours, self._critic_h)
+                rewards = rewards + gamma * final_values.cpu().numpy() * bootstrap
+            buf.store(t, obs=obs, log_probs=dist.log_prob(actions), values=values, actions=actions,
+                      rewards=rewards, dones=terminated | truncated, active=~self._agent_done,
+                      starts=self._starts)
+            if mask is not None:
+                buf.store(t, mask=mask)
+            if state is not None:
+                buf.store(t, state=state)
+            if neighbours is not None:
+                buf.store(t, neighbour_actions=neighbours)
+
+            self._agent_done |= terminated | truncated
+            final = info.get("_final")
+            self._starts = np.zeros_like(self._starts) if final is None else final.copy()
+            if final is not None:
+                self._agent_done[final] = False
+            self._obs = next_obs
+            self.episodes.add(info)
+
+        obs, state = self._inputs(self._obs)
+        starts = torch.as_tensor(self._starts).to(self.device)
+        neighbours = None
+        if self.critic_in.uses_actions:  # the neighbours' next actions, sampled from the policy
+            mask = torch.as_tensor(env.action_mask()).to(self.device) if env.is_discrete else None
+            dist, _ = self.actor.distribution(obs, mask, self._actor_h, starts)
+            neighbours = self._neighbour_actions(self.actor.to_env(dist.sample(self.generator)))
+        last_values, _ = self._value(obs, state, neighbours, self._critic_h, starts)
+        self.env_steps += buf.length * env.num_envs
+        return last_values
+
+    # ------------------------------------------------------------------ update
+    def _evaluate(self, mb: dict[str, torch.Tensor], sequence: bool):
+        """New log-probs, entropies and normalised values of a minibatch."""
+        mask = mb.get("mask")
+        x = self.critic_in.build(mb["obs"], mb.get("state"), mb.get("neighbour_actions"))
+        if sequence:
+            dist = self.actor.distribution_sequence(mb["obs"], mask, mb["actor_h"], mb["starts"])
+            values, _ = self.critic.forward_sequence(x, mb["critic_h"], mb["starts"])
+        else:
+            dist, _ = self.actor.distribution(mb["obs"], mask)
+            values, _ = self.critic(x)
+        return dist.log_prob(mb["actions"]), dist.entropy(), values.squeeze(-1)
+
+    def _update(self, last_values: torch.Tensor) -> dict[str, float]:
+        cfg = self.cfg
+        data = {k: v.to(self.device) for k, v in self.buffer.data.items()}
+        advantages, returns = compute_gae(data["rewards"], data["values"], data["dones"], last_values,
+                                          cfg.gamma, cfg.gae_lambda)
+        active = data["active"]
+        if cfg.norm_advantages:
+            mean = (advantages * active).sum() / active.sum().clamp(min=1.0)
+            var = ((advantages - mean).pow(2) * active).sum() / active.sum().clamp(min=1.0)
+            advantages = (advantages - mean) / (var.sqrt() + 1e-8)
+        old_values, targets = data["values"], returns
+        if self.value_norm is not None:
+            self.value_norm.update(returns[active.bool()])
+            old_values, targets = self.value_norm.normalize(old_values), self.value_norm.normalize(returns)
+        keep = active.bool()
+        explained = explained_variance(data["values"][keep], returns[keep])
+        needed = ("obs", "mask", "state", "neighbour_actions", "actions", "log_probs", "active", "starts")
+        data = {k: data[k] for k in needed if k in data}
+        data.update(advantages=advantages, targets=targets, old_values=old_values)
+
+        sequence = cfg.recurrent
+        if sequence:  # shuffle env copies, keep whole sequences
+            data["actor_h"], data["critic_h"] = (h.to(self.device) for h in self._hidden0)
+            size, per_step = self.env.num_envs, ("actor_h", "critic_h")
+        else:  # shuffle single steps
+            size, per_step = self.buffer.length * self.env.num_envs, ()
+            data = {k: v.flatten(0, 1) for k, v in data.items()}
+        batches = min(cfg.minibatches, size)
+        totals: dict[str, torch.Tensor] = {}
+        for _ in range(cfg.epochs):
+            order = torch.randperm(size, generator=self.generator, device=self.device)
+            for idx in order.tensor_split(batches):
+                if sequence:
+                    mb = {k: (v[idx] if k in per_step else v[:, idx]) for k, v in data.items()}
+                else:
+                    mb = {k: v[idx] for k, v in data.items()}
+                log_prob, entropy, values = self._evaluate(mb, sequence)
+                losses = ppo_losses(log_prob, mb["log_probs"], mb["advantages"], entropy, values,
+                                    mb["old_values"], mb["targets"], cfg.clip_coef, cfg.clip_value_loss,
+                                    weights=mb["active"])
+                loss = losses["policy_loss"] - cfg.ent_coef * losses["entropy"] + cfg.vf_coef * losses["value_loss"]
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                check_finite({"policy_loss": losses["policy_loss"], "value_loss": losses["value_loss"],
+                              "entropy": losses["entropy"], "grad_norm": grad_norm}, self.updates + 1)
+                self.optimizer.step()
+                losses["grad_norm"] = grad_norm
+                for k, v in losses.items():
+                    totals[k] = totals.get(k, 0.0) + v.detach()
+        count = cfg.epochs * batches
+        metrics = {f"losses/{k}": float(v) / count for k, v in totals.items()}
+        metrics["losses/explained_variance"] = explained
+        return metrics
+
+    def train_iteration(self) -> dict[str, float]:
+        last_values = self._collect()
+        metrics = self._update(last_values)
+        self.updates += 1
+        metrics["charts/learning_rate"] = self.cfg.lr
+        return metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "value_norm": self.value_norm.state_dict() if self.value_norm else None,
+            "generator": self.generator.get_state(),
+            "env": self.env,
+            "obs": self._obs,
+            "starts": self._starts,
+            "agent_done": self._agent_done,
+            "actor_h": self._actor_h.cpu(),
+            "critic_h": self._critic_h.cpu(),
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.value_norm is not None:
+            self.value_norm.load_state_dict(state["value_norm"])
+        self.generator.set_state(state["generator"])
+        self.env = state["env"]
+        self._obs = state["obs"]
+        self._starts = state["starts"]
+        self._agent_done = state["agent_done"]
+        self._actor_h = state["actor_h"].to(self.device)
+        self._critic_h = state["critic_h"].to(self.device)
+        self.env_steps = int(state["env_steps"])
+        self.updates = int(state["updates"])

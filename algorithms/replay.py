@@ -1,0 +1,184 @@
+"""Episode replay for the value-based learners (IQL, VDN, QMIX, MF-Q), after EPyMARL.
+
+Whole episodes, not single transitions, are the unit of storage and sampling: a recurrent
+agent replays an episode from its first step, and every learner sees time-major batches
+``[E, L, ...]`` (E episodes, L steps) with a ``filled`` mask for the padding.
+
+Two pieces:
+
+- :class:`EpisodeWriter` holds the B episodes being collected, one row per env copy, each
+  copy at its own step (copies end episodes at different times); finished rows are handed
+  over as a block and the row starts afresh.
+- :class:`EpisodeReplay` is a circular buffer of ``capacity`` episodes in preallocated numpy
+  arrays; :meth:`EpisodeReplay.sample` draws E distinct episodes and trims the batch to the
+  longest of them.
+
+Fields are *step* fields (one entry per step: actions, rewards, terminations, ...) or *obs*
+fields (one entry per step plus one for the observation after the last step: observations,
+action masks, states), so a batch of L steps carries ``obs [E, L+1, ...]`` and bootstrapping
+needs nothing else. An episode longer than ``max_length`` is stored as consecutive chunks of
+at most ``max_length`` steps, each ending with the observation that follows it (its last step
+then bootstraps from there, as a truncation does); a recurrent agent starts every chunk from
+a zero hidden state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Field:
+    """One stored quantity: its per-step shape and dtype, and whether it is an obs field."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+    obs: bool = False
+    """True: ``max_length + 1`` entries per episode (the observation after the last step too)."""
+
+
+def episode_bytes(max_length: int, fields: dict[str, Field]) -> int:
+    """Bytes one stored episode of ``max_length`` steps takes (to size a buffer before allocating it)."""
+    return sum((max_length + int(f.obs)) * int(np.prod(f.shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize
+               for f in fields.values())
+
+
+def _allocate(rows: int, max_length: int, fields: dict[str, Field]) -> dict[str, np.ndarray]:
+    return {name: np.zeros((rows, max_length + int(f.obs), *f.shape), dtype=f.dtype) for name, f in fields.items()}
+
+
+class EpisodeWriter:
+    """The episodes in progress, one row per env copy: ``[B, T(+1), ...]`` arrays and a step index per row.
+
+    Per env step: :meth:`write_obs` (observation, mask, state the actions are chosen from),
+    then :meth:`write_step` (actions, rewards, ...) which advances every row by one step.
+    When copies end their episode (or fill ``max_length`` steps), :meth:`finish` writes the
+    observation that follows their last step and returns their rows.
+    """
+
+    def __init__(self, num_copies: int, max_length: int, fields: dict[str, Field]):
+        if max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {max_length}")
+        self.max_length = max_length
+        self.fields = dict(fields)
+        self.data = _allocate(num_copies, max_length, fields)
+        self.t = np.zeros(num_copies, dtype=np.int64)
+        self._rows = np.arange(num_copies)
+
+    def write_obs(self, **items: np.ndarray) -> None:
+        """Store obs fields ``[B, ...]`` at every row's current step."""
+        for name, value in items.items():
+            self.data[name][self._rows, self.t] = value
+
+    def write_step(self, **items: np.ndarray) -> None:
+        """Store step fields ``[B, ...]`` at every row's current step, then advance every row."""
+        if (self.t >= self.max_length).any():
+            raise RuntimeError("an episode row is full: finish() it before writing another step")
+        for name, value in items.items():
+            self.data[name][self._rows, self.t] = value
+        self.t += 1
+
+    def full(self) -> np.ndarray:
+        """``[B]`` True where a row holds ``max_length`` steps and must be finished now."""
+        return self.t >= self.max_length
+
+    def finish(self, idx: np.ndarray, **final_obs: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Close rows ``idx``: store ``final_obs`` (obs fields ``[len(idx), ...]``) after their
+        last step, return ``(episodes [K, T(+1), ...], lengths [K])`` and clear the rows."""
+        idx = np.asarray(idx)
+        lengths = self.t[idx].copy()
+        for name, value in final_obs.items():
+            self.data[name][idx, lengths] = value
+        episodes = {name: array[idx] for name, array in self.data.items()}  # fancy indexing copies
+        for array in self.data.values():
+            array[idx] = 0
+        self.t[idx] = 0
+        return episodes, lengths
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"data": {k: v.copy() for k, v in self.data.items()}, "t": self.t.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, value in state["data"].items():
+            self.data[name][...] = value
+        self.t[...] = state["t"]
+
+
+class EpisodeReplay:
+    """A circular buffer of ``capacity`` episodes of at most ``max_length`` steps.
+
+    Args:
+        capacity: episodes kept; the oldest is overwritten first.
+        max_length: T, the longest episode (or chunk) stored.
+        fields: ``{name: Field}``.
+    """
+
+    def __init__(self, capacity: int, max_length: int, fields: dict[str, Field]):
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {max_length}")
+        self.capacity, self.max_length = int(capacity), int(max_length)
+        self.fields = dict(fields)
+        self.data = _allocate(self.capacity, self.max_length, fields)
+        self.lengths = np.zeros(self.capacity, dtype=np.int64)
+        self.ptr = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, episodes: dict[str, np.ndarray], lengths: np.ndarray) -> None:
+        """Store K episodes (``[K, T(+1), ...]`` per field, every field present) with their lengths."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        k = len(lengths)
+        if k == 0:
+            return
+        if missing := set(self.fields) - set(episodes):
+            raise KeyError(f"episodes lack the fields {sorted(missing)}")
+        if (lengths < 1).any() or (lengths > self.max_length).any():
+            raise ValueError(f"episode lengths must lie in 1..{self.max_length}, got {lengths.tolist()}")
+        if k > self.capacity:  # only the newest `capacity` survive anyway
+            episodes = {name: value[-self.capacity:] for name, value in episodes.items()}
+            lengths, k = lengths[-self.capacity:], self.capacity
+        slots = (self.ptr + np.arange(k)) % self.capacity
+        for name, array in self.data.items():
+            array[slots] = episodes[name]
+        self.lengths[slots] = lengths
+        self.ptr = int((self.ptr + k) % self.capacity)
+        self.size = min(self.size + k, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """E = ``batch_size`` distinct episodes, trimmed to the longest (L steps).
+
+        Returns every field (``[E, L, ...]`` or ``[E, L+1, ...]`` for obs fields) plus
+        ``filled [E, L]`` (True on real steps) and ``lengths [E]``.
+        """
+        if batch_size > self.size:
+            raise ValueError(f"cannot sample {batch_size} episodes from a buffer holding {self.size}")
+        idx = rng.choice(self.size, size=batch_size, replace=False)
+        lengths = self.lengths[idx]
+        steps = int(lengths.max())
+        batch = {name: array[idx, : steps + int(self.fields[name].obs)] for name, array in self.data.items()}
+        batch["filled"] = np.arange(steps)[None, :] < lengths[:, None]
+        batch["lengths"] = lengths
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored episodes (only the filled slots) and the write position."""
+        return {"data": {k: v[: self.size].copy() for k, v in self.data.items()},
+                "lengths": self.lengths[: self.size].copy(), "ptr": self.ptr, "size": self.size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        size = int(state["size"])
+        if size > self.capacity:
+            raise ValueError(f"the saved buffer holds {size} episodes, more than this buffer's capacity {self.capacity}")
+        for name, array in self.data.items():
+            array[...] = 0
+            array[:size] = state["data"][name]
+        self.lengths[...] = 0
+        self.lengths[:size] = state["lengths"]
+        self.ptr, self.size = int(state["ptr"]), size

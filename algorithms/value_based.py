@@ -1,0 +1,582 @@
+"""What the value-based learners (IQL, VDN, QMIX, MF-Q) share: TD targets, schedules, the loop.
+
+Defaults follow EPyMARL (Papoudakis et al. 2021): episode replay of 5000 episodes, batches of
+32 episodes, double Q-learning, a target network copied every 200 gradient updates (or Polyak-averaged),
+epsilon-greedy from 1.0 to 0.05, Adam at 5e-4, gradient norm clipped at 10, gamma 0.99, one
+update per 50 env steps (EPyMARL's episode runner does one update per 50-step LBF episode).
+Departures, each measured on LBF: rewards are divided by their running standard deviation
+(``scale_rewards``, EPyMARL's ``standardise_rewards`` without the mean shift, which would
+change what is optimal where episodes can end early); without it QMIX's value drifts far
+above the sparse returns and its agents learn nothing. QMIX also normalises the state its
+hypernetworks see (:mod:`algorithms.qmix`). The feed-forward agent is the default (EPyMARL's
+is a GRU; ``recurrent=true`` gives one).
+
+:class:`ValueLearner` collects from B env copies in lock step (one Q-network call per step for
+the whole ``[B, N]`` batch), writes finished episodes to an :class:`~algorithms.replay.EpisodeReplay`,
+and does the gradient updates; a subclass gives the loss (``_loss``) and may change what the
+Q-network sees (``uses_mean_action``), how it explores (``_explore``) and the mixer
+(``_make_mixer``). Action masks enter twice: exploration and the greedy action never pick a
+masked action, and the max (or Boltzmann mean) of the TD target ranges over the next step's
+valid actions only. ``updates`` counts iterations (``train_iteration`` calls), as the trainer
+does; ``gradient_updates`` counts optimiser steps (the target-update clock).
+
+Bootstrapping: an agent's target is ``r + gamma * V(next)`` while it is alive after the step,
+``r`` once it terminated; a truncated episode (time limit) bootstraps from its final
+observation (``info["final_obs"]``, ``final_state``, ``final_action_mask``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from agents.networks import AgentNet
+from algorithms.base import AlgoConfig, Learner, check_finite
+from algorithms.on_policy import ValueNorm
+from algorithms.replay import EpisodeReplay, EpisodeWriter, Field, episode_bytes
+
+#: the largest replay buffer a learner allocates without being told to use a smaller one
+MAX_REPLAY_BYTES = 4 * 2**30
+
+# --------------------------------------------------------------------------- TD targets
+
+
+def allow_all_if_empty(mask: torch.Tensor) -> torch.Tensor:
+    """A row whose mask allows nothing (padding, or an env bug) allows everything instead."""
+    mask = mask.bool()
+    return mask | ~mask.any(dim=-1, keepdim=True)
+
+
+def masked_argmax(q: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The best valid action of ``q [..., A]`` (``mask [..., A]``, True = valid)."""
+    if mask is None:
+        return q.argmax(dim=-1)
+    return torch.where(allow_all_if_empty(mask), q, torch.full_like(q, -torch.inf)).argmax(dim=-1)
+
+
+def greedy_values(q_select: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``q_evaluate`` at the masked argmax of ``q_select``: ``[..., A] -> [...]``.
+
+    Double Q-learning (van Hasselt et al. 2016) passes the online network's values as
+    ``q_select`` and the target network's as ``q_evaluate``; plain Q-learning passes the
+    target network's values as both.
+    """
+    best = masked_argmax(q_select, mask)
+    return q_evaluate.gather(-1, best.unsqueeze(-1)).squeeze(-1)
+
+
+def boltzmann_policy(q: torch.Tensor, mask: torch.Tensor | None, temperature: float) -> torch.Tensor:
+    """``softmax(q / temperature)`` over the valid actions, ``[..., A]``."""
+    logits = q / temperature
+    if mask is not None:
+        logits = torch.where(allow_all_if_empty(mask), logits, torch.full_like(logits, -torch.inf))
+    return torch.softmax(logits, dim=-1)
+
+
+def boltzmann_values(q_policy: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.Tensor | None,
+                     temperature: float) -> torch.Tensor:
+    """The mean-field value ``sum_a pi(a) q_evaluate(a)``, ``pi`` the Boltzmann policy of ``q_policy``
+    (Yang et al. 2018, eq. 11): ``[..., A] -> [...]``."""
+    probs = boltzmann_policy(q_policy, mask, temperature)
+    return (probs * torch.where(probs > 0, q_evaluate, torch.zeros_like(q_evaluate))).sum(dim=-1)
+
+
+def td_targets(rewards: torch.Tensor, next_values: torch.Tensor, bootstrap: torch.Tensor, gamma: float) -> torch.Tensor:
+    """One-step targets ``r + gamma * bootstrap * V(next)``; ``bootstrap`` is 0 after a termination.
+
+    ``next_values`` is zeroed where ``bootstrap`` is 0 before the product, so a padded or
+    terminal step never carries a stray value (not even a NaN) into its target.
+    """
+    bootstrap = bootstrap.bool()
+    return rewards + gamma * torch.where(bootstrap, next_values, torch.zeros_like(next_values))
+
+
+def masked_mse(values: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean squared TD error over the entries where ``weights`` is True (EPyMARL's loss)."""
+    weights = weights.to(values.dtype)
+    return ((values - targets).pow(2) * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+# --------------------------------------------------------------------------- schedules and exploration
+
+
+def linear_schedule(start: float, finish: float, duration: int, step: int) -> float:
+    """``start`` moving linearly to ``finish`` over ``duration`` steps, then ``finish``."""
+    if step >= duration:
+        return finish
+    return start + (finish - start) * step / duration
+
+
+def geometric_schedule(start: float, finish: float, duration: int, step: int) -> float:
+    """``start`` moving geometrically to ``finish`` over ``duration`` steps (even on a log scale)."""
+    if step >= duration:
+        return finish
+    return start * (finish / start) ** (step / duration)
+
+
+def epsilon_greedy(q: np.ndarray, mask: np.ndarray | None, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Per agent: a uniformly random valid action with probability ``epsilon``, else the greedy one.
+
+    ``q [B, N, A]``; always draws ``B * N * (A + 1)`` uniforms, so the random stream (and a
+    resumed run) does not depend on the Q-values or on epsilon.
+    """
+    valid = np.ones(q.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    valid = valid | ~valid.any(axis=-1, keepdims=True)
+    greedy = np.where(valid, q, -np.inf).argmax(axis=-1)
+    random = (rng.random(q.shape) * valid).argmax(axis=-1)  # uniform over the valid actions
+    explore = rng.random(q.shape[:-1]) < epsilon
+    return np.where(explore, random, greedy)
+
+
+def boltzmann_sample(q: np.ndarray, mask: np.ndarray | None, temperature: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Sample ``softmax(q / temperature)`` over the valid actions per agent (Gumbel-max)."""
+    valid = np.ones(q.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    valid = valid | ~valid.any(axis=-1, keepdims=True)
+    gumbel = -np.log(-np.log(np.clip(rng.random(q.shape), 1e-20, 1.0 - 1e-12)))
+    return np.where(valid, q / temperature + gumbel, -np.inf).argmax(axis=-1)
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class ValueConfig(AlgoConfig):
+    """Hyperparameters shared by the value-based learners (defaults after EPyMARL)."""
+
+    lr: float = 5e-4
+    """Adam learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    buffer_size: int = 5000
+    """Episodes kept in the replay buffer."""
+    batch_size: int = 32
+    """Episodes per update; updates start once the buffer holds this many."""
+    rollout_length: int = 10
+    """Steps collected from every env copy per iteration (an iteration is rollout_length x num_envs env steps)."""
+    env_steps_per_update: float = 50.0
+    """Env steps collected per gradient update (fractions carry over between iterations)."""
+    double_q: bool = True
+    """Double Q-learning: the online network picks the next action, the target network values it."""
+    target_update: str = "hard"
+    """How the target network follows: "hard" (copy every target_update_interval updates) or "soft" (Polyak, tau)."""
+    target_update_interval: int = 200
+    """Gradient updates between hard target copies."""
+    tau: float = 0.005
+    """Polyak rate of soft target updates."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clip."""
+    scale_rewards: bool = True
+    """Divide rewards by their running standard deviation (EPyMARL's standardise_rewards, without its
+    mean shift, which would reward ending episodes early); sparse LBF rewards need it, QMIX most."""
+    hidden_size: int = 64
+    """Width of the agent network's hidden layers (and of the GRU state)."""
+    layers: int = 2
+    """Hidden layers of the agent network."""
+    activation: str = "relu"
+    """Hidden activation: relu or tanh."""
+    feature_norm: bool = True
+    """LayerNorm on the agent network's inputs."""
+    recurrent: bool = False
+    """GRU agent network (episodes are replayed from their first step)."""
+    share_parameters: bool = True
+    """One network for all agents (with an agent-id one-hot); False gives every agent its own."""
+    agent_id: bool = True
+    """Append the agent-id one-hot to network inputs when parameters are shared."""
+    max_episode_length: int = 0
+    """Longest stored episode (0: the env's max_episode_steps, else 100); longer episodes are stored in chunks."""
+
+    def __post_init__(self):
+        positive = {"lr": self.lr, "buffer_size": self.buffer_size, "batch_size": self.batch_size,
+                    "rollout_length": self.rollout_length, "env_steps_per_update": self.env_steps_per_update,
+                    "target_update_interval": self.target_update_interval, "max_grad_norm": self.max_grad_norm,
+                    "hidden_size": self.hidden_size, "layers": self.layers}
+        for key, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"algo.{key} must be > 0, got {value}")
+        if self.batch_size > self.buffer_size:
+            raise ValueError(f"algo.batch_size ({self.batch_size}) must not exceed algo.buffer_size ({self.buffer_size})")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"algo.gamma must lie in [0, 1], got {self.gamma}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"algo.tau must lie in (0, 1], got {self.tau}")
+        if self.target_update not in ("hard", "soft"):
+            raise ValueError(f"algo.target_update must be 'hard' or 'soft', got {self.target_update!r}")
+        if self.activation not in ("relu", "tanh"):
+            raise ValueError(f"algo.activation must be 'relu' or 'tanh', got {self.activation!r}")
+        if self.max_episode_length < 0:
+            raise ValueError(f"algo.max_episode_length must be >= 0 (0: the env's), got {self.max_episode_length}")
+
+
+@dataclass
+class EpsilonGreedyConfig(ValueConfig):
+    """Value-based hyperparameters plus EPyMARL's epsilon-greedy exploration."""
+
+    epsilon_start: float = 1.0
+    """Exploration rate at the start."""
+    epsilon_finish: float = 0.05
+    """Exploration rate after the anneal (also used by act(greedy=False))."""
+    epsilon_anneal_steps: int = 50_000
+    """Env steps over which epsilon falls linearly."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("epsilon_start", "epsilon_finish"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"algo.{key} must lie in [0, 1], got {getattr(self, key)}")
+        if self.epsilon_anneal_steps < 0:
+            raise ValueError(f"algo.epsilon_anneal_steps must be >= 0, got {self.epsilon_anneal_steps}")
+
+
+# --------------------------------------------------------------------------- learner
+
+
+class ValueLearner(Learner):
+    """Episode-replay Q-learning over a batched core.
+
+    The behaviour policy is epsilon-greedy (``cfg`` an :class:`EpsilonGreedyConfig`); MF-Q
+    overrides :meth:`_explore` and :meth:`act`. Subclasses give the loss (``_loss``) and, for
+    team learners, the mixer (``_make_mixer``).
+    """
+
+    #: the Q-network also sees the neighbours' mean action (MF-Q)
+    uses_mean_action: ClassVar[bool] = False
+
+    def __init__(self, cfg: ValueConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
+        super().__init__(cfg, env, device, seed)
+        b, n = env.num_envs, env.num_agents
+        self.num_actions = env.num_actions
+        self.obs_dim = int(np.prod(env.observation_space.shape))
+        self.max_length = cfg.max_episode_length or int(getattr(env, "max_episode_steps", 0) or 100)
+        fields = {
+            "obs": Field((n, self.obs_dim), np.float32, obs=True),
+            "mask": Field((n, self.num_actions), np.bool_, obs=True),
+            "actions": Field((n,), np.int64),
+            "rewards": Field((n,), np.float32),
+            "terminated": Field((n,), np.bool_),
+            "active": Field((n,), np.bool_),
+        }
+        if self.needs_state:
+            fields["state"] = Field((int(np.prod(env.state_space.shape)),), np.float32, obs=True)
+        if self.uses_mean_action:
+            fields["mean_action"] = Field((n, self.num_actions), np.float32)
+        need = cfg.buffer_size * episode_bytes(self.max_length, fields)
+        if need > MAX_REPLAY_BYTES:
+            raise ValueError(
+                f"the replay buffer would take {need / 2**30:.1f} GiB ({cfg.buffer_size} episodes of up to "
+                f"{self.max_length} steps of {n} agents), more than {MAX_REPLAY_BYTES / 2**30:.0f} GiB; lower "
+                "algo.buffer_size (or algo.max_episode_length: longer episodes are stored in chunks)")
+        in_dim = self.obs_dim + (self.num_actions if self.uses_mean_action else 0)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.q_net = AgentNet(in_dim, self.num_actions, n, hidden_size=cfg.hidden_size, layers=cfg.layers,
+                                  shared=cfg.share_parameters, agent_id=cfg.agent_id, feature_norm=cfg.feature_norm,
+                                  activation=cfg.activation, recurrent=cfg.recurrent, out_gain=0.1)
+            self.mixer = self._make_mixer()
+        self.q_net.to(self.device)
+        self.target_q_net = copy.deepcopy(self.q_net).requires_grad_(False)
+        self.params = list(self.q_net.parameters())
+        self.target_mixer = None
+        if self.mixer is not None:
+            self.mixer.to(self.device)
+            self.target_mixer = copy.deepcopy(self.mixer).requires_grad_(False)
+            self.params += list(self.mixer.parameters())
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr)
+        self.reward_norm = ValueNorm(device=self.device) if cfg.scale_rewards else None
+        self.rng = np.random.default_rng(self.seed)  # exploration and replay sampling
+        self._act_rng = np.random.default_rng(self.seed + 1)  # act(greedy=False) only: not training randomness
+        self.replay = EpisodeReplay(cfg.buffer_size, self.max_length, fields)
+        self.writer = EpisodeWriter(b, self.max_length, fields)
+
+        obs, _ = env.reset(seed=self.seed)
+        self._obs = obs
+        self._agent_done = np.zeros((b, n), dtype=bool)
+        self._hidden = self.q_net.initial_hidden(b, device=self.device)
+        self._update_credit = 0.0
+        #: gradient steps taken (``updates`` counts iterations, as the trainer does)
+        self.gradient_updates = 0
+
+    # ------------------------------------------------------------------ hooks
+    def _make_mixer(self) -> torch.nn.Module | None:
+        """The mixing network of a team learner (VDN, QMIX), or None."""
+        return None
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The TD loss of a sampled batch, and detached scalars to log."""
+        raise NotImplementedError
+
+    def _explore(self, q: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Behaviour actions ``[B, N]`` from online Q-values ``[B, N, A]``: epsilon-greedy."""
+        return epsilon_greedy(q, mask, self.epsilon, self.rng)
+
+    def _exploration_metrics(self) -> dict[str, float]:
+        return {"charts/epsilon": self.epsilon}
+
+    def _mean_action_input(self) -> np.ndarray | None:
+        """MF-Q: the mean action the Q-network is given while acting now, ``[B, N, A]``."""
+        return None
+
+    def _after_actions(self, actions: np.ndarray) -> dict[str, np.ndarray]:
+        """Extra step fields recorded with the actions (MF-Q: the neighbours' mean action)."""
+        return {}
+
+    def _episodes_ended(self, ended: np.ndarray) -> None:
+        """Reset the per-copy acting state of copies whose episode just ended (``ended [B]``)."""
+
+    @property
+    def epsilon(self) -> float:
+        """The current exploration rate (linear in env steps)."""
+        cfg = self.cfg
+        return linear_schedule(cfg.epsilon_start, cfg.epsilon_finish, cfg.epsilon_anneal_steps, self.env_steps)
+
+    # ------------------------------------------------------------------ networks
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self.device)
+
+    def q_sequence(self, net: AgentNet, inputs: torch.Tensor) -> torch.Tensor:
+        """Q-values ``[E, L, N, A]`` of episode batches ``inputs [E, L, N, D]`` (a GRU from a zero state)."""
+        if not net.recurrent:
+            return net(inputs)[0]
+        e, steps = inputs.shape[:2]
+        starts = torch.zeros(steps, e, dtype=torch.bool, device=inputs.device)
+        starts[0] = True
+        q, _ = net.forward_sequence(inputs.transpose(0, 1), net.initial_hidden(e, device=inputs.device), starts)
+        return q.transpose(0, 1)
+
+    def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N])``: the taken actions' values (with
+        gradients) and the next steps' target values (greedy, double Q as configured)."""
+        q = self.q_sequence(self.q_net, batch["obs"])  # [E, L+1, N, A]
+        taken = q[:, :-1].gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
+        with torch.no_grad():
+            q_target = self.q_sequence(self.target_q_net, batch["obs"])[:, 1:]
+            q_select = q[:, 1:].detach() if self.cfg.double_q else q_target
+            next_values = greedy_values(q_select, q_target, batch["mask"][:, 1:])
+        return taken, next_values
+
+    def team_rewards(self, rewards: torch.Tensor) -> torch.Tensor:
+        """The team reward ``[..., N] -> [...]``, summed or averaged as the env says."""
+        return rewards.sum(dim=-1) if self.env.team_reward == "sum" else rewards.mean(dim=-1)
+
+    def scaled_rewards(self, rewards: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """With ``scale_rewards``: fold the rewards where ``weights`` is True into the running
+        statistics and return the rewards divided by the running standard deviation."""
+        if self.reward_norm is None:
+            return rewards
+        self.reward_norm.update(rewards[weights.bool()])
+        return (rewards / self.reward_norm.std).to(rewards.dtype)
+
+    # ------------------------------------------------------------------ acting
+    @torch.no_grad()
+    def _online_q(self, obs: np.ndarray, mean_action: np.ndarray | None, hidden: Any):
+        x = self._tensor(obs.reshape(*obs.shape[:2], -1))
+        if mean_action is not None:
+            x = torch.cat([x, self._tensor(mean_action)], dim=-1)
+        q, hidden = self.q_net(x, hidden)
+        return q.cpu().numpy(), hidden
+
+    @torch.no_grad()
+    def act(self, obs, mask=None, state=None, hidden=None, greedy=True):
+        """Greedy (or epsilon-greedy at ``epsilon_finish``) joint actions under the action mask."""
+        if self.q_net.recurrent and hidden is None:
+            hidden = self.q_net.initial_hidden(obs.shape[0], device=self.device)
+        q, hidden = self._online_q(obs, None, hidden)
+        return epsilon_greedy(q, mask, 0.0 if greedy else self.cfg.epsilon_finish, self._act_rng), hidden
+
+    def policy(self):
+        """The agent Q-network as a standalone :class:`~agents.policy.Policy` (greedy = masked argmax)."""
+        from agents.policy import Policy, PolicySpec
+
+        cfg = self.cfg
+        spec = PolicySpec.for_env(self.env, hidden_size=cfg.hidden_size, layers=cfg.layers,
+                                  activation=cfg.activation, recurrent=cfg.recurrent,
+                                  share_parameters=cfg.share_parameters, agent_id=cfg.agent_id,
+                                  feature_norm=cfg.feature_norm)
+        policy = Policy(spec).to(self.device)
+        policy.net.load_state_dict(self.q_net.state_dict())
+        return policy
+
+    # ------------------------------------------------------------------ collection
+    def _next_obs_fields(self, idx: np.ndarray, ended: np.ndarray, next_obs: np.ndarray,
+                         info: dict) -> dict[str, np.ndarray]:
+        """Obs fields after the last step of rows ``idx``: the final ones where the episode ended
+        (the core has already reset those copies), the current ones where only the chunk is full."""
+        env, b = self.env, self.env.num_envs
+        obs = next_obs.reshape(b, env.num_agents, -1)
+        mask = env.action_mask()
+        state = env.state().reshape(b, -1) if self.needs_state else None
+        if ended.any():
+            gone = ended[:, None, None]
+            obs = np.where(gone, info["final_obs"].reshape(obs.shape), obs)
+            # without the core's final mask, every action counts as valid in the final state
+            mask = np.where(gone, info.get("final_action_mask", True), mask)
+            if state is not None:
+                state = np.where(ended[:, None], info["final_state"].reshape(b, -1), state)
+        items = {"obs": obs[idx], "mask": mask[idx]}
+        if state is not None:
+            items["state"] = state[idx]
+        return items
+
+    @torch.no_grad()
+    def _collect(self) -> None:
+        env, b = self.env, self.env.num_envs
+        for _ in range(self.cfg.rollout_length):
+            obs = self._obs.reshape(b, env.num_agents, -1)
+            mask = env.action_mask()
+            state = env.state().reshape(b, -1) if self.needs_state else None
+            q, self._hidden = self._online_q(obs, self._mean_action_input(), self._hidden)
+            actions = self._explore(q, mask)
+            extra = self._after_actions(actions)
+
+            next_obs, rewards, terminated, truncated, info = env.step(actions)
+            self.record_step(obs, mask, state, actions, next_obs, rewards, terminated, truncated, info, **extra)
+            self._obs = next_obs
+            self.episodes.add(info)
+
+    @torch.no_grad()
+    def behaviour_actions(self, obs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """Exploration actions ``[K, N]`` for the observations ``[K, N, ...]`` of any K env copies.
+
+        For a controller that decides per copy which learner acts (MANSA, :mod:`algorithms.mansa`);
+        feed-forward Q-networks without mean-action input only (a GRU would need every copy's history).
+        """
+        if self.q_net.recurrent or self.uses_mean_action:
+            raise ValueError(f"{type(self).__name__}.behaviour_actions needs a feed-forward Q-network "
+                             "without mean-action input")
+        q, _ = self._online_q(obs, None, None)
+        return self._explore(q, mask)
+
+    def record_step(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray | None, actions: np.ndarray,
+                    next_obs: np.ndarray, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                    info: dict, **extra: np.ndarray) -> None:
+        """Store one step of all B copies in the episode replay and advance ``env_steps``.
+
+        ``obs [B, N, D]``, ``mask`` and ``state [B, S]`` (None unless ``needs_state``) are what the
+        actions were chosen from; the rest is what ``env.step(actions)`` returned. :meth:`_collect`
+        calls it; so does a controller that chooses the actions itself (MANSA).
+        """
+        b = len(actions)
+        items = {"obs": obs.reshape(b, self.env.num_agents, -1), "mask": mask}
+        if self.needs_state:
+            items["state"] = state.reshape(b, -1)
+        self.writer.write_obs(**items)
+        self.writer.write_step(actions=actions, rewards=rewards, terminated=terminated,
+                               active=~self._agent_done, **extra)
+        self._agent_done |= terminated | truncated
+        self.env_steps += b
+        ended = info.get("_final", np.zeros(b, dtype=bool))
+        flush = ended | self.writer.full()
+        if flush.any():
+            idx = np.flatnonzero(flush)
+            episodes, lengths = self.writer.finish(idx, **self._next_obs_fields(idx, ended, next_obs, info))
+            self.replay.add(episodes, lengths)
+        if ended.any():
+            self._agent_done[ended] = False
+            if self.q_net.recurrent:
+                self._hidden[torch.as_tensor(ended, device=self.device)] = 0.0
+            self._episodes_ended(ended)
+
+    # ------------------------------------------------------------------ update
+    def _update(self) -> dict[str, torch.Tensor]:
+        sample = self.replay.sample(self.cfg.batch_size, self.rng)
+        batch = {k: torch.as_tensor(v).to(self.device) for k, v in sample.items()}
+        loss, logs = self._loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.max_grad_norm)
+        check_finite({"td_loss": loss, "grad_norm": grad_norm}, self.updates + 1)
+        self.optimizer.step()
+        self.gradient_updates += 1
+        self._update_targets()
+        return {"td_loss": loss.detach(), "grad_norm": grad_norm.detach(), **logs}
+
+    @torch.no_grad()
+    def _update_targets(self) -> None:
+        pairs = [(self.q_net, self.target_q_net)]
+        if self.mixer is not None:
+            pairs.append((self.mixer, self.target_mixer))
+        if self.cfg.target_update == "hard":
+            if self.gradient_updates % self.cfg.target_update_interval == 0:
+                for online, target in pairs:
+                    target.load_state_dict(online.state_dict())
+            return
+        for online, target in pairs:
+            for p, tp in zip(online.parameters(), target.parameters()):
+                tp.lerp_(p, self.cfg.tau)
+
+    def update_from_replay(self, new_env_steps: int) -> dict[str, float]:
+        """The gradient updates that ``new_env_steps`` freshly recorded env steps pay for (one per
+        ``env_steps_per_update``, none while the buffer fills); the mean ``losses/*`` over them.
+
+        :meth:`train_iteration` calls it after collecting; so does MANSA after :meth:`record_step`.
+        """
+        cfg = self.cfg
+        self._update_credit += new_env_steps / cfg.env_steps_per_update
+        if len(self.replay) < cfg.batch_size:
+            self._update_credit = 0.0  # no backlog of updates while the buffer fills
+        totals: dict[str, torch.Tensor] = {}
+        count = 0
+        while self._update_credit >= 1.0:
+            self._update_credit -= 1.0
+            for k, v in self._update().items():
+                totals[k] = totals.get(k, 0.0) + v
+            count += 1
+        return {f"losses/{k}": float(v) / count for k, v in totals.items()}
+
+    def train_iteration(self) -> dict[str, float]:
+        cfg = self.cfg
+        self._collect()
+        metrics = self.update_from_replay(cfg.rollout_length * self.env.num_envs)
+        self.updates += 1
+        metrics.update(self._exploration_metrics())
+        metrics["charts/learning_rate"] = cfg.lr
+        metrics["charts/buffer_episodes"] = float(len(self.replay))
+        metrics["charts/gradient_updates"] = float(self.gradient_updates)
+        return metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "q_net": self.q_net.state_dict(),
+            "target_q_net": self.target_q_net.state_dict(),
+            "mixer": self.mixer.state_dict() if self.mixer is not None else None,
+            "target_mixer": self.target_mixer.state_dict() if self.target_mixer is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "reward_norm": self.reward_norm.state_dict() if self.reward_norm is not None else None,
+            "rng": self.rng.bit_generator.state,
+            "replay": self.replay.state_dict(),
+            "writer": self.writer.state_dict(),
+            "env": self.env,
+            "obs": self._obs,
+            "agent_done": self._agent_done.copy(),
+            "hidden": self._hidden.cpu(),
+            "update_credit": self._update_credit,
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "gradient_updates": self.gradient_updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.q_net.load_state_dict(state["q_net"])
+        self.target_q_net.load_state_dict(state["target_q_net"])
+        if self.mixer is not None:
+            self.mixer.load_state_dict(state["mixer"])
+            self.target_mixer.load_state_dict(state["target_mixer"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.reward_norm is not None:
+            self.reward_norm.load_state_dict(state["reward_norm"])
+        self.rng.bit_generator.state = state["rng"]
+        self.replay.load_state_dict(state["replay"])
+        self.writer.load_state_dict(state["writer"])
+        self.env = state["env"]
+        self._obs = state["obs"]
+        self._agent_done = np.array(state["agent_done"], dtype=bool)
+        self._hidden = state["hidden"].to(self.device)
+        self._update_credit = float(state["update_credit"])
+        self.env_steps = int(state["env_steps"])
+        self.updates = int(state["updates"])
+        self.gradient_updates = int(state["gradient_updates"])

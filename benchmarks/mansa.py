@@ -1,0 +1,306 @@
+"""MANSA against IL alone and CL alone on Level-Based Foraging: return, CL-call fraction, wall-clock.
+
+    python -m benchmarks.mansa                                        # the issue's grid (long: 2 tasks x 5 seeds x 3)
+    python -m benchmarks.mansa --env-steps 200000 --seeds 0 1 --jobs 2
+    python -m benchmarks.mansa --pairing policy                       # IPPO / MAPPO instead of IQL / QMIX
+    python -m benchmarks.mansa --plots-only                           # redraw from results.json
+
+Every (task, seed) trains three learners for the same number of env steps, through
+``train.load_config`` / ``train.build`` as ``train.py`` does, with torch on one thread: MANSA
+(``algo=mansa``), its IL learner alone and its CL learner alone. ``--il-set`` / ``--cl-set``
+change a sub-learner's hyperparameters in both places (alone and inside MANSA), ``--mansa-set``
+MANSA's own (cost, budget, switcher). Each run ends with ``--eval-episodes`` greedy episodes on
+fixed seeds (MANSA: its joint policy, switcher included, with the per-episode budget).
+
+Written to ``--out``: ``results.json`` (every run: final return, CL-call fractions in training
+and at evaluation, wall-clock split, learning curve, CL calls by episode step, agent positions
+at CL calls), ``results.md`` (mean ± std over seeds and the issue's target: MANSA uses at most
+5% CL calls and returns at least max(IL, CL) - 0.05), and per task ``<task>_curves.png``
+(greedy return against env steps, MANSA's CL fraction), ``<task>_cl_steps.png`` (where in the
+episode CL was called) and ``<task>_cl_grid.png`` (where on the grid the agents stood when it was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+TASKS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-2s-8x8-2p-2f-coop-v3")
+PAIRINGS = {"value": ("iql", "qmix"), "policy": ("ippo", "mappo")}
+METHODS = ("mansa", "il", "cl")
+#: MANSA's defaults here: 2 CL calls per 50-step episode (at most 4% of steps), cost 0.01 per call
+MANSA_DEFAULTS = ("cost=0.01", "budget=2", "budget_scope=episode")
+TARGET_FRACTION, TARGET_GAP = 0.05, 0.05
+LATE_POINTS = 3
+
+
+def overrides_for(job: dict) -> list[str]:
+    """The ``train.py`` overrides of one run."""
+    il, cl = PAIRINGS[job["pairing"]]
+    base = [f"env.id={job['env']}", f"env.num_envs={job['num_envs']}", f"seed={job['seed']}"]
+    if job["method"] == "il":
+        return [*base, f"algo={il}", *(f"algo.{kv}" for kv in job["il_set"])]
+    if job["method"] == "cl":
+        return [*base, f"algo={cl}", *(f"algo.{kv}" for kv in job["cl_set"])]
+    return [*base, "algo=mansa", f"algo.il={il}", f"algo.cl={cl}", *(f"algo.{kv}" for kv in job["mansa_set"]),
+            *(f"algo.il_cfg.{kv}" for kv in job["il_set"]), *(f"algo.cl_cfg.{kv}" for kv in job["cl_set"])]
+
+
+def run_one(job: dict) -> dict:
+    """Train one (task, method, seed), evaluate it greedily; figures, learning curve, where CL was called."""
+    import torch
+
+    torch.set_num_threads(1)
+    import envs
+    from agents.evaluation import evaluate
+    from algorithms.mansa import MANSALearner
+    from train import build, load_config
+
+    cfg = load_config(None, overrides_for(job))
+    env, learner = build(cfg)
+    env_id = job["env"]
+    is_mansa = isinstance(learner, MANSALearner)
+    grid = None
+    if is_mansa and hasattr(env, "pos") and hasattr(env, "rows"):
+        grid = np.zeros((env.rows, env.cols), dtype=np.int64)
+
+        def record(core, cl, step):  # where the agents stand when CL is called
+            pos = core.pos[cl].reshape(-1, 2)
+            np.add.at(grid, (pos[:, 0], pos[:, 1]), 1)
+
+        learner.call_recorder = record
+
+    def greedy(episodes: int) -> tuple[float, float | None]:
+        """Mean greedy return, and for MANSA the fraction of evaluation steps that called CL."""
+        calls, steps = [0], [0]
+
+        def act(obs, mask, state, hidden):
+            actions, hidden = learner.act(obs, mask, state, hidden)
+            if is_mansa:
+                calls[0] += int(hidden.cl.sum())
+                steps[0] += len(hidden.cl)
+            return actions, hidden
+
+        results = evaluate(act, lambda b: envs.make_vec(env_id, b), episodes, 10_000 + job["seed"],
+                           needs_state=learner.act_needs_state)
+        return float(np.mean(results["return"])), (calls[0] / max(steps[0], 1) if is_mansa else None)
+
+    curve, returns, train_time, next_eval = [], [], 0.0, job["eval_every"]
+    window_calls, window_steps = 0, 0
+    while learner.env_steps < job["env_steps"]:
+        tick = time.perf_counter()
+        metrics = learner.train_iteration()
+        train_time += time.perf_counter() - tick
+        returns.extend(learner.episodes.drain().get("return", []))
+        if is_mansa:
+            window_calls += metrics["mansa/cl_fraction"] * job["num_envs"] * learner.length
+            window_steps += job["num_envs"] * learner.length
+        if job["eval_every"] and learner.env_steps >= next_eval:
+            ret, eval_fraction = greedy(job["curve_episodes"])
+            curve.append({"env_steps": learner.env_steps, "greedy_return": ret, "eval_cl_fraction": eval_fraction,
+                          "train_return": float(np.mean(returns[-200:])) if returns else None,
+                          "train_cl_fraction": window_calls / window_steps if is_mansa else None,
+                          "train_seconds": train_time})
+            window_calls, window_steps = 0, 0
+            next_eval += job["eval_every"]
+    final, eval_fraction = greedy(job["eval_episodes"])
+    run = {**{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")}, "algo": cfg.algo.name,
+           "overrides": overrides_for(job), "env_steps": learner.env_steps, "train_seconds": train_time,
+           "sps": learner.env_steps / max(train_time, 1e-9), "final_greedy_return": final, "curve": curve}
+    if is_mansa:
+        run.update(train_cl_fraction=learner.cl_calls / learner.env_steps, eval_cl_fraction=eval_fraction,
+                   timers=dict(learner.timers), cl_calls_by_step=learner.cl_calls_by_step.tolist(),
+                   cl_grid=grid.tolist() if grid is not None else None)
+    return run
+
+
+# ---------------------------------------------------------------------- summary
+def _mean_std(values: list[float]) -> str:
+    a = np.asarray(values, dtype=float)
+    return f"{a.mean():.3f} ± {a.std(ddof=1) if len(a) > 1 else 0.0:.3f}"
+
+
+def _late_return(run: dict) -> float:
+    """Mean greedy return over the last ``LATE_POINTS`` curve points and the final evaluation (less noisy
+    than the final point alone: greedy LBF policies swing between evaluations)."""
+    points = [p["greedy_return"] for p in run["curve"][-LATE_POINTS:]] + [run["final_greedy_return"]]
+    return float(np.mean(points))
+
+
+def summarise(runs: list[dict]) -> str:
+    """Markdown: per task and method the greedy returns, CL-call fractions and wall-clock; the target check."""
+    header = ("| task | method | learner | seeds | env steps | final greedy return | late greedy return "
+              "| CL calls in training | CL calls at evaluation | wall-clock per run (s) | CL share of learner time |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    checks = []
+    for env_id in sorted({r["env"] for r in runs}):
+        means: dict[str, dict[str, float]] = {"final": {}, "late": {}}
+        fraction = None
+        for method in METHODS:
+            group = [r for r in runs if r["env"] == env_id and r["method"] == method]
+            if not group:
+                continue
+            finals, lates = [r["final_greedy_return"] for r in group], [_late_return(r) for r in group]
+            means["final"][method], means["late"][method] = float(np.mean(finals)), float(np.mean(lates))
+            train_fraction = eval_fraction = share = ""
+            if method == "mansa":
+                fraction = float(np.mean([r["train_cl_fraction"] for r in group]))
+                train_fraction = f"{100 * fraction:.2f}%"
+                eval_fraction = f"{100 * np.mean([r['eval_cl_fraction'] for r in group]):.2f}%"
+                shares = []
+                for r in group:
+                    t = r["timers"]
+                    learn = t["il_act"] + t["cl_act"] + t["il_update"] + t["cl_update"]
+                    shares.append((t["cl_act"] + t["cl_update"]) / max(learn, 1e-12))
+                share = f"{100 * np.mean(shares):.0f}%"
+            lines.append(f"| {env_id} | {method} | {group[0]['algo']} | {len(group)} | {group[0]['env_steps']:,} "
+                         f"| {_mean_std(finals)} | {_mean_std(lates)} | {train_fraction} | {eval_fraction} "
+                         f"| {np.mean([r['train_seconds'] for r in group]):.0f} | {share} |")
+        if fraction is not None and {"il", "cl"} <= set(means["final"]):
+            verdicts = []
+            for kind, m in means.items():
+                bar = max(m["il"], m["cl"]) - TARGET_GAP
+                verdicts.append(f"{kind} return {m['mansa']:.3f} vs max(IL, CL) - {TARGET_GAP} = {bar:.3f}: "
+                                f"{'met' if m['mansa'] >= bar else 'NOT met'}")
+            checks.append(f"- {env_id}: " + "; ".join(verdicts) + f"; CL calls {100 * fraction:.2f}% "
+                          f"(target <= {100 * TARGET_FRACTION:.0f}%): {'met' if fraction <= TARGET_FRACTION else 'NOT met'}")
+    notes = (f"Returns: mean ± sample std over seeds of the final greedy evaluation, and of the mean over the "
+             f"last {LATE_POINTS} curve points and the final evaluation (late). CL calls: share of env steps "
+             "(one step of one env copy) whose joint action came from CL.")
+    return "\n".join(lines) + f"\n\n{notes}\n\nTarget (issue 8):\n" + "\n".join(checks) + "\n"
+
+
+def plot(runs: list[dict], out: str) -> list[str]:
+    """The three figures per task; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    colours = {"mansa": "tab:purple", "il": "tab:blue", "cl": "tab:orange"}
+    for env_id in sorted({r["env"] for r in runs}):
+        task = [r for r in runs if r["env"] == env_id]
+        name = env_id.replace("Foraging-", "").replace("-v3", "")
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 6.0), sharex=True, height_ratios=(2, 1))
+        for method in METHODS:
+            group = [r for r in task if r["method"] == method and r["curve"]]
+            if not group:
+                continue
+            length = min(len(r["curve"]) for r in group)
+            x = [p["env_steps"] for p in group[0]["curve"][:length]]
+            y = np.array([[p["greedy_return"] for p in r["curve"][:length]] for r in group])
+            top.plot(x, y.mean(0), color=colours[method], label=f"{method} ({group[0]['algo']}, {len(group)} seeds)")
+            top.fill_between(x, y.min(0), y.max(0), color=colours[method], alpha=0.2)
+            if method == "mansa":
+                f = 100 * np.array([[p["train_cl_fraction"] for p in r["curve"][:length]] for r in group])
+                bottom.plot(x, f.mean(0), color=colours[method], label="training")
+                g = 100 * np.array([[p["eval_cl_fraction"] for p in r["curve"][:length]] for r in group])
+                bottom.plot(x, g.mean(0), color=colours[method], linestyle="--", label="greedy evaluation")
+        top.set_ylabel("greedy return")
+        top.set_title(f"{name}: MANSA vs IL alone vs CL alone")
+        top.legend(fontsize=8)
+        bottom.axhline(100 * TARGET_FRACTION, color="grey", linewidth=0.8, linestyle=":")
+        bottom.set_ylabel("MANSA CL calls (%)")
+        bottom.set_xlabel("env steps")
+        bottom.legend(fontsize=8)
+        fig.tight_layout()
+        written.append(os.path.join(out, f"{name}_curves.png"))
+        fig.savefig(written[-1], dpi=90)
+        plt.close(fig)
+
+        mansa = [r for r in task if r["method"] == "mansa"]
+        if not mansa:
+            continue
+        by_step = np.sum([r["cl_calls_by_step"] for r in mansa], axis=0)
+        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        ax.bar(np.arange(len(by_step)), by_step / max(by_step.sum(), 1), color=colours["mansa"])
+        ax.set_xlabel("step within the episode")
+        ax.set_ylabel("share of CL calls")
+        ax.set_title(f"{name}: when MANSA called CL in training ({int(by_step.sum()):,} calls, {len(mansa)} seeds)")
+        fig.tight_layout()
+        written.append(os.path.join(out, f"{name}_cl_steps.png"))
+        fig.savefig(written[-1], dpi=90)
+        plt.close(fig)
+
+        grids = [r["cl_grid"] for r in mansa if r.get("cl_grid") is not None]
+        if grids:
+            heat = np.sum(grids, axis=0).astype(float)
+            fig, ax = plt.subplots(figsize=(4.6, 4.0))
+            image = ax.imshow(heat / max(heat.sum(), 1), cmap="magma")
+            fig.colorbar(image, ax=ax, label="share of agent positions")
+            ax.set_title(f"{name}: agents' cells at CL calls", fontsize=9)
+            ax.set_xlabel("column")
+            ax.set_ylabel("row")
+            fig.tight_layout()
+            written.append(os.path.join(out, f"{name}_cl_grid.png"))
+            fig.savefig(written[-1], dpi=90)
+            plt.close(fig)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--envs", nargs="+", default=list(TASKS))
+    parser.add_argument("--pairing", choices=sorted(PAIRINGS), default="value",
+                        help="value: IQL / QMIX (the paper's), policy: IPPO / MAPPO")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--env-steps", type=int, default=2_000_000, help="env steps per run (all methods)")
+    parser.add_argument("--num-envs", type=int, default=32, help="env copies stepped together")
+    parser.add_argument("--eval-episodes", type=int, default=100, help="greedy episodes of the final evaluation")
+    parser.add_argument("--eval-every", type=int, default=100_000, help="learning-curve points (0: none)")
+    parser.add_argument("--curve-episodes", type=int, default=32, help="greedy episodes per curve point")
+    parser.add_argument("--mansa-set", nargs="*", default=list(MANSA_DEFAULTS), metavar="KEY=VALUE",
+                        help="MANSA's own settings (algo.KEY=VALUE), e.g. cost=0.01 budget=2 switcher.lr=1e-3")
+    parser.add_argument("--il-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="the IL learner's settings, alone and inside MANSA (e.g. epsilon_anneal_steps=200000)")
+    parser.add_argument("--cl-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="the CL learner's settings, alone and inside MANSA")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
+    parser.add_argument("--out", default="benchmarks/results/mansa", help="output directory")
+    parser.add_argument("--plots-only", action="store_true", help="redraw results.md and the plots from results.json")
+    args = parser.parse_args(argv)
+
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "results.json")
+    if args.plots_only:
+        with open(path) as f:
+            runs = json.load(f)
+    else:
+        for item in [*args.mansa_set, *args.il_set, *args.cl_set]:
+            if "=" not in item:
+                parser.error(f"settings take KEY=VALUE, got {item!r}")
+        jobs = [{"env": e, "method": m, "seed": s, "pairing": args.pairing, "num_envs": args.num_envs,
+                 "env_steps": args.env_steps, "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
+                 "curve_episodes": args.curve_episodes, "mansa_set": args.mansa_set, "il_set": args.il_set,
+                 "cl_set": args.cl_set}
+                for e in args.envs for s in args.seeds for m in args.methods]
+        runs = []
+        start = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for run in pool.map(run_one, jobs):
+                runs.append(run)
+                extra = f", CL calls {100 * run['train_cl_fraction']:.2f}%" if run["method"] == "mansa" else ""
+                print(f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: greedy "
+                      f"{run['final_greedy_return']:.3f} after {run['env_steps']:,} steps, "
+                      f"{run['train_seconds']:.0f} s{extra}", flush=True)
+                with open(path, "w") as f:
+                    json.dump(runs, f)
+        print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s")
+    table = summarise(runs)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(table)
+    print(table)
+    for file in plot(runs, args.out):
+        print("wrote", file)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Learning benchmark of issue 6: do learning drivers find the user equilibrium (and, altruistic, the system optimum)?
+
+Targets: selfish IPPO drivers on Braess (routing-braess-v0, 6 drivers) end near the
+user-equilibrium split (2/2/2, TSTT 552; the system optimum is 3/3/0, TSTT 498); on Sioux
+Falls (routing-siouxfalls-v0, 1000 drivers) their TSTT ends within 5% of the UE TSTT; drivers
+rewarded with the mean travel time of everyone (``reward="altruistic"``) move towards the
+system optimum. After training, each run's final policy (``policy.pt``) drives
+``--days``-day episodes greedily, and the table gives, over the last ``--tail`` days, the
+TSTT, its ratio to the UE TSTT (``ue_ratio``) and to the SO TSTT (``price_of_anarchy``), the
+relative gap, and for Braess the route split (drivers per route on the last day). The
+episode means of the trainer's own greedy evaluation (which include the first, exploratory
+days) are kept in the results file.
+
+    python benchmarks/routing_learning.py                                  # all four conditions, seed 0
+    python benchmarks/routing_learning.py --conditions braess_selfish braess_altruistic --seeds 0 1 2
+    python benchmarks/routing_learning.py --save                           # + benchmarks/results/routing/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+import envs
+from agents.policy import Policy
+from benchmarks.learning_runs import (
+    ROOT,
+    Condition,
+    markdown_table,
+    run_conditions,
+    save_results,
+)
+
+CONDITIONS = {
+    "braess_selfish": Condition("braess_selfish", "configs/ippo_routing_braess_learn.yaml"),
+    "braess_altruistic": Condition("braess_altruistic", "configs/ippo_routing_braess_learn.yaml",
+                                   ["env.kwargs.reward=altruistic"]),
+    "siouxfalls_selfish": Condition("siouxfalls_selfish", "configs/ippo_routing_siouxfalls_learn.yaml"),
+    "siouxfalls_altruistic": Condition("siouxfalls_altruistic", "configs/ippo_routing_siouxfalls_learn.yaml",
+                                       ["env.kwargs.reward=altruistic"]),
+}
+METRICS = ("tstt", "ue_ratio", "price_of_anarchy", "relative_gap")
+
+
+def play(env, act, days: int, tail: int, seed: int) -> dict[str, float | str]:
+    """Drive ``days`` days with ``act(obs, mask) -> actions``; metrics over the last ``tail`` days.
+
+    Also the UE and SO TSTT, and for a one-OD network (Braess) the drivers per route on the
+    last day of copy 0. ``env`` must last more than ``days`` days (an ended episode would be
+    reset before its last routes could be read).
+    """
+    obs, _ = env.reset(seed=seed)
+    history = {name: [] for name in METRICS}
+    for _ in range(days):
+        obs, _, _, _, info = env.step(act(obs, env.action_mask()))
+        for name in METRICS:
+            history[name].append(info["metrics"][name])
+    out: dict[str, float | str] = {name: float(np.mean(v[-tail:])) for name, v in history.items()}
+    out["ue_tstt"], out["so_tstt"] = float(env.ue.tstt), float(env.so.tstt)
+    if env.network.num_od_pairs == 1:
+        last = env.last_routes[0]
+        out["split"] = "/".join(str(int((last == r).sum())) for r in range(env.paths.incidence.shape[0]))
+    return out
+
+
+def drive(run_dir: Path, days: int, tail: int, copies: int, seed: int, greedy: bool) -> dict[str, float | str]:
+    """Play a run's final policy (``policy.pt``) on its own env settings, greedily or sampling.
+
+    The final policy, not ``policy_best.pt``: the best greedy *return* of selfish drivers can
+    belong to a non-equilibrium split with a lower TSTT that learning later leaves.
+
+    Sampling matters where drivers with the same observation share a network: their greedy
+    actions coincide (all of an OD pair on one route), while the population they learned as
+    is a mixture.
+    """
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    env = envs.make_vec(str(cfg.env.id), copies, **{**OmegaConf.to_container(cfg.env.kwargs), "max_days": days + 1})
+    policy = Policy.load(run_dir / "policy.pt")
+    try:
+        generator = torch.Generator().manual_seed(seed)
+        return play(env, lambda obs, mask: policy.act(obs, mask, greedy=greedy, generator=generator)[0],
+                    days, tail, seed)
+    finally:
+        env.close()
+
+
+def random_routes(condition: Condition, days: int, tail: int, copies: int, seed: int) -> dict[str, float | str]:
+    """Reference: every driver picks one of its valid routes uniformly at random every day."""
+    cfg = OmegaConf.load(ROOT / condition.config)
+    env = envs.make_vec(str(cfg.env.id), copies, max_days=days + 1)
+    rng = np.random.default_rng(seed)
+
+    def act(obs, mask):
+        return (rng.random(mask.shape) * mask).argmax(axis=-1)
+
+    try:
+        return play(env, act, days, tail, seed)
+    finally:
+        env.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conditions", nargs="+", choices=sorted(CONDITIONS), default=list(CONDITIONS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--extra", nargs="*", default=[], metavar="key=value",
+                        help="train.py overrides added to every run")
+    parser.add_argument("--log-dir", default="runs")
+    parser.add_argument("--days", type=int, default=50, help="days driven by the trained policy")
+    parser.add_argument("--tail", type=int, default=10, help="last days averaged")
+    parser.add_argument("--copies", type=int, default=8, help="env copies driven (averaged)")
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/routing/<--name>.{json,md}")
+    parser.add_argument("--name", default="learning", help="results file name (without extension)")
+    parser.add_argument("--redrive", metavar="JSON",
+                        help="drive the runs of a saved results file again (no training); with --save, overwrite it")
+    args = parser.parse_args()
+    if not 1 <= args.tail <= args.days:
+        raise SystemExit(f"--tail must be in [1, --days={args.days}], got {args.tail}")
+
+    if args.redrive:
+        with open(args.redrive) as f:
+            saved = json.load(f)
+        records = saved["runs"]
+        args.conditions = list(dict.fromkeys(r["label"] for r in records))
+        args.seeds, args.extra, args.name = saved["seeds"], saved["extra"], Path(args.redrive).stem
+    else:
+        records = run_conditions([CONDITIONS[c] for c in args.conditions], args.seeds, args.log_dir, args.extra,
+                                 tag="routing")
+    header = ["condition", "seed", "play", "TSTT", "UE TSTT", "SO TSTT", "ue_ratio", "price_of_anarchy", "relative_gap",
+              "split (last day)", "target"]
+    rows = []
+    for record in records:
+        if "error" in record:
+            rows.append([record["label"], record["seed"], "failed", *["-"] * 8])
+            continue
+        run_dir = ROOT / record["run_dir"]
+        for play_mode in ("greedy", "sampled"):
+            record[f"driven_{play_mode}"] = res = drive(run_dir, args.days, args.tail, args.copies,
+                                                        seed=10_000 + record["seed"], greedy=play_mode == "greedy")
+            if record["label"].endswith("altruistic"):
+                target = f"below UE: {'yes' if res['ue_ratio'] < 1.0 else 'no'}"
+            else:
+                target = f"UE ± 5%: {'yes' if abs(res['ue_ratio'] - 1.0) <= 0.05 else 'no'}"
+            rows.append([record["label"], record["seed"], play_mode, res["tstt"], res["ue_tstt"], res["so_tstt"],
+                         res["ue_ratio"], res["price_of_anarchy"], res["relative_gap"], res.get("split", "-"), target])
+    networks = {}
+    for name in args.conditions:
+        networks.setdefault(CONDITIONS[name].config, CONDITIONS[name])
+    references = {}
+    for cond in networks.values():
+        network = cond.label.split("_", 1)[0]
+        references[network] = res = random_routes(cond, args.days, args.tail, args.copies, seed=99)
+        rows.append([f"{network} random routes", "-", "-", res["tstt"], res["ue_tstt"], res["so_tstt"], res["ue_ratio"],
+                     res["price_of_anarchy"], res["relative_gap"], res.get("split", "-"), "reference"])
+    table = markdown_table(header, rows)
+    print(table)
+    if args.save:
+        payload = {"references": references, "seeds": args.seeds, "extra": args.extra, "days": args.days,
+                   "tail": args.tail, "runs": records}
+        folder = save_results("routing", args.name, payload,
+                              f"# Route choice: learned assignments (last {args.tail} of {args.days} days)\n\n{table}")
+        print(f"saved to {folder}")
+    else:
+        print(json.dumps({r["label"] + f"/seed{r['seed']}": r.get("driven_greedy", r.get("error")) for r in records}))
+
+
+if __name__ == "__main__":
+    main()

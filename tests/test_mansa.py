@@ -1,0 +1,302 @@
+"""MANSA (algorithms/mansa.py): config, budget, the switcher's limits, equivalence to IL/CL alone, learning."""
+
+import copy
+import io
+import os
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from toy_envs import CoordinationCore
+
+import envs
+from agents.evaluation import evaluate
+from algorithms import ALGORITHMS, get_algorithm
+from algorithms.mansa import MANSAConfig, MANSALearner, SwitcherConfig
+from train import ConfigError, build, load_config, train
+
+FORAGING = "Foraging-5x5-2p-1f-coop-v3"
+SMALL_Q = {"hidden_size": 16, "batch_size": 4, "buffer_size": 64, "env_steps_per_update": 8.0}
+SMALL_PPO = {"hidden_size": 16, "epochs": 2, "minibatches": 2}
+SMALL_SWITCHER = {"hidden_size": 16, "epochs": 2}
+RARE_UPDATES = {"env_steps_per_update": 500.0}  # for tests of the switcher alone
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny networks on a shared 2-core machine: a second torch thread only adds contention (50x here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def mansa(env, seed=0, il="iql", cl="qmix", switcher=None, sub=None, **overrides):
+    small = {**(SMALL_Q if il == "iql" else SMALL_PPO), **(sub or {})}
+    overrides.setdefault("rollout_length", 8)
+    cfg = MANSAConfig(il=il, cl=cl, il_cfg=dict(small), cl_cfg=dict(small),
+                      switcher=SwitcherConfig(**{**SMALL_SWITCHER, **(switcher or {})}), **overrides)
+    return MANSALearner(cfg, env, "cpu", seed)
+
+
+def alone(name, env, seed=0, **overrides):
+    config_cls, learner_cls = get_algorithm(name)
+    small = SMALL_Q if name in ("iql", "qmix", "vdn") else SMALL_PPO
+    return learner_cls(config_cls(**{**small, **overrides}), env, "cpu", seed)
+
+
+def same_parameters(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+# ---------------------------------------------------------------------- config
+def test_registered_with_sub_learner_overrides_checked():
+    config_cls, learner_cls = ALGORITHMS["mansa"]
+    assert config_cls().name == "mansa" and learner_cls.needs_state and learner_cls.act_needs_state
+    cfg = load_config(None, ["algo=mansa", "algo.il_cfg.lr=0.002", "algo.cl_cfg.mixing_embed_dim=8",
+                             "algo.cost=0.1", "algo.budget=3", "algo.switcher.lr=0.001"])
+    assert cfg.algo.il_config.lr == 0.002 and cfg.algo.il_config.name == "iql"
+    assert cfg.algo.cl_config.mixing_embed_dim == 8 and cfg.algo.cl_config.lr == get_algorithm("qmix")[0]().lr
+    assert cfg.algo.budget == 3 and cfg.algo.switcher.lr == 0.001
+    ppo = load_config(None, ["algo=mansa", "algo.il=ippo", "algo.cl=mappo", "algo.rollout_length=16"])
+    assert ppo.algo.il_config.rollout_length == ppo.algo.cl_config.rollout_length == 16
+    assert ppo.algo.cl_config.clip_value_loss  # MAPPO's own default survives
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["algo.il_cfg.lrr=1"], r"unknown config key 'algo.il_cfg.lrr' for iql; did you mean 'algo.il_cfg.lr'"),
+    (["algo.cl_cfg.lr=fast"], r"config key 'algo.cl_cfg.lr'.*could not be converted"),
+    (["algo.il_cfg.lr=-1"], r"algo.il_cfg.lr must be > 0"),
+    (["algo.il=ippo"], r"algo.il=ippo cannot pair with algo.cl=qmix; pairs: .*il=ippo cl=mappo"),
+    (["algo.cl=mappo"], r"cannot pair"),
+    (["algo.il=mfq"], r"algo.il must be one of \['ippo', 'iql'\]"),
+    (["algo.budget=-1"], r"algo.budget must be >= 0"),
+    (["algo.budget_scope=forever"], r"algo.budget_scope must be one of \['episode', 'run'\]"),
+    (["algo.cost=-0.5"], r"algo.cost must be a finite number >= 0"),
+    (["algo.switcher.mode=sometimes"], r"algo.switcher.mode must be one of"),
+    (["algo.switcher.init_cl_prob=1.0"], r"algo.switcher.init_cl_prob must lie in \(0, 1\)"),
+    (["algo.il_cfg.recurrent=true"], r"recurrent=true is not supported by mansa"),
+    (["algo.il_cfg.name=vdn"], r"algo.il_cfg.name cannot be set"),
+    (["algo.il=ippo", "algo.cl=mappo", "algo.cl_cfg.rollout_length=8"], r"set algo.rollout_length instead"),
+])
+def test_bad_config_is_refused_naming_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, ["algo=mansa", *overrides])
+
+
+def test_continuous_actions_are_refused():
+    from toy_envs import ReachCore
+
+    with pytest.raises(ValueError, match="does not support continuous actions"):
+        mansa(ReachCore(2), il="ippo", cl="mappo")
+
+
+# ---------------------------------------------------------------------- the budget
+class CallCounter:
+    """Counts CL calls per copy and episode (through ``call_recorder``), independently of the learner."""
+
+    def __init__(self, num_envs):
+        self.current = np.zeros(num_envs, dtype=np.int64)
+        self.per_episode_max = 0
+        self.total = 0
+
+    def __call__(self, env, cl, step):
+        self.current[step == 0] = 0
+        self.current += cl
+        self.total += int(cl.sum())
+        self.per_episode_max = max(self.per_episode_max, int(self.current.max()))
+
+
+@settings(max_examples=12, deadline=None)
+@given(cost=st.floats(0.0, 2.0), budget=st.integers(0, 6), scope=st.sampled_from(["episode", "run"]),
+       mode=st.sampled_from(["learned", "cl"]), init_cl_prob=st.floats(0.05, 0.95), seed=st.integers(0, 1000))
+def test_budget_is_never_exceeded(cost, budget, scope, mode, init_cl_prob, seed):
+    env = CoordinationCore(5, length=4)
+    learner = mansa(env, seed, cost=cost, budget=budget, budget_scope=scope, rollout_length=6,
+                    switcher={"mode": mode, "init_cl_prob": init_cl_prob}, sub=RARE_UPDATES)
+    counter = CallCounter(env.num_envs)
+    learner.call_recorder = counter
+    for _ in range(4):
+        metrics = learner.train_iteration()
+        if scope == "episode" and "mansa/episode_cl_calls_max" in metrics:
+            assert metrics["mansa/episode_cl_calls_max"] <= budget
+    assert counter.total == learner.cl_calls == learner.cl_calls_by_step.sum()
+    if scope == "episode":
+        assert counter.per_episode_max <= budget
+        if mode == "cl":  # a forced switcher spends the whole budget in every episode
+            assert counter.per_episode_max == min(budget, env.length)
+    else:
+        assert counter.total <= budget and metrics["mansa/cl_calls_left"] == budget - counter.total
+        if mode == "cl":
+            assert counter.total == budget
+    # the greedy joint policy keeps to the budget too (per evaluation episode)
+    used = np.zeros(4, dtype=np.int64)
+
+    def act(obs, mask, state, hidden):
+        nonlocal used
+        actions, hidden = learner.act(obs, mask, state, hidden)
+        used = used + hidden.cl
+        return actions, hidden
+
+    evaluate(act, lambda b: CoordinationCore(b, length=4), 4, seed=seed, needs_state=True)
+    assert used.max() <= (budget if scope == "episode" else budget - counter.total)
+
+
+# ---------------------------------------------------------------------- the two extremes
+@pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])
+def test_a_switcher_that_never_calls_cl_is_il_alone_bit_for_bit(il, cl):
+    learner = mansa(CoordinationCore(4, length=5), 3, il=il, cl=cl, switcher={"mode": "il"})
+    reference = alone(il, CoordinationCore(4, length=5), 3, rollout_length=learner.length)
+    for _ in range(6):
+        metrics = learner.train_iteration()
+        reference.train_iteration()
+        assert metrics["mansa/cl_fraction"] == 0.0
+    assert learner.cl_calls == 0 and learner.env_steps == reference.env_steps
+    if il == "iql":
+        assert learner.il.learner.gradient_updates == reference.gradient_updates > 0
+        assert same_parameters(learner.il.learner.q_net, reference.q_net)
+    else:
+        assert same_parameters(learner.il.learner.actor, reference.actor)
+        assert same_parameters(learner.il.learner.critic, reference.critic)
+    # the CL learner learns too from the IL steps (value-based), or waits for steps of its own (on-policy)
+    if cl == "qmix":
+        assert not same_parameters(learner.cl.learner.q_net, alone(cl, CoordinationCore(4), 3).q_net)
+    else:
+        assert learner.cl.learner.updates == 0
+
+
+@pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("iql", "vdn"), ("ippo", "mappo")])
+def test_zero_cost_without_budget_may_call_cl_everywhere(il, cl):
+    learner = mansa(CoordinationCore(4, length=5), 5, il=il, cl=cl, cost=0.0, switcher={"mode": "cl"})
+    reference = alone(cl, CoordinationCore(4, length=5), 5, rollout_length=learner.length)
+    for _ in range(6):
+        metrics = learner.train_iteration()
+        reference.train_iteration()
+        assert metrics["mansa/cl_fraction"] == 1.0
+    assert learner.cl_calls == learner.env_steps  # every step of every copy was a CL call
+    net = "actor" if cl == "mappo" else "q_net"
+    assert same_parameters(getattr(learner.cl.learner, net), getattr(reference, net))
+    env = CoordinationCore(3)
+    obs, _ = env.reset(seed=0)
+    _, memory = learner.act(obs, env.action_mask(), env.state())
+    assert memory.cl.all()
+    # a learned switcher with no cost and no budget is never masked
+    free = mansa(CoordinationCore(4, length=5), 5, cost=0.0, switcher={"init_cl_prob": 0.99})
+    metrics = free.train_iteration()
+    assert bool(free.switcher.buffer["allowed"].all()) and metrics["mansa/cl_fraction"] > 0.9
+
+
+def test_prohibitive_cost_makes_the_switcher_stop_calling_cl():
+    env = CoordinationCore(16, length=5)
+    learner = mansa(env, 0, cost=5.0, rollout_length=8, switcher={"lr": 3e-3, "epochs": 4}, sub=RARE_UPDATES)
+    first = learner.train_iteration()["mansa/cl_fraction"]
+    fractions = [learner.train_iteration()["mansa/cl_fraction"] for _ in range(40)]
+    assert first > 0.3  # it starts at init_cl_prob = 0.5
+    assert np.mean(fractions[-10:]) < 0.01
+    # the greedy joint policy is then IL everywhere: the run behaves as IL
+    calls = []
+
+    def act(obs, mask, state, hidden):
+        actions, hidden = learner.act(obs, mask, state, hidden)
+        calls.append(hidden.cl.sum())
+        return actions, hidden
+
+    evaluate(act, lambda b: CoordinationCore(b, length=5), 16, seed=7, needs_state=True)
+    assert sum(calls) == 0
+
+
+# ---------------------------------------------------------------------- logging, checkpoints, trainer
+def test_metrics_report_calls_probability_and_wall_clock():
+    env = CoordinationCore(4, length=5)
+    learner = mansa(env, 1, budget=2, switcher={"init_cl_prob": 0.7})
+    before = None
+    for _ in range(3):
+        metrics = learner.train_iteration()
+        timers = {k: v for k, v in metrics.items() if k.startswith("mansa/time_")}
+        assert set(timers) == {f"mansa/time_{k}" for k in ("il_act", "cl_act", "il_update", "cl_update",
+                                                           "switcher", "env")}
+        if before is not None:
+            assert all(timers[k] >= before[k] for k in timers)
+        before = timers
+    steps = learner.env_steps
+    assert metrics["mansa/cl_calls_used"] == learner.cl_calls > 0
+    assert metrics["mansa/cl_fraction_total"] == learner.cl_calls / steps
+    assert 0.0 < metrics["mansa/cl_prob"] < 1.0 and 0.0 <= metrics["mansa/cl_time_share"] <= 1.0
+    assert 0.0 <= metrics["mansa/cl_calls_left"] <= 2 and metrics["mansa/episode_cl_calls_max"] <= 2
+    assert metrics["mansa/cl_mean_step"] < env.length
+    assert {"losses/il/td_loss", "losses/cl/td_loss", "charts/il/epsilon", "losses/switcher/policy_loss",
+            "losses/switcher/value_loss"} <= set(metrics)
+    assert learner.cl_calls_by_step.sum() == learner.cl_calls and learner.cl_calls_by_step[env.length:].sum() == 0
+
+
+@pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])
+def test_resume_from_state_dict_is_bit_for_bit(il, cl):
+    def fresh():
+        return mansa(CoordinationCore(4, length=5), 2, il=il, cl=cl, budget=3, budget_scope="run",
+                     switcher={"init_cl_prob": 0.3})
+
+    straight = fresh()
+    for _ in range(4):
+        straight.train_iteration()
+    first = fresh()
+    for _ in range(2):
+        first.train_iteration()
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = fresh()
+    resumed.load_state_dict(torch.load(buffer, weights_only=False))
+    for _ in range(2):
+        resumed.train_iteration()
+    assert resumed.cl_calls == straight.cl_calls and resumed.env_steps == straight.env_steps
+    assert same_parameters(resumed.switcher.actor, straight.switcher.actor)
+    net = "q_net" if il == "iql" else "actor"
+    for side in ("il", "cl"):
+        assert same_parameters(getattr(getattr(resumed, side).learner, net), getattr(getattr(straight, side).learner, net))
+    assert np.array_equal(resumed._obs, straight._obs)
+
+
+def test_trains_through_train_py(tmp_path):
+    cfg = load_config(None, [
+        "algo=mansa", f"env.id={FORAGING}", "env.num_envs=4", "algo.rollout_length=10", "algo.budget=2",
+        "algo.il_cfg.hidden_size=16",
+        "algo.cl_cfg.hidden_size=16", "algo.switcher.hidden_size=16", "total_env_steps=200",
+        "eval.episodes=2", "eval.absolute_episodes=2", "eval.every_env_steps=120", f"log.dir={tmp_path}",
+        "log.progress=false", "log.tensorboard=false", "run_name=run", "checkpoint.every_updates=2",
+    ])
+    seen = []
+    result = train(cfg, on_update=lambda learner, metrics: seen.append(metrics))
+    assert result.status == "finished" and result.env_steps == 200
+    assert all("mansa/cl_fraction" in m and "mansa/cl_prob" in m for m in seen)
+    assert os.path.isfile(os.path.join(result.run_dir, "eval.json"))
+    resumed_cfg = copy.deepcopy(cfg)
+    resumed_cfg.total_env_steps = 280
+    assert train(resumed_cfg, resume=result.run_dir).env_steps == 280
+
+
+@pytest.mark.parametrize("path", ["configs/mansa_foraging_8x8_2p_2f_coop.yaml",
+                                  "configs/mansa_ppo_foraging_8x8_2p_2f_coop.yaml"])
+def test_shipped_configs_build(path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _, learner = build(load_config(os.path.join(root, path), ["env.num_envs=2"]))
+    assert isinstance(learner, MANSALearner) and learner.budget is not None
+
+
+# ---------------------------------------------------------------------- learning
+def test_learns_small_foraging_well_above_random():
+    fast = {"epsilon_anneal_steps": 5000, "lr": 1e-3, "target_update_interval": 100}
+    cfg = MANSAConfig(il_cfg=dict(fast), cl_cfg=dict(fast), cost=0.01, budget=5)
+    learner = MANSALearner(cfg, envs.make_vec(FORAGING, 32), "cpu", 0)
+    while learner.env_steps < 15_000:
+        learner.train_iteration()
+    episodes = 64
+    trained = evaluate(learner.act, lambda b: envs.make_vec(FORAGING, b), episodes, seed=123, needs_state=True)
+    rng = np.random.default_rng(0)
+
+    def random_act(obs, mask, state, hidden):
+        return (rng.random(mask.shape) * mask).argmax(axis=-1), None
+
+    random = evaluate(random_act, lambda b: envs.make_vec(FORAGING, b), episodes, seed=123)
+    assert np.mean(trained["return"]) > np.mean(random["return"]) + 0.3
