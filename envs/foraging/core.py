@@ -183,7 +183,8 @@ class ForagingCore(BatchedCore):
         self.t = np.zeros(b, dtype=np.int64)
         # the field padded by one cell on each side: food id (>= 0), FREE or WALL; one gather
         # of an agent's four neighbours then gives both move validity and adjacent food
-        self._food_id = np.full((b, self.rows + 2, self.cols + 2), WALL, dtype=np.int64)
+        code_type = np.int8 if f < 127 else np.int32  # small codes keep the gathers cache-friendly
+        self._food_id = np.full((b, self.rows + 2, self.cols + 2), WALL, dtype=code_type)
         self._food_id[:, 1:-1, 1:-1] = FREE
         self._mask = np.ones((b, n, 6), dtype=bool)
         self._flat = np.arange(b * n)  # for gathering one entry per (copy, agent)
