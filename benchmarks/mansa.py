@@ -222,7 +222,8 @@ def plot(runs: list[dict], out: str) -> list[str]:
         ax.bar(np.arange(len(by_step)), by_step / max(by_step.sum(), 1), color=colours["mansa"])
         ax.set_xlabel("step within the episode")
         ax.set_ylabel("share of CL calls")
-        ax.set_title(f"{name}: when MANSA called CL in training ({int(by_step.sum()):,} calls, {len(mansa)} seeds)")
+        ax.set_title(f"{name}: when MANSA called CL in training ({int(by_step.sum()):,} calls, {len(mansa)} seeds)",
+                     fontsize=9)
         fig.tight_layout()
         written.append(os.path.join(out, f"{name}_cl_steps.png"))
         fig.savefig(written[-1], dpi=90)
