@@ -172,6 +172,9 @@ def summarise(runs: list[dict]) -> str:
     notes = (f"Returns: mean ± sample std over seeds of the final greedy evaluation, and of the mean over the "
              f"last {LATE_POINTS} curve points and the final evaluation (late). CL calls: share of env steps "
              "(one step of one env copy) whose joint action came from CL.")
+    mansa = next((r for r in runs if r["method"] == "mansa"), None)
+    if mansa is not None:
+        notes += "\n\nMANSA runs: `" + " ".join(o for o in mansa["overrides"] if not o.startswith(("seed=", "env.id="))) + "`"
     return "\n".join(lines) + f"\n\n{notes}\n\nTarget (issue 8):\n" + "\n".join(checks) + "\n"
 
 
