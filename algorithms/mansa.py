@@ -9,7 +9,7 @@ reward minus ``cost`` per CL call; once the budget is spent, CL is masked and on
 | pairing | IL | CL | what the CL step runs | how both learn |
 |---|---|---|---|---|
 | value-based (first, the paper's) | ``iql`` | ``qmix`` (or ``vdn``) | QMIX's epsilon-greedy agent Qs | both replay every step |
-| on-policy (second) | ``ippo`` | ``mappo`` | MAPPO's actor | each on its own steps |
+| on-policy (second) | ``ippo`` | ``mappo`` | MAPPO's actor | each on its own steps (or all) |
 
 ``algo=mansa algo.il=iql algo.cl=qmix algo.cost=0.01 algo.budget=2 algo.il_cfg.lr=1e-3``:
 the sub-learners' hyperparameters are overrides of their own config dataclasses, checked when
@@ -35,7 +35,10 @@ The paper published no code; the choices it leaves open, made here:
   the return of the mixed behaviour it is part of) but its actor and critic losses weight only
   its *own* steps (``active`` is 0 on the other's), where its log-probabilities are the
   behaviour's: no importance weights are needed and none can explode. A learner that made no
-  step in a rollout skips its update (Adam's momentum would otherwise move it).
+  step in a rollout skips its update (Adam's momentum would otherwise move it). With
+  ``policy_data=all`` each also learns from the other's steps, with the behaviour's
+  log-probabilities as PPO's old ones (the clipped ratio pi_self / pi_behaviour bounds their pull);
+  this option is tested but not yet benchmarked (the committed results use ``own``).
 - Both sub-learners are seeded with the run's seed, so a switcher that always picks one of
   them reproduces that learner alone (with the same ``rollout_length``) bit for bit (tested).
   Recurrent sub-learners and continuous actions are not supported.
@@ -76,6 +79,7 @@ IL_LEARNERS = {"iql": "value", "ippo": "policy"}
 CL_LEARNERS = {"qmix": "value", "vdn": "value", "mappo": "policy"}
 BUDGET_SCOPES = ("episode", "run")
 SWITCHER_MODES = ("learned", "il", "cl")
+POLICY_DATA = ("own", "all")
 
 
 # --------------------------------------------------------------------------- config
@@ -148,6 +152,9 @@ class MANSAConfig(AlgoConfig):
     """CL calls allowed per budget_scope (None: unlimited; 0: IL only)."""
     budget_scope: str = "episode"
     """What the budget covers: episode (each episode of each env copy) or run (all copies, whole run)."""
+    policy_data: str = "own"
+    """On-policy pairing: the steps each PPO learner's losses use: own (those it chose: exact on-policy
+    gradients) or all (also the other's, with the behaviour's log-probabilities as PPO's old ones)."""
     rollout_length: int = 32
     """Steps collected from every env copy per iteration: the switcher's PPO rollout, and that of
     on-policy sub-learners (value-based ones update every env_steps_per_update steps regardless)."""
@@ -169,6 +176,8 @@ class MANSAConfig(AlgoConfig):
             raise ValueError(f"algo.budget must be >= 0 or None (unlimited), got {self.budget}")
         if self.budget_scope not in BUDGET_SCOPES:
             raise ValueError(f"algo.budget_scope must be one of {list(BUDGET_SCOPES)}, got {self.budget_scope!r}")
+        if self.policy_data not in POLICY_DATA:
+            raise ValueError(f"algo.policy_data must be one of {list(POLICY_DATA)}, got {self.policy_data!r}")
         if self.rollout_length < 1:
             raise ValueError(f"algo.rollout_length must be at least 1, got {self.rollout_length}")
         self.switcher.check("algo.switcher")
@@ -365,10 +374,11 @@ class _ValueSide:
 
 
 class _PolicySide:
-    """An IPPO / MAPPO learner fed by the switcher's loop: values on every step, losses on its own.
+    """An IPPO / MAPPO learner fed by the switcher's loop: values on every step, losses on its own
+    steps (``policy_data=own``) or on all (``all``: the other's as off-policy data).
 
     This mirrors :meth:`algorithms.ppo.PPOLearner._collect` for feed-forward discrete policies,
-    with the actions chosen outside and ``active`` cleared on the other learner's steps.
+    with the actions chosen outside and ``active`` cleared on the steps it does not learn from.
     """
 
     def __init__(self, learner: PPOLearner):
@@ -377,6 +387,8 @@ class _PolicySide:
         self.agent_done = np.zeros((b, n), dtype=bool)
         self.starts = np.ones(b, dtype=bool)
         self.own_steps = 0
+        #: with policy_data=all, the other side: its steps are learned from as off-policy data
+        self.other: _PolicySide | None = None
 
     def _dist(self, obs_t: torch.Tensor, mask: np.ndarray):
         return self.learner.actor.distribution(obs_t, torch.as_tensor(mask).to(self.learner.device))[0]
@@ -401,13 +413,19 @@ class _PolicySide:
             final_obs, final_state = learner._inputs(info.get("final_obs", next_obs), info.get("final_state"))
             final_values, _ = learner._value(final_obs, final_state, None, None)
             rewards = rewards + gamma * final_values.cpu().numpy() * bootstrap
-        active = ~self.agent_done & own[:, None]
-        learner.buffer.store(t, obs=obs_t, log_probs=dist.log_prob(actions_t), values=values, actions=actions_t,
+        log_probs = dist.log_prob(actions_t)
+        if self.other is None:
+            active = ~self.agent_done & own[:, None]
+        else:  # the other's steps too, with its (the behaviour's) log-probabilities as PPO's old ones
+            behaviour = self.other._dist(obs_t, mask).log_prob(actions_t)
+            log_probs = torch.where(torch.as_tensor(own).to(learner.device)[:, None], log_probs, behaviour)
+            active = ~self.agent_done
+        learner.buffer.store(t, obs=obs_t, log_probs=log_probs, values=values, actions=actions_t,
                              rewards=rewards, dones=terminated | truncated, active=active, starts=self.starts,
                              mask=torch.as_tensor(mask))
         if state_t is not None:
             learner.buffer.store(t, state=state_t)
-        self.own_steps += int(own.sum())
+        self.own_steps += len(own) if self.other is not None else int(own.sum())
         self.agent_done |= terminated | truncated
         final = info.get("_final")
         self.starts = np.zeros_like(self.starts) if final is None else final.copy()
@@ -468,6 +486,8 @@ class MANSALearner(Learner):
         self.length = cfg.rollout_length
         self.il = _side(get_algorithm(cfg.il)[1](cfg.il_config, env, device, seed))
         self.cl = _side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
+        if cfg.on_policy and cfg.policy_data == "all":
+            self.il.other, self.cl.other = self.cl, self.il
         self.budget = cfg.budget
         state_dim = int(np.prod(env.state_space.shape))
         self.switcher = Switcher(cfg.switcher, state_dim + int(self.budget is not None), b, self.length,

@@ -167,6 +167,27 @@ def test_a_switcher_that_never_calls_cl_is_il_alone_bit_for_bit(il, cl):
         assert learner.cl.learner.updates == 0
 
 
+def test_on_policy_learners_may_learn_from_each_others_steps():
+    shared = mansa(CoordinationCore(4, length=5), 3, il="ippo", cl="mappo", policy_data="all",
+                   switcher={"mode": "il"})
+    initial = copy.deepcopy(shared.cl.learner.actor)
+    for _ in range(2):
+        shared.train_iteration()
+    # never called, MAPPO still learns from IPPO's steps, as off-policy data with IPPO's log-probabilities
+    assert shared.cl.learner.updates == 2 and not same_parameters(shared.cl.learner.actor, initial)
+    shared._collect()  # a rollout without the update: MAPPO's buffer holds the behaviour's (IPPO's) log-probs
+    buffer = shared.cl.learner.buffer
+    assert bool(buffer["active"].all())
+    obs, mask, actions = (buffer[k].flatten(0, 1) for k in ("obs", "mask", "actions"))  # [T*B, N, ...]
+    with torch.no_grad():
+        ippo = shared.il.learner.actor.distribution(obs, mask)[0].log_prob(actions)
+        mappo = shared.cl.learner.actor.distribution(obs, mask)[0].log_prob(actions)
+    stored = buffer["log_probs"].flatten(0, 1)
+    assert torch.allclose(stored, ippo) and not torch.allclose(stored, mappo)
+    with pytest.raises(ConfigError, match=r"algo.policy_data must be one of \['own', 'all'\]"):
+        load_config(None, ["algo=mansa", "algo.policy_data=some"])
+
+
 @pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("iql", "vdn"), ("ippo", "mappo")])
 def test_zero_cost_without_budget_may_call_cl_everywhere(il, cl):
     learner = mansa(CoordinationCore(4, length=5), 5, il=il, cl=cl, cost=0.0, switcher={"mode": "cl"})
