@@ -51,6 +51,12 @@ the field size, i.e. full observation), ``min_player_level``, ``max_player_level
 
 ``reset(options={"players": [(row, col, level), ...], "food": [(row, col, level), ...]})``
 places a given layout in every copy (validated).
+
+## Speed
+The state lives in batched numpy arrays; spawning and observations are numpy array ops over
+the batch, while the step itself (movement, loading, action mask) is one compiled loop over
+``[B, N]`` in :mod:`envs.foraging.kernels`, since as numpy ops its many tiny decisions cost
+more in per-call overhead than lbforaging's whole step at B=1.
 """
 
 from __future__ import annotations
@@ -61,15 +67,11 @@ import gymnasium as gym
 import numpy as np
 
 from envs.core import BatchedCore
+from envs.foraging import kernels
 
 NONE, NORTH, SOUTH, WEST, EAST, LOAD = range(6)
-IS_MOVE = np.array([False, True, True, True, True, False])
-FREE, WALL = -1, -2  # cell codes of the padded field (food cells hold the food's slot)
+FREE, WALL = kernels.FREE, -2  # cell codes of the padded field (food cells hold the food's slot)
 ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
-# (d_row, d_col) of each action; LOAD and NONE stay
-MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]], dtype=np.int64)
-# the 4-neighbourhood in lbforaging's food-choice order: N, S, W, E
-ADJACENT = MOVES[1:5]
 _MISSING = np.array([-1, -1, 0])  # an empty observation slot
 # cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
 _FOOD_BLOCK = np.array(
@@ -187,10 +189,8 @@ class ForagingCore(BatchedCore):
         self._food_id = np.full((b, self.rows + 2, self.cols + 2), WALL, dtype=code_type)
         self._food_id[:, 1:-1, 1:-1] = FREE
         self._mask = np.ones((b, n, 6), dtype=bool)
-        self._flat = np.arange(b * n)  # for gathering one entry per (copy, agent)
-        width = self.cols + 2
-        self._cell_offset_padded = (np.arange(b) * (self.rows + 2) * width)[:, None]
-        self._adjacent_offsets = ADJACENT[:, 0] * width + ADJACENT[:, 1]
+        self._rewards = np.zeros((b, n), dtype=np.float32)  # written by the step kernel
+        self._terminated = np.zeros(b, dtype=bool)
         # full observation: every agent sees everything; the slot order of players is fixed
         self._full_sight = self.sight >= max(self.rows, self.cols) - 1
         self._self_first = np.array([[i] + [j for j in range(n) if j != i] for i in range(n)])
@@ -247,7 +247,7 @@ class ForagingCore(BatchedCore):
         else:
             self._spawn(idx)
         self.t[idx] = 0
-        self._update_mask()
+        kernels.update_mask(self.pos, self._food_id, self._mask, np.asarray(idx, dtype=np.int64))
 
     def _spawn(self, idx: np.ndarray) -> None:
         """Random layouts for copies ``idx`` (lbforaging's rules).
@@ -357,78 +357,15 @@ class ForagingCore(BatchedCore):
 
     # ------------------------------------------------------------------ step
     def _step(self, actions: np.ndarray):
-        b, n = self.num_envs, self.n_players
-        # invalid actions act as NONE
-        valid = self._mask.reshape(-1, 6)[self._flat, actions.ravel()].reshape(b, n)
-        act = np.where(valid, actions, NONE)
+        kernels.step(actions.astype(np.int64, copy=False), self.pos, self.level, self.food_pos, self.food_level, self.food_alive,
+                     self._food_id, self.food_spawned, self._mask, self.normalize_reward, self.penalty,
+                     self._rewards, self._terminated)
         self.t += 1
-
-        # --- movement: simultaneous; a claimed cell with more than one claimant is refused
-        target = self.pos + MOVES[act]
-        here = self.pos[..., 0] * self.cols + self.pos[..., 1]
-        there = target[..., 0] * self.cols + target[..., 1]
-        moving = IS_MOVE[act]
-        if moving.any():
-            moving &= (there[:, :, None] == there[:, None, :]).sum(-1) == 1
-            # fixed point: a move into the cell of an agent that stays fails too (defect 2)
-            into = there[:, :, None] == here[:, None, :]  # [B, i, j]: i moves onto j's cell
-            while True:
-                blocked = (into & ~moving[:, None, :]).any(-1)
-                blocked &= moving
-                if not blocked.any():
-                    break
-                moving ^= blocked
-            self.pos = np.where(moving[..., None], target, self.pos)
-
-        # --- loading: each loader takes its first adjacent food (N, S, W, E)
-        loading = act == LOAD
-        if loading.any():
-            rewards = self._load(loading)
-        else:
-            rewards = np.zeros((b, n), dtype=np.float32)
-
-        terminated = ~self.food_alive.any(axis=1)
         truncated = self.t >= self.max_episode_steps
-        truncated &= ~terminated
-        self._update_mask()
-        return rewards, terminated[:, None].repeat(n, 1), truncated[:, None].repeat(n, 1), {}
-
-    def _load(self, loading: np.ndarray) -> np.ndarray:
-        """Resolve this step's LOAD actions; returns the rewards ``[B, N]``."""
-        b, n = self.num_envs, self.n_players
-        neighbours = self._neighbour_cells()  # [B, N, 4]
-        has = neighbours >= 0
-        first = neighbours.reshape(-1, 4)[self._flat, has.reshape(-1, 4).argmax(-1)].reshape(b, n)
-        target_food = np.where(loading & has.any(-1), first, -1)
-        member = target_food[..., None] == np.arange(self.n_food)  # [B, N, F]
-        group_level = np.einsum("bn,bnf->bf", self.level, member)
-        success = (group_level >= self.food_level) & (group_level > 0) & self.food_alive
-        food_value = self.food_level.astype(np.float64)
-        if self.normalize_reward:
-            share = food_value / np.maximum(group_level * self.food_spawned[:, None], 1e-12)
-        else:
-            share = food_value / np.maximum(group_level, 1)
-        gained = self.level * np.einsum("bnf,bf->bn", member, np.where(success, share, 0.0))
-        if self.penalty:
-            failed = np.einsum("bnf,bf->bn", member, ~success & (group_level > 0)) > 0
-            gained = gained - self.penalty * failed
-        if success.any():
-            eb, ef = np.nonzero(success)
-            self.food_alive[eb, ef] = False
-            self._food_id[eb, self.food_pos[eb, ef, 0] + 1, self.food_pos[eb, ef, 1] + 1] = FREE
-        return gained.astype(np.float32)
-
-    def _neighbour_cells(self) -> np.ndarray:
-        """The padded-field codes of each agent's N, S, W, E neighbours, ``[B, N, 4]``."""
-        width = self.cols + 2
-        centre = (self.pos[..., 0] + 1) * width + self.pos[..., 1] + 1 + self._cell_offset_padded
-        return self._food_id.reshape(-1)[centre[..., None] + self._adjacent_offsets]
-
-    def _update_mask(self) -> None:
-        """Valid actions of the current state: in-grid moves not onto food, LOAD next to food."""
-        cells = self._neighbour_cells()
-        self._mask[..., NORTH : EAST + 1] = cells == FREE
-        self._mask[..., LOAD] = (cells >= 0).any(-1)
+        truncated &= ~self._terminated
+        n = self.n_players
+        # fresh arrays: callers may keep them across steps
+        return self._rewards.copy(), self._terminated[:, None].repeat(n, 1), truncated[:, None].repeat(n, 1), {}
 
     def action_mask(self) -> np.ndarray:
         return self._mask.copy()
