@@ -212,7 +212,8 @@ class BatchedCore(abc.ABC):
                 actions = actions.astype(np.int64)
             low, high = int(space.start), int(space.start + space.n - 1)
             # one comparison catches both ends: below `low` wraps to a huge unsigned value
-            if ((actions - low).astype(np.uint64) > high - low).any():
+            offset = actions.view(np.uint64) if low == 0 and actions.dtype == np.int64 else (actions - low).astype(np.uint64)
+            if (offset > high - low).any():
                 bad = actions[(actions < low) | (actions > high)][0]
                 raise ValueError(f"action {bad} is out of range: valid actions are {low}..{high}")
             return actions

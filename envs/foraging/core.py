@@ -72,7 +72,6 @@ from envs.foraging import kernels
 NONE, NORTH, SOUTH, WEST, EAST, LOAD = range(6)
 FREE, WALL = kernels.FREE, -2  # cell codes of the padded field (food cells hold the food's slot)
 ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
-_MISSING = np.array([-1, -1, 0])  # an empty observation slot
 # cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
 _FOOD_BLOCK = np.array(
     [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)] + [(-2, 0), (2, 0), (0, -2), (0, 2)], dtype=np.int64
@@ -413,16 +412,9 @@ class ForagingCore(BatchedCore):
     def _observe_full(self) -> np.ndarray:
         """The vector observation when every agent sees the whole field (the common case):
         the same food slots for everyone, players in a fixed self-first order."""
-        b, n, f = self.num_envs, self.n_players, self.n_food
-        food = np.concatenate([self.food_pos, self.food_level[..., None]], -1)  # [B, F, 3], row-major
-        if not self.food_alive.all():
-            order = np.argsort(~self.food_alive, axis=1, kind="stable")
-            food = np.where(self.food_alive[..., None], food, _MISSING)[np.arange(b)[:, None], order]
-        players = np.concatenate([self.pos, self.level[..., None]], -1) if self.observe_agent_levels else self.pos
-        players = players[:, self._self_first]  # [B, N, N, 3]
-        out = np.empty((b, n, self.observation_space.shape[0]), dtype=np.float32)
-        out[:, :, : 3 * f] = food.reshape(b, 1, 3 * f)
-        out[:, :, 3 * f :] = players.reshape(b, n, -1)
+        out = np.empty((self.num_envs, self.n_players, self.observation_space.shape[0]), dtype=np.float32)
+        kernels.observe_full(self.pos, self.level, self.food_pos, self.food_level, self.food_alive,
+                             self._self_first, self.observe_agent_levels, out)
         return out
 
     def _observe_grid(self) -> np.ndarray:

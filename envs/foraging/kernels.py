@@ -141,3 +141,34 @@ def step(actions, pos, level, food_pos, food_level, food_alive, field, food_spaw
         # the mask of the new state
         for i in range(n):
             _write_mask(pos, field, mask, b, i)
+
+
+@numba.njit(cache=True, nogil=True)
+def observe_full(pos, level, food_pos, food_level, food_alive, self_first, with_levels, out):
+    """Vector observations ``out [B, N, 3F + 3N]`` when every agent sees the whole field: the
+    live food in slot (row-major) order then (-1, -1, 0) slots, and the players self first;
+    (row, col[, level]) in grid coordinates."""
+    num_envs, n = level.shape
+    n_food = food_level.shape[1]
+    per_player = 3 if with_levels else 2
+    for b in range(num_envs):
+        for i in range(n):
+            k = 0
+            for f in range(n_food):
+                if food_alive[b, f]:
+                    out[b, i, k] = food_pos[b, f, 0]
+                    out[b, i, k + 1] = food_pos[b, f, 1]
+                    out[b, i, k + 2] = food_level[b, f]
+                    k += 3
+            while k < 3 * n_food:
+                out[b, i, k] = -1.0
+                out[b, i, k + 1] = -1.0
+                out[b, i, k + 2] = 0.0
+                k += 3
+            for slot in range(n):
+                j = self_first[i, slot]
+                out[b, i, k] = pos[b, j, 0]
+                out[b, i, k + 1] = pos[b, j, 1]
+                if with_levels:
+                    out[b, i, k + 2] = level[b, j]
+                k += per_player
