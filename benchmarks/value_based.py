@@ -17,6 +17,7 @@ steps); random play earns about 0.004 there.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import time
@@ -41,6 +42,18 @@ def parse_value(text: str):
         except ValueError:
             pass
     return text
+
+
+def check_overrides(overrides: dict, algos: list[str], parser: argparse.ArgumentParser) -> None:
+    """Refuse a --set key that none of the chosen learners has (it would be silently dropped)."""
+    from algorithms import get_algorithm
+
+    known = {f.name for a in algos for f in fields(get_algorithm(a)[0])}
+    for key in overrides:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3)
+            parser.error(f"--set {key}: no chosen learner ({', '.join(algos)}) has this key"
+                         + (f"; did you mean {', '.join(close)}?" if close else f"; valid keys: {', '.join(sorted(known))}"))
 
 
 def run_one(job: dict) -> dict:
@@ -155,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--set takes KEY=VALUE, got {item!r}")
-        overrides[key] = parse_value(value)
+        overrides[key.removeprefix("algo.")] = parse_value(value)
+    check_overrides(overrides, args.algos, parser)
     jobs = [{"env": e, "algo": a, "seed": s, "num_envs": args.num_envs, "env_steps": args.env_steps,
              "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
              "curve_episodes": args.curve_episodes, "overrides": overrides}

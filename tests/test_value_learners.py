@@ -380,3 +380,11 @@ def test_shipped_configs_load(path):
 
     cfg = train.load_config(str(path))
     assert cfg.algo.name == path.name.split("_")[0] and cfg.total_env_steps > 0
+
+
+def test_value_benchmark_refuses_an_override_no_learner_has(capsys):
+    from benchmarks.value_based import main as value_benchmark
+
+    with pytest.raises(SystemExit):
+        value_benchmark(["--algos", "iql", "--set", "epsilon_anneal=1000", "--out", "unused"])
+    assert "--set epsilon_anneal: no chosen learner (iql) has this key; did you mean epsilon_anneal_steps" in capsys.readouterr().err
