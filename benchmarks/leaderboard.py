@@ -55,6 +55,8 @@ Grid file (YAML; only ``envs`` and ``algorithms`` are required)::
     render: {max_steps: 100, seed: 0}  # the best-run GIFs (enabled: false to skip)
     runs_dir: runs/leaderboard/small   # default runs/leaderboard/<name>
     out: benchmarks/results/small      # default benchmarks/results/<name>
+    readme: README.md                  # optional: copy the two main tables into this file, between
+                                       # <!-- leaderboard:small --> and <!-- /leaderboard:small -->
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ from benchmarks.scores import (
 )
 
 GRID_KEYS = ("name", "seeds", "config", "overrides", "envs", "algorithms", "bounds", "score", "render", "runs_dir",
-             "out", "reps", "imports")
+             "out", "reps", "imports", "readme")
 COMMAND = "python -m benchmarks.leaderboard"
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}"
@@ -152,6 +154,8 @@ class Grid:
     out: str | None = None
     reps: int = 50_000
     imports: tuple[str, ...] = ()
+    readme: str | None = None
+    """A markdown file whose ``<!-- leaderboard:NAME -->`` block receives the main tables."""
     source: str | None = None
     last_overrides: tuple[str, ...] = ()
     """Overrides applied after every other (the command line's ``--set``)."""
@@ -300,6 +304,7 @@ def grid_from_dict(data: dict, source: str | None = None, last_overrides: Sequen
         out=data.get("out"),
         reps=int(data.get("reps", 50_000)),
         imports=tuple(str(m) for m in data.get("imports") or ()),
+        readme=data.get("readme"),
         source=source,
         last_overrides=tuple(last_overrides),
     )
@@ -537,6 +542,22 @@ class Report:
             f.write("\n".join(self.html + ["</body></html>"]) + "\n")
 
 
+def copy_into_readme(path: str, name: str, lines: Sequence[str]) -> None:
+    """Replace the block between ``<!-- leaderboard:NAME -->`` and ``<!-- /leaderboard:NAME -->``
+    in the markdown file ``path`` (headings demoted to bold lines), so the file shows the tables
+    the last regeneration wrote; a file without the markers is an error, not silently skipped."""
+    start, end = f"<!-- leaderboard:{name} -->", f"<!-- /leaderboard:{name} -->"
+    with open(path) as f:
+        text = f.read()
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"{path} must hold one {start} ... {end} block for the leaderboard tables")
+    body = [f"**{line[3:]}**" if line.startswith("## ") else line for line in lines]
+    head, rest = text.split(start)
+    tail = rest.split(end)[1]
+    with open(path, "w") as f:
+        f.write(head + start + "\n" + "\n".join(body).strip() + "\n" + end + tail)
+
+
 def _inline_html(text: str) -> str:
     escaped = html.escape(text)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
@@ -624,6 +645,7 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
         report.table(["applies to", "overrides"], [[where, " ".join(items)] for where, items in overrides],
                      numeric=False)
 
+    summary_start = len(report.md)
     report.heading("Per task: mean final return (95% CI, n seeds)")
     table = []
     for s in summaries:
@@ -655,6 +677,7 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
         aggregate_rows.append([a, (_fmt(iqm_ci), iqm_ci.value == top), _fmt(mean_ci), covered,
                                str(sum(len(t) for t in tasks))])
     report.table(["algorithm", "IQM", "mean", "tasks", "runs"], aggregate_rows)
+    summary = report.md[summary_start:]
 
     if len(per_algo) > 1:
         report.heading("Probability of improvement P(row > column) (95% CI)")
@@ -706,6 +729,9 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
                      [[r.cell.spec.name, r.record.status, (r.record.error.splitlines() or [""])[0]]
                       for r in failed + unfinished], numeric=False)
     report.write(out)
+    if grid.readme:
+        copy_into_readme(grid.readme, grid.name, [f"Copied from `{os.path.join(out, 'leaderboard.md')}` "
+                                                  f"by `{regenerate}`.", "", *summary])
     return results
 
 

@@ -16,7 +16,7 @@ from benchmarks.launchers import (
     execute,
     materialise,
 )
-from benchmarks.leaderboard import grid_from_dict, main, run_grid, write_report
+from benchmarks.leaderboard import copy_into_readme, grid_from_dict, main, run_grid, write_report
 from benchmarks.scores import mean_confidence_interval
 
 TASK = "Foraging-5x5-2p-1f-coop-v3"
@@ -245,3 +245,25 @@ def test_command_line_grid_and_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["--envs", TASK, "--algos", "ippo", "--address", "auto"]) == 2
     assert "--launcher ray" in capsys.readouterr().err
+
+
+def test_the_report_tables_replace_the_readme_block_and_only_it(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- leaderboard:g -->\nold table\n<!-- /leaderboard:g -->\noutro\n")
+    copy_into_readme(str(readme), "g", ["## Per task", "", "| a | b |", "|---|---:|", "| x | 1 |", ""])
+    assert readme.read_text() == ("intro\n<!-- leaderboard:g -->\n**Per task**\n\n| a | b |\n|---|---:|\n| x | 1 |\n"
+                                  "<!-- /leaderboard:g -->\noutro\n")
+    readme.write_text("no block here\n")
+    with pytest.raises(ValueError, match="must hold one <!-- leaderboard:g --> ... <!-- /leaderboard:g --> block"):
+        copy_into_readme(str(readme), "g", ["x"])
+
+
+def test_the_readme_shows_the_committed_leaderboard_tables():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md")) as f:
+        block = f.read().split("<!-- leaderboard:small -->")[1].split("<!-- /leaderboard:small -->")[0]
+    with open(os.path.join(root, "benchmarks", "results", "small", "leaderboard.md")) as f:
+        report = f.read().replace("\n## ", "\n**")
+    tables = [line for line in block.strip().splitlines()[1:] if line.startswith("|")]
+    assert len(tables) >= 2 + 4 + 2 + 8  # the per-task table (4 tasks) and the overall one (8 learners)
+    assert all(line in report for line in tables)
