@@ -4,6 +4,7 @@
     python train.py --config configs/mappo_foraging_8x8.yaml algo.lr=3e-4 seed=1
     python train.py algo=mfac env.id=Foraging-10x10-3p-3f-v3 env.num_envs=128
     python train.py --resume runs/<name>                     # continue a run where it stopped
+    python train.py env.id=lamps-v0 --import my_envs          # a user's env, registered by my_envs.py
 
 Configuration: typed dataclasses below (and each learner's own in ``algorithms/``) hold
 every default; a YAML file holds overrides only; ``key=value`` arguments override both.
@@ -607,9 +608,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="YAML file of overrides (configs/*.yaml)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue runs/<name> (or a checkpoint file)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (it registers your env, see the README); repeatable")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. algo=mappo algo.lr=3e-4")
     args = parser.parse_args(argv)
     try:
+        envs.import_env_modules(args.imports)
         if args.resume:
             if args.config:
                 raise ConfigError("--resume uses the run's saved config.yaml; do not pass --config")
@@ -627,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(OmegaConf.to_yaml(OmegaConf.structured(cfg)), end="")
             return 0
         result = train(cfg, resume=args.resume)
-    except (ConfigError, CheckpointError) as err:
+    except (ConfigError, CheckpointError, ModuleNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary = f"{result.status}: {result.env_steps} env steps, {result.updates} updates"

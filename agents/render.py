@@ -30,7 +30,6 @@ frame differs and GIF writers keep them all: an episode of T steps gives T + 1 f
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -435,10 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         items.insert(0, args.env_id)
         args.env_id = None
     try:
-        if os.getcwd() not in sys.path:  # find the user's modules where `python -m` would
-            sys.path.insert(0, os.getcwd())
-        for module in args.imports:
-            importlib.import_module(module)
+        envs.import_env_modules(args.imports)
         kwargs = parse_kwargs(items)
         if args.checkpoint:
             import torch

@@ -22,7 +22,6 @@ A launcher calls ``on_result(record)`` in the driver as each run finishes.
 
 from __future__ import annotations
 
-import importlib
 import json
 import multiprocessing
 import os
@@ -104,14 +103,6 @@ def _write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def import_modules(modules: Sequence[str], workdir: str | None = None) -> None:
-    """Import ``modules`` (a user's env registrations), finding them in ``workdir`` too, as ``python -m`` would."""
-    if workdir and os.path.isdir(workdir) and workdir not in sys.path:
-        sys.path.insert(0, workdir)
-    for module in modules:
-        importlib.import_module(module)
-
-
 def execute(spec: RunSpec) -> RunRecord:
     """Train one run through train.py's own functions; every error becomes a failed record.
 
@@ -129,8 +120,10 @@ def execute(spec: RunSpec) -> RunRecord:
         overrides.append(f"log.dir={scratch}")
     record = RunRecord(spec.name, "failed", host=host)
     try:
-        import_modules(spec.imports, spec.workdir)
+        import envs
         import train
+
+        envs.import_env_modules(spec.imports, spec.workdir)
 
         cfg = train.load_config(spec.config_file, overrides)
         resume = None

@@ -85,7 +85,6 @@ from benchmarks.launchers import (
     Launcher,
     RunRecord,
     RunSpec,
-    import_modules,
     make_launcher,
     materialise,
     read_status,
@@ -604,7 +603,9 @@ def render_best(grid: Grid, summary: TaskSummary, cells: dict[tuple[str, str, in
     """Write a GIF of the best run's best policy on its task; returns an error message or None."""
     from agents.render import render_episode
 
-    import_modules(grid.imports, os.getcwd())
+    import envs
+
+    envs.import_env_modules(grid.imports, os.getcwd())
     label, seed = summary.best
     cell = cells[(summary.env.label, label, seed)]
     try:

@@ -14,9 +14,12 @@ Our own ids are mirrored into PettingZoo's registry under the ``marlgym/`` names
 from __future__ import annotations
 
 import difflib
+import importlib
+import os
 import re
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from pettingzoo import ParallelEnv
 
@@ -35,6 +38,7 @@ __all__ = [
     "register_alias",
     "list_envs",
     "spec",
+    "import_env_modules",
 ]
 
 
@@ -167,6 +171,23 @@ def list_envs(aliases: bool = False) -> list[str]:
     if aliases:
         ids += [e for a in _ALIASES for e in a.examples]
     return ids
+
+
+def import_env_modules(modules: Sequence[str], workdir: str | None = None) -> None:
+    """Import the modules that register a user's envs (train.py, the render command and the
+    leaderboard's ``--import``), finding them in ``workdir`` (default: the current directory)
+    as ``python -m`` would; a module that cannot be found is named in the error."""
+    workdir = os.getcwd() if workdir is None else workdir
+    if os.path.isdir(workdir) and workdir not in sys.path:
+        sys.path.insert(0, workdir)
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module.split(".")[0] and err.name != module:
+                raise  # the module exists; something it imports does not
+            raise ModuleNotFoundError(f"cannot import env module {module!r} (looked in {workdir} and on sys.path)",
+                                      name=err.name) from None
 
 
 def _register_in_pettingzoo(pz_id: str, env_id: str) -> None:

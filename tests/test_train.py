@@ -248,3 +248,15 @@ def test_mpe2_simple_spread_trains(tmp_path):
     finally:
         envs._REGISTRY.pop("test-simple-spread-v3", None)
     assert mpe2 is not None
+
+
+def test_the_command_line_imports_a_users_env_module_or_names_the_missing_one(tmp_path, monkeypatch, capsys):
+    (tmp_path / "cli_lamps.py").write_text(
+        "import envs\nfrom toy_envs import CoordinationCore\n"
+        "envs.register('cli-lamps-v0', CoordinationCore, description='a test env registered by a user module')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))  # the import adds the directory
+    assert train.main(["--import", "cli_lamps", "--print-config", "env.id=cli-lamps-v0"]) == 0
+    assert "id: cli-lamps-v0" in capsys.readouterr().out
+    assert train.main(["--import", "no_such_env_module", "env.id=cli-lamps-v0"]) == 2
+    assert "cannot import env module 'no_such_env_module'" in capsys.readouterr().err
