@@ -112,22 +112,39 @@ def random_returns(env_ids: list[str], episodes: int = 200) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _setting(run: dict) -> str:
+    """The overrides a run used, as text ("defaults" when none)."""
+    return " ".join(f"{k}={v}" for k, v in sorted(run.get("overrides", {}).items())) or "defaults"
+
+
+def _mean_std(values: list[float]) -> str:
+    values = np.asarray(values, dtype=float)
+    std = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.3f} ± {std:.3f}"
+
+
 def summarise(runs: list[dict]) -> str:
-    """A markdown table: mean and spread (sample std, min..max) of the final greedy return over seeds."""
-    header = ("| env | algo | seeds | final greedy return: mean ± std (min..max) | env steps "
-              "| wall-clock per run (s) | env steps/s | reference |")
-    lines = [header, "|---|---|---|---|---|---|---|---|"]
-    keys = sorted({(r["env"], r["algo"]) for r in runs}, key=lambda k: (k[0], ALGOS.index(k[1])
-                                                                       if k[1] in ALGOS else 99))
-    for env_id, algo in keys:
-        group = [r for r in runs if r["env"] == env_id and r["algo"] == algo]
+    """A markdown table per (env, algo, setting): the final greedy return over seeds (mean ± sample
+    std, min..max), the best greedy evaluation (EPyMARL reports maximum returns), and the
+    exploring (epsilon_finish) training return of the last curve point."""
+    header = ("| env | algo | setting | seeds | final greedy return: mean ± std (min..max) | best greedy evaluation "
+              "| training return (exploring) | env steps | wall-clock per run (s) | env steps/s | reference |")
+    lines = [header, "|" + "---|" * 11]
+    keys = sorted({(r["env"], r["algo"], _setting(r)) for r in runs},
+                  key=lambda k: (k[0], ALGOS.index(k[1]) if k[1] in ALGOS else 99, k[2]))
+    for env_id, algo, setting in keys:
+        group = [r for r in runs if (r["env"], r["algo"], _setting(r)) == (env_id, algo, setting)]
         finals = np.array([r["final_greedy_return"] for r in group])
-        std = finals.std(ddof=1) if len(finals) > 1 else 0.0
+        curves = [r.get("curve") or [] for r in group]
+        best = _mean_std([max([c["greedy_return"] for c in curve] + [r["final_greedy_return"]])
+                          for r, curve in zip(group, curves)]) if all(curves) else ""
+        trained = [curve[-1]["train_return"] for curve in curves if curve and curve[-1].get("train_return") is not None]
+        training = _mean_std(trained) if len(trained) == len(group) else ""
         seconds = np.mean([r["train_seconds"] for r in group])
         sps = np.mean([r["sps"] for r in group])
-        lines.append(f"| {env_id} | {algo} | {len(group)} | {finals.mean():.3f} ± {std:.3f} "
-                     f"({finals.min():.3f}..{finals.max():.3f}) | {group[0]['env_steps']:,} | {seconds:.0f} "
-                     f"| {sps:,.0f} | {REFERENCE.get((env_id, algo), '')} |")
+        lines.append(f"| {env_id} | {algo} | {setting} | {len(group)} | {_mean_std(finals)} "
+                     f"({finals.min():.3f}..{finals.max():.3f}) | {best} | {training} | {group[0]['env_steps']:,} "
+                     f"| {seconds:.0f} | {sps:,.0f} | {REFERENCE.get((env_id, algo), '')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -388,3 +388,17 @@ def test_value_benchmark_refuses_an_override_no_learner_has(capsys):
     with pytest.raises(SystemExit):
         value_benchmark(["--algos", "iql", "--set", "epsilon_anneal=1000", "--out", "unused"])
     assert "--set epsilon_anneal: no chosen learner (iql) has this key; did you mean epsilon_anneal_steps" in capsys.readouterr().err
+
+
+def test_value_benchmark_table_groups_by_setting_and_reports_best_and_training_returns():
+    from benchmarks.value_based import summarise
+
+    def run(seed, final, curve, overrides=None):
+        return {"env": "Foraging-8x8-2p-2f-coop-v3", "algo": "iql", "seed": seed, "overrides": overrides or {},
+                "final_greedy_return": final, "env_steps": 1000, "train_seconds": 2.0, "sps": 500.0,
+                "curve": [{"env_steps": 500, "greedy_return": g, "train_return": t} for g, t in curve]}
+
+    table = summarise([run(0, 0.2, [(0.5, 0.6)]), run(1, 0.4, [(0.1, 0.8)]), run(0, 0.9, [(0.3, 0.7)], {"recurrent": True})])
+    rows = [line for line in table.splitlines() if line.startswith("| Foraging")]
+    assert rows[0].split(" | ")[2:7] == ["defaults", "2", "0.300 ± 0.141 (0.200..0.400)", "0.450 ± 0.071", "0.700 ± 0.141"]
+    assert rows[1].split(" | ")[2:7] == ["recurrent=True", "1", "0.900 ± 0.000 (0.900..0.900)", "0.900 ± 0.000", "0.700 ± 0.000"]
