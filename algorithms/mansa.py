@@ -38,7 +38,8 @@ The paper published no code; the choices it leaves open, made here:
   step in a rollout skips its update (Adam's momentum would otherwise move it). With
   ``policy_data=all`` each also learns from the other's steps, with the behaviour's
   log-probabilities as PPO's old ones (the clipped ratio pi_self / pi_behaviour bounds their pull);
-  this option is tested but not yet benchmarked (the committed results use ``own``).
+  on Foraging-2s-8x8 it did not help: 0.293 +- 0.105 against 0.319 +- 0.056 with ``own`` (3 and
+  5 seeds, 300k steps; benchmarks/results/mansa/policy_data_all), so ``own`` stays the default.
 - Both sub-learners are seeded with the run's seed, so a switcher that always picks one of
   them reproduces that learner alone (with the same ``rollout_length``) bit for bit (tested).
   Recurrent sub-learners and continuous actions are not supported.
