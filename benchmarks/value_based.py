@@ -124,16 +124,16 @@ def _mean_std(values: list[float]) -> str:
 
 
 def summarise(runs: list[dict]) -> str:
-    """A markdown table per (env, algo, setting): the final greedy return over seeds (mean ± sample
+    """A markdown table per (env, algo, setting, env steps): the final greedy return over seeds (mean ± sample
     std, min..max), the best greedy evaluation (EPyMARL reports maximum returns), and the
     exploring (epsilon_finish) training return of the last curve point."""
     header = ("| env | algo | setting | seeds | final greedy return: mean ± std (min..max) | best greedy evaluation "
               "| training return (exploring) | env steps | wall-clock per run (s) | env steps/s | reference |")
     lines = [header, "|" + "---|" * 11]
-    keys = sorted({(r["env"], r["algo"], _setting(r)) for r in runs},
-                  key=lambda k: (k[0], ALGOS.index(k[1]) if k[1] in ALGOS else 99, k[2]))
-    for env_id, algo, setting in keys:
-        group = [r for r in runs if (r["env"], r["algo"], _setting(r)) == (env_id, algo, setting)]
+    keys = sorted({(r["env"], r["algo"], _setting(r), r["env_steps"]) for r in runs},
+                  key=lambda k: (k[0], ALGOS.index(k[1]) if k[1] in ALGOS else 99, k[3], k[2]))
+    for env_id, algo, setting, steps in keys:
+        group = [r for r in runs if (r["env"], r["algo"], _setting(r), r["env_steps"]) == (env_id, algo, setting, steps)]
         finals = np.array([r["final_greedy_return"] for r in group])
         curves = [r.get("curve") or [] for r in group]
         best = _mean_std([max([c["greedy_return"] for c in curve] + [r["final_greedy_return"]])

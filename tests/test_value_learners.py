@@ -402,3 +402,12 @@ def test_value_benchmark_table_groups_by_setting_and_reports_best_and_training_r
     rows = [line for line in table.splitlines() if line.startswith("| Foraging")]
     assert rows[0].split(" | ")[2:7] == ["defaults", "2", "0.300 ± 0.141 (0.200..0.400)", "0.450 ± 0.071", "0.700 ± 0.141"]
     assert rows[1].split(" | ")[2:7] == ["recurrent=True", "1", "0.900 ± 0.000 (0.900..0.900)", "0.900 ± 0.000", "0.700 ± 0.000"]
+
+
+def test_value_benchmark_table_keeps_budgets_apart():
+    from benchmarks.value_based import summarise
+
+    runs = [{"env": "E", "algo": "iql", "seed": 0, "overrides": {}, "final_greedy_return": value, "env_steps": steps,
+             "train_seconds": 1.0, "sps": 1.0, "curve": []} for value, steps in ((0.1, 200), (0.9, 1000))]
+    rows = [line.split(" | ") for line in summarise(runs).splitlines() if line.startswith("| E")]
+    assert [(row[4].split(" ")[0], row[7]) for row in rows] == [("0.100", "200"), ("0.900", "1,000")]
