@@ -68,9 +68,9 @@ import numpy as np
 
 from envs.core import BatchedCore
 from envs.foraging import kernels
+from envs.foraging.kernels import EAST, FREE, LOAD, NONE, NORTH, SOUTH, WEST  # noqa: F401  (the action ids)
 
-NONE, NORTH, SOUTH, WEST, EAST, LOAD = range(6)
-FREE, WALL = kernels.FREE, -2  # cell codes of the padded field (food cells hold the food's slot)
+WALL = -2  # cell code of the padded field's border (FREE: empty; food cells hold the food's slot)
 ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
 # cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
 _FOOD_BLOCK = np.array(

@@ -64,6 +64,7 @@ def step(actions, pos, level, food_pos, food_level, food_alive, field, food_spaw
     moving = np.empty(n, dtype=np.bool_)
     target_food = np.empty(n, dtype=np.int64)
     group_level = np.empty(n_food, dtype=np.int64)
+    eaten = np.empty(n_food, dtype=np.bool_)
     for b in range(num_envs):
         # invalid actions act as NONE
         any_move = False
@@ -118,11 +119,13 @@ def step(actions, pos, level, food_pos, food_level, food_alive, field, food_spaw
                             target_food[i] = code
                             group_level[code] += level[b, i]
                             break
+            for f in range(n_food):
+                eaten[f] = group_level[f] > 0 and food_alive[b, f] and group_level[f] >= food_level[b, f]
             for i in range(n):
                 f = target_food[i]
                 if f < 0:
                     continue
-                if food_alive[b, f] and group_level[f] >= food_level[b, f]:
+                if eaten[f]:
                     if normalize:
                         share = food_level[b, f] / max(group_level[f] * food_spawned[b], 1e-12)
                     else:
@@ -131,7 +134,7 @@ def step(actions, pos, level, food_pos, food_level, food_alive, field, food_spaw
                 elif penalty != 0.0:
                     rewards[b, i] = -penalty
             for f in range(n_food):
-                if group_level[f] > 0 and food_alive[b, f] and group_level[f] >= food_level[b, f]:
+                if eaten[f]:
                     food_alive[b, f] = False
                     field[b, food_pos[b, f, 0] + 1, food_pos[b, f, 1] + 1] = FREE
         left = False
