@@ -66,6 +66,20 @@ class AgentGRUCell(nn.Module):
         n = torch.tanh(xn + r * hn)
         return (1.0 - z) * n + z * h
 
+    @property
+    def shared(self) -> bool:
+        return self.input_gates.shared
+
+    def run_fused(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Every state of an uninterrupted sequence ``x [T, M, N, in]`` from ``h [M, N, H]``,
+        ``[T, M, N, H]``, through torch's fused GRU (shared weights only): about 1.5-2x faster
+        than stepping in Python on CPU, forward and backward."""
+        steps, m, n = x.shape[:3]
+        weights = [self.input_gates.weight, self.hidden_gates.weight, self.input_gates.bias, self.hidden_gates.bias]
+        out, _ = torch.gru(x.reshape(steps, m * n, -1), h.reshape(1, m * n, -1).contiguous(), weights,
+                           True, 1, 0.0, self.training, False, False)
+        return out.reshape(steps, m, n, -1)
+
 
 class AgentNet(nn.Module):
     """MLP (optionally followed by a GRU) applied to every agent of ``[..., N, in_dim]`` inputs.
@@ -141,6 +155,9 @@ class AgentNet(nn.Module):
         if self.gru is None:
             return self.head(features), hidden
         keep = (~starts.bool()).to(features.dtype)[..., None, None]
+        if self.gru.shared and not starts[1:].any():  # no episode starts after the first step
+            states = self.gru.run_fused(features, hidden * keep[0])
+            return self.head(states), states[-1]
         input_gates = self.gru.input_gates(features)  # all steps in one product
         outputs = []
         for t in range(features.shape[0]):

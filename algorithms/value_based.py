@@ -9,7 +9,7 @@ Departures, each measured on LBF: rewards are divided by their running standard 
 change what is optimal where episodes can end early); without it QMIX's value drifts far
 above the sparse returns and its agents learn nothing. QMIX also normalises the state its
 hypernetworks see (:mod:`algorithms.qmix`). The feed-forward agent is the default (EPyMARL's
-is a GRU; ``recurrent=true`` gives one, about 5x slower here). On LBF the feed-forward greedy
+is a GRU; ``recurrent=true`` gives one, about 4x slower here). On LBF the feed-forward greedy
 policy can deadlock where epsilon-greedy does not: two agents that claim the same cell both stay,
 the state repeats, and so do their greedy actions (configs/iql_foraging_8x8_2p_2f_coop_epymarl.yaml).
 

@@ -115,6 +115,29 @@ def test_recurrent_sequence_replay_equals_step_by_step(shared):
     torch.testing.assert_close(seq_h, h)
 
 
+def test_fused_gru_sequence_equals_the_python_loop_with_gradients():
+    """An uninterrupted shared-weight sequence takes torch's fused GRU; outputs, final state and
+    gradients must equal stepping the same cell one step at a time."""
+    torch.manual_seed(0)
+    net = AgentNet(3, 4, num_agents=2, hidden_size=8, shared=True, recurrent=True)
+    x, h0 = torch.randn(7, 3, 2, 3), torch.randn(3, 2, 8)
+    starts = torch.zeros(7, 3, dtype=torch.bool)
+    starts[0, 1] = True  # a start at the first step only still runs fused (that copy from zero)
+    fused_out, fused_h = net.forward_sequence(x, h0, starts)
+    fused_out.square().sum().backward()
+    fused_grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    h, outs = h0, []
+    for t in range(7):
+        out, h = net(x[t], h, starts[t])
+        outs.append(out)
+    torch.stack(outs).square().sum().backward()
+    torch.testing.assert_close(fused_out, torch.stack(outs))
+    torch.testing.assert_close(fused_h, h)
+    for fused, looped in zip(fused_grads, (p.grad for p in net.parameters())):
+        torch.testing.assert_close(fused, looped)
+
+
 def test_agent_id_lets_a_shared_network_tell_agents_apart():
     torch.manual_seed(0)
     with_id = AgentNet(3, 2, num_agents=2, agent_id=True)
