@@ -14,6 +14,14 @@ and the mean effect of its neighbours. Following the paper's Algorithm 1:
   Q^-(o', a, a_bar_i)`` (eq. 11), the Boltzmann policy over the next step's valid actions
   taken from the online network when ``double_q`` (else the target network).
 
+``learn_on=previous`` departs from Algorithm 1 in one place: the Q-network learns at o_t on
+``a_bar_i^-``, the mean action it acted on, instead of the step's own ``a_bar_i`` (the target
+still uses ``a_bar_i`` at o_{t+1}, which is what acting sees there). Algorithm 1 learns a Q
+conditioned on the neighbours' *simultaneous* action and acts with a *lagged* one; on a task
+that needs simultaneous actions (LBF's coop loading: Q(load | the other loads now) is high,
+Q(load | the other moved last step) low) the near-greedy policy then waits for a partner
+that waits too, and returns collapse (benchmarks/results/value_based).
+
 Acting outside training (``act``: evaluation, rendering) sees observations only, so there
 ``a_bar_i`` is the mean of the *other agents'* previous actions over the whole group: exact
 for whole-group neighbourhoods (Level-Based Foraging with full sight, the benchmark tasks),
@@ -41,6 +49,9 @@ from algorithms.value_based import (
 )
 
 
+LEARN_ON = ("current", "previous")
+
+
 @dataclass
 class MFQConfig(ValueConfig):
     """MF-Q: EPyMARL's value-based defaults, a mean-action input and Boltzmann exploration."""
@@ -55,9 +66,14 @@ class MFQConfig(ValueConfig):
     """Env steps over which the temperature falls geometrically."""
     team_reward: bool = False
     """Train every agent on the team reward (sum or mean of the agents' rewards, as the env says)."""
+    learn_on: str = "current"
+    """Which mean action the Q-network learns on at o_t: "current" (the step's own, Yang et al.'s
+    Algorithm 1, while acting sees the previous step's) or "previous" (the one it acted on)."""
 
     def __post_init__(self):
         super().__post_init__()
+        if self.learn_on not in LEARN_ON:
+            raise ValueError(f"algo.learn_on must be one of {list(LEARN_ON)}, got {self.learn_on!r}")
         for key in ("temperature_start", "temperature_finish"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"algo.{key} must be > 0, got {getattr(self, key)}")
@@ -99,9 +115,10 @@ class MFQLearner(IQLLearner):
         return self._prev_mean
 
     def _after_actions(self, actions):
+        acted = self._prev_mean
         mean = np.asarray(self.env.neighbour_mean(self._eye[actions]), dtype=np.float32)
         self._prev_mean = mean
-        return {"mean_action": mean}
+        return {"mean_action": mean, "acted_mean": acted}
 
     def _episodes_ended(self, ended):
         self._prev_mean[ended] = self._start_mean[ended]
@@ -109,10 +126,11 @@ class MFQLearner(IQLLearner):
     # ------------------------------------------------------------------ learning
     def agent_values(self, batch):
         obs, mean = batch["obs"], batch["mean_action"]
-        q = self.q_net(torch.cat([obs[:, :-1], mean], dim=-1))[0]
+        now = mean if self.cfg.learn_on == "current" else batch["acted_mean"]
+        q = self.q_net(torch.cat([obs[:, :-1], now], dim=-1))[0]
         taken = q.gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
-            next_inputs = torch.cat([obs[:, 1:], mean], dim=-1)  # a_bar_t is the input at o_{t+1}
+            next_inputs = torch.cat([obs[:, 1:], mean], dim=-1)  # a_bar_t is the input at o_{t+1} either way
             q_target = self.target_q_net(next_inputs)[0]
             q_policy = self.q_net(next_inputs)[0] if self.cfg.double_q else q_target
             next_values = boltzmann_values(q_policy, q_target, batch["mask"][:, 1:], self.temperature)

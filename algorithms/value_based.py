@@ -264,8 +264,9 @@ class ValueLearner(Learner):
         }
         if self.needs_state:
             fields["state"] = Field((int(np.prod(env.state_space.shape)),), np.float32, obs=True)
-        if self.uses_mean_action:
+        if self.uses_mean_action:  # the step's own mean action, and the one the Q-network acted on
             fields["mean_action"] = Field((n, self.num_actions), np.float32)
+            fields["acted_mean"] = Field((n, self.num_actions), np.float32)
         need = cfg.buffer_size * episode_bytes(self.max_length, fields)
         if need > MAX_REPLAY_BYTES:
             raise ValueError(

@@ -144,7 +144,8 @@ def naive_loss(learner, batch):
     with torch.no_grad():
         if learner.uses_mean_action:
             mean = batch["mean_action"]
-            q_now = learner.q_net(torch.cat([obs[:, :-1], mean], -1))[0]
+            now = mean if cfg.learn_on == "current" else batch["acted_mean"]
+            q_now = learner.q_net(torch.cat([obs[:, :-1], now], -1))[0]
             q_next_online = learner.q_net(torch.cat([obs[:, 1:], mean], -1))[0]
             q_next_target = learner.target_q_net(torch.cat([obs[:, 1:], mean], -1))[0]
         else:
@@ -186,13 +187,13 @@ def naive_loss(learner, batch):
     return float(np.mean(errors))
 
 
-@pytest.mark.parametrize("name", VALUE)
-def test_loss_matches_a_naive_computation(name):
+@pytest.mark.parametrize("name, extra", [*((n, {}) for n in VALUE), ("mfq", {"learn_on": "previous"})])
+def test_loss_matches_a_naive_computation(name, extra):
     """The learner's TD loss on a sampled batch (after some training, so the online and target
     networks differ) equals a per-element loop: double Q over the next step's valid actions,
     no bootstrap after a termination, bootstrap after a truncation, padding ignored."""
     env = CoordinationCore(3, num_agents=2, length=4, terminate_on_success=True, masked=True)
-    learner = make(name, env, scale_rewards=False, target_update_interval=5)
+    learner = make(name, env, scale_rewards=False, target_update_interval=5, **extra)
     for _ in range(8):
         learner.train_iteration()
     learner._collect()
@@ -236,7 +237,10 @@ def test_mfq_stores_the_neighbours_mean_action_and_acts_on_the_previous_one():
     np.testing.assert_allclose(inputs[0], np.full((2, 3, 3), 1 / 3))  # uniform at an episode's start
     np.testing.assert_allclose(inputs[1], expected[:, 0])
     np.testing.assert_allclose(inputs[2], expected[:, 1])
+    np.testing.assert_allclose(writer.data["acted_mean"][:, :3], np.stack(inputs, axis=1))  # what it acted on
     assert learner.policy() is None
+    with pytest.raises(ValueError, match="learn_on must be one of"):
+        get_algorithm("mfq")[0](learn_on="next")
 
 
 @pytest.mark.parametrize("name", ["iql", "qmix"])
