@@ -20,7 +20,11 @@ still uses ``a_bar_i`` at o_{t+1}, which is what acting sees there). Algorithm 1
 conditioned on the neighbours' *simultaneous* action and acts with a *lagged* one; on a task
 that needs simultaneous actions (LBF's coop loading: Q(load | the other loads now) is high,
 Q(load | the other moved last step) low) the near-greedy policy then waits for a partner
-that waits too, and returns collapse (benchmarks/results/value_based).
+that waits too. Measured on Foraging-8x8-2p-2f-coop (1M steps, 3 seeds): the exploring return
+rises to about 0.6 and then collapses to 0.07 with ``current`` (hotter end temperatures, 0.3 and
+1.0, and a 4x larger replay do not prevent it), while ``previous`` ends at 0.537 greedy and
+about 0.9 exploring; on 10x10-3p-3f it gives 0.426 against 0.376 (benchmarks/results/value_based).
+The paper's rule stays the default; the LBF configs choose ``previous``.
 
 Acting outside training (``act``: evaluation, rendering) sees observations only, so there
 ``a_bar_i`` is the mean of the *other agents'* previous actions over the whole group: exact
