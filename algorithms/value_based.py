@@ -11,7 +11,8 @@ above the sparse returns and its agents learn nothing. QMIX also normalises the 
 hypernetworks see (:mod:`algorithms.qmix`). The feed-forward agent is the default (EPyMARL's
 is a GRU; ``recurrent=true`` gives one, about 4x slower here). On LBF the feed-forward greedy
 policy can deadlock where epsilon-greedy does not: two agents that claim the same cell both stay,
-the state repeats, and so do their greedy actions (configs/iql_foraging_8x8_2p_2f_coop_epymarl.yaml).
+the state repeats, and so do their greedy actions (configs/iql_foraging_8x8_2p_2f_coop_epymarl.yaml;
+``python -m benchmarks.greedy_gap runs/<name>`` measures it on a run).
 
 :class:`ValueLearner` collects from B env copies in lock step (one Q-network call per step for
 the whole ``[B, N]`` batch), writes finished episodes to an :class:`~algorithms.replay.EpisodeReplay`,

@@ -1,0 +1,80 @@
+"""Greedy against stochastic evaluation of a finished run, and how often the greedy policy freezes.
+
+On Level-Based Foraging a feed-forward policy evaluated greedily can freeze: the agents pick
+actions that change nothing (two agents claiming the same cell both stay; an agent loads food
+it cannot lift alone), the joint observation repeats, so do the greedy actions, until the
+time limit. The exploring policy (epsilon-greedy, Boltzmann or the sampled PPO policy) breaks
+such loops by chance. This script measures both returns on the same episodes and the share of
+greedy episodes with a frozen stretch (observations unchanged for ``--frozen`` steps in a row)::
+
+    python -m benchmarks.greedy_gap runs/<name> [--episodes 200] [--frozen 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+import train
+from agents.evaluation import evaluate
+
+
+def load_run(run_dir: str):
+    """The learner of ``run_dir`` restored from its latest checkpoint, and its config."""
+    cfg = train.load_config(os.path.join(run_dir, "config.yaml"))
+    _, learner = train.build(cfg)
+    learner.load_state_dict(train.load_checkpoint(train.latest_checkpoint(run_dir), cfg)["learner"])
+    return learner, cfg
+
+
+def frozen_share(learner, cfg, episodes: int, seed: int, frozen: int) -> float:
+    """Share of greedy episodes in which the joint observation stays the same for ``frozen`` steps in a row."""
+    env = train.make_env(cfg, episodes)
+    obs, _ = env.reset(seed=seed)
+    hidden = None
+    run = np.zeros(episodes, dtype=np.int64)
+    longest = np.zeros(episodes, dtype=np.int64)
+    done = np.zeros(episodes, dtype=bool)
+    while not done.all():
+        mask = env.action_mask() if env.is_discrete else None
+        state = env.state() if learner.needs_state else None
+        actions, hidden = learner.act(obs, mask, state, hidden, greedy=True)
+        new, _, _, _, info = env.step(actions)
+        ended = info.get("_final", np.zeros(episodes, dtype=bool))
+        # an ended copy has already been reset: its new observation says nothing about freezing
+        same = (new.reshape(episodes, -1) == obs.reshape(episodes, -1)).all(axis=1) & ~ended & ~done
+        run = np.where(same, run + 1, 0)
+        longest = np.maximum(longest, run)
+        done |= ended
+        obs = new
+    env.close()
+    return float((longest >= frozen).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("run", help="a train.py run directory (runs/<name>)")
+    parser.add_argument("--episodes", type=int, default=200, help="evaluation episodes (the same layouts for both)")
+    parser.add_argument("--seed", type=int, default=10_000, help="episode k is seeded seed + k")
+    parser.add_argument("--frozen", type=int, default=10, help="steps of unchanged observations that count as frozen")
+    args = parser.parse_args(argv)
+    learner, cfg = load_run(args.run)
+    returns = {}
+    for greedy in (True, False):
+        result = evaluate(lambda o, m, s, h, g=greedy: learner.act(o, m, s, h, greedy=g),
+                          lambda b: train.make_env(cfg, b), args.episodes, args.seed, needs_state=learner.needs_state)
+        returns[greedy] = float(np.mean(result["return"]))
+    share = frozen_share(learner, cfg, args.episodes, args.seed, args.frozen)
+    print(f"{cfg.algo.name} on {cfg.env.id}, {learner.env_steps:,} env steps, {args.episodes} episodes:")
+    print(f"  greedy return      {returns[True]:.3f}")
+    print(f"  stochastic return  {returns[False]:.3f}  (the learner's act(greedy=False): its exploring policy)")
+    print(f"  greedy episodes with >= {args.frozen} frozen steps: {share:.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
