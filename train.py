@@ -162,7 +162,8 @@ class ConfigError(ValueError):
     """A configuration problem found before training starts."""
 
 
-def _closest(key: str, choices: Sequence[str]) -> str:
+def closest_hint(key: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to an unknown ``key``, else the valid keys."""
     close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(choices))}"
 
@@ -234,7 +235,7 @@ def load_config(config_file: str | None = None, overrides: Sequence[str] = ()) -
             parent = full.rpartition(".")[0]
             prefix = f"{parent}." if parent else ""
             choices = [prefix + k for k in _schema_keys(schema, parent)]
-            raise ConfigError(f"unknown config key '{full}' (from {origin}){_closest(full, choices)}") from None
+            raise ConfigError(f"unknown config key '{full}' (from {origin}){closest_hint(full, choices)}") from None
         except OmegaConfBaseException as err:
             full = str(getattr(err, "full_key", "") or "")
             message = str(err).splitlines()[0]
@@ -267,7 +268,7 @@ def make_env(cfg: TrainConfig, num_envs: int | None = None):
         target = factory.__init__ if inspect.isclass(factory) else factory
         params = [p for p in inspect.signature(target).parameters if p not in ("self", "num_envs")]
         raise ConfigError(f"unknown env keyword 'env.kwargs.{match[1]}' for {cfg.env.id}"
-                          f"{_closest(match[1], params)}") from None
+                          f"{closest_hint(match[1], params)}") from None
     except ValueError as err:
         raise ConfigError(f"env.kwargs: {err}") from None
 

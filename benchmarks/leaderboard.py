@@ -62,7 +62,6 @@ Grid file (YAML; only ``envs`` and ``algorithms`` are required)::
 from __future__ import annotations
 
 import argparse
-import difflib
 import hashlib
 import html
 import json
@@ -237,9 +236,9 @@ def _overrides(mapping: Any, where: str) -> tuple[str, ...]:
 def _check_keys(mapping: dict, allowed: Sequence[str], where: str) -> None:
     for key in mapping:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(allowed)}"
-            raise ValueError(f"{where}: unknown key '{key}'{hint}")
+            from train import closest_hint
+
+            raise ValueError(f"{where}: unknown key '{key}'{closest_hint(str(key), allowed)}")
 
 
 def _env_entry(item: Any) -> EnvEntry:

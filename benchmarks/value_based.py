@@ -17,7 +17,6 @@ steps); random play earns about 0.004 there.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import time
@@ -47,13 +46,12 @@ def parse_value(text: str):
 def check_overrides(overrides: dict, algos: list[str], parser: argparse.ArgumentParser) -> None:
     """Refuse a --set key that none of the chosen learners has (it would be silently dropped)."""
     from algorithms import get_algorithm
+    from train import closest_hint
 
     known = {f.name for a in algos for f in fields(get_algorithm(a)[0])}
     for key in overrides:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=3)
-            parser.error(f"--set {key}: no chosen learner ({', '.join(algos)}) has this key"
-                         + (f"; did you mean {', '.join(close)}?" if close else f"; valid keys: {', '.join(sorted(known))}"))
+            parser.error(f"--set {key}: no chosen learner ({', '.join(algos)}) has this key{closest_hint(key, known)}")
 
 
 def run_one(job: dict) -> dict:

@@ -391,7 +391,7 @@ def test_value_benchmark_refuses_an_override_no_learner_has(capsys):
 
     with pytest.raises(SystemExit):
         value_benchmark(["--algos", "iql", "--set", "epsilon_anneal=1000", "--out", "unused"])
-    assert "--set epsilon_anneal: no chosen learner (iql) has this key; did you mean epsilon_anneal_steps" in capsys.readouterr().err
+    assert "--set epsilon_anneal: no chosen learner (iql) has this key; did you mean 'epsilon_anneal_steps'" in capsys.readouterr().err
 
 
 def test_value_benchmark_table_groups_by_setting_and_reports_best_and_training_returns():
