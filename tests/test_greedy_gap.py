@@ -1,8 +1,10 @@
 """benchmarks/greedy_gap.py: the frozen-episode census counts what it says, and the script runs on a real run."""
 
 import numpy as np
+import pytest
 
 import train
+from agents.evaluation import evaluate
 from benchmarks import greedy_gap
 
 
@@ -20,6 +22,11 @@ class FixedActions:
         return (self.rng.random(mask.shape) * mask).argmax(-1), hidden
 
 
+def act_on_obs(obs, mask, state, hidden):
+    """A deterministic policy that varies with the observation (so episodes differ but replay exactly)."""
+    return (np.abs(obs.reshape(*obs.shape[:2], -1)).sum(-1) * 7).astype(np.int64) % 6, hidden
+
+
 def lbf_config(tmp_path, *extra):
     return train.load_config(None, [f"log.dir={tmp_path}", "log.progress=false", "log.tensorboard=false",
                                     "env.id=Foraging-5x5-2p-1f-coop-v3", "run_name=run", *extra])
@@ -27,9 +34,23 @@ def lbf_config(tmp_path, *extra):
 
 def test_standing_still_is_always_frozen_and_random_play_seldom(tmp_path):
     cfg = lbf_config(tmp_path)
-    assert greedy_gap.frozen_share(FixedActions(action=0), cfg, episodes=20, seed=0, frozen=10) == 1.0
+    _, share = greedy_gap.greedy_census(FixedActions(action=0), cfg, episodes=20, seed=0, frozen=10)
+    assert share == 1.0
     # random valid moves change the observation almost every step: long frozen stretches are rare
-    assert greedy_gap.frozen_share(FixedActions(), cfg, episodes=20, seed=0, frozen=10) <= 0.1
+    _, share = greedy_gap.greedy_census(FixedActions(), cfg, episodes=20, seed=0, frozen=10)
+    assert share <= 0.1
+
+
+def test_the_census_return_is_the_greedy_evaluation_return(tmp_path):
+    """The census plays the same seeded episodes as agents.evaluation.evaluate, so its greedy
+    return must be evaluate's (which the script therefore does not run a second time)."""
+    cfg = lbf_config(tmp_path, "env.id=Foraging-5x5-2p-1f-v3")
+    learner = FixedActions()
+    learner.act = lambda obs, mask, state, hidden, greedy=True: act_on_obs(obs, mask, state, hidden)
+    ret, _ = greedy_gap.greedy_census(learner, cfg, episodes=70, seed=5, frozen=10)
+    reference = evaluate(act_on_obs, lambda b: train.make_env(cfg, b), 70, 5)  # in chunks of 64 + 6
+    assert np.mean(reference["return"]) > 0
+    assert ret == pytest.approx(np.mean(reference["return"]))
 
 
 def test_the_script_reads_a_finished_run(tmp_path, capsys):
