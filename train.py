@@ -48,6 +48,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 import envs
 from agents.evaluation import MarlEvalLog, evaluate
+from agents.files import atomic_path
 from algorithms import NonFiniteLossError, get_algorithm
 from algorithms.base import AlgoConfig
 from algorithms.ippo import IPPOConfig
@@ -323,9 +324,8 @@ def save_checkpoint(path: str, cfg: TrainConfig, learner, trainer_state: dict) -
         "learner": learner.state_dict(),
         "trainer": trainer_state,
     }
-    tmp = f"{path}.tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def latest_checkpoint(run_dir: str) -> str:
@@ -450,10 +450,8 @@ def _truncate_jsonl(path: str, max_update: int) -> None:
         return
     with open(path) as f:
         lines = [line for line in f if line.strip() and json.loads(line)["update"] <= max_update]
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         f.writelines(lines)
-    os.replace(tmp, path)
 
 
 def _default_run_name(cfg: TrainConfig) -> str:

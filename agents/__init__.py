@@ -5,6 +5,7 @@
 - :mod:`agents.critic_inputs`: local, centralised and mean-field critic inputs.
 - :mod:`agents.policy`: a policy that acts, saves and loads without its learner.
 - :mod:`agents.evaluation`: greedy evaluation and the marl-eval JSON log.
+- :mod:`agents.files`: atomic file writes (checkpoints, policies, logs).
 """
 
 from agents.critic_inputs import (

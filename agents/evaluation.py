@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.files import atomic_path
+
 #: ``act(obs [B,N,...], mask [B,N,A] | None, state [B,S] | None, hidden) -> (actions, hidden)``
 ActFn = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None, Any], tuple[np.ndarray, Any]]
 
@@ -124,7 +126,5 @@ class MarlEvalLog:
         self.save()
 
     def save(self) -> None:
-        tmp = f"{self.path}.tmp"
-        with open(tmp, "w") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "w") as f:
             json.dump(self.data, f, indent=1)
-        os.replace(tmp, self.path)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from agents.distributions import DiagGaussian, MaskedCategorical
+from agents.files import atomic_path
 from agents.networks import AgentNet
 
 POLICY_FORMAT = "marlgym-policy"
@@ -138,9 +139,8 @@ class Policy(nn.Module):
             # plain JSON values only, so the file stays loadable with weights_only=True
             "metadata": json.loads(json.dumps(metadata if metadata is not None else self.metadata, default=str)),
         }
-        tmp = f"{os.fspath(path)}.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Policy:

@@ -37,6 +37,8 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agents.files import atomic_path
+
 #: the run's files a remote worker sends back (checkpoints and TensorBoard events stay there)
 SHIPPED_FILES = ("config.yaml", "eval.json", "metrics.jsonl", "policy.pt", "policy_best.pt", "leaderboard_run.json")
 #: written into a run directory when the run finished; a re-run grid skips such runs
@@ -97,10 +99,8 @@ def read_status(run_dir: str) -> dict | None:
 
 
 def _write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 def execute(spec: RunSpec) -> RunRecord:
@@ -163,10 +163,8 @@ def materialise(record: RunRecord, spec: RunSpec) -> None:
         return
     os.makedirs(spec.run_dir, exist_ok=True)
     for name, data in record.files.items():
-        tmp = os.path.join(spec.run_dir, f"{name}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(os.path.join(spec.run_dir, name)) as tmp, open(tmp, "wb") as f:
             f.write(data)
-        os.replace(tmp, os.path.join(spec.run_dir, name))
     record.files = {}
 
 

@@ -79,6 +79,7 @@ import numpy as np
 import yaml
 
 from agents.evaluation import marl_eval_names
+from agents.files import atomic_path, write_text_atomic
 from benchmarks.launchers import (
     DONE,
     Launcher,
@@ -337,11 +338,9 @@ class RunRow:
 
 def _write_json(path: str, data: Any, indent: int | None = 1) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(data, f, indent=indent, separators=None if indent else (",", ":"))
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def _finished(cell: Cell) -> dict | None:
@@ -552,8 +551,7 @@ def copy_into_readme(path: str, name: str, lines: Sequence[str]) -> None:
     body = [f"**{line[3:]}**" if line.startswith("## ") else line for line in lines]
     head, rest = text.split(start)
     tail = rest.split(end)[1]
-    with open(path, "w") as f:
-        f.write(head + start + "\n" + "\n".join(body).strip() + "\n" + end + tail)
+    write_text_atomic(path, head + start + "\n" + "\n".join(body).strip() + "\n" + end + tail)
 
 
 def _inline_html(text: str) -> str:

@@ -1,0 +1,33 @@
+"""Atomic file writes: a reader (or a resumed run) sees the old file or the new one, never half of one.
+
+Every file marlgym rewrites in place (checkpoints, policies, evaluation logs, run status,
+benchmark tables, README blocks) goes through :func:`atomic_path`: the content is written to a
+temporary file in the same directory, then renamed over the target (``os.replace`` is atomic
+on POSIX and Windows within one filesystem). A write that raises leaves the old file untouched
+and removes the temporary one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path to write to; on success it replaces ``path``."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
