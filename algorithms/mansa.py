@@ -37,9 +37,16 @@ The paper published no code; the choices it leaves open, made here:
   behaviour's: no importance weights are needed and none can explode. A learner that made no
   step in a rollout skips its update (Adam's momentum would otherwise move it). With
   ``policy_data=all`` each also learns from the other's steps, with the behaviour's
-  log-probabilities as PPO's old ones (the clipped ratio pi_self / pi_behaviour bounds their pull);
-  on Foraging-2s-8x8 it did not help: 0.293 +- 0.105 against 0.319 +- 0.056 with ``own`` (3 and
-  5 seeds, 300k steps; benchmarks/results/mansa/policy_data_all), so ``own`` stays the default.
+  log-probabilities as PPO's old ones. The clip then stops the pull towards a good action
+  once pi_self / pi_behaviour passes 1 + clip; a bad action it prefers more than the
+  behaviour is pushed down with the full ratio as weight. Decoupled PPO (Hilton et al., clip
+  around the learner's own policy, weight min(1, pi_self / pi_behaviour)) was tried and
+  dropped. Fed only IPPO's steps (``switcher.mode=il``, Foraging-2s-8x8, seed 0), its MAPPO
+  lost its entropy (0.04-0.09) and scored 0 sampled by 120k steps. Truncated weights give no
+  signal on actions the behaviour never takes, so the policy drifts onto one. This version's
+  MAPPO reached 0.67 sampled at 160k steps in the same run. On Foraging-2s-8x8 ``all`` did
+  not help MANSA: 0.293 +- 0.105 against 0.319 +- 0.056 with ``own`` (3 and 5 seeds, 300k
+  steps; benchmarks/results/mansa/policy_data_all), so ``own`` stays the default.
 - Both sub-learners are seeded with the run's seed, so a switcher that always picks one of
   them reproduces that learner alone (with the same ``rollout_length``) bit for bit (tested).
   Recurrent sub-learners and continuous actions are not supported.
