@@ -44,6 +44,7 @@ import torch
 
 from algorithms.iql import IQLLearner
 from algorithms.registry import register_algorithm
+from algorithms.replay import Field
 from algorithms.value_based import (
     ValueConfig,
     boltzmann_sample,
@@ -118,11 +119,17 @@ class MFQLearner(IQLLearner):
     def _mean_action_input(self):
         return self._prev_mean
 
+    def _step_fields(self, n):
+        # the step's own mean action; with learn_on=previous also the one the Q-network acted on
+        names = ("mean_action",) if self.cfg.learn_on == "current" else ("mean_action", "acted_mean")
+        return {name: Field((n, self.num_actions), np.float32) for name in names}
+
     def _after_actions(self, actions):
         acted = self._prev_mean
         mean = np.asarray(self.env.neighbour_mean(self._eye[actions]), dtype=np.float32)
         self._prev_mean = mean
-        return {"mean_action": mean, "acted_mean": acted}
+        fields = {"mean_action": mean, "acted_mean": acted}
+        return {name: fields[name] for name in self.writer.fields if name in fields}
 
     def _episodes_ended(self, ended):
         self._prev_mean[ended] = self._start_mean[ended]

@@ -265,9 +265,7 @@ class ValueLearner(Learner):
         }
         if self.needs_state:
             fields["state"] = Field((int(np.prod(env.state_space.shape)),), np.float32, obs=True)
-        if self.uses_mean_action:  # the step's own mean action, and the one the Q-network acted on
-            fields["mean_action"] = Field((n, self.num_actions), np.float32)
-            fields["acted_mean"] = Field((n, self.num_actions), np.float32)
+        fields.update(self._step_fields(n))
         need = cfg.buffer_size * episode_bytes(self.max_length, fields)
         if need > MAX_REPLAY_BYTES:
             raise ValueError(
@@ -323,6 +321,10 @@ class ValueLearner(Learner):
     def _mean_action_input(self) -> np.ndarray | None:
         """MF-Q: the mean action the Q-network is given while acting now, ``[B, N, A]``."""
         return None
+
+    def _step_fields(self, n: int) -> dict[str, Field]:
+        """Extra replay fields per step, filled by :meth:`_after_actions` (MF-Q: mean actions)."""
+        return {}
 
     def _after_actions(self, actions: np.ndarray) -> dict[str, np.ndarray]:
         """Extra step fields recorded with the actions (MF-Q: the neighbours' mean action)."""

@@ -220,7 +220,11 @@ def test_reward_scaling_divides_by_the_running_std():
 
 
 def test_mfq_stores_the_neighbours_mean_action_and_acts_on_the_previous_one():
-    learner = make("mfq", CoordinationCore(2, num_agents=3, num_actions=3, length=4), rollout_length=3)
+    current = make("mfq", CoordinationCore(2, num_agents=3, num_actions=3, length=4), rollout_length=3)
+    current._collect()
+    assert "mean_action" in current.writer.data and "acted_mean" not in current.writer.data  # unused there
+    learner = make("mfq", CoordinationCore(2, num_agents=3, num_actions=3, length=4), rollout_length=3,
+                   learn_on="previous")
     inputs = []
     original = learner._online_q
 
