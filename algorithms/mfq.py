@@ -53,7 +53,6 @@ from algorithms.value_based import (
     geometric_schedule,
 )
 
-
 LEARN_ON = ("current", "previous")
 
 
