@@ -47,6 +47,9 @@ class NonFiniteLossError(RuntimeError):
         self.loss, self.update, self.value = loss, update, value
         super().__init__(f"loss '{loss}' is {value} at update {update}; stopping before applying it")
 
+    def __reduce__(self):  # picklable, so a worker process can send it back to a benchmark's pool
+        return type(self), (self.loss, self.update, self.value)
+
 
 def check_finite(losses: dict[str, torch.Tensor], update: int) -> None:
     """Raise :class:`NonFiniteLossError` naming the first non-finite loss (one host sync)."""

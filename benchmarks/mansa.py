@@ -58,6 +58,7 @@ def run_one(job: dict) -> dict:
     torch.set_num_threads(1)
     import envs
     from agents.evaluation import evaluate
+    from algorithms import NonFiniteLossError
     from algorithms.mansa import MANSALearner
     from train import build, load_config
 
@@ -94,7 +95,12 @@ def run_one(job: dict) -> dict:
     window_calls, window_steps = 0, 0
     while learner.env_steps < job["env_steps"]:
         tick = time.perf_counter()
-        metrics = learner.train_iteration()
+        try:
+            metrics = learner.train_iteration()
+        except NonFiniteLossError as error:  # a failed run is recorded with its curve so far
+            return {**{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")}, "algo": cfg.algo.name,
+                    "overrides": overrides_for(job), "env_steps": learner.env_steps, "error": str(error),
+                    "curve": curve}
         train_time += time.perf_counter() - tick
         returns.extend(learner.episodes.drain().get("return", []))
         if is_mansa:
@@ -291,6 +297,10 @@ def main(argv: list[str] | None = None) -> None:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             for run in pool.map(run_one, jobs):
                 runs.append(run)
+                if "error" in run:
+                    print(f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: FAILED after "
+                          f"{run['env_steps']:,} steps: {run['error']}", flush=True)
+                    continue
                 extra = f", CL calls {100 * run['train_cl_fraction']:.2f}%" if run["method"] == "mansa" else ""
                 print(f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: greedy "
                       f"{run['final_greedy_return']:.3f} after {run['env_steps']:,} steps, "
@@ -298,7 +308,11 @@ def main(argv: list[str] | None = None) -> None:
                 with open(path, "w") as f:
                     json.dump(runs, f)
         print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s")
-    table = summarise(runs)
+    failed = [r for r in runs if "error" in r]
+    runs = [r for r in runs if "error" not in r]
+    table = summarise(runs) + "".join(
+        f"\n- FAILED: {r['env']} {r['method']} seed {r['seed']} after {r['env_steps']:,} steps: {r['error']}"
+        for r in failed)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(table)
     print(table)

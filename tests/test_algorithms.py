@@ -1,6 +1,7 @@
 """The registry and the on-policy learners on tiny envs: smoke, masks, bootstrapping, learning, state."""
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -164,8 +165,11 @@ def test_nan_loss_is_reported_with_its_name_and_update():
 
 def test_check_finite_names_the_first_bad_loss():
     check_finite({"a": torch.tensor(1.0)}, 1)
-    with pytest.raises(NonFiniteLossError, match="loss 'b' is inf at update 7"):
+    with pytest.raises(NonFiniteLossError, match="loss 'b' is inf at update 7") as info:
         check_finite({"a": torch.tensor(1.0), "b": torch.tensor(float("inf"))}, 7)
+    # a benchmark's worker process sends it back pickled: it must survive the round trip
+    restored = pickle.loads(pickle.dumps(info.value))
+    assert (restored.loss, restored.update, restored.value, str(restored)) == ("b", 7, float("inf"), str(info.value))
 
 
 def test_episode_tracker_keeps_only_finished_copies():

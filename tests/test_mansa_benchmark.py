@@ -1,0 +1,42 @@
+"""benchmarks/mansa.py: a tiny grid end to end, and a run whose loss turns NaN is recorded, not fatal."""
+
+import json
+
+from algorithms import NonFiniteLossError
+from benchmarks import mansa as bench
+
+TINY = ["--envs", "Foraging-5x5-2p-1f-coop-v3", "--seeds", "0", "--num-envs", "4", "--env-steps", "256",
+        "--eval-every", "128", "--eval-episodes", "4", "--curve-episodes", "2", "--jobs", "1"]
+
+
+def test_tiny_grid_writes_table_target_and_plots(tmp_path):
+    bench.main([*TINY, "--pairing", "policy", "--out", str(tmp_path)])
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(r["method"] for r in runs) == ["cl", "il", "mansa"]
+    assert all(r["env_steps"] >= 256 and len(r["curve"]) >= 1 for r in runs)
+    table = (tmp_path / "results.md").read_text()
+    assert "Target (issue 8)" in table and "CL calls" in table
+    assert {p.name for p in tmp_path.glob("*.png")} == {f"5x5-2p-1f-coop_{k}.png" for k in ("curves", "cl_steps", "cl_grid")}
+
+
+def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
+    import train
+
+    real_build = train.build
+
+    def failing_build(cfg):
+        env, learner = real_build(cfg)
+
+        def explode():
+            raise NonFiniteLossError("td_loss", 3, float("nan"))
+
+        learner.train_iteration = explode
+        return env, learner
+
+    monkeypatch.setattr(train, "build", failing_build)
+    job = {"env": "Foraging-5x5-2p-1f-coop-v3", "method": "il", "seed": 0, "pairing": "value", "num_envs": 2,
+           "env_steps": 100, "eval_episodes": 2, "eval_every": 0, "curve_episodes": 2,
+           "mansa_set": [], "il_set": [], "cl_set": []}
+    run = bench.run_one(job)
+    assert run["error"] == "loss 'td_loss' is nan at update 3; stopping before applying it"
+    assert run["curve"] == [] and run["algo"] == "iql"
