@@ -76,7 +76,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from agents.distributions import MaskedCategorical
 from agents.networks import AgentNet
-from algorithms.base import AlgoConfig, Learner, check_finite
+from algorithms.base import AlgoConfig, Learner, NonFiniteLossError, check_finite
 from algorithms.on_policy import RolloutBuffer, ValueNorm, compute_gae, ppo_losses, weighted_mean
 from algorithms.ppo import PPOLearner
 from algorithms.registry import get_algorithm, register_algorithm
@@ -642,7 +642,10 @@ class MANSALearner(Learner):
         obs, state = self._obs.reshape(b, self.env.num_agents, -1), self.env.state().reshape(b, -1)
         for prefix, side, timer in (("il", self.il, "il_update"), ("cl", self.cl, "cl_update")):
             with self._timer(timer):
-                sub = side.update(self.length * b, obs, state)
+                try:
+                    sub = side.update(self.length * b, obs, state)
+                except NonFiniteLossError as error:  # say which learner's loss it was
+                    raise NonFiniteLossError(f"{prefix}/{error.loss}", error.update, error.value) from error
             for key, value in sub.items():
                 group, _, rest = key.partition("/")
                 metrics[f"{group}/{prefix}/{rest}"] = value

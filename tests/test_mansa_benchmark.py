@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from algorithms import NonFiniteLossError
 from benchmarks import mansa as bench
 
@@ -40,3 +42,19 @@ def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
     run = bench.run_one(job)
     assert run["error"] == "loss 'td_loss' is nan at update 3; stopping before applying it"
     assert run["curve"] == [] and run["algo"] == "iql"
+
+
+def test_a_sub_learners_non_finite_loss_names_the_side():
+    from toy_envs import CoordinationCore
+
+    from algorithms.mansa import MANSAConfig, MANSALearner
+
+    learner = MANSALearner(MANSAConfig(il_cfg={"hidden_size": 8, "batch_size": 2, "env_steps_per_update": 4.0}),
+                           CoordinationCore(2, length=5), "cpu", 0)
+
+    def explode(*args):
+        raise NonFiniteLossError("grad_norm", 5, float("inf"))
+
+    learner.cl.update = explode
+    with pytest.raises(NonFiniteLossError, match="loss 'cl/grad_norm' is inf at update 5"):
+        learner.train_iteration()
