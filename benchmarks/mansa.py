@@ -30,6 +30,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from agents.files import atomic_path
+
 TASKS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-2s-8x8-2p-2f-coop-v3")
 PAIRINGS = {"value": ("iql", "qmix"), "policy": ("ippo", "mappo")}
 METHODS = ("mansa", "il", "cl")
@@ -297,6 +299,8 @@ def main(argv: list[str] | None = None) -> None:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             for run in pool.map(run_one, jobs):
                 runs.append(run)
+                with atomic_path(path) as tmp, open(tmp, "w") as f:  # every run kept as soon as it ends
+                    json.dump(runs, f)
                 if "error" in run:
                     print(f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: FAILED after "
                           f"{run['env_steps']:,} steps: {run['error']}", flush=True)
@@ -305,8 +309,6 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: greedy "
                       f"{run['final_greedy_return']:.3f} after {run['env_steps']:,} steps, "
                       f"{run['train_seconds']:.0f} s{extra}", flush=True)
-                with open(path, "w") as f:
-                    json.dump(runs, f)
         print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s")
     failed = [r for r in runs if "error" in r]
     runs = [r for r in runs if "error" not in r]

@@ -44,6 +44,25 @@ def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
     assert run["curve"] == [] and run["algo"] == "iql"
 
 
+def _il_fails(job):
+    """run_one, but every IL run fails (module level: the worker process unpickles it by name)."""
+    if job["method"] == "il":
+        return {**{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")}, "algo": "ippo",
+                "overrides": [], "env_steps": 64, "error": "loss 'x' is nan at update 1", "curve": []}
+    return REAL_RUN_ONE(job)
+
+
+REAL_RUN_ONE = bench.run_one
+
+
+def test_failed_runs_are_kept_in_results_json_and_listed(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "run_one", _il_fails)
+    bench.main([*TINY, "--pairing", "policy", "--out", str(tmp_path)])
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(r["method"] for r in runs) == ["cl", "il", "mansa"]
+    assert "- FAILED: Foraging-5x5-2p-1f-coop-v3 il seed 0 after 64 steps" in (tmp_path / "results.md").read_text()
+
+
 def test_a_sub_learners_non_finite_loss_names_the_side():
     from toy_envs import CoordinationCore
 
