@@ -1,0 +1,61 @@
+"""How large MANSA's sub-learners' Q-values grow: a check for off-policy divergence (value pairing).
+
+    python -m benchmarks.mansa_q_growth --env-steps 900000 algo.switcher.mode=il
+    python -m benchmarks.mansa_q_growth --env-steps 320000 algo.cl=vdn
+
+Trains one MANSA run (the value pairing, the MANSA grid's settings unless overridden:
+IQL + QMIX, 32 copies of Foraging-8x8-2p-2f-coop-v3, cost 0.01, budget 2 per episode,
+rollout_length 10) and prints, every ``--every`` env steps, the mean Q of the taken joint
+action (``losses/<side>/q_taken``) of the CL and IL learners. A learner that learns from
+another's steps can diverge: its Q-values then grow without bound until a gradient norm
+overflows, and the run stops naming the side (``cl/grad_norm``). With
+``switcher.mode=il`` the CL learner never acts and learns only from IQL's steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+GRID = ("env.id=Foraging-8x8-2p-2f-coop-v3", "env.num_envs=32", "seed=0", "algo=mansa", "algo.il=iql",
+        "algo.cl=qmix", "algo.cost=0.01", "algo.budget=2", "algo.budget_scope=episode", "algo.rollout_length=10")
+
+
+def q_growth(overrides: list[str], env_steps: int, every: int) -> tuple[list[dict], str | None]:
+    """Q of the taken action per side at every ``every`` env steps, and the error that stopped it (if any)."""
+    from algorithms import NonFiniteLossError
+    from train import build, load_config
+
+    _, learner = build(load_config(None, [*GRID, *overrides]))
+    points, next_point = [], every
+    try:
+        while learner.env_steps < env_steps:
+            metrics = learner.train_iteration()
+            if learner.env_steps >= next_point:
+                points.append({"env_steps": learner.env_steps,
+                               **{side: metrics.get(f"losses/{side}/q_taken") for side in ("cl", "il")}})
+                next_point += every
+    except NonFiniteLossError as error:
+        return points, f"stopped at {learner.env_steps:,} steps: {error}"
+    return points, None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="train.py overrides on top of the grid's (KEY=VALUE)")
+    parser.add_argument("--env-steps", type=int, default=900_000)
+    parser.add_argument("--every", type=int, default=32_000, help="env steps between printed points")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    points, error = q_growth(args.overrides, args.env_steps, args.every)
+    print("env steps | CL q_taken | IL q_taken")
+    for p in points:  # a side that has not updated yet has no Q to show
+        cl, il = ("-" if p[side] is None else f"{p[side]:.4g}" for side in ("cl", "il"))
+        print(f"{p['env_steps']:>9,} | {cl:>10} | {il:>10}")
+    if error:
+        print(error)
+
+
+if __name__ == "__main__":
+    main()
