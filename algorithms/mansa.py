@@ -30,6 +30,13 @@ The paper published no code; the choices it leaves open, made here:
 - **Value-based pairing**: every step, whoever acted, goes into both learners' episode
   replays (Q-learning is off-policy), and each takes the gradient updates its own
   ``env_steps_per_update`` pays for; QMIX updates even when it was never called.
+  **Known defect (open):** QMIX learning from IQL's steps diverges. On Foraging-8x8 its
+  Q-values leave QMIX-alone's range (about 17) after about 250k env steps and grow without
+  bound, until its gradient norm overflows (``cl/grad_norm`` is inf, at 852k and 861k steps
+  on seeds 0 and 1). It does so even when it never acts (``switcher.mode=il``). A soft target
+  (tau 0.005) or lr 1e-4 only delays it, to about 380k and 500k. VDN in the same place stays
+  bounded at 320k. ``python -m benchmarks.mansa_q_growth`` shows it
+  (benchmarks/results/mansa/value_2m/README.md).
 - **On-policy pairing**: the behaviour policy mixes two actors, so each PPO learner computes
   its values on every step (GAE runs through the other learner's steps: its critic estimates
   the return of the mixed behaviour it is part of) but its actor and critic losses weight only
