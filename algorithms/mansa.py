@@ -34,8 +34,9 @@ The paper published no code; the choices it leaves open, made here:
   Q-values leave QMIX-alone's range (about 17) after about 250k env steps and grow without
   bound, until its gradient norm overflows (``cl/grad_norm`` is inf, at 852k and 861k steps
   on seeds 0 and 1). It does so even when it never acts (``switcher.mode=il``). A soft target
-  (tau 0.005) or lr 1e-4 only delays it, to about 380k and 500k. VDN in the same place stays
-  bounded at 320k. ``python -m benchmarks.mansa_q_growth`` shows it
+  (tau 0.005) or lr 1e-4 only delays it, to about 380k and 500k; linear hypernetworks do not.
+  VDN in the same place diverges too, later (from about 550k). IQL learning from its own
+  steps stays at 8-9. ``python -m benchmarks.mansa_q_growth`` shows it
   (benchmarks/results/mansa/value_2m/README.md).
 - **On-policy pairing**: the behaviour policy mixes two actors, so each PPO learner computes
   its values on every step (GAE runs through the other learner's steps: its critic estimates
