@@ -78,6 +78,9 @@ class MFQConfig(ValueConfig):
         super().__post_init__()
         if self.learn_on not in LEARN_ON:
             raise ValueError(f"algo.learn_on must be one of {list(LEARN_ON)}, got {self.learn_on!r}")
+        if self.bootstrap != "greedy":
+            raise ValueError("algo.bootstrap must be 'greedy' for mfq (its target is the Boltzmann mean, "
+                             f"not a max), got {self.bootstrap!r}")
         for key in ("temperature_start", "temperature_finish"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"algo.{key} must be > 0, got {getattr(self, key)}")

@@ -147,6 +147,10 @@ def boltzmann_sample(q: np.ndarray, mask: np.ndarray | None, temperature: float,
 # --------------------------------------------------------------------------- config
 
 
+#: what a TD target bootstraps from: the best next action, or the one taken next
+BOOTSTRAPS = ("greedy", "taken")
+
+
 @dataclass
 class ValueConfig(AlgoConfig):
     """Hyperparameters shared by the value-based learners (defaults after EPyMARL)."""
@@ -165,6 +169,10 @@ class ValueConfig(AlgoConfig):
     """Env steps collected per gradient update (fractions carry over between iterations)."""
     double_q: bool = True
     """Double Q-learning: the online network picks the next action, the target network values it."""
+    bootstrap: str = "greedy"
+    """The next step's value in the TD target: "greedy" (Q-learning: the best next action) or
+    "taken" (in-sample: the action taken next, as SARSA; an episode's last stored step falls back
+    to greedy). "taken" keeps a learner fed mostly by another's actions from diverging (MANSA's CL)."""
     target_update: str = "hard"
     """How the target network follows: "hard" (copy every target_update_interval updates) or "soft" (Polyak, tau)."""
     target_update_interval: int = 200
@@ -207,6 +215,8 @@ class ValueConfig(AlgoConfig):
             raise ValueError(f"algo.gamma must lie in [0, 1], got {self.gamma}")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"algo.tau must lie in (0, 1], got {self.tau}")
+        if self.bootstrap not in BOOTSTRAPS:
+            raise ValueError(f"algo.bootstrap must be one of {list(BOOTSTRAPS)}, got {self.bootstrap!r}")
         if self.target_update not in ("hard", "soft"):
             raise ValueError(f"algo.target_update must be 'hard' or 'soft', got {self.target_update!r}")
         if self.activation not in ("relu", "tanh"):
@@ -355,13 +365,19 @@ class ValueLearner(Learner):
 
     def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N])``: the taken actions' values (with
-        gradients) and the next steps' target values (greedy, double Q as configured)."""
+        gradients) and the next steps' target values (greedy, double Q as configured, or the
+        action taken next with ``bootstrap="taken"``)."""
         q = self.q_sequence(self.q_net, batch["obs"])  # [E, L+1, N, A]
         taken = q[:, :-1].gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
             q_target = self.q_sequence(self.target_q_net, batch["obs"])[:, 1:]
             q_select = q[:, 1:].detach() if self.cfg.double_q else q_target
             next_values = greedy_values(q_select, q_target, batch["mask"][:, 1:])
+            if self.cfg.bootstrap == "taken":  # Q(o_{t+1}, a_{t+1}) where step t+1 was played and stored
+                next_taken = q_target[:, :-1].gather(-1, batch["actions"][:, 1:].unsqueeze(-1)).squeeze(-1)
+                played = batch["active"][:, 1:]  # not padding, not a truncated episode's final observation
+                next_values = torch.cat([torch.where(played, next_taken, next_values[:, :-1]), next_values[:, -1:]],
+                                        dim=1)
         return taken, next_values
 
     def team_rewards(self, rewards: torch.Tensor) -> torch.Tensor:

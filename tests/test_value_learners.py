@@ -16,6 +16,7 @@ from agents.evaluation import evaluate
 from agents.policy import Policy
 from algorithms import ALGORITHMS, NonFiniteLossError, get_algorithm
 from envs.generic import ParallelEnvBatch
+from train import ConfigError, load_config
 
 torch.set_num_threads(1)  # tiny networks: one thread is fastest, and 2-core CI stays unsaturated
 
@@ -165,6 +166,8 @@ def naive_loss(learner, batch):
                     logits = np.array([q_next_online[i, t, j, a].item() for a in valid]) / learner.temperature
                     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
                     nexts.append(sum(p * q_next_target[i, t, j, a].item() for p, a in zip(probs, valid)))
+                elif cfg.bootstrap == "taken" and t + 1 < steps and active[i, t + 1, j]:  # the action taken next
+                    nexts.append(q_next_target[i, t, j, actions[i, t + 1, j]].item())
                 else:
                     select = q_next_online if cfg.double_q else q_next_target
                     best = max(valid, key=lambda a: select[i, t, j, a].item())
@@ -187,11 +190,13 @@ def naive_loss(learner, batch):
     return float(np.mean(errors))
 
 
-@pytest.mark.parametrize("name, extra", [*((n, {}) for n in VALUE), ("mfq", {"learn_on": "previous"})])
+@pytest.mark.parametrize("name, extra", [*((n, {}) for n in VALUE), ("mfq", {"learn_on": "previous"}),
+                                         *((n, {"bootstrap": "taken"}) for n in ("iql", "vdn", "qmix"))])
 def test_loss_matches_a_naive_computation(name, extra):
     """The learner's TD loss on a sampled batch (after some training, so the online and target
-    networks differ) equals a per-element loop: double Q over the next step's valid actions,
-    no bootstrap after a termination, bootstrap after a truncation, padding ignored."""
+    networks differ) equals a per-element loop: double Q over the next step's valid actions (or
+    the action taken next, with bootstrap=taken, where a next step was played), no bootstrap
+    after a termination, bootstrap after a truncation, padding ignored."""
     env = CoordinationCore(3, num_agents=2, length=4, terminate_on_success=True, masked=True)
     learner = make(name, env, scale_rewards=False, target_update_interval=5, **extra)
     for _ in range(8):
@@ -419,3 +424,12 @@ def test_value_benchmark_table_keeps_budgets_apart():
              "train_seconds": 1.0, "sps": 1.0, "curve": []} for value, steps in ((0.1, 200), (0.9, 1000))]
     rows = [line.split(" | ") for line in summarise(runs).splitlines() if line.startswith("| E")]
     assert [(row[4].split(" ")[0], row[7]) for row in rows] == [("0.100", "200"), ("0.900", "1,000")]
+
+
+def test_bootstrap_choices_are_checked():
+    with pytest.raises(ConfigError, match=r"algo.bootstrap must be one of \['greedy', 'taken'\], got 'sarsa'"):
+        load_config(None, ["algo=qmix", "algo.bootstrap=sarsa"])
+    with pytest.raises(ConfigError, match="algo.bootstrap must be 'greedy' for mfq"):
+        load_config(None, ["algo=mfq", "algo.bootstrap=taken"])
+    cfg = load_config(None, ["algo=mansa", "algo.cl_cfg.bootstrap=taken"])  # MANSA's CL alone
+    assert cfg.algo.cl_config.bootstrap == "taken" and cfg.algo.il_config.bootstrap == "greedy"
