@@ -2,6 +2,7 @@
 
     python -m benchmarks.mansa_q_growth --env-steps 900000 algo.switcher.mode=il
     python -m benchmarks.mansa_q_growth --env-steps 320000 algo.cl=vdn
+    python -m benchmarks.mansa_q_growth --env-steps 900000 --evaluate 100 algo.cl_cfg.bootstrap=taken
 
 Trains one MANSA run (the value pairing, the MANSA grid's settings unless overridden:
 IQL + QMIX, 32 copies of Foraging-8x8-2p-2f-coop-v3, cost 0.01, budget 2 per episode,
@@ -22,12 +23,16 @@ GRID = ("env.id=Foraging-8x8-2p-2f-coop-v3", "env.num_envs=32", "seed=0", "algo=
         "algo.cl=qmix", "algo.cost=0.01", "algo.budget=2", "algo.budget_scope=episode", "algo.rollout_length=10")
 
 
-def q_growth(overrides: list[str], env_steps: int, every: int) -> tuple[list[dict], str | None]:
-    """Q of the taken action per side at every ``every`` env steps, and the error that stopped it (if any)."""
+def q_growth(overrides: list[str], env_steps: int, every: int, evaluate_episodes: int = 0) -> tuple[list[dict], str | None]:
+    """Q of the taken action per side at every ``every`` env steps, and the error that stopped it (if any).
+
+    With ``evaluate_episodes``, a last entry holds the final greedy returns of MANSA, of its IL
+    learner and of its CL learner (each acting alone) and the CL share of training steps."""
     from algorithms import NonFiniteLossError
     from train import build, load_config
 
-    _, learner = build(load_config(None, [*GRID, *overrides]))
+    cfg = load_config(None, [*GRID, *overrides])
+    _, learner = build(cfg)
     points, next_point = [], every
     try:
         while learner.env_steps < env_steps:
@@ -38,7 +43,24 @@ def q_growth(overrides: list[str], env_steps: int, every: int) -> tuple[list[dic
                 next_point += every
     except NonFiniteLossError as error:
         return points, f"stopped at {learner.env_steps:,} steps: {error}"
+    if evaluate_episodes:
+        points.append(final_returns(learner, cfg.env.id, evaluate_episodes))
     return points, None
+
+
+def final_returns(learner, env_id: str, episodes: int) -> dict:
+    """Greedy returns of MANSA's joint policy and of its IL and CL learners alone, on the same episodes."""
+    import numpy as np
+
+    import envs
+    from agents.evaluation import evaluate
+
+    players = {"mansa": learner.act,
+               "il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
+               "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden)}
+    returns = {name: float(np.mean(evaluate(act, lambda b: envs.make_vec(env_id, b), episodes, seed=10_000,
+                                             needs_state=True)["return"])) for name, act in players.items()}
+    return {"final": returns, "train_cl_fraction": learner.cl_calls / max(learner.env_steps, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,15 +68,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="train.py overrides on top of the grid's (KEY=VALUE)")
     parser.add_argument("--env-steps", type=int, default=900_000)
     parser.add_argument("--every", type=int, default=32_000, help="env steps between printed points")
+    parser.add_argument("--evaluate", type=int, default=0, metavar="EPISODES",
+                        help="at the end, greedy returns of MANSA, its IL and its CL over this many episodes")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    points, error = q_growth(args.overrides, args.env_steps, args.every)
+    points, error = q_growth(args.overrides, args.env_steps, args.every, args.evaluate)
+    final = points.pop() if points and "final" in points[-1] else None
     print("env steps | CL q_taken | IL q_taken")
     for p in points:  # a side that has not updated yet has no Q to show
         cl, il = ("-" if p[side] is None else f"{p[side]:.4g}" for side in ("cl", "il"))
         print(f"{p['env_steps']:>9,} | {cl:>10} | {il:>10}")
     if error:
         print(error)
+    if final:
+        print("final greedy return: " + ", ".join(f"{k} {v:.3f}" for k, v in final["final"].items())
+              + f"; CL calls in training {100 * final['train_cl_fraction']:.2f}%")
 
 
 if __name__ == "__main__":
