@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from agents.files import atomic_path
+from agents.files import atomic_path, write_text_atomic
 
 TASKS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-2s-8x8-2p-2f-coop-v3")
 PAIRINGS = {"value": ("iql", "qmix"), "policy": ("ippo", "mappo")}
@@ -95,14 +95,18 @@ def run_one(job: dict) -> dict:
 
     curve, returns, train_time, next_eval = [], [], 0.0, job["eval_every"]
     window_calls, window_steps = 0, 0
+
+    def record(**figures) -> dict:
+        """The run's identity, its env steps and curve so far, and ``figures``."""
+        return {**{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")}, "algo": cfg.algo.name,
+                "overrides": overrides_for(job), "env_steps": learner.env_steps, "curve": curve, **figures}
+
     while learner.env_steps < job["env_steps"]:
         tick = time.perf_counter()
         try:
             metrics = learner.train_iteration()
         except NonFiniteLossError as error:  # a failed run is recorded with its curve so far
-            return {**{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")}, "algo": cfg.algo.name,
-                    "overrides": overrides_for(job), "env_steps": learner.env_steps, "error": str(error),
-                    "curve": curve}
+            return record(error=str(error))
         train_time += time.perf_counter() - tick
         returns.extend(learner.episodes.drain().get("return", []))
         if is_mansa:
@@ -117,9 +121,7 @@ def run_one(job: dict) -> dict:
             window_calls, window_steps = 0, 0
             next_eval += job["eval_every"]
     final, eval_fraction = greedy(job["eval_episodes"])
-    run = {**{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")}, "algo": cfg.algo.name,
-           "overrides": overrides_for(job), "env_steps": learner.env_steps, "train_seconds": train_time,
-           "sps": learner.env_steps / max(train_time, 1e-9), "final_greedy_return": final, "curve": curve}
+    run = record(train_seconds=train_time, sps=learner.env_steps / max(train_time, 1e-9), final_greedy_return=final)
     if is_mansa:
         run.update(train_cl_fraction=learner.cl_calls / learner.env_steps, eval_cl_fraction=eval_fraction,
                    timers=dict(learner.timers), cl_calls_by_step=learner.cl_calls_by_step.tolist(),
@@ -315,8 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     table = summarise(runs) + "".join(
         f"\n- FAILED: {r['env']} {r['method']} seed {r['seed']} after {r['env_steps']:,} steps: {r['error']}"
         for r in failed)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(table)
+    write_text_atomic(os.path.join(args.out, "results.md"), table)
     print(table)
     for file in plot(runs, args.out):
         print("wrote", file)

@@ -23,11 +23,10 @@ GRID = ("env.id=Foraging-8x8-2p-2f-coop-v3", "env.num_envs=32", "seed=0", "algo=
         "algo.cl=qmix", "algo.cost=0.01", "algo.budget=2", "algo.budget_scope=episode", "algo.rollout_length=10")
 
 
-def q_growth(overrides: list[str], env_steps: int, every: int, evaluate_episodes: int = 0) -> tuple[list[dict], str | None]:
-    """Q of the taken action per side at every ``every`` env steps, and the error that stopped it (if any).
-
-    With ``evaluate_episodes``, a last entry holds the final greedy returns of MANSA, of its IL
-    learner and of its CL learner (each acting alone) and the CL share of training steps."""
+def q_growth(overrides: list[str], env_steps: int, every: int,
+             evaluate_episodes: int = 0) -> tuple[list[dict], str | None, dict | None]:
+    """Q of the taken action per side at every ``every`` env steps, the error that stopped the run
+    (if any), and with ``evaluate_episodes`` (and no error) the final figures of :func:`final_returns`."""
     from algorithms import NonFiniteLossError
     from train import build, load_config
 
@@ -42,14 +41,13 @@ def q_growth(overrides: list[str], env_steps: int, every: int, evaluate_episodes
                                **{side: metrics.get(f"losses/{side}/q_taken") for side in ("cl", "il")}})
                 next_point += every
     except NonFiniteLossError as error:
-        return points, f"stopped at {learner.env_steps:,} steps: {error}"
-    if evaluate_episodes:
-        points.append(final_returns(learner, cfg.env.id, evaluate_episodes))
-    return points, None
+        return points, f"stopped at {learner.env_steps:,} steps: {error}", None
+    return points, None, final_returns(learner, cfg.env.id, evaluate_episodes) if evaluate_episodes else None
 
 
 def final_returns(learner, env_id: str, episodes: int) -> dict:
-    """Greedy returns of MANSA's joint policy and of its IL and CL learners alone, on the same episodes."""
+    """Greedy returns of MANSA's joint policy and of its IL and CL learners alone, on the same
+    episodes (``final``), and the CL share of training steps."""
     import numpy as np
 
     import envs
@@ -72,8 +70,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="at the end, greedy returns of MANSA, its IL and its CL over this many episodes")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    points, error = q_growth(args.overrides, args.env_steps, args.every, args.evaluate)
-    final = points.pop() if points and "final" in points[-1] else None
+    points, error, final = q_growth(args.overrides, args.env_steps, args.every, args.evaluate)
     print("env steps | CL q_taken | IL q_taken")
     for p in points:  # a side that has not updated yet has no Q to show
         cl, il = ("-" if p[side] is None else f"{p[side]:.4g}" for side in ("cl", "il"))

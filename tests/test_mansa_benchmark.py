@@ -82,10 +82,9 @@ def test_a_sub_learners_non_finite_loss_names_the_side():
 def test_q_growth_reports_both_sides():
     from benchmarks.mansa_q_growth import q_growth
 
-    points, error = q_growth(["env.id=Foraging-5x5-2p-1f-coop-v3", "env.num_envs=4", "algo.il_cfg.batch_size=2",
+    points, error, final = q_growth(["env.id=Foraging-5x5-2p-1f-coop-v3", "env.num_envs=4", "algo.il_cfg.batch_size=2",
                               "algo.cl_cfg.batch_size=2", "algo.il_cfg.env_steps_per_update=8",
                               "algo.cl_cfg.env_steps_per_update=8"], 400, 200, evaluate_episodes=4)
-    final = points.pop()
     assert error is None and [p["env_steps"] for p in points] == [200, 400]
     assert all(p["cl"] is not None and p["il"] is not None for p in points)
     assert set(final["final"]) == {"mansa", "il", "cl"} and 0.0 <= final["train_cl_fraction"] <= 1.0
