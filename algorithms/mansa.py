@@ -675,8 +675,12 @@ class MANSALearner(Learner):
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
-    def act(self, obs, mask=None, state=None, hidden=None, greedy=True):
+    def act(self, obs, mask=None, state=None, hidden=None, greedy=True, switcher_greedy: bool | None = None):
         """The joint policy: the switcher's choice, then that learner's (greedy) actions.
+
+        ``switcher_greedy`` (default: ``greedy``) sets the switcher apart: ``False`` with
+        ``greedy=True`` samples IL or CL from the switcher's policy and has each act greedily. A
+        greedy switcher never calls CL where its CL probability stays below one half.
 
         ``hidden`` (a :class:`SwitchMemory`, None at the start of an episode) carries each copy's
         calls left: with ``budget_scope=episode`` every copy starts with the full budget, with
@@ -693,7 +697,8 @@ class MANSALearner(Learner):
             hidden = SwitchMemory(np.full(b, left, dtype=np.int64), np.zeros(b, dtype=bool))
         calls_left = hidden.calls_left
         inputs = self._inputs(state, calls_left)
-        cl, _, _, _ = self._decide(inputs, calls_left, greedy, shared=False, generator=self.switcher.act_generator)
+        cl, _, _, _ = self._decide(inputs, calls_left, greedy if switcher_greedy is None else switcher_greedy,
+                                   shared=False, generator=self.switcher.act_generator)
         actions = self._joint_actions(np.asarray(obs).reshape(b, self.env.num_agents, -1), mask,
                                       np.asarray(state).reshape(b, -1), cl,
                                       lambda s, o, m, x: s.greedy(o, m, x, greedy), timed=False)

@@ -61,7 +61,7 @@ def run_one(job: dict) -> dict:
     import envs
     from agents.evaluation import evaluate
     from algorithms import NonFiniteLossError
-    from algorithms.mansa import MANSALearner
+    from algorithms.mansa import MANSALearner, SwitchMemory
     from train import build, load_config
 
     cfg = load_config(None, overrides_for(job))
@@ -78,13 +78,13 @@ def run_one(job: dict) -> dict:
 
         learner.call_recorder = record
 
-    def greedy(episodes: int) -> tuple[float, float | None]:
-        """Mean greedy return, and for MANSA the fraction of evaluation steps that called CL."""
+    def greedy(episodes: int, player=learner.act) -> tuple[float, float | None]:
+        """Mean greedy return of ``player``, and for MANSA the fraction of evaluation steps that called CL."""
         calls, steps = [0], [0]
 
         def act(obs, mask, state, hidden):
-            actions, hidden = learner.act(obs, mask, state, hidden)
-            if is_mansa:
+            actions, hidden = player(obs, mask, state, hidden)
+            if isinstance(hidden, SwitchMemory):
                 calls[0] += int(hidden.cl.sum())
                 steps[0] += len(hidden.cl)
             return actions, hidden
@@ -94,7 +94,7 @@ def run_one(job: dict) -> dict:
         return float(np.mean(results["return"])), (calls[0] / max(steps[0], 1) if is_mansa else None)
 
     curve, returns, train_time, next_eval = [], [], 0.0, job["eval_every"]
-    window_calls, window_steps = 0, 0
+    window_calls, window_steps, window_q = 0, 0, {"cl": [], "il": []}
 
     def record(**figures) -> dict:
         """The run's identity, its env steps and curve so far, and ``figures``."""
@@ -112,13 +112,17 @@ def run_one(job: dict) -> dict:
         if is_mansa:
             window_calls += metrics["mansa/cl_fraction"] * job["num_envs"] * learner.length
             window_steps += job["num_envs"] * learner.length
+            for side, values in window_q.items():  # value learners: how large their Q-values grow
+                if f"losses/{side}/q_taken" in metrics:
+                    values.append(metrics[f"losses/{side}/q_taken"])
         if job["eval_every"] and learner.env_steps >= next_eval:
             ret, eval_fraction = greedy(job["curve_episodes"])
             curve.append({"env_steps": learner.env_steps, "greedy_return": ret, "eval_cl_fraction": eval_fraction,
                           "train_return": float(np.mean(returns[-200:])) if returns else None,
                           "train_cl_fraction": window_calls / window_steps if is_mansa else None,
-                          "train_seconds": train_time})
-            window_calls, window_steps = 0, 0
+                          "train_seconds": train_time,
+                          **{f"{side}_q_taken_max": max(v) if v else None for side, v in window_q.items()}})
+            window_calls, window_steps, window_q = 0, 0, {"cl": [], "il": []}
             next_eval += job["eval_every"]
     final, eval_fraction = greedy(job["eval_episodes"])
     run = record(train_seconds=train_time, sps=learner.env_steps / max(train_time, 1e-9), final_greedy_return=final)
@@ -126,7 +130,21 @@ def run_one(job: dict) -> dict:
         run.update(train_cl_fraction=learner.cl_calls / learner.env_steps, eval_cl_fraction=eval_fraction,
                    timers=dict(learner.timers), cl_calls_by_step=learner.cl_calls_by_step.tolist(),
                    cl_grid=grid.tolist() if grid is not None else None)
+        # MANSA's parts, on the same evaluation episodes: a sampled switcher, and each learner alone
+        players = mansa_players(learner)
+        run["final_sampled_switcher_return"], run["eval_sampled_cl_fraction"] = greedy(
+            job["eval_episodes"], players.pop("sampled_switcher"))
+        run["final_part_returns"] = {name: greedy(job["eval_episodes"], p)[0] for name, p in players.items()}
     return run
+
+
+def mansa_players(learner) -> dict:
+    """MANSA's joint policy with a sampled (not greedy) switcher, and its IL and CL learners each
+    playing alone; every learner acts greedily. For evaluating what MANSA's parts can do."""
+    return {"sampled_switcher": lambda obs, mask, state, hidden: learner.act(obs, mask, state, hidden,
+                                                                              switcher_greedy=False),
+            "il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
+            "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden)}
 
 
 # ---------------------------------------------------------------------- summary
@@ -182,10 +200,39 @@ def summarise(runs: list[dict]) -> str:
     notes = (f"Returns: mean ± sample std over seeds of the final greedy evaluation, and of the mean over the "
              f"last {LATE_POINTS} curve points and the final evaluation (late). CL calls: share of env steps "
              "(one step of one env copy) whose joint action came from CL.")
+    parts = parts_table(runs)
+    if parts:
+        notes += "\n\n" + parts
     mansa = next((r for r in runs if r["method"] == "mansa"), None)
     if mansa is not None:
         notes += "\n\nMANSA runs: `" + " ".join(o for o in mansa["overrides"] if not o.startswith(("seed=", "env.id="))) + "`"
     return "\n".join(lines) + f"\n\n{notes}\n\nTarget (issue 8):\n" + "\n".join(checks) + "\n"
+
+
+def parts_table(runs: list[dict]) -> str:
+    """Markdown: what MANSA's parts do at the end of its runs (on its final evaluation episodes):
+    the joint policy with a greedy and with a sampled switcher, its IL and CL learners alone, and
+    the largest Q of a taken action each value learner reached in training (a divergence check).
+    Empty for runs recorded before these figures were."""
+    mansa = [r for r in runs if r["method"] == "mansa" and "final_part_returns" in r]
+    if not mansa:
+        return ""
+    lines = ["MANSA's parts (final evaluation episodes; mean ± std over seeds):", "",
+             "| task | seeds | greedy switcher | sampled switcher | its CL calls, sampled | its IL alone "
+             "| its CL alone | max Q of taken action, IL / CL |", "|---|---|---|---|---|---|---|---|"]
+    for env_id in sorted({r["env"] for r in mansa}):
+        group = [r for r in mansa if r["env"] == env_id]
+
+        def peak(side: str) -> str:
+            values = [p[f"{side}_q_taken_max"] for r in group for p in r["curve"] if p.get(f"{side}_q_taken_max") is not None]
+            return f"{max(values):.3g}" if values else "-"
+
+        lines.append(f"| {env_id} | {len(group)} | {_mean_std([r['final_greedy_return'] for r in group])} "
+                     f"| {_mean_std([r['final_sampled_switcher_return'] for r in group])} "
+                     f"| {100 * np.mean([r['eval_sampled_cl_fraction'] for r in group]):.2f}% "
+                     f"| {_mean_std([r['final_part_returns']['il'] for r in group])} "
+                     f"| {_mean_std([r['final_part_returns']['cl'] for r in group])} | {peak('il')} / {peak('cl')} |")
+    return "\n".join(lines)
 
 
 def plot(runs: list[dict], out: str) -> list[str]:

@@ -53,9 +53,9 @@ def final_returns(learner, env_id: str, episodes: int) -> dict:
     import envs
     from agents.evaluation import evaluate
 
-    players = {"mansa": learner.act,
-               "il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
-               "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden)}
+    from benchmarks.mansa import mansa_players
+
+    players = {"mansa": learner.act, **{k: v for k, v in mansa_players(learner).items() if k != "sampled_switcher"}}
     returns = {name: float(np.mean(evaluate(act, lambda b: envs.make_vec(env_id, b), episodes, seed=10_000,
                                              needs_state=True)["return"])) for name, act in players.items()}
     return {"final": returns, "train_cl_fraction": learner.cl_calls / max(learner.env_steps, 1)}

@@ -228,6 +228,24 @@ def test_prohibitive_cost_makes_the_switcher_stop_calling_cl():
     assert sum(calls) == 0
 
 
+def test_a_sampled_switcher_calls_cl_where_a_greedy_one_does_not():
+    """act(greedy=True, switcher_greedy=False): the switcher samples (at p_cl = 0.3 it calls CL on
+    about 30% of steps), the learners stay greedy; a greedy switcher at p_cl < 0.5 never calls."""
+    learner = mansa(CoordinationCore(4, length=5), 3, switcher={"init_cl_prob": 0.3})
+    env = CoordinationCore(64, length=5)
+    obs, _ = env.reset(seed=0)
+    mask, state = env.action_mask(), env.state()
+    shares = {}
+    for switcher_greedy in (True, False):
+        actions, memory = learner.act(obs, mask, state, None, greedy=True, switcher_greedy=switcher_greedy)
+        shares[switcher_greedy] = memory.cl.mean()
+    assert shares[True] == 0.0 and 0.1 < shares[False] < 0.5
+    # with the switcher sampled, each copy plays the greedy actions of the learner it picked
+    cl = memory.cl
+    assert np.array_equal(actions[~cl], learner.il.greedy(obs[~cl], mask[~cl], state[~cl], True))
+    assert np.array_equal(actions[cl], learner.cl.greedy(obs[cl], mask[cl], state[cl], True))
+
+
 # ---------------------------------------------------------------------- logging, checkpoints, trainer
 def test_metrics_report_calls_probability_and_wall_clock():
     env = CoordinationCore(4, length=5)

@@ -21,6 +21,19 @@ def test_tiny_grid_writes_table_target_and_plots(tmp_path):
     assert {p.name for p in tmp_path.glob("*.png")} == {f"5x5-2p-1f-coop_{k}.png" for k in ("curves", "cl_steps", "cl_grid")}
 
 
+def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path):
+    small = ["batch_size=2", "env_steps_per_update=8"]
+    bench.main([*TINY, "--methods", "mansa", "--pairing", "value", "--il-set", *small, "--cl-set", *small,
+                "--env-steps", "512", "--eval-every", "256", "--out", str(tmp_path)])  # updates start once 2 episodes end
+    (run,) = json.loads((tmp_path / "results.json").read_text())
+    assert set(run["final_part_returns"]) == {"il", "cl"} and 0.0 <= run["eval_sampled_cl_fraction"] <= 1.0
+    assert all(p["cl_q_taken_max"] is not None and p["il_q_taken_max"] is not None for p in run["curve"])
+    table = (tmp_path / "results.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| Foraging-5x5-2p-1f-coop-v3 | 1 |"))
+    peak = max(p["cl_q_taken_max"] for p in run["curve"])
+    assert row.endswith(f"/ {peak:.3g} |") and f"{run['final_part_returns']['il']:.3f}" in row
+
+
 def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
     import train
 
