@@ -100,6 +100,8 @@ CL_LEARNERS = {"qmix": "value", "vdn": "value", "mappo": "policy"}
 BUDGET_SCOPES = ("episode", "run")
 SWITCHER_MODES = ("learned", "il", "cl")
 POLICY_DATA = ("own", "all")
+#: a value CL's TD targets inside MANSA, unless ``algo.cl_cfg.bootstrap`` says otherwise (see the docstring)
+CL_BOOTSTRAP = "taken"
 
 
 # --------------------------------------------------------------------------- config
@@ -165,7 +167,9 @@ class MANSAConfig(AlgoConfig):
     il_cfg: dict[str, Any] = field(default_factory=dict)
     """Overrides of the IL learner's config (e.g. ``algo.il_cfg.lr=1e-3``); defaults are its own."""
     cl_cfg: dict[str, Any] = field(default_factory=dict)
-    """Overrides of the CL learner's config (e.g. ``algo.cl_cfg.mixing_embed_dim=64``)."""
+    """Overrides of the CL learner's config (e.g. ``algo.cl_cfg.mixing_embed_dim=64``). A value CL's
+    ``bootstrap`` defaults to ``taken`` here (in-sample targets: greedy ones diverge when QMIX or VDN
+    learns from IQL's steps); ``algo.cl_cfg.bootstrap=greedy`` restores them."""
     cost: float = 0.01
     """Cost charged to the switcher's reward per CL call, in the env's reward units."""
     budget: int | None = None
@@ -230,6 +234,8 @@ class MANSAConfig(AlgoConfig):
                 raise ValueError(f"algo.{key}.rollout_length={overrides['rollout_length']} differs from the "
                                  f"shared rollout of {t} steps; set algo.rollout_length instead")
             sub.rollout_length = t
+        elif key == "cl_cfg" and "bootstrap" not in overrides:
+            sub.bootstrap = CL_BOOTSTRAP
         return sub
 
 
@@ -674,6 +680,12 @@ class MANSALearner(Learner):
         return metrics
 
     # ------------------------------------------------------------------ acting
+    def initial_memory(self, copies: int) -> SwitchMemory:
+        """What an evaluation episode starts with: every copy's calls left, no call made yet."""
+        left = UNLIMITED if self.budget is None else (
+            self._run_calls_left if self.cfg.budget_scope == "run" else self.budget)
+        return SwitchMemory(np.full(copies, left, dtype=np.int64), np.zeros(copies, dtype=bool))
+
     @torch.no_grad()
     def act(self, obs, mask=None, state=None, hidden=None, greedy=True, switcher_greedy: bool | None = None):
         """The joint policy: the switcher's choice, then that learner's (greedy) actions.
@@ -692,9 +704,7 @@ class MANSALearner(Learner):
         if mask is None:
             mask = np.ones((b, self.env.num_agents, self.env.num_actions), dtype=bool)
         if hidden is None:
-            left = UNLIMITED if self.budget is None else (
-                self._run_calls_left if self.cfg.budget_scope == "run" else self.budget)
-            hidden = SwitchMemory(np.full(b, left, dtype=np.int64), np.zeros(b, dtype=bool))
+            hidden = self.initial_memory(b)
         calls_left = hidden.calls_left
         inputs = self._inputs(state, calls_left)
         cl, _, _, _ = self._decide(inputs, calls_left, greedy if switcher_greedy is None else switcher_greedy,

@@ -59,9 +59,8 @@ def run_one(job: dict) -> dict:
 
     torch.set_num_threads(1)
     import envs
-    from agents.evaluation import evaluate
     from algorithms import NonFiniteLossError
-    from algorithms.mansa import MANSALearner, SwitchMemory
+    from algorithms.mansa import MANSALearner
     from train import build, load_config
 
     cfg = load_config(None, overrides_for(job))
@@ -79,19 +78,10 @@ def run_one(job: dict) -> dict:
         learner.call_recorder = record
 
     def greedy(episodes: int, player=learner.act) -> tuple[float, float | None]:
-        """Mean greedy return of ``player``, and for MANSA the fraction of evaluation steps that called CL."""
-        calls, steps = [0], [0]
-
-        def act(obs, mask, state, hidden):
-            actions, hidden = player(obs, mask, state, hidden)
-            if isinstance(hidden, SwitchMemory):
-                calls[0] += int(hidden.cl.sum())
-                steps[0] += len(hidden.cl)
-            return actions, hidden
-
-        results = evaluate(act, lambda b: envs.make_vec(env_id, b), episodes, 10_000 + job["seed"],
-                           needs_state=learner.act_needs_state)
-        return float(np.mean(results["return"])), (calls[0] / max(steps[0], 1) if is_mansa else None)
+        """Mean greedy return of ``player``, and for MANSA the fraction of its steps that called CL."""
+        results, fraction = evaluate_calls(player, lambda b: envs.make_vec(env_id, b), episodes,
+                                           10_000 + job["seed"], needs_state=learner.act_needs_state)
+        return float(np.mean(results["return"])), (fraction if is_mansa else None)
 
     curve, returns, train_time, next_eval = [], [], 0.0, job["eval_every"]
     window_calls, window_steps, window_q = 0, 0, {"cl": [], "il": []}
@@ -130,12 +120,53 @@ def run_one(job: dict) -> dict:
         run.update(train_cl_fraction=learner.cl_calls / learner.env_steps, eval_cl_fraction=eval_fraction,
                    timers=dict(learner.timers), cl_calls_by_step=learner.cl_calls_by_step.tolist(),
                    cl_grid=grid.tolist() if grid is not None else None)
-        # MANSA's parts, on the same evaluation episodes: a sampled switcher, and each learner alone
+        # MANSA's parts, on the same evaluation episodes: a sampled switcher; the same rate of calls
+        # at random steps, to CL or to random joint actions (is it where the switcher calls that
+        # counts, or that IL's greedy play is broken up?); each learner alone
         players = mansa_players(learner)
-        run["final_sampled_switcher_return"], run["eval_sampled_cl_fraction"] = greedy(
-            job["eval_episodes"], players.pop("sampled_switcher"))
+        run["final_sampled_switcher_return"], rate = greedy(job["eval_episodes"], players.pop("sampled_switcher"))
+        run["eval_sampled_cl_fraction"] = rate
         run["final_part_returns"] = {name: greedy(job["eval_episodes"], p)[0] for name, p in players.items()}
+        run["eval_control_fractions"] = {}
+        for name, player in random_step_players(learner, rate, job["seed"]).items():
+            run["final_part_returns"][name], run["eval_control_fractions"][name] = greedy(job["eval_episodes"], player)
     return run
+
+
+def evaluate_calls(player, make_env, episodes: int, seed: int, needs_state: bool) -> tuple[dict, float]:
+    """:func:`agents.evaluation.evaluate` of ``player``, and the share of the evaluated episodes'
+    steps whose ``SwitchMemory`` says CL was called. Only the counted episodes' steps count: a
+    copy whose episode has ended plays on until every copy's has, and those steps are not figures."""
+    from agents.evaluation import evaluate
+    from algorithms.mansa import SwitchMemory
+
+    live = [np.zeros(0, dtype=bool)]  # copies of the current chunk still in their first episode
+    calls, steps = [0], [0]
+
+    def tracked_env(copies: int):
+        env = make_env(copies)
+        live[0] = np.ones(copies, dtype=bool)
+        step = env.step
+
+        def step_and_track(actions):
+            out = step(actions)
+            if "_final" in out[4]:
+                live[0] &= ~out[4]["_final"]
+            return out
+
+        env.step = step_and_track
+        return env
+
+    def act(obs, mask, state, hidden):
+        counted = live[0].copy()
+        actions, hidden = player(obs, mask, state, hidden)
+        if isinstance(hidden, SwitchMemory):
+            calls[0] += int(hidden.cl[counted].sum())
+            steps[0] += int(counted.sum())
+        return actions, hidden
+
+    results = evaluate(act, tracked_env, episodes, seed, needs_state=needs_state)
+    return results, calls[0] / max(steps[0], 1)
 
 
 def mansa_players(learner) -> dict:
@@ -145,6 +176,33 @@ def mansa_players(learner) -> dict:
                                                                               switcher_greedy=False),
             "il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
             "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden)}
+
+
+def random_step_players(learner, rate: float, seed: int) -> dict:
+    """Controls for a switcher: IL's greedy joint action, except on steps drawn with probability
+    ``rate`` (within MANSA's budget, counted as calls), where the joint action is CL's greedy one
+    (``cl_random_steps``) or uniformly random over the valid actions (``random_random_steps``)."""
+    from algorithms.mansa import SwitchMemory
+
+    def player(pick, offset: int):
+        rng = np.random.default_rng(seed + offset)
+
+        def act(obs, mask, state, hidden):
+            hidden = learner.initial_memory(len(obs)) if hidden is None else hidden
+            cl = (rng.random(len(obs)) < rate) & (hidden.calls_left > 0)
+            actions = np.array(learner.il.greedy(obs, mask, state, True))
+            if cl.any():
+                actions[cl] = pick(obs[cl], mask[cl], state[cl], rng)
+            return actions, SwitchMemory(hidden.calls_left - cl, cl)
+
+        return act
+
+    def uniform(obs, mask, state, rng):
+        cumulative = np.cumsum(mask / mask.sum(-1, keepdims=True), axis=-1)
+        return (rng.random(mask.shape[:-1])[..., None] < cumulative).argmax(-1)
+
+    return {"cl_random_steps": player(lambda obs, mask, state, rng: learner.cl.greedy(obs, mask, state, True), 1),
+            "random_random_steps": player(uniform, 2)}
 
 
 # ---------------------------------------------------------------------- summary
@@ -211,15 +269,18 @@ def summarise(runs: list[dict]) -> str:
 
 def parts_table(runs: list[dict]) -> str:
     """Markdown: what MANSA's parts do at the end of its runs (on its final evaluation episodes):
-    the joint policy with a greedy and with a sampled switcher, its IL and CL learners alone, and
-    the largest Q of a taken action each value learner reached in training (a divergence check).
-    Empty for runs recorded before these figures were."""
+    the joint policy with a greedy and with a sampled switcher; the controls of
+    :func:`random_step_players` at the sampled switcher's rate of calls; its IL and CL learners
+    alone; and the largest Q of a taken action each value learner reached in training (a
+    divergence check). Empty for runs recorded before these figures were."""
     mansa = [r for r in runs if r["method"] == "mansa" and "final_part_returns" in r]
     if not mansa:
         return ""
-    lines = ["MANSA's parts (final evaluation episodes; mean ± std over seeds):", "",
-             "| task | seeds | greedy switcher | sampled switcher | its CL calls, sampled | its IL alone "
-             "| its CL alone | max Q of taken action, IL / CL |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["MANSA's parts at the end of training (its final evaluation episodes; returns mean ± std over "
+             "seeds, CL calls as a share of steps):", "",
+             "| task | seeds | greedy switcher | sampled switcher (CL calls) | CL at random steps, same rate "
+             "| random joint actions at random steps, same rate | its IL alone | its CL alone "
+             "| max Q of taken action, IL / CL |", "|---|---|---|---|---|---|---|---|---|"]
     for env_id in sorted({r["env"] for r in mansa}):
         group = [r for r in mansa if r["env"] == env_id]
 
@@ -227,11 +288,17 @@ def parts_table(runs: list[dict]) -> str:
             values = [p[f"{side}_q_taken_max"] for r in group for p in r["curve"] if p.get(f"{side}_q_taken_max") is not None]
             return f"{max(values):.3g}" if values else "-"
 
+        def part(name: str) -> str:
+            text = _mean_std([r["final_part_returns"][name] for r in group])
+            if name in group[0].get("eval_control_fractions", {}):
+                text += f" ({100 * np.mean([r['eval_control_fractions'][name] for r in group]):.2f}%)"
+            return text
+
         lines.append(f"| {env_id} | {len(group)} | {_mean_std([r['final_greedy_return'] for r in group])} "
                      f"| {_mean_std([r['final_sampled_switcher_return'] for r in group])} "
-                     f"| {100 * np.mean([r['eval_sampled_cl_fraction'] for r in group]):.2f}% "
-                     f"| {_mean_std([r['final_part_returns']['il'] for r in group])} "
-                     f"| {_mean_std([r['final_part_returns']['cl'] for r in group])} | {peak('il')} / {peak('cl')} |")
+                     f"({100 * np.mean([r['eval_sampled_cl_fraction'] for r in group]):.2f}%) "
+                     f"| {part('cl_random_steps')} | {part('random_random_steps')} | {part('il')} | {part('cl')} "
+                     f"| {peak('il')} / {peak('cl')} |")
     return "\n".join(lines)
 
 

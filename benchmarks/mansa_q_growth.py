@@ -1,8 +1,8 @@
 """How large MANSA's sub-learners' Q-values grow: a check for off-policy divergence (value pairing).
 
-    python -m benchmarks.mansa_q_growth --env-steps 900000 algo.switcher.mode=il
-    python -m benchmarks.mansa_q_growth --env-steps 320000 algo.cl=vdn
-    python -m benchmarks.mansa_q_growth --env-steps 900000 --evaluate 100 algo.cl_cfg.bootstrap=taken
+    python -m benchmarks.mansa_q_growth --env-steps 900000 --evaluate 100      # MANSA's defaults (in-sample CL targets)
+    python -m benchmarks.mansa_q_growth --env-steps 900000 algo.cl_cfg.bootstrap=greedy   # Q-learning targets: diverge
+    python -m benchmarks.mansa_q_growth --env-steps 900000 algo.cl_cfg.bootstrap=greedy algo.switcher.mode=il algo.cl=vdn
 
 Trains one MANSA run (the value pairing, the MANSA grid's settings unless overridden:
 IQL + QMIX, 32 copies of Foraging-8x8-2p-2f-coop-v3, cost 0.01, budget 2 per episode,
@@ -11,6 +11,7 @@ action (``losses/<side>/q_taken``) of the CL and IL learners. A learner that lea
 another's steps can diverge: its Q-values then grow without bound until a gradient norm
 overflows, and the run stops naming the side (``cl/grad_norm``). With
 ``switcher.mode=il`` the CL learner never acts and learns only from IQL's steps.
+(benchmarks/results/mansa/value_2m/README.md has the runs.)
 """
 
 from __future__ import annotations

@@ -65,6 +65,17 @@ def test_registered_with_sub_learner_overrides_checked():
     assert ppo.algo.cl_config.clip_value_loss  # MAPPO's own default survives
 
 
+def test_a_value_cl_defaults_to_in_sample_targets():
+    cfg = load_config(None, ["algo=mansa"])
+    assert cfg.algo.cl_config.bootstrap == "taken"
+    assert cfg.algo.il_config.bootstrap == "greedy" == get_algorithm("qmix")[0]().bootstrap  # only MANSA's CL
+    assert load_config(None, ["algo=mansa", "algo.cl=vdn"]).algo.cl_config.bootstrap == "taken"
+    greedy = load_config(None, ["algo=mansa", "algo.cl_cfg.bootstrap=greedy"])
+    assert greedy.algo.cl_config.bootstrap == "greedy"
+    learner = mansa(CoordinationCore(2, length=5))
+    assert learner.cl.learner.cfg.bootstrap == "taken" and learner.il.learner.cfg.bootstrap == "greedy"
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (["algo.il_cfg.lrr=1"], r"unknown config key 'algo.il_cfg.lrr' for iql; did you mean 'algo.il_cfg.lr'"),
     (["algo.cl_cfg.lr=fast"], r"config key 'algo.cl_cfg.lr'.*could not be converted"),
@@ -191,7 +202,8 @@ def test_on_policy_learners_may_learn_from_each_others_steps():
 @pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("iql", "vdn"), ("ippo", "mappo")])
 def test_zero_cost_without_budget_may_call_cl_everywhere(il, cl):
     learner = mansa(CoordinationCore(4, length=5), 5, il=il, cl=cl, cost=0.0, switcher={"mode": "cl"})
-    reference = alone(cl, CoordinationCore(4, length=5), 5, rollout_length=learner.length)
+    same = {} if cl == "mappo" else {"bootstrap": "taken"}  # MANSA's default for a value CL
+    reference = alone(cl, CoordinationCore(4, length=5), 5, rollout_length=learner.length, **same)
     for _ in range(6):
         metrics = learner.train_iteration()
         reference.train_iteration()

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from algorithms import NonFiniteLossError
@@ -26,12 +28,15 @@ def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path):
     bench.main([*TINY, "--methods", "mansa", "--pairing", "value", "--il-set", *small, "--cl-set", *small,
                 "--env-steps", "512", "--eval-every", "256", "--out", str(tmp_path)])  # updates start once 2 episodes end
     (run,) = json.loads((tmp_path / "results.json").read_text())
-    assert set(run["final_part_returns"]) == {"il", "cl"} and 0.0 <= run["eval_sampled_cl_fraction"] <= 1.0
+    assert set(run["final_part_returns"]) == {"il", "cl", "cl_random_steps", "random_random_steps"}
+    assert 0.0 <= run["eval_sampled_cl_fraction"] <= 1.0
+    assert set(run["eval_control_fractions"]) == {"cl_random_steps", "random_random_steps"}
     assert all(p["cl_q_taken_max"] is not None and p["il_q_taken_max"] is not None for p in run["curve"])
     table = (tmp_path / "results.md").read_text()
     row = next(line for line in table.splitlines() if line.startswith("| Foraging-5x5-2p-1f-coop-v3 | 1 |"))
     peak = max(p["cl_q_taken_max"] for p in run["curve"])
     assert row.endswith(f"/ {peak:.3g} |") and f"{run['final_part_returns']['il']:.3f}" in row
+    assert f"{run['final_part_returns']['cl_random_steps']:.3f} ± 0.000 (" in row
 
 
 def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
@@ -101,3 +106,52 @@ def test_q_growth_reports_both_sides():
     assert error is None and [p["env_steps"] for p in points] == [200, 400]
     assert all(p["cl"] is not None and p["il"] is not None for p in points)
     assert set(final["final"]) == {"mansa", "il", "cl"} and 0.0 <= final["train_cl_fraction"] <= 1.0
+
+
+def test_call_fraction_counts_only_the_evaluated_episodes_steps():
+    """One call at each episode's first step: the share is episodes / steps of those episodes, even
+    though copies whose episode ended early (a success) play on, without calls, until all end."""
+    from toy_envs import CoordinationCore
+
+    from algorithms.mansa import SwitchMemory
+
+    rng = np.random.default_rng(0)
+
+    def first_step_caller(obs, mask, state, hidden):
+        left = np.ones(len(obs), dtype=np.int64) if hidden is None else hidden.calls_left
+        cl = left > 0
+        actions = np.where(rng.random((len(obs), 2)) < 0.3, obs.argmax(-1), 0)  # succeeds now and then
+        return actions, SwitchMemory(left - cl, cl)
+
+    results, fraction = bench.evaluate_calls(first_step_caller,
+                                             lambda b: CoordinationCore(b, length=8, terminate_on_success=True),
+                                             episodes=12, seed=3, needs_state=True)
+    lengths = results["length"]
+    assert min(lengths) < max(lengths)  # some copies finished early and played on
+    assert fraction == pytest.approx(12 / sum(lengths))
+
+
+def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
+    from toy_envs import CoordinationCore
+
+    from algorithms.mansa import MANSAConfig, MANSALearner
+
+    learner = MANSALearner(MANSAConfig(budget=2, il_cfg={"hidden_size": 8}, cl_cfg={"hidden_size": 8}),
+                           CoordinationCore(2, masked=True, length=5), "cpu", 0)
+    env = CoordinationCore(16, masked=True, length=5)
+    obs, _ = env.reset(seed=0)
+    mask, state = env.action_mask(), env.state()
+    players = bench.random_step_players(learner, rate=1.0, seed=0)
+    il = learner.il.greedy(obs, mask, state, True)
+    for name, player in players.items():
+        hidden, made = None, []
+        for _ in range(4):  # rate 1: the first two steps of every copy call, then the budget is spent
+            actions, hidden = player(obs, mask, state, hidden)
+            made.append(hidden.cl.copy())
+            assert mask[np.arange(16)[:, None], np.arange(2), actions].all()
+        assert np.array_equal(np.array(made).sum(0), np.full(16, 2)) and not made[2].any()
+    actions, _ = players["cl_random_steps"](obs, mask, state, None)
+    assert np.array_equal(actions, learner.cl.greedy(obs, mask, state, True))
+    never = bench.random_step_players(learner, rate=0.0, seed=0)["random_random_steps"]
+    actions, hidden = never(obs, mask, state, None)
+    assert np.array_equal(actions, il) and not hidden.cl.any()
