@@ -27,21 +27,29 @@ The paper published no code; the choices it leaves open, made here:
   (``budget_scope=episode``, the default) or for the whole run over all copies
   (``budget_scope=run``; when more copies ask than calls are left in one step, the lowest
   copy indices get them). Only granted calls are charged ``cost``.
+- **Evaluation**: ``act(greedy=True)`` takes the switcher's most likely choice as well as each
+  learner's greedy action. A budgeted switcher's CL probability usually stays below one half
+  everywhere, so it then never calls CL and MANSA plays its IL. ``act(switcher_greedy=False)``
+  samples the switcher (its calls as in training) with greedy learners; benchmarks/mansa.py
+  reports both, with controls that make the same share of calls at random steps.
 - **Value-based pairing**: every step, whoever acted, goes into both learners' episode
   replays (Q-learning is off-policy), and each takes the gradient updates its own
   ``env_steps_per_update`` pays for; QMIX updates even when it was never called.
-  **Known defect (open):** QMIX learning from IQL's steps diverges. On Foraging-8x8 its
-  Q-values leave QMIX-alone's range (about 17) after about 250k env steps and grow without
-  bound, until its gradient norm overflows (``cl/grad_norm`` is inf, at 852k and 861k steps
-  on seeds 0 and 1). It does so even when it never acts (``switcher.mode=il``). A soft target
-  (tau 0.005) or lr 1e-4 only delays it, to about 380k and 500k; linear hypernetworks do not.
-  VDN in the same place diverges too, later (from about 550k). IQL learning from its own
-  steps stays at 8-9. ``python -m benchmarks.mansa_q_growth`` shows it
-  (benchmarks/results/mansa/value_2m/README.md). In-sample targets for the CL
-  (``algo.cl_cfg.bootstrap=taken``: bootstrap from the action taken next) kept QMIX's Q at
-  5-7 through 900k steps (seed 0; with and without ``switcher.mode=il``), and its greedy policy
-  scored 0.635 there against its IQL's 0.595. The issue's grid has not been re-run with it, so
-  the default is unchanged.
+  **The CL's TD targets are in-sample by default** (``bootstrap=taken`` on the CL: bootstrap
+  from the joint action taken next, greedy only where no next step was played);
+  ``algo.cl_cfg.bootstrap=greedy`` restores Q-learning targets. With those, QMIX learning
+  mostly from IQL's steps diverges: on Foraging-8x8 its Q-values leave QMIX-alone's range
+  (about 17) after about 250k env steps and grow without bound until its gradient norm
+  overflows (at 852k and 861k steps on seeds 0 and 1), even when it never acts
+  (``switcher.mode=il``). A soft target or lr 1e-4 only delays it; VDN diverges too, later.
+  This is the extrapolation error of off-policy bootstrapping (Fujimoto et al. 2019): QMIX's
+  greedy joint actions are seldom the ones IQL takes, so nothing corrects their estimates.
+  In-sample targets never reach for a joint action the data lacks; they kept QMIX's Q of the
+  taken action at most 9.1 through 2M steps on 5 seeds. The price: they estimate the value of
+  the behaviour, mostly IQL's, so the CL's greedy policy improves on that behaviour but is not
+  QMIX-alone's (alone at 2M: 0.721 against QMIX alone's 0.915), and MANSA misses the target
+  there (benchmarks/results/mansa/value_2m_insample).
+  ``python -m benchmarks.mansa_q_growth`` prints both sides' Q-values through a run.
 - **On-policy pairing**: the behaviour policy mixes two actors, so each PPO learner computes
   its values on every step (GAE runs through the other learner's steps: its critic estimates
   the return of the mixed behaviour it is part of) but its actor and critic losses weight only
