@@ -14,8 +14,10 @@ fixed seeds (MANSA: its joint policy, switcher included, with the per-episode bu
 
 Written to ``--out``: ``results.json`` (every run: final return, CL-call fractions in training
 and at evaluation, wall-clock split, learning curve, CL calls by episode step, agent positions
-at CL calls), ``results.md`` (mean ± std over seeds and the issue's target: MANSA uses at most
-5% CL calls and returns at least max(IL, CL) - 0.05), and per task ``<task>_curves.png``
+at CL calls; for MANSA also the returns of its parts on the same final episodes, see
+:func:`parts_table`, and per curve window the peak Q of each value learner), ``results.md``
+(mean ± std over seeds and the issue's target: MANSA uses at most 5% CL calls and returns at
+least max(IL, CL) - 0.05), and per task ``<task>_curves.png``
 (greedy return against env steps, MANSA's CL fraction), ``<task>_cl_steps.png`` (where in the
 episode CL was called) and ``<task>_cl_grid.png`` (where on the grid the agents stood when it was).
 """
@@ -276,30 +278,32 @@ def parts_table(runs: list[dict]) -> str:
     mansa = [r for r in runs if r["method"] == "mansa" and "final_part_returns" in r]
     if not mansa:
         return ""
-    lines = ["MANSA's parts at the end of training (its final evaluation episodes; returns mean ± std over "
-             "seeds, CL calls as a share of steps):", "",
-             "| task | seeds | greedy switcher | sampled switcher (CL calls) | CL at random steps, same rate "
-             "| random joint actions at random steps, same rate | its IL alone | its CL alone "
-             "| max Q of taken action, IL / CL |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("MANSA's parts at the end of training (its final evaluation episodes; returns mean ± std over "
+              "seeds, CL calls as a share of steps):"), "",
+             ("| task | seeds | greedy switcher | sampled switcher (CL calls) | CL at random steps, same rate "
+              "| random joint actions at random steps, same rate | its IL alone | its CL alone "
+              "| max Q of taken action, IL / CL |"), "|---|---|---|---|---|---|---|---|---|"]
     for env_id in sorted({r["env"] for r in mansa}):
-        group = [r for r in mansa if r["env"] == env_id]
-
-        def peak(side: str) -> str:
-            values = [p[f"{side}_q_taken_max"] for r in group for p in r["curve"] if p.get(f"{side}_q_taken_max") is not None]
-            return f"{max(values):.3g}" if values else "-"
-
-        def part(name: str) -> str:
-            text = _mean_std([r["final_part_returns"][name] for r in group])
-            if name in group[0].get("eval_control_fractions", {}):
-                text += f" ({100 * np.mean([r['eval_control_fractions'][name] for r in group]):.2f}%)"
-            return text
-
-        lines.append(f"| {env_id} | {len(group)} | {_mean_std([r['final_greedy_return'] for r in group])} "
-                     f"| {_mean_std([r['final_sampled_switcher_return'] for r in group])} "
-                     f"({100 * np.mean([r['eval_sampled_cl_fraction'] for r in group]):.2f}%) "
-                     f"| {part('cl_random_steps')} | {part('random_random_steps')} | {part('il')} | {part('cl')} "
-                     f"| {peak('il')} / {peak('cl')} |")
+        lines.append(_parts_row(env_id, [r for r in mansa if r["env"] == env_id]))
     return "\n".join(lines)
+
+
+def _parts_row(env_id: str, group: list[dict]) -> str:
+    def peak(side: str) -> str:
+        values = [p[f"{side}_q_taken_max"] for r in group for p in r["curve"] if p.get(f"{side}_q_taken_max") is not None]
+        return f"{max(values):.3g}" if values else "-"
+
+    def part(name: str) -> str:
+        text = _mean_std([r["final_part_returns"][name] for r in group])
+        if name in group[0].get("eval_control_fractions", {}):
+            text += f" ({100 * np.mean([r['eval_control_fractions'][name] for r in group]):.2f}%)"
+        return text
+
+    return (f"| {env_id} | {len(group)} | {_mean_std([r['final_greedy_return'] for r in group])} "
+            f"| {_mean_std([r['final_sampled_switcher_return'] for r in group])} "
+            f"({100 * np.mean([r['eval_sampled_cl_fraction'] for r in group]):.2f}%) "
+            f"| {part('cl_random_steps')} | {part('random_random_steps')} | {part('il')} | {part('cl')} "
+            f"| {peak('il')} / {peak('cl')} |")
 
 
 def plot(runs: list[dict], out: str) -> list[str]:

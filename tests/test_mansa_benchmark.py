@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-
 import pytest
 
 from algorithms import NonFiniteLossError
@@ -143,7 +142,7 @@ def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
     mask, state = env.action_mask(), env.state()
     players = bench.random_step_players(learner, rate=1.0, seed=0)
     il = learner.il.greedy(obs, mask, state, True)
-    for name, player in players.items():
+    for player in players.values():
         hidden, made = None, []
         for _ in range(4):  # rate 1: the first two steps of every copy call, then the budget is spent
             actions, hidden = player(obs, mask, state, hidden)
