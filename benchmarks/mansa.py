@@ -37,6 +37,7 @@ from agents.files import atomic_path, write_text_atomic
 TASKS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-2s-8x8-2p-2f-coop-v3")
 PAIRINGS = {"value": ("iql", "qmix"), "policy": ("ippo", "mappo")}
 METHODS = ("mansa", "il", "cl")
+SIDES = ("cl", "il")  #: MANSA's two learners, as its metrics name them (losses/<side>/...)
 #: MANSA's defaults here: 2 CL calls per 50-step episode (at most 4% of steps), cost 0.01 per call
 MANSA_DEFAULTS = ("cost=0.01", "budget=2", "budget_scope=episode")
 TARGET_FRACTION, TARGET_GAP = 0.05, 0.05
@@ -86,7 +87,7 @@ def run_one(job: dict) -> dict:
         return float(np.mean(results["return"])), (fraction if is_mansa else None)
 
     curve, returns, train_time, next_eval = [], [], 0.0, job["eval_every"]
-    window_calls, window_steps, window_q = 0, 0, {"cl": [], "il": []}
+    window_calls, window_steps, window_q = 0, 0, {side: [] for side in SIDES}
 
     def record(**figures) -> dict:
         """The run's identity, its env steps and curve so far, and ``figures``."""
@@ -114,7 +115,7 @@ def run_one(job: dict) -> dict:
                           "train_cl_fraction": window_calls / window_steps if is_mansa else None,
                           "train_seconds": train_time,
                           **{f"{side}_q_taken_max": max(v) if v else None for side, v in window_q.items()}})
-            window_calls, window_steps, window_q = 0, 0, {"cl": [], "il": []}
+            window_calls, window_steps, window_q = 0, 0, {side: [] for side in SIDES}
             next_eval += job["eval_every"]
     final, eval_fraction = greedy(job["eval_episodes"])
     run = record(train_seconds=train_time, sps=learner.env_steps / max(train_time, 1e-9), final_greedy_return=final)
@@ -125,10 +126,13 @@ def run_one(job: dict) -> dict:
         # MANSA's parts, on the same evaluation episodes: a sampled switcher; the same rate of calls
         # at random steps, to CL or to random joint actions (is it where the switcher calls that
         # counts, or that IL's greedy play is broken up?); each learner alone
-        players = mansa_players(learner)
-        run["final_sampled_switcher_return"], rate = greedy(job["eval_episodes"], players.pop("sampled_switcher"))
+        def sampled_switcher(obs, mask, state, hidden):
+            return learner.act(obs, mask, state, hidden, switcher_greedy=False)
+
+        run["final_sampled_switcher_return"], rate = greedy(job["eval_episodes"], sampled_switcher)
         run["eval_sampled_cl_fraction"] = rate
-        run["final_part_returns"] = {name: greedy(job["eval_episodes"], p)[0] for name, p in players.items()}
+        run["final_part_returns"] = {name: greedy(job["eval_episodes"], p)[0]
+                                     for name, p in learners_alone(learner).items()}
         run["eval_control_fractions"] = {}
         for name, player in random_step_players(learner, rate, job["seed"]).items():
             run["final_part_returns"][name], run["eval_control_fractions"][name] = greedy(job["eval_episodes"], player)
@@ -171,12 +175,9 @@ def evaluate_calls(player, make_env, episodes: int, seed: int, needs_state: bool
     return results, calls[0] / max(steps[0], 1)
 
 
-def mansa_players(learner) -> dict:
-    """MANSA's joint policy with a sampled (not greedy) switcher, and its IL and CL learners each
-    playing alone; every learner acts greedily. For evaluating what MANSA's parts can do."""
-    return {"sampled_switcher": lambda obs, mask, state, hidden: learner.act(obs, mask, state, hidden,
-                                                                              switcher_greedy=False),
-            "il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
+def learners_alone(learner) -> dict:
+    """MANSA's IL and CL learners, each playing every step alone (greedily): what its parts can do."""
+    return {"il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
             "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden)}
 
 

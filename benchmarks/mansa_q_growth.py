@@ -20,8 +20,10 @@ import argparse
 
 import torch
 
+from benchmarks.mansa import MANSA_DEFAULTS, SIDES, learners_alone
+
 GRID = ("env.id=Foraging-8x8-2p-2f-coop-v3", "env.num_envs=32", "seed=0", "algo=mansa", "algo.il=iql",
-        "algo.cl=qmix", "algo.cost=0.01", "algo.budget=2", "algo.budget_scope=episode", "algo.rollout_length=10")
+        "algo.cl=qmix", *(f"algo.{kv}" for kv in MANSA_DEFAULTS), "algo.rollout_length=10")
 
 
 def q_growth(overrides: list[str], env_steps: int, every: int,
@@ -39,7 +41,7 @@ def q_growth(overrides: list[str], env_steps: int, every: int,
             metrics = learner.train_iteration()
             if learner.env_steps >= next_point:
                 points.append({"env_steps": learner.env_steps,
-                               **{side: metrics.get(f"losses/{side}/q_taken") for side in ("cl", "il")}})
+                               **{side: metrics.get(f"losses/{side}/q_taken") for side in SIDES}})
                 next_point += every
     except NonFiniteLossError as error:
         return points, f"stopped at {learner.env_steps:,} steps: {error}", None
@@ -54,9 +56,7 @@ def final_returns(learner, env_id: str, episodes: int) -> dict:
     import envs
     from agents.evaluation import evaluate
 
-    from benchmarks.mansa import mansa_players
-
-    players = {"mansa": learner.act, **{k: v for k, v in mansa_players(learner).items() if k != "sampled_switcher"}}
+    players = {"mansa": learner.act, **learners_alone(learner)}
     returns = {name: float(np.mean(evaluate(act, lambda b: envs.make_vec(env_id, b), episodes, seed=10_000,
                                              needs_state=True)["return"])) for name, act in players.items()}
     return {"final": returns, "train_cl_fraction": learner.cl_calls / max(learner.env_steps, 1)}
