@@ -30,7 +30,7 @@ class IQLLearner(ValueLearner):
     """Independent double Q-learning over episode replay, one TD error per agent and step."""
 
     def _loss(self, batch):
-        taken, next_values = self.agent_values(batch)  # [E, L, N] each
+        taken, next_values, penalty = self.agent_values(batch)  # [E, L, N] each, and a scalar
         rewards = batch["rewards"]
         if self.cfg.team_reward:
             rewards = self.team_rewards(rewards).unsqueeze(-1).expand_as(rewards)
@@ -39,8 +39,9 @@ class IQLLearner(ValueLearner):
         weights = batch["filled"].unsqueeze(-1) & active
         targets = td_targets(self.scaled_rewards(rewards, weights), next_values, alive_next, self.cfg.gamma)
         w = weights.to(taken.dtype)
-        return masked_mse(taken, targets, weights), {"q_taken": weighted_mean(taken.detach(), w),
-                                                     "target": weighted_mean(targets, w)}
+        return masked_mse(taken, targets, weights) + penalty, {"q_taken": weighted_mean(taken.detach(), w),
+                                                               "target": weighted_mean(targets, w),
+                                                               "conservative_penalty": penalty.detach()}
 
 
 register_algorithm("iql", IQLConfig, IQLLearner)

@@ -147,7 +147,7 @@ class MFQLearner(IQLLearner):
             q_target = self.target_q_net(next_inputs)[0]
             q_policy = self.q_net(next_inputs)[0] if self.cfg.double_q else q_target
             next_values = boltzmann_values(q_policy, q_target, batch["mask"][:, 1:], self.temperature)
-        return taken, next_values
+        return taken, next_values, self.conservative_penalty(q, taken, batch)
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()

@@ -39,7 +39,7 @@ import torch
 
 from agents.networks import AgentNet
 from algorithms.base import AlgoConfig, Learner, check_finite
-from algorithms.on_policy import ValueNorm
+from algorithms.on_policy import ValueNorm, weighted_mean
 from algorithms.replay import EpisodeReplay, EpisodeWriter, Field, episode_bytes
 
 #: the largest replay buffer a learner allocates without being told to use a smaller one
@@ -96,6 +96,19 @@ def td_targets(rewards: torch.Tensor, next_values: torch.Tensor, bootstrap: torc
     """
     bootstrap = bootstrap.bool()
     return rewards + gamma * torch.where(bootstrap, next_values, torch.zeros_like(next_values))
+
+
+def conservative_gap(q: torch.Tensor, taken: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """CQL(H)'s per-entry gap (Kumar et al. 2020, eq. 4 for discrete actions): ``logsumexp`` of
+    ``q [..., A]`` over the valid actions minus the taken action's value ``taken [...]``.
+
+    It is at least ``taken``'s shortfall from the best valid action and never negative (it is
+    ``log(#valid)`` when every valid action has the same value); minimising it lowers the values of
+    the actions the data did not take and raises the one it did.
+    """
+    if mask is not None:
+        q = torch.where(allow_all_if_empty(mask), q, torch.full_like(q, -torch.inf))
+    return torch.logsumexp(q, dim=-1) - taken
 
 
 def masked_mse(values: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -169,6 +182,11 @@ class ValueConfig(AlgoConfig):
     """Env steps collected per gradient update (fractions carry over between iterations)."""
     double_q: bool = True
     """Double Q-learning: the online network picks the next action, the target network values it."""
+    conservative_alpha: float = 0.0
+    """Weight of a conservative penalty (CQL(H), Kumar et al. 2020) added to the TD loss: per agent and
+    step played, logsumexp of Q_i over the valid actions minus Q_i of the action taken, averaged. It
+    keeps Q-values down on actions the data lacks, so greedy targets need not reach for them (an
+    option for MANSA's CL, which learns mostly from another learner's actions); 0 turns it off."""
     bootstrap: str = "greedy"
     """The next step's value in the TD target: "greedy" (Q-learning: the best next action) or
     "taken" (in-sample: the action taken next, as SARSA; an episode's last stored step falls back
@@ -213,6 +231,8 @@ class ValueConfig(AlgoConfig):
             raise ValueError(f"algo.batch_size ({self.batch_size}) must not exceed algo.buffer_size ({self.buffer_size})")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"algo.gamma must lie in [0, 1], got {self.gamma}")
+        if self.conservative_alpha < 0:
+            raise ValueError(f"algo.conservative_alpha must be >= 0 (0: off), got {self.conservative_alpha}")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"algo.tau must lie in (0, 1], got {self.tau}")
         if self.bootstrap not in BOOTSTRAPS:
@@ -363,10 +383,11 @@ class ValueLearner(Learner):
         q, _ = net.forward_sequence(inputs.transpose(0, 1), net.initial_hidden(e, device=inputs.device), starts)
         return q.transpose(0, 1)
 
-    def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N])``: the taken actions' values (with
-        gradients) and the next steps' target values (greedy, double Q as configured, or the
-        action taken next with ``bootstrap="taken"``)."""
+    def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N], penalty [])``: the taken actions' values
+        (with gradients), the next steps' target values (greedy, double Q as configured, or the
+        action taken next with ``bootstrap="taken"``) and the weighted conservative penalty
+        (:meth:`conservative_penalty`)."""
         q = self.q_sequence(self.q_net, batch["obs"])  # [E, L+1, N, A]
         taken = q[:, :-1].gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
@@ -378,7 +399,16 @@ class ValueLearner(Learner):
                 played = batch["active"][:, 1:]  # not padding, not a truncated episode's final observation
                 next_values = torch.cat([torch.where(played, next_taken, next_values[:, :-1]), next_values[:, -1:]],
                                         dim=1)
-        return taken, next_values
+        return taken, next_values, self.conservative_penalty(q[:, :-1], taken, batch)
+
+    def conservative_penalty(self, q: torch.Tensor, taken: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``conservative_alpha`` times the mean :func:`conservative_gap` over the agent-steps played
+        (``q [E, L, N, A]`` at the observations acted on, ``taken [E, L, N]``); zero when it is off."""
+        if self.cfg.conservative_alpha == 0:
+            return torch.zeros((), dtype=taken.dtype, device=taken.device)
+        weights = batch["filled"].unsqueeze(-1) & batch["active"]
+        gap = conservative_gap(q, taken, batch["mask"][:, :-1])
+        return self.cfg.conservative_alpha * weighted_mean(gap, weights.to(gap.dtype))
 
     def team_rewards(self, rewards: torch.Tensor) -> torch.Tensor:
         """The team reward ``[..., N] -> [...]``, summed or averaged as the env says."""

@@ -34,7 +34,7 @@ class VDNLearner(ValueLearner):
         return VDNMixer()
 
     def _loss(self, batch):
-        taken, next_values = self.agent_values(batch)  # [E, L, N] each
+        taken, next_values, penalty = self.agent_values(batch)  # [E, L, N] each, and a scalar
         active = batch["active"]
         alive_next = active & ~batch["terminated"]
         state = batch.get("state")
@@ -47,8 +47,9 @@ class VDNLearner(ValueLearner):
         rewards = self.scaled_rewards(self.team_rewards(batch["rewards"]), filled)
         targets = td_targets(rewards, next_tot, alive_next.any(dim=-1), self.cfg.gamma)
         weights = filled.to(q_tot.dtype)
-        return masked_mse(q_tot, targets, filled), {"q_taken": weighted_mean(q_tot.detach(), weights),
-                                                    "target": weighted_mean(targets, weights)}
+        return masked_mse(q_tot, targets, filled) + penalty, {"q_taken": weighted_mean(q_tot.detach(), weights),
+                                                              "target": weighted_mean(targets, weights),
+                                                              "conservative_penalty": penalty.detach()}
 
 
 register_algorithm("vdn", VDNConfig, VDNLearner)

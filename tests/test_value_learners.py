@@ -137,7 +137,8 @@ def test_long_episodes_are_stored_in_chunks_that_join_up():
 
 
 def naive_loss(learner, batch):
-    """The TD loss computed one (episode, step, agent) at a time from the networks' outputs."""
+    """The TD loss (plus the conservative penalty, if any) computed one (episode, step, agent) at a
+    time from the networks' outputs."""
     cfg, gamma = learner.cfg, learner.cfg.gamma
     obs, actions, rewards = batch["obs"], batch["actions"], batch["rewards"]
     mask, filled, active, term = batch["mask"], batch["filled"], batch["active"], batch["terminated"]
@@ -153,7 +154,7 @@ def naive_loss(learner, batch):
             q_all = learner.q_sequence(learner.q_net, obs)
             q_now, q_next_online = q_all[:, :-1], q_all[:, 1:]
             q_next_target = learner.q_sequence(learner.target_q_net, obs)[:, 1:]
-    errors, team = [], learner.mixer is not None
+    errors, gaps, team = [], [], learner.mixer is not None
     for i in range(e):
         for t in range(steps):
             if not filled[i, t]:
@@ -161,6 +162,9 @@ def naive_loss(learner, batch):
             taken, nexts, alive = [], [], []
             for j in range(n):
                 taken.append(q_now[i, t, j, actions[i, t, j]].item())
+                if active[i, t, j]:  # CQL(H): log-sum-exp over the valid actions minus the taken action's value
+                    here = [q_now[i, t, j, a].item() for a in range(mask.shape[-1]) if mask[i, t, j, a]]
+                    gaps.append(np.log(np.sum(np.exp(here))) - taken[-1])
                 valid = [a for a in range(mask.shape[-1]) if mask[i, t + 1, j, a]]
                 if learner.uses_mean_action:
                     logits = np.array([q_next_online[i, t, j, a].item() for a in valid]) / learner.temperature
@@ -187,11 +191,12 @@ def naive_loss(learner, batch):
                     if active[i, t, j]:
                         target = rewards[i, t, j].item() + (gamma * nexts[j] if alive[j] else 0.0)
                         errors.append((taken[j] - target) ** 2)
-    return float(np.mean(errors))
+    return float(np.mean(errors)) + cfg.conservative_alpha * float(np.mean(gaps))
 
 
 @pytest.mark.parametrize("name, extra", [*((n, {}) for n in VALUE), ("mfq", {"learn_on": "previous"}),
-                                         *((n, {"bootstrap": "taken"}) for n in ("iql", "vdn", "qmix"))])
+                                         *((n, {"bootstrap": "taken"}) for n in ("iql", "vdn", "qmix")),
+                                         *((n, {"conservative_alpha": 0.5}) for n in ("iql", "qmix", "mfq"))])
 def test_loss_matches_a_naive_computation(name, extra):
     """The learner's TD loss on a sampled batch (after some training, so the online and target
     networks differ) equals a per-element loop: double Q over the next step's valid actions (or
