@@ -111,10 +111,20 @@ def conservative_gap(q: torch.Tensor, taken: torch.Tensor, mask: torch.Tensor | 
     return torch.logsumexp(q, dim=-1) - taken
 
 
-def masked_mse(values: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Mean squared TD error over the entries where ``weights`` is True (EPyMARL's loss)."""
+def masked_mse(values: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, expectile: float = 0.5) -> torch.Tensor:
+    """Mean squared TD error over the entries where ``weights`` is True (EPyMARL's loss).
+
+    With ``expectile`` above one half, an error where the target is above the value weighs
+    ``2 * expectile`` and one below it ``2 * (1 - expectile)``: the value then regresses onto an
+    upper expectile of its targets (Kostrikov et al. 2022's implicit Q-learning), which with in-sample
+    targets climbs towards the best action the data holds without querying any it lacks.
+    One half is the plain mean.
+    """
     weights = weights.to(values.dtype)
-    return ((values - targets).pow(2) * weights).sum() / weights.sum().clamp(min=1.0)
+    errors = (values - targets).pow(2)
+    if expectile != 0.5:
+        errors = errors * torch.where(targets > values, 2.0 * expectile, 2.0 * (1.0 - expectile))
+    return (errors * weights).sum() / weights.sum().clamp(min=1.0)
 
 
 # --------------------------------------------------------------------------- schedules and exploration
@@ -182,6 +192,10 @@ class ValueConfig(AlgoConfig):
     """Env steps collected per gradient update (fractions carry over between iterations)."""
     double_q: bool = True
     """Double Q-learning: the online network picks the next action, the target network values it."""
+    expectile: float = 0.5
+    """The TD loss's expectile: 0.5 is the squared error; above it, errors where the target is above
+    the value weigh more (:func:`masked_mse`). With ``bootstrap="taken"`` this learns towards the best
+    action in the data rather than the behaviour's value (MANSA's CL)."""
     conservative_alpha: float = 0.0
     """Weight of a conservative penalty (CQL(H), Kumar et al. 2020) added to the TD loss: per agent and
     step played, logsumexp of Q_i over the valid actions minus Q_i of the action taken, averaged. It
@@ -231,6 +245,8 @@ class ValueConfig(AlgoConfig):
             raise ValueError(f"algo.batch_size ({self.batch_size}) must not exceed algo.buffer_size ({self.buffer_size})")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"algo.gamma must lie in [0, 1], got {self.gamma}")
+        if not 0.0 < self.expectile < 1.0:
+            raise ValueError(f"algo.expectile must lie in (0, 1) (0.5: the squared error), got {self.expectile}")
         if self.conservative_alpha < 0:
             raise ValueError(f"algo.conservative_alpha must be >= 0 (0: off), got {self.conservative_alpha}")
         if not 0.0 < self.tau <= 1.0:

@@ -85,6 +85,8 @@ def test_configs_cover_each_learner_on_each_foraging_task():
     (["algo.recurrent=maybe"], "config key 'algo.recurrent'.*expects bool"),
     (["algo=mapo"], "unknown algorithm 'mapo'; did you mean 'mappo'"),
     (["algo.gamma=1.5"], r"algo.gamma must lie in \[0, 1\]"),
+    (["algo=qmix", "algo.expectile=1.0"], r"algo.expectile must lie in \(0, 1\)"),
+    (["algo=iql", "algo.conservative_alpha=-1"], r"algo.conservative_alpha must be >= 0"),
     (["env.num_envs=0"], "env.num_envs is out of range"),
     (["device=gpu"], "device must be"),
     (["seed"], "key=value"),

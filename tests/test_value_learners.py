@@ -155,6 +155,10 @@ def naive_loss(learner, batch):
             q_now, q_next_online = q_all[:, :-1], q_all[:, 1:]
             q_next_target = learner.q_sequence(learner.target_q_net, obs)[:, 1:]
     errors, gaps, team = [], [], learner.mixer is not None
+
+    def error(value, target):  # squared, weighted 2 * expectile where the target is above the value
+        return (2 * cfg.expectile if target > value else 2 * (1 - cfg.expectile)) * (value - target) ** 2
+
     for i in range(e):
         for t in range(steps):
             if not filled[i, t]:
@@ -185,18 +189,19 @@ def naive_loss(learner, batch):
                                                   None if state is None else state[i, t + 1][None]).item()
                 reward = rewards[i, t].sum().item()
                 target = reward + (gamma * v_next if any(alive) else 0.0)
-                errors.append((q_tot - target) ** 2)
+                errors.append(error(q_tot, target))
             else:
                 for j in range(n):
                     if active[i, t, j]:
                         target = rewards[i, t, j].item() + (gamma * nexts[j] if alive[j] else 0.0)
-                        errors.append((taken[j] - target) ** 2)
+                        errors.append(error(taken[j], target))
     return float(np.mean(errors)) + cfg.conservative_alpha * float(np.mean(gaps))
 
 
 @pytest.mark.parametrize("name, extra", [*((n, {}) for n in VALUE), ("mfq", {"learn_on": "previous"}),
                                          *((n, {"bootstrap": "taken"}) for n in ("iql", "vdn", "qmix")),
-                                         *((n, {"conservative_alpha": 0.5}) for n in ("iql", "qmix", "mfq"))])
+                                         *((n, {"conservative_alpha": 0.5}) for n in ("iql", "qmix", "mfq")),
+                                         *((n, {"expectile": 0.8, "bootstrap": "taken"}) for n in ("iql", "qmix"))])
 def test_loss_matches_a_naive_computation(name, extra):
     """The learner's TD loss on a sampled batch (after some training, so the online and target
     networks differ) equals a per-element loop: double Q over the next step's valid actions (or
