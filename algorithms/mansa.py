@@ -143,6 +143,10 @@ class SwitcherConfig:
     """Hidden layers of the actor and critic."""
     init_cl_prob: float = 0.5
     """CL probability of the initial policy (set through the output bias)."""
+    explore: float = 0.0
+    """In training only: the share of decisions (where CL is allowed) drawn uniformly between IL and
+    CL instead of from the policy, so a switcher whose CL probability has collapsed still tries CL
+    (at least explore / 2 of those steps). PPO's old log-probabilities are then the mixture's."""
 
     def check(self, prefix: str) -> None:
         if self.mode not in SWITCHER_MODES:
@@ -161,6 +165,8 @@ class SwitcherConfig:
                 raise ValueError(f"{prefix}.{key} must be >= 0, got {getattr(self, key)}")
         if not 0.0 < self.init_cl_prob < 1.0:
             raise ValueError(f"{prefix}.init_cl_prob must lie in (0, 1), got {self.init_cl_prob}")
+        if not 0.0 <= self.explore <= 1.0:
+            raise ValueError(f"{prefix}.explore must lie in [0, 1], got {self.explore}")
 
 
 @dataclass
@@ -317,10 +323,16 @@ class Switcher:
 
     @torch.no_grad()
     def decide(self, inputs: torch.Tensor, allowed: torch.Tensor, greedy: bool = False,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(choices [B] (1 = CL), log-probs [B], unmasked CL probabilities [B])``."""
+               generator: torch.Generator | None = None,
+               explore: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(choices [B] (1 = CL), log-probs [B], unmasked CL probabilities [B])``; with ``explore``
+        (sampled choices only) drawn from ``(1 - explore) * policy + explore * uniform`` over the
+        allowed choices, the log-probs being that mixture's."""
         logits = self._logits(inputs)
         dist = self._dist(logits, allowed)
+        if explore > 0 and not greedy:
+            uniform = torch.stack([1.0 - 0.5 * allowed.float(), 0.5 * allowed.float()], dim=-1)
+            dist = self._dist(((1.0 - explore) * dist.probs + explore * uniform).log(), allowed)
         choices = dist.mode() if greedy else dist.sample(generator or self.generator)
         return choices, dist.log_prob(choices), torch.softmax(logits, dim=-1)[..., 1]
 
@@ -557,14 +569,14 @@ class MANSALearner(Learner):
         return torch.as_tensor(x).to(self.device)
 
     def _decide(self, inputs: torch.Tensor, calls_left: np.ndarray, greedy: bool, shared: bool,
-                generator: torch.Generator | None = None):
+                generator: torch.Generator | None = None, explore: float = 0.0):
         """CL decisions ``[B]`` (bool, within the budget), the switcher's choices and their
         log-probs, and the unmasked CL probabilities. ``shared``: the copies draw on one pool of
         ``calls_left[0]`` calls (the run budget while training); the lowest indices go first."""
         allowed = torch.as_tensor(calls_left > 0).to(self.device)
         mode = self.cfg.switcher.mode
         if mode == "learned":
-            choices, log_probs, p_cl = self.switcher.decide(inputs, allowed, greedy, generator)
+            choices, log_probs, p_cl = self.switcher.decide(inputs, allowed, greedy, generator, explore)
         else:
             choices = allowed.long() if mode == "cl" else torch.zeros_like(allowed, dtype=torch.long)
             log_probs, p_cl = torch.zeros(len(choices)), choices.float()
@@ -604,7 +616,8 @@ class MANSALearner(Learner):
             with self._timer("switcher"):
                 calls_left = self._calls_left()
                 inputs = self._inputs(state, calls_left)
-                cl, choices, log_probs, p_cl = self._decide(inputs, calls_left, greedy=False, shared=shared)
+                cl, choices, log_probs, p_cl = self._decide(inputs, calls_left, greedy=False, shared=shared,
+                                                            explore=self.cfg.switcher.explore)
             actions = self._joint_actions(obs, mask, state, cl, lambda s, o, m, x: s.behaviour(o, m, x), timed=True)
             if self.call_recorder is not None:
                 self.call_recorder(env, cl.copy(), self._step.copy())

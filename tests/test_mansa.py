@@ -88,6 +88,7 @@ def test_a_value_cl_defaults_to_in_sample_targets():
     (["algo.cost=-0.5"], r"algo.cost must be a finite number >= 0"),
     (["algo.switcher.mode=sometimes"], r"algo.switcher.mode must be one of"),
     (["algo.switcher.init_cl_prob=1.0"], r"algo.switcher.init_cl_prob must lie in \(0, 1\)"),
+    (["algo.switcher.explore=1.5"], r"algo.switcher.explore must lie in \[0, 1\]"),
     (["algo.il_cfg.recurrent=true"], r"recurrent=true is not supported by mansa"),
     (["algo.il_cfg.name=vdn"], r"algo.il_cfg.name cannot be set"),
     (["algo.il=ippo", "algo.cl=mappo", "algo.cl_cfg.rollout_length=8"], r"set algo.rollout_length instead"),
@@ -256,6 +257,34 @@ def test_a_sampled_switcher_calls_cl_where_a_greedy_one_does_not():
     cl = memory.cl
     assert np.array_equal(actions[~cl], learner.il.greedy(obs[~cl], mask[~cl], state[~cl], True))
     assert np.array_equal(actions[cl], learner.cl.greedy(obs[cl], mask[cl], state[cl], True))
+
+
+def test_switcher_exploration_mixes_in_uniform_choices_where_cl_is_allowed():
+    """switcher.explore: a collapsed policy (p_cl = 1e-4) still calls CL on about explore / 2 of the
+    allowed steps, the stored log-probs are the mixture's, and a copy with no calls left never calls."""
+    from algorithms.mansa import Switcher
+
+    cfg = SwitcherConfig(**{**SMALL_SWITCHER, "init_cl_prob": 1e-4})
+    switcher = Switcher(cfg, 3, 4000, 1, torch.device("cpu"), seed=0)
+    inputs = torch.zeros(4000, 3)
+    allowed = torch.arange(4000) < 3000
+    choices, log_probs, p_cl = switcher.decide(inputs, allowed, explore=0.2)
+    assert torch.allclose(p_cl, torch.full_like(p_cl, 1e-4), rtol=1e-3)
+    assert not choices[~allowed].any()
+    assert 0.08 < choices[allowed].float().mean().item() < 0.12  # 0.8 * 1e-4 + 0.2 / 2
+    behaviour = torch.where(choices == 1, 0.8 * 1e-4 + 0.1, 0.8 * (1 - 1e-4) + 0.1)
+    assert torch.allclose(log_probs[allowed], behaviour.log()[allowed], rtol=1e-4)
+    assert torch.allclose(log_probs[~allowed], torch.zeros(1000), atol=1e-6)
+    plain, _, _ = switcher.decide(inputs, allowed)  # no mixture: it (almost) never calls
+    assert plain.sum() < 5
+
+
+def test_switcher_exploration_keeps_a_run_calling_cl():
+    env = CoordinationCore(16, length=5)
+    learner = mansa(env, 0, cost=5.0, rollout_length=8, switcher={"lr": 3e-3, "explore": 0.2}, sub=RARE_UPDATES)
+    fractions = [learner.train_iteration()["mansa/cl_fraction"] for _ in range(30)]
+    assert np.mean(fractions[-10:]) > 0.05  # without explore this falls below 0.01 (the prohibitive-cost test)
+    assert learner.cl_calls > 0
 
 
 # ---------------------------------------------------------------------- logging, checkpoints, trainer
