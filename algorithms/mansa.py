@@ -21,7 +21,10 @@ The paper published no code; the choices it leaves open, made here:
   (IL, CL) and its own critic on ``[state, calls left / budget]``, GAE over the copy-level
   team reward minus ``cost`` per granted call. Steps where CL was masked carry no policy
   gradient (there was no choice) but do train its critic. ``switcher.init_cl_prob`` sets the
-  initial CL probability through the policy head's bias. ``switcher.mode=il`` / ``cl`` fixes
+  initial CL probability through the policy head's bias. ``switcher.explore`` (off by default)
+  draws that share of training decisions uniformly between IL and CL, with the mixture's
+  log-probabilities as PPO's old ones, so a switcher whose CL probability has collapsed still
+  tries CL. ``switcher.mode=il`` / ``cl`` fixes
   the decision instead (IL alone, CL alone while the budget lasts) through the same code.
 - **Budget**: ``budget`` CL calls (None: unlimited) per episode of each env copy
   (``budget_scope=episode``, the default) or for the whole run over all copies
@@ -48,7 +51,11 @@ The paper published no code; the choices it leaves open, made here:
   taken action at most 9.1 through 2M steps on 5 seeds. The price: they estimate the value of
   the behaviour, mostly IQL's, so the CL's greedy policy improves on that behaviour but is not
   QMIX-alone's (alone at 2M: 0.721 against QMIX alone's 0.915), and MANSA misses the target
-  there (benchmarks/results/mansa/value_2m_insample).
+  there (benchmarks/results/mansa/value_2m_insample). Two offline-RL remedies meant to keep
+  greedy improvement without the divergence did not work: a CQL penalty with greedy targets
+  (``cl_cfg.conservative_alpha``) diverged as fast; an expectile loss with in-sample targets
+  (``cl_cfg.expectile``) played worse at 0.7 and grew without bound at 0.9
+  (benchmarks/results/mansa/value_2m/README.md).
   ``python -m benchmarks.mansa_q_growth`` prints both sides' Q-values through a run.
 - **On-policy pairing**: the behaviour policy mixes two actors, so each PPO learner computes
   its values on every step (GAE runs through the other learner's steps: its critic estimates

@@ -195,12 +195,14 @@ class ValueConfig(AlgoConfig):
     expectile: float = 0.5
     """The TD loss's expectile: 0.5 is the squared error; above it, errors where the target is above
     the value weigh more (:func:`masked_mse`). With ``bootstrap="taken"`` this learns towards the best
-    action in the data rather than the behaviour's value (MANSA's CL)."""
+    action in the data rather than the behaviour's value. Tried on MANSA's CL, it did not help: 0.7
+    played worse than 0.5, 0.9 grew without bound (benchmarks/results/mansa/value_2m/README.md)."""
     conservative_alpha: float = 0.0
     """Weight of a conservative penalty (CQL(H), Kumar et al. 2020) added to the TD loss: per agent and
     step played, logsumexp of Q_i over the valid actions minus Q_i of the action taken, averaged. It
-    keeps Q-values down on actions the data lacks, so greedy targets need not reach for them (an
-    option for MANSA's CL, which learns mostly from another learner's actions); 0 turns it off."""
+    lowers Q-values of the actions the data lacks relative to those it holds; 0 turns it off. It
+    does not bound the values' level: with greedy targets MANSA's QMIX, fed IQL's steps, diverged as
+    fast at 0.1 and 1.0 as without it (benchmarks/results/mansa/value_2m/README.md)."""
     bootstrap: str = "greedy"
     """The next step's value in the TD target: "greedy" (Q-learning: the best next action) or
     "taken" (in-sample: the action taken next, as SARSA; an episode's last stored step falls back
