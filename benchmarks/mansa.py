@@ -258,6 +258,15 @@ def summarise(runs: list[dict]) -> str:
                                 f"{'met' if m['mansa'] >= bar else 'NOT met'}")
             checks.append(f"- {env_id}: " + "; ".join(verdicts) + f"; CL calls {100 * fraction:.2f}% "
                           f"(target <= {100 * TARGET_FRACTION:.0f}%): {'met' if fraction <= TARGET_FRACTION else 'NOT met'}")
+            sampled = [r for r in runs if r["env"] == env_id and r["method"] == "mansa"
+                       and "final_sampled_switcher_return" in r]
+            if sampled:  # the switcher as trained (sampled), the learners greedy: return and its calls
+                ret = float(np.mean([r["final_sampled_switcher_return"] for r in sampled]))
+                calls = float(np.mean([r["eval_sampled_cl_fraction"] for r in sampled]))
+                bar = max(means["final"]["il"], means["final"]["cl"]) - TARGET_GAP
+                checks.append(f"- {env_id}, sampled switcher: final return {ret:.3f} vs {bar:.3f}: "
+                              f"{'met' if ret >= bar else 'NOT met'}; CL calls at evaluation {100 * calls:.2f}%: "
+                              f"{'met' if calls <= TARGET_FRACTION else 'NOT met'}")
     notes = (f"Returns: mean ± sample std over seeds of the final greedy evaluation, and of the mean over the "
              f"last {LATE_POINTS} curve points and the final evaluation (late). CL calls: share of env steps "
              "(one step of one env copy) whose joint action came from CL.")

@@ -154,3 +154,16 @@ def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
     never = bench.random_step_players(learner, rate=0.0, seed=0)["random_random_steps"]
     actions, hidden = never(obs, mask, state, None)
     assert np.array_equal(actions, il) and not hidden.cl.any()
+
+
+def test_target_check_covers_the_sampled_switcher():
+    def run(method, final, **extra):
+        return {"env": "E", "method": method, "seed": 0, "algo": method, "env_steps": 100, "overrides": [],
+                "final_greedy_return": final, "curve": [], "train_seconds": 1.0, **extra}
+
+    timers = dict.fromkeys(("il_act", "cl_act", "il_update", "cl_update"), 1.0)
+    mansa = run("mansa", 0.70, train_cl_fraction=0.03, eval_cl_fraction=0.0, timers=timers,
+                final_sampled_switcher_return=0.93, eval_sampled_cl_fraction=0.06)
+    table = bench.summarise([run("il", 0.70), run("cl", 0.95), mansa])
+    assert "- E: final return 0.700 vs max(IL, CL) - 0.05 = 0.900: NOT met" in table
+    assert "- E, sampled switcher: final return 0.930 vs 0.900: met; CL calls at evaluation 6.00%: NOT met" in table
