@@ -30,11 +30,12 @@ The paper published no code; the choices it leaves open, made here:
   (``budget_scope=episode``, the default) or for the whole run over all copies
   (``budget_scope=run``; when more copies ask than calls are left in one step, the lowest
   copy indices get them). Only granted calls are charged ``cost``.
-- **Evaluation**: ``act(greedy=True)`` takes the switcher's most likely choice as well as each
-  learner's greedy action. A budgeted switcher's CL probability usually stays below one half
-  everywhere, so it then never calls CL and MANSA plays its IL. ``act(switcher_greedy=False)``
-  samples the switcher (its calls as in training) with greedy learners; benchmarks/mansa.py
-  reports both, with controls that make the same share of calls at random steps.
+- **Evaluation**: ``act(greedy=True)`` samples the switcher (its calls as in training, without
+  ``switcher.explore``) and takes each learner's greedy action. The switcher's policy allocates a
+  budget of calls; its most likely choice (``act(switcher_greedy=True)``) is IL wherever its CL
+  probability stays below one half, which a budget of one or two calls per episode makes usual,
+  and a greedy switcher then never calls CL: MANSA would be its IL. benchmarks/mansa.py reports
+  both, with controls that make the same share of calls at random steps.
 - **Value-based pairing**: every step, whoever acted, goes into both learners' episode
   replays (Q-learning is off-policy), and each takes the gradient updates its own
   ``env_steps_per_update`` pays for; QMIX updates even when it was never called.
@@ -715,12 +716,14 @@ class MANSALearner(Learner):
         return SwitchMemory(np.full(copies, left, dtype=np.int64), np.zeros(copies, dtype=bool))
 
     @torch.no_grad()
-    def act(self, obs, mask=None, state=None, hidden=None, greedy=True, switcher_greedy: bool | None = None):
+    def act(self, obs, mask=None, state=None, hidden=None, greedy=True, switcher_greedy: bool = False):
         """The joint policy: the switcher's choice, then that learner's (greedy) actions.
 
-        ``switcher_greedy`` (default: ``greedy``) sets the switcher apart: ``False`` with
-        ``greedy=True`` samples IL or CL from the switcher's policy and has each act greedily. A
-        greedy switcher never calls CL where its CL probability stays below one half.
+        The switcher samples IL or CL from its policy, as in training (without ``switcher.explore``),
+        whatever ``greedy`` says: its policy allocates a budget of calls, and its most likely choice
+        is IL wherever its CL probability stays below one half, which a budget of a few calls per
+        episode makes usual (a greedy switcher then never calls CL, and MANSA is its IL).
+        ``switcher_greedy=True`` takes that most likely choice instead.
 
         ``hidden`` (a :class:`SwitchMemory`, None at the start of an episode) carries each copy's
         calls left: with ``budget_scope=episode`` every copy starts with the full budget, with
@@ -735,7 +738,7 @@ class MANSALearner(Learner):
             hidden = self.initial_memory(b)
         calls_left = hidden.calls_left
         inputs = self._inputs(state, calls_left)
-        cl, _, _, _ = self._decide(inputs, calls_left, greedy if switcher_greedy is None else switcher_greedy,
+        cl, _, _, _ = self._decide(inputs, calls_left, switcher_greedy,
                                    shared=False, generator=self.switcher.act_generator)
         actions = self._joint_actions(np.asarray(obs).reshape(b, self.env.num_agents, -1), mask,
                                       np.asarray(state).reshape(b, -1), cl,

@@ -49,7 +49,8 @@ def q_growth(overrides: list[str], env_steps: int, every: int,
 
 
 def final_returns(learner, env_id: str, episodes: int) -> dict:
-    """Greedy returns of MANSA's joint policy and of its IL and CL learners alone, on the same
+    """Greedy returns of MANSA's joint policy (learners greedy, switcher sampled: ``act``'s default)
+    and of its IL and CL learners alone, on the same
     episodes (``final``), and the CL share of training steps."""
     import numpy as np
 
