@@ -336,13 +336,14 @@ def plot(runs: list[dict], out: str) -> list[str]:
             length = min(len(r["curve"]) for r in group)
             x = [p["env_steps"] for p in group[0]["curve"][:length]]
             y = np.array([[p["greedy_return"] for p in r["curve"][:length]] for r in group])
-            top.plot(x, y.mean(0), color=colours[method], label=f"{method} ({group[0]['algo']}, {len(group)} seeds)")
+            which = "greedy switcher, " if method == "mansa" else ""
+            top.plot(x, y.mean(0), color=colours[method], label=f"{method} ({which}{group[0]['algo']}, {len(group)} seeds)")
             top.fill_between(x, y.min(0), y.max(0), color=colours[method], alpha=0.2)
             if method == "mansa":
                 f = 100 * np.array([[p["train_cl_fraction"] for p in r["curve"][:length]] for r in group])
                 bottom.plot(x, f.mean(0), color=colours[method], label="training")
                 g = 100 * np.array([[p["eval_cl_fraction"] for p in r["curve"][:length]] for r in group])
-                bottom.plot(x, g.mean(0), color=colours[method], linestyle="--", label="greedy evaluation")
+                bottom.plot(x, g.mean(0), color=colours[method], linestyle="--", label="greedy evaluation (greedy switcher)")
         top.set_ylabel("greedy return")
         top.set_title(f"{name}: MANSA vs IL alone vs CL alone")
         top.legend(fontsize=8)
