@@ -39,9 +39,10 @@ class IQLLearner(ValueLearner):
         weights = batch["filled"].unsqueeze(-1) & active
         targets = td_targets(self.scaled_rewards(rewards, weights), next_values, alive_next, self.cfg.gamma)
         w = weights.to(taken.dtype)
-        return masked_mse(taken, targets, weights, self.cfg.expectile) + penalty, {"q_taken": weighted_mean(taken.detach(), w),
-                                                               "target": weighted_mean(targets, w),
-                                                               "conservative_penalty": penalty.detach()}
+        logs = {"q_taken": weighted_mean(taken.detach(), w), "target": weighted_mean(targets, w)}
+        if self.cfg.conservative_alpha:
+            logs["conservative_penalty"] = penalty.detach()
+        return masked_mse(taken, targets, weights, self.cfg.expectile) + penalty, logs
 
 
 register_algorithm("iql", IQLConfig, IQLLearner)

@@ -47,9 +47,10 @@ class VDNLearner(ValueLearner):
         rewards = self.scaled_rewards(self.team_rewards(batch["rewards"]), filled)
         targets = td_targets(rewards, next_tot, alive_next.any(dim=-1), self.cfg.gamma)
         weights = filled.to(q_tot.dtype)
-        return masked_mse(q_tot, targets, filled, self.cfg.expectile) + penalty, {"q_taken": weighted_mean(q_tot.detach(), weights),
-                                                              "target": weighted_mean(targets, weights),
-                                                              "conservative_penalty": penalty.detach()}
+        logs = {"q_taken": weighted_mean(q_tot.detach(), weights), "target": weighted_mean(targets, weights)}
+        if self.cfg.conservative_alpha:
+            logs["conservative_penalty"] = penalty.detach()
+        return masked_mse(q_tot, targets, filled, self.cfg.expectile) + penalty, logs
 
 
 register_algorithm("vdn", VDNConfig, VDNLearner)
