@@ -38,7 +38,7 @@ TASKS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-2s-8x8-2p-2f-coop-v3")
 PAIRINGS = {"value": ("iql", "qmix"), "policy": ("ippo", "mappo")}
 METHODS = ("mansa", "il", "cl")
 SIDES = ("cl", "il")  #: MANSA's two learners, as its metrics name them (losses/<side>/...)
-#: MANSA's defaults here: 2 CL calls per 50-step episode (at most 4% of steps), cost 0.01 per call
+#: MANSA's defaults here: 2 CL calls per episode (4% of a 50-step episode, more once episodes end sooner), cost 0.01 per call
 MANSA_DEFAULTS = ("cost=0.01", "budget=2", "budget_scope=episode")
 TARGET_FRACTION, TARGET_GAP = 0.05, 0.05
 LATE_POINTS = 3
