@@ -29,6 +29,9 @@ The paper published no code; the choices it leaves open, made here:
   alone, that QMIX scores 0.902 instead of 0.721 (QMIX alone: 0.915), and MANSA 0.938 instead of
   0.816 (benchmarks/results/mansa/value_2m_insample/explore). ``switcher.mode=il`` / ``cl`` fixes
   the decision instead (IL alone, CL alone while the budget lasts) through the same code.
+  ``switcher.stall_input`` (off by default) adds how many steps in a row the joint observation has
+  stayed the same: a feed-forward IL played greedily can freeze on LBF (the observations repeat,
+  and so do its greedy actions), which a switcher seeing one state cannot tell from an ordinary step.
 - **Budget**: ``budget`` CL calls (None: unlimited) per episode of each env copy
   (``budget_scope=episode``, the default) or for the whole run over all copies
   (``budget_scope=run``; when more copies ask than calls are left in one step, the lowest
@@ -119,6 +122,8 @@ CL_LEARNERS = {"qmix": "value", "vdn": "value", "mappo": "policy"}
 BUDGET_SCOPES = ("episode", "run")
 SWITCHER_MODES = ("learned", "il", "cl")
 POLICY_DATA = ("own", "all")
+#: the switcher's stall input (``switcher.stall_input``) saturates after this many repeated observations
+STALL_CAP = 10
 #: a value CL's TD targets inside MANSA, unless ``algo.cl_cfg.bootstrap`` says otherwise (see the docstring)
 CL_BOOTSTRAP = "taken"
 
@@ -158,6 +163,11 @@ class SwitcherConfig:
     """In training only: the share of decisions (where CL is allowed) drawn uniformly between IL and
     CL instead of from the policy, so a switcher whose CL probability has collapsed still tries CL
     (at least explore / 2 of those steps). PPO's old log-probabilities are then the mixture's."""
+    stall_input: bool = False
+    """Also observe how many steps in a row the agents' joint observation has stayed the same (0 at
+    an episode's first step, saturating at ``STALL_CAP``, scaled to [0, 1]). The state does not show
+    that play has frozen: a feed-forward IL played greedily can repeat the same observations and
+    actions to the time limit (and LBF's state carries the time, so it never repeats)."""
 
     def check(self, prefix: str) -> None:
         if self.mode not in SWITCHER_MODES:
@@ -289,7 +299,8 @@ def _sub_config(name: str, overrides: dict[str, Any], key: str) -> AlgoConfig:
 class Switcher:
     """PPO over a two-way categorical (0 = IL, 1 = CL), one decision per env copy and step.
 
-    Inputs ``[B, D]`` are the flattened global state, plus the fraction of the budget left.
+    Inputs ``[B, D]`` are the flattened global state, plus the fraction of the budget left (with a
+    budget) and the stall count (with ``stall_input``): see :meth:`MANSALearner._inputs`.
     """
 
     def __init__(self, cfg: SwitcherConfig, in_dim: int, num_envs: int, length: int,
@@ -525,6 +536,24 @@ class SwitchMemory:
     """``[B]`` CL calls each copy may still make (a large number when unlimited)."""
     cl: np.ndarray
     """``[B]`` True where the last step's joint action came from CL."""
+    obs: np.ndarray | None = None
+    """``[B, ...]`` the last step's joint observation (None before an episode's first step)."""
+    stall: np.ndarray | None = None
+    """``[B]`` steps in a row it had stayed the same (see :func:`stall_counts`)."""
+
+    def stall_of(self, obs: np.ndarray) -> np.ndarray:
+        """``[B]`` the stall count of this step's joint observation (0 at an episode's first step)."""
+        if self.obs is None:
+            return np.zeros(len(self.calls_left), dtype=np.int64)
+        return stall_counts(obs, self.obs, self.stall, np.zeros(len(self.calls_left), dtype=bool))
+
+
+def stall_counts(obs: np.ndarray, previous: np.ndarray, stall: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """How many steps in a row the joint observation ``[B, ...]`` has stayed the same: ``stall + 1``
+    where it equals ``previous`` (the last step's, whose count was ``stall``), 0 where it changed or
+    where the episode has just begun (``first``)."""
+    same = (np.asarray(obs).reshape(len(stall), -1) == np.asarray(previous).reshape(len(stall), -1)).all(axis=1)
+    return np.where(same & ~first, stall + 1, 0)
 
 
 TIMERS = ("il_act", "cl_act", "il_update", "cl_update", "switcher", "env")
@@ -547,8 +576,9 @@ class MANSALearner(Learner):
             self.il.other, self.cl.other = self.cl, self.il
         self.budget = cfg.budget
         state_dim = int(np.prod(env.state_space.shape))
-        self.switcher = Switcher(cfg.switcher, state_dim + int(self.budget is not None), b, self.length,
-                                 self.device, self.seed)
+        self.stall_input = cfg.switcher.stall_input
+        self.switcher = Switcher(cfg.switcher, state_dim + int(self.budget is not None) + int(self.stall_input), b,
+                                 self.length, self.device, self.seed)
         self.max_length = int(getattr(env, "max_episode_steps", 0) or 200)
         #: CL calls per episode step (index clipped to max_length - 1), over the whole run
         self.cl_calls_by_step = np.zeros(self.max_length, dtype=np.int64)
@@ -560,6 +590,8 @@ class MANSALearner(Learner):
         self._step = np.zeros(b, dtype=np.int64)  # step within the current episode, per copy
         self._episode_calls = np.zeros(b, dtype=np.int64)
         self._run_calls_left = UNLIMITED if self.budget is None else int(self.budget)
+        self._last_obs = np.zeros_like(obs)  # the joint observation at the last decision
+        self._stall = np.zeros(b, dtype=np.int64)  # its stall count
         self.cl_calls = 0
         self.timers = dict.fromkeys(TIMERS, 0.0)
 
@@ -572,12 +604,20 @@ class MANSALearner(Learner):
             return np.full(self.env.num_envs, self._run_calls_left, dtype=np.int64)
         return self.budget - self._episode_calls
 
-    def _inputs(self, state: np.ndarray, calls_left: np.ndarray) -> torch.Tensor:
-        x = np.asarray(state, dtype=np.float32).reshape(len(calls_left), -1)
+    def _stall_now(self) -> np.ndarray:
+        """``[B]`` the stall count of this step's joint observation (in training), from the last decision's."""
+        return stall_counts(self._obs, self._last_obs, self._stall, self._step == 0)
+
+    def _inputs(self, state: np.ndarray, calls_left: np.ndarray, stall: np.ndarray) -> torch.Tensor:
+        """The switcher's inputs: the flattened state, the fraction of the budget left (with a budget)
+        and ``min(stall, STALL_CAP) / STALL_CAP`` (with ``stall_input``)."""
+        columns = [np.asarray(state, dtype=np.float32).reshape(len(calls_left), -1)]
         if self.budget is not None:
             fraction = calls_left / self.budget if self.budget > 0 else np.zeros(len(calls_left))
-            x = np.concatenate([x, fraction.astype(np.float32)[:, None]], axis=1)
-        return torch.as_tensor(x).to(self.device)
+            columns.append(fraction.astype(np.float32)[:, None])
+        if self.stall_input:
+            columns.append((np.minimum(stall, STALL_CAP) / STALL_CAP).astype(np.float32)[:, None])
+        return torch.as_tensor(np.concatenate(columns, axis=1)).to(self.device)
 
     def _decide(self, inputs: torch.Tensor, calls_left: np.ndarray, greedy: bool, shared: bool,
                 generator: torch.Generator | None = None, explore: float = 0.0):
@@ -625,8 +665,8 @@ class MANSALearner(Learner):
             obs = self._obs.reshape(b, env.num_agents, -1)
             mask, state = env.action_mask(), env.state().reshape(b, -1)
             with self._timer("switcher"):
-                calls_left = self._calls_left()
-                inputs = self._inputs(state, calls_left)
+                calls_left, stall = self._calls_left(), self._stall_now()
+                inputs = self._inputs(state, calls_left, stall)
                 cl, choices, log_probs, p_cl = self._decide(inputs, calls_left, greedy=False, shared=shared,
                                                             explore=self.cfg.switcher.explore)
             actions = self._joint_actions(obs, mask, state, cl, lambda s, o, m, x: s.behaviour(o, m, x), timed=True)
@@ -650,6 +690,7 @@ class MANSALearner(Learner):
             np.add.at(self.cl_calls_by_step, np.minimum(self._step[cl], self.max_length - 1), 1)
             call_steps.extend(self._step[cl].tolist())
             self._step += 1
+            self._last_obs, self._stall = self._obs, stall
 
             ended = info.get("_final", np.zeros(b, dtype=bool))
             if learned:  # the switcher's reward: team reward minus the cost of the calls granted
@@ -658,7 +699,8 @@ class MANSALearner(Learner):
                     sw_rewards = team.astype(np.float32) - cost * cl
                     bootstrap = ended & ~terminated.any(axis=1)
                     if bootstrap.any():  # time limit: bootstrap from the final state
-                        final_inputs = self._inputs(info["final_state"], self._calls_left())
+                        final_stall = stall_counts(info.get("final_obs", next_obs), self._obs, stall, np.zeros(b, dtype=bool))
+                        final_inputs = self._inputs(info["final_state"], self._calls_left(), final_stall)
                         sw_rewards = sw_rewards + gamma * sw.value(final_inputs).cpu().numpy() * bootstrap
                     sw.buffer.store(t, inputs=inputs, allowed=torch.as_tensor(calls_left > 0), actions=choices,
                                     log_probs=log_probs, values=sw.value(inputs), rewards=sw_rewards, dones=ended)
@@ -702,7 +744,7 @@ class MANSALearner(Learner):
         if self.cfg.switcher.mode == "learned":
             with self._timer("switcher"):
                 with torch.no_grad():
-                    last_values = self.switcher.value(self._inputs(state, self._calls_left()))
+                    last_values = self.switcher.value(self._inputs(state, self._calls_left(), self._stall_now()))
                 metrics.update(self.switcher.update(last_values, self.updates + 1))
         self.updates += 1
         for name, seconds in self.timers.items():
@@ -730,7 +772,8 @@ class MANSALearner(Learner):
 
         ``hidden`` (a :class:`SwitchMemory`, None at the start of an episode) carries each copy's
         calls left: with ``budget_scope=episode`` every copy starts with the full budget, with
-        ``run`` with what the training run has left (evaluation does not spend it).
+        ``run`` with what the training run has left (evaluation does not spend it); and the last
+        joint observation and its stall count, for ``stall_input``.
         """
         if state is None:
             raise ValueError("MANSALearner.act needs the global state (act_needs_state): the switcher observes it")
@@ -739,14 +782,14 @@ class MANSALearner(Learner):
             mask = np.ones((b, self.env.num_agents, self.env.num_actions), dtype=bool)
         if hidden is None:
             hidden = self.initial_memory(b)
-        calls_left = hidden.calls_left
-        inputs = self._inputs(state, calls_left)
+        calls_left, flat_state = hidden.calls_left, np.asarray(state, dtype=np.float32).reshape(b, -1)
+        stall = hidden.stall_of(obs)
+        inputs = self._inputs(flat_state, calls_left, stall)
         cl, _, _, _ = self._decide(inputs, calls_left, switcher_greedy,
                                    shared=False, generator=self.switcher.act_generator)
-        actions = self._joint_actions(np.asarray(obs).reshape(b, self.env.num_agents, -1), mask,
-                                      np.asarray(state).reshape(b, -1), cl,
+        actions = self._joint_actions(np.asarray(obs).reshape(b, self.env.num_agents, -1), mask, flat_state, cl,
                                       lambda s, o, m, x: s.greedy(o, m, x, greedy), timed=False)
-        return actions, SwitchMemory(calls_left - cl, cl)
+        return actions, SwitchMemory(calls_left - cl, cl, np.array(obs, copy=True), stall)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -756,6 +799,7 @@ class MANSALearner(Learner):
             "switcher": self.switcher.state_dict(),
             "env": self.env, "obs": self._obs, "step": self._step.copy(),
             "episode_calls": self._episode_calls.copy(), "run_calls_left": self._run_calls_left,
+            "last_obs": self._last_obs, "stall": self._stall.copy(),
             "cl_calls": self.cl_calls, "cl_calls_by_step": self.cl_calls_by_step.copy(),
             "timers": dict(self.timers), "env_steps": self.env_steps, "updates": self.updates,
         }
@@ -771,6 +815,9 @@ class MANSALearner(Learner):
         self._step = np.array(state["step"], dtype=np.int64)
         self._episode_calls = np.array(state["episode_calls"], dtype=np.int64)
         self._run_calls_left = int(state["run_calls_left"])
+        if "stall" in state:  # checkpoints from before stall_input have none (and no stall input)
+            self._last_obs = state["last_obs"]
+            self._stall = np.array(state["stall"], dtype=np.int64)
         self.cl_calls = int(state["cl_calls"])
         self.cl_calls_by_step = np.array(state["cl_calls_by_step"], dtype=np.int64)
         self.timers = dict(state["timers"])

@@ -134,7 +134,8 @@ def run_one(job: dict) -> dict:
         run["final_part_returns"] = {name: greedy(job["eval_episodes"], p)[0]
                                      for name, p in learners_alone(learner).items()}
         run["eval_control_fractions"] = {}
-        for name, player in random_step_players(learner, rate, job["seed"]).items():
+        players = {**random_step_players(learner, rate, job["seed"]), "cl_when_stalled": stalled_step_player(learner)}
+        for name, player in players.items():
             run["final_part_returns"][name], run["eval_control_fractions"][name] = greedy(job["eval_episodes"], player)
     return run
 
@@ -206,6 +207,24 @@ def random_step_players(learner, rate: float, seed: int) -> dict:
 
     return {"cl_random_steps": player(lambda obs, mask, state, rng: learner.cl.greedy(obs, mask, state, True), 1),
             "random_random_steps": player(uniform, 2)}
+
+
+def stalled_step_player(learner):
+    """A scripted switcher: IL's greedy joint action, CL's greedy one on steps where the joint
+    observation is the same as the last step's (within MANSA's budget, counted as calls). Greedy IL
+    can freeze on LBF (the observations repeat, and so do its actions): what calling CL only then is worth."""
+    from algorithms.mansa import SwitchMemory
+
+    def act(obs, mask, state, hidden):
+        hidden = learner.initial_memory(len(obs)) if hidden is None else hidden
+        stall = hidden.stall_of(obs)
+        cl = (stall > 0) & (hidden.calls_left > 0)
+        actions = np.array(learner.il.greedy(obs, mask, state, True))
+        if cl.any():
+            actions[cl] = learner.cl.greedy(obs[cl], mask[cl], state[cl], True)
+        return actions, SwitchMemory(hidden.calls_left - cl, cl, np.array(obs, copy=True), stall)
+
+    return act
 
 
 # ---------------------------------------------------------------------- summary
@@ -282,8 +301,9 @@ def summarise(runs: list[dict]) -> str:
 def parts_table(runs: list[dict]) -> str:
     """Markdown: what MANSA's parts do at the end of its runs (on its final evaluation episodes):
     the joint policy with a greedy and with a sampled switcher; the controls of
-    :func:`random_step_players` at the sampled switcher's rate of calls; its IL and CL learners
-    alone; and the largest Q of a taken action each value learner reached in training (a
+    :func:`random_step_players` at the sampled switcher's rate of calls; :func:`stalled_step_player`
+    (CL only where the observations repeat; runs recorded before it show "-"); its IL and CL
+    learners alone; and the largest Q of a taken action each value learner reached in training (a
     divergence check). Empty for runs recorded before these figures were."""
     mansa = [r for r in runs if r["method"] == "mansa" and "final_part_returns" in r]
     if not mansa:
@@ -291,8 +311,8 @@ def parts_table(runs: list[dict]) -> str:
     lines = [("MANSA's parts at the end of training (its final evaluation episodes; returns mean ± std over "
               "seeds, CL calls as a share of steps):"), "",
              ("| task | seeds | greedy switcher | sampled switcher (CL calls) | CL at random steps, same rate "
-              "| random joint actions at random steps, same rate | its IL alone | its CL alone "
-              "| max Q of taken action, IL / CL |"), "|---|---|---|---|---|---|---|---|---|"]
+              "| random joint actions at random steps, same rate | CL when the observations repeat | its IL alone "
+              "| its CL alone | max Q of taken action, IL / CL |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for env_id in sorted({r["env"] for r in mansa}):
         lines.append(_parts_row(env_id, [r for r in mansa if r["env"] == env_id]))
     return "\n".join(lines)
@@ -304,6 +324,8 @@ def _parts_row(env_id: str, group: list[dict]) -> str:
         return f"{max(values):.3g}" if values else "-"
 
     def part(name: str) -> str:
+        if not all(name in r["final_part_returns"] for r in group):
+            return "-"
         text = _mean_std([r["final_part_returns"][name] for r in group])
         if name in group[0].get("eval_control_fractions", {}):
             text += f" ({100 * np.mean([r['eval_control_fractions'][name] for r in group]):.2f}%)"
@@ -312,7 +334,8 @@ def _parts_row(env_id: str, group: list[dict]) -> str:
     return (f"| {env_id} | {len(group)} | {_mean_std([r['final_greedy_return'] for r in group])} "
             f"| {_mean_std([r['final_sampled_switcher_return'] for r in group])} "
             f"({100 * np.mean([r['eval_sampled_cl_fraction'] for r in group]):.2f}%) "
-            f"| {part('cl_random_steps')} | {part('random_random_steps')} | {part('il')} | {part('cl')} "
+            f"| {part('cl_random_steps')} | {part('random_random_steps')} | {part('cl_when_stalled')} "
+            f"| {part('il')} | {part('cl')} "
             f"| {peak('il')} / {peak('cl')} |")
 
 

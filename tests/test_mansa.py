@@ -288,6 +288,76 @@ def test_switcher_exploration_keeps_a_run_calling_cl():
     assert learner.cl_calls > 0
 
 
+# ---------------------------------------------------------------------- the stall input
+def test_stall_counts_count_repeats_and_restart_with_each_episode():
+    from algorithms.mansa import stall_counts
+
+    obs = np.array([[[1.0, 2.0]], [[1.0, 2.0]], [[3.0, 4.0]]])  # [B=3, N=1, D=2]
+    previous = np.array([[[1.0, 2.0]], [[1.0, 2.0]], [[3.0, 5.0]]])
+    counts = stall_counts(obs, previous, np.array([4, 0, 7]), np.array([False, True, False]))
+    assert counts.tolist() == [5, 0, 0]  # repeated, first step of an episode, changed
+
+
+def test_stall_input_counts_repeated_joint_observations_in_training():
+    """The switcher's last input is min(stall, STALL_CAP) / STALL_CAP, the stall counted here from
+    the observations the env returned: +1 per unchanged step, 0 when they change or an episode starts."""
+    from algorithms.mansa import STALL_CAP
+
+    env = envs.make_vec(FORAGING, 6)
+    learner = mansa(env, 0, budget=2, rollout_length=60, switcher={"stall_input": True}, sub=RARE_UPDATES)
+    seen, ended = [learner._obs.copy()], []
+    step = env.step
+
+    def recording_step(actions):
+        out = step(actions)
+        seen.append(out[0].copy())
+        ended.append(out[4].get("_final", np.zeros(env.num_envs, dtype=bool)).copy())
+        return out
+
+    env.step = recording_step
+    learner._collect()
+    expected, count = [], np.zeros(env.num_envs, dtype=np.int64)
+    for t in range(60):
+        if t > 0:
+            same = (seen[t] == seen[t - 1]).reshape(env.num_envs, -1).all(axis=1) & ~ended[t - 1]
+            count = np.where(same, count + 1, 0)
+        expected.append(count.copy())
+    expected = np.minimum(np.array(expected), STALL_CAP)
+    got = learner.switcher.buffer.data["inputs"][:, :, -1].numpy() * STALL_CAP
+    assert np.allclose(got, expected, atol=1e-4)
+    assert expected.max() >= 2 and (expected == 0).any()  # random play on LBF repeats observations
+    assert np.array(ended).any()  # and an episode ended (at the latest at the 50-step limit)
+
+
+def test_stall_count_restarts_when_an_episode_does():
+    """Observations that never change (one target): the count climbs within each 4-step episode
+    and is 0 again at the next episode's first step, even though its observation is the same."""
+    from algorithms.mansa import STALL_CAP
+
+    learner = mansa(CoordinationCore(3, num_actions=1, length=4), 0, rollout_length=12,
+                    switcher={"stall_input": True}, sub=RARE_UPDATES)
+    learner._collect()
+    got = learner.switcher.buffer.data["inputs"][:, :, -1].numpy() * STALL_CAP
+    assert np.allclose(got, np.tile(np.arange(4), 3)[:, None].repeat(3, axis=1), atol=1e-4)
+
+
+def test_stall_input_at_evaluation_counts_from_the_memory():
+    env = envs.make_vec(FORAGING, 4)
+    learner = mansa(env, 0, budget=3, switcher={"stall_input": True})
+    obs, _ = env.reset(seed=0)
+    mask, state = env.action_mask(), env.state()
+    _, memory = learner.act(obs, mask, state, None)
+    assert memory.stall.tolist() == [0, 0, 0, 0]
+    _, memory = learner.act(obs, mask, state, memory)  # the same observations again
+    _, memory = learner.act(obs, mask, state, memory)
+    assert memory.stall.tolist() == [2, 2, 2, 2]
+    changed = obs.copy()
+    changed[1, 0, 0] += 1.0
+    _, memory = learner.act(changed, mask, state, memory)
+    assert memory.stall.tolist() == [3, 0, 3, 3]
+    assert learner.switcher.actor.input_norm.normalized_shape[0] == np.prod(env.state_space.shape) + 2  # + budget, stall
+
+
 # ---------------------------------------------------------------------- logging, checkpoints, trainer
 def test_metrics_report_calls_probability_and_wall_clock():
     env = CoordinationCore(4, length=5)
@@ -316,7 +386,7 @@ def test_metrics_report_calls_probability_and_wall_clock():
 def test_resume_from_state_dict_is_bit_for_bit(il, cl):
     def fresh():
         return mansa(CoordinationCore(4, length=5), 2, il=il, cl=cl, budget=3, budget_scope="run",
-                     switcher={"init_cl_prob": 0.3})
+                     switcher={"init_cl_prob": 0.3, "stall_input": True})
 
     straight = fresh()
     for _ in range(4):

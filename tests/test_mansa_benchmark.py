@@ -27,9 +27,9 @@ def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path):
     bench.main([*TINY, "--methods", "mansa", "--pairing", "value", "--il-set", *small, "--cl-set", *small,
                 "--env-steps", "512", "--eval-every", "256", "--out", str(tmp_path)])  # updates start once 2 episodes end
     (run,) = json.loads((tmp_path / "results.json").read_text())
-    assert set(run["final_part_returns"]) == {"il", "cl", "cl_random_steps", "random_random_steps"}
+    assert set(run["final_part_returns"]) == {"il", "cl", "cl_random_steps", "random_random_steps", "cl_when_stalled"}
     assert 0.0 <= run["eval_sampled_cl_fraction"] <= 1.0
-    assert set(run["eval_control_fractions"]) == {"cl_random_steps", "random_random_steps"}
+    assert set(run["eval_control_fractions"]) == {"cl_random_steps", "random_random_steps", "cl_when_stalled"}
     assert all(p["cl_q_taken_max"] is not None and p["il_q_taken_max"] is not None for p in run["curve"])
     table = (tmp_path / "results.md").read_text()
     row = next(line for line in table.splitlines() if line.startswith("| Foraging-5x5-2p-1f-coop-v3 | 1 |"))
@@ -154,6 +154,35 @@ def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
     never = bench.random_step_players(learner, rate=0.0, seed=0)["random_random_steps"]
     actions, hidden = never(obs, mask, state, None)
     assert np.array_equal(actions, il) and not hidden.cl.any()
+
+
+def test_stalled_step_control_calls_cl_only_on_repeated_observations_within_the_budget():
+    from toy_envs import CoordinationCore
+
+    from algorithms.mansa import MANSAConfig, MANSALearner
+
+    learner = MANSALearner(MANSAConfig(budget=2, il_cfg={"hidden_size": 8}, cl_cfg={"hidden_size": 8}),
+                           CoordinationCore(2, length=5), "cpu", 0)
+    env = CoordinationCore(8, length=5)
+    obs, _ = env.reset(seed=0)
+    mask, state = env.action_mask(), env.state()
+    changed = obs.copy()
+    changed[:4] = 1.0 - changed[:4]  # copies 0-3 see something new at the second step
+    player = bench.stalled_step_player(learner)
+    made = []
+    hidden = None
+    for step_obs in (obs, changed, changed, changed, changed):
+        actions, hidden = player(step_obs, mask, state, hidden)
+        made.append(hidden.cl.copy())
+        for rows, side in ((hidden.cl, learner.cl), (~hidden.cl, learner.il)):
+            if rows.any():
+                assert np.array_equal(actions[rows], side.greedy(step_obs[rows], mask[rows], state[rows], True))
+    made = np.array(made)
+    assert not made[0].any()  # an episode's first step never repeats
+    assert not made[1, :4].any() and made[1, 4:].all()  # changed / repeated
+    assert made[2].all() and made[3, :4].all() and not made[3, 4:].any()  # copies 4-7 spent their 2 calls
+    assert not made[4].any()
+    assert np.array_equal(made.sum(0), np.full(8, 2))
 
 
 def test_target_check_covers_the_sampled_switcher():
