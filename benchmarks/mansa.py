@@ -275,8 +275,11 @@ def summarise(runs: list[dict]) -> str:
                 bar = max(m["il"], m["cl"]) - TARGET_GAP
                 verdicts.append(f"{kind} return {m['mansa']:.3f} vs max(IL, CL) - {TARGET_GAP} = {bar:.3f}: "
                                 f"{'met' if m['mansa'] >= bar else 'NOT met'}")
-            checks.append(f"- {env_id}, greedy switcher: " + "; ".join(verdicts) + f"; CL calls {100 * fraction:.2f}% "
-                          f"(target <= {100 * TARGET_FRACTION:.0f}%): {'met' if fraction <= TARGET_FRACTION else 'NOT met'}")
+            at_eval = float(np.mean([r["eval_cl_fraction"] for r in runs if r["env"] == env_id and r["method"] == "mansa"]))
+            checks.append(f"- {env_id}, greedy switcher: " + "; ".join(verdicts) + f"; CL calls in training "
+                          f"{100 * fraction:.2f}% (target <= {100 * TARGET_FRACTION:.0f}%): "
+                          f"{'met' if fraction <= TARGET_FRACTION else 'NOT met'}; at evaluation {100 * at_eval:.2f}%: "
+                          f"{'met' if at_eval <= TARGET_FRACTION else 'NOT met'}")
             sampled = [r for r in runs if r["env"] == env_id and r["method"] == "mansa"
                        and "final_sampled_switcher_return" in r]
             if sampled:  # the switcher as trained (sampled), the learners greedy: return and its calls

@@ -195,4 +195,5 @@ def test_target_check_covers_the_sampled_switcher():
                 final_sampled_switcher_return=0.93, eval_sampled_cl_fraction=0.06)
     table = bench.summarise([run("il", 0.70), run("cl", 0.95), mansa])
     assert "- E, greedy switcher: final return 0.700 vs max(IL, CL) - 0.05 = 0.900: NOT met" in table
+    assert "; CL calls in training 3.00% (target <= 5%): met; at evaluation 0.00%: met" in table
     assert "- E, sampled switcher: final return 0.930 vs 0.900: met; CL calls at evaluation 6.00%: NOT met" in table
