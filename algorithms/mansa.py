@@ -787,7 +787,7 @@ class MANSALearner(Learner):
             mask = np.ones((b, self.env.num_agents, self.env.num_actions), dtype=bool)
         if hidden is None:
             hidden = self.initial_memory(b)
-        calls_left, flat_state = hidden.calls_left, np.asarray(state, dtype=np.float32).reshape(b, -1)
+        calls_left, flat_state = hidden.calls_left, np.asarray(state).reshape(b, -1)
         stall = hidden.stall_of(obs)
         inputs = self._inputs(flat_state, calls_left, stall)
         cl, _, _, _ = self._decide(inputs, calls_left, switcher_greedy,
