@@ -32,10 +32,12 @@ The paper published no code; the choices it leaves open, made here:
   ``switcher.stall_input`` (off by default) adds how many steps in a row the joint observation has
   stayed the same: a feed-forward IL played greedily can freeze on LBF (the observations repeat,
   and so do its greedy actions), which a switcher seeing one state cannot tell from an ordinary step.
-  With it and a cost of 0.03 (Foraging-8x8, 5 seeds, 2M steps) MANSA scores 0.916 with 4.79% CL
-  calls at evaluation (a greedy switcher: 0.882 with 2.59%; IQL alone 0.707, QMIX alone 0.915),
-  and calls CL on 5.27% of training steps, about 2 points of them the exploration's
-  (benchmarks/results/mansa/value_2m_insample/stall).
+  With it, a cost of 0.03 and ``explore`` 0.02 (Foraging-8x8, 5 seeds, 2M steps), MANSA meets
+  issue 8's target: 0.938 with 3.21% CL calls at evaluation, a greedy switcher 0.930 with 2.23%,
+  4.14% calls in training (IQL alone 0.707, QMIX alone 0.915). Calling CL only where the
+  observations repeat, a scripted rule, does as well (0.933, 2.44%): the calls unfreeze IQL's
+  greedy play (benchmarks/results/mansa/value_2m_insample/stall_explore0.02). Under partial
+  observation (Foraging-2s-8x8) it does not help: IQL is poor there, not frozen (``.../stall_2s``).
 - **Budget**: ``budget`` CL calls (None: unlimited) per episode of each env copy
   (``budget_scope=episode``, the default) or for the whole run over all copies
   (``budget_scope=run``; when more copies ask than calls are left in one step, the lowest
