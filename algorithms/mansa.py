@@ -69,7 +69,9 @@ The paper published no code; the choices it leaves open, made here:
   greedy improvement without the divergence did not work: a CQL penalty with greedy targets
   (``cl_cfg.conservative_alpha``) diverged as fast; an expectile loss with in-sample targets
   (``cl_cfg.expectile``) played worse at 0.7 and grew without bound at 0.9
-  (benchmarks/results/mansa/value_2m/README.md).
+  (benchmarks/results/mansa/value_2m/README.md). Greedy targets diverge even with
+  ``switcher.explore`` giving the CL about 4% of the steps (Foraging-2s-8x8,
+  benchmarks/results/mansa/value_2m_insample/stall_2s_greedy_cl).
   ``python -m benchmarks.mansa_q_growth`` prints both sides' Q-values through a run.
 - **On-policy pairing**: the behaviour policy mixes two actors, so each PPO learner computes
   its values on every step (GAE runs through the other learner's steps: its critic estimates
