@@ -776,8 +776,8 @@ class MANSALearner(Learner):
         The switcher samples IL or CL from its policy, as in training (without ``switcher.explore``),
         whatever ``greedy`` says: its policy allocates a budget of calls, and its most likely choice
         is IL wherever its CL probability stays below one half, which a budget of a few calls per
-        episode makes usual (a greedy switcher then never calls CL, and MANSA is its IL).
-        ``switcher_greedy=True`` takes that most likely choice instead.
+        episode makes usual (without ``stall_input`` a greedy switcher then hardly ever calls CL, and
+        MANSA is its IL). ``switcher_greedy=True`` takes that most likely choice instead.
 
         ``hidden`` (a :class:`SwitchMemory`, None at the start of an episode) carries each copy's
         calls left: with ``budget_scope=episode`` every copy starts with the full budget, with

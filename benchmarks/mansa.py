@@ -182,49 +182,47 @@ def learners_alone(learner) -> dict:
             "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden)}
 
 
+def scripted_player(learner, when, pick):
+    """A scripted switcher: IL's greedy joint action, except on the steps ``when(copies, stall)``
+    marks (``[B]`` bool; ``stall``: steps the joint observation has repeated), within MANSA's budget
+    and counted as calls, where the joint action is ``pick(obs, mask, state)``."""
+    from algorithms.mansa import SwitchMemory
+
+    def act(obs, mask, state, hidden):
+        hidden = learner.initial_memory(len(obs)) if hidden is None else hidden
+        stall = hidden.stall_of(obs)
+        cl = when(len(obs), stall) & (hidden.calls_left > 0)
+        actions = np.array(learner.il.greedy(obs, mask, state, True))
+        if cl.any():
+            actions[cl] = pick(obs[cl], mask[cl], state[cl])
+        return actions, SwitchMemory(hidden.calls_left - cl, cl, np.array(obs, copy=True), stall)
+
+    return act
+
+
+def _cl_greedy(learner):
+    return lambda obs, mask, state: learner.cl.greedy(obs, mask, state, True)
+
+
 def random_step_players(learner, rate: float, seed: int) -> dict:
     """Controls for a switcher: IL's greedy joint action, except on steps drawn with probability
     ``rate`` (within MANSA's budget, counted as calls), where the joint action is CL's greedy one
     (``cl_random_steps``) or uniformly random over the valid actions (``random_random_steps``)."""
-    from algorithms.mansa import SwitchMemory
+    cl_rng, random_rng = np.random.default_rng(seed + 1), np.random.default_rng(seed + 2)
 
-    def player(pick, offset: int):
-        rng = np.random.default_rng(seed + offset)
-
-        def act(obs, mask, state, hidden):
-            hidden = learner.initial_memory(len(obs)) if hidden is None else hidden
-            cl = (rng.random(len(obs)) < rate) & (hidden.calls_left > 0)
-            actions = np.array(learner.il.greedy(obs, mask, state, True))
-            if cl.any():
-                actions[cl] = pick(obs[cl], mask[cl], state[cl], rng)
-            return actions, SwitchMemory(hidden.calls_left - cl, cl)
-
-        return act
-
-    def uniform(obs, mask, state, rng):
+    def uniform(obs, mask, state):
         cumulative = np.cumsum(mask / mask.sum(-1, keepdims=True), axis=-1)
-        return (rng.random(mask.shape[:-1])[..., None] < cumulative).argmax(-1)
+        return (random_rng.random(mask.shape[:-1])[..., None] < cumulative).argmax(-1)
 
-    return {"cl_random_steps": player(lambda obs, mask, state, rng: learner.cl.greedy(obs, mask, state, True), 1),
-            "random_random_steps": player(uniform, 2)}
+    return {"cl_random_steps": scripted_player(learner, lambda n, stall: cl_rng.random(n) < rate, _cl_greedy(learner)),
+            "random_random_steps": scripted_player(learner, lambda n, stall: random_rng.random(n) < rate, uniform)}
 
 
 def stalled_step_player(learner):
     """A scripted switcher: IL's greedy joint action, CL's greedy one on steps where the joint
     observation is the same as the last step's (within MANSA's budget, counted as calls). Greedy IL
     can freeze on LBF (the observations repeat, and so do its actions): what calling CL only then is worth."""
-    from algorithms.mansa import SwitchMemory
-
-    def act(obs, mask, state, hidden):
-        hidden = learner.initial_memory(len(obs)) if hidden is None else hidden
-        stall = hidden.stall_of(obs)
-        cl = (stall > 0) & (hidden.calls_left > 0)
-        actions = np.array(learner.il.greedy(obs, mask, state, True))
-        if cl.any():
-            actions[cl] = learner.cl.greedy(obs[cl], mask[cl], state[cl], True)
-        return actions, SwitchMemory(hidden.calls_left - cl, cl, np.array(obs, copy=True), stall)
-
-    return act
+    return scripted_player(learner, lambda n, stall: stall > 0, _cl_greedy(learner))
 
 
 # ---------------------------------------------------------------------- summary
