@@ -38,6 +38,10 @@ The paper published no code; the choices it leaves open, made here:
   observations repeat, a scripted rule, does as well (0.933, 2.44%): the calls unfreeze IQL's
   greedy play (benchmarks/results/mansa/value_2m_insample/stall_explore0.02). Under partial
   observation (Foraging-2s-8x8) it does not help: IQL is poor there, not frozen (``.../stall_2s``).
+  On Foraging-15x15-4p-5f the same settings meet the target too (greedy switcher 0.316, 3.24%
+  calls in training; IQL alone 0.309, QMIX alone 0.233), but by keeping the IL's return: QMIX
+  is the weaker learner there, a greedy switcher never calls it at evaluation, and a sampled
+  one's calls help no more than random actions at random steps (``.../stall_15x15``).
 - **Budget**: ``budget`` CL calls (None: unlimited) per episode of each env copy
   (``budget_scope=episode``, the default) or for the whole run over all copies
   (``budget_scope=run``; when more copies ask than calls are left in one step, the lowest
