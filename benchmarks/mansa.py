@@ -246,7 +246,8 @@ def summarise(runs: list[dict]) -> str:
     checks = []
     for env_id in sorted({r["env"] for r in runs}):
         means: dict[str, dict[str, float]] = {"final": {}, "late": {}}
-        fraction = None
+        fraction = eval_calls = None
+        mansa_runs: list[dict] = []
         for method in METHODS:
             group = [r for r in runs if r["env"] == env_id and r["method"] == method]
             if not group:
@@ -255,9 +256,10 @@ def summarise(runs: list[dict]) -> str:
             means["final"][method], means["late"][method] = float(np.mean(finals)), float(np.mean(lates))
             train_fraction = eval_fraction = share = ""
             if method == "mansa":
+                mansa_runs = group
                 fraction = float(np.mean([r["train_cl_fraction"] for r in group]))
-                train_fraction = f"{100 * fraction:.2f}%"
-                eval_fraction = f"{100 * np.mean([r['eval_cl_fraction'] for r in group]):.2f}%"
+                eval_calls = float(np.mean([r["eval_cl_fraction"] for r in group]))
+                train_fraction, eval_fraction = f"{100 * fraction:.2f}%", f"{100 * eval_calls:.2f}%"
                 shares = []
                 for r in group:
                     t = r["timers"]
@@ -273,13 +275,11 @@ def summarise(runs: list[dict]) -> str:
                 bar = max(m["il"], m["cl"]) - TARGET_GAP
                 verdicts.append(f"{kind} return {m['mansa']:.3f} vs max(IL, CL) - {TARGET_GAP} = {bar:.3f}: "
                                 f"{'met' if m['mansa'] >= bar else 'NOT met'}")
-            at_eval = float(np.mean([r["eval_cl_fraction"] for r in runs if r["env"] == env_id and r["method"] == "mansa"]))
             checks.append(f"- {env_id}, greedy switcher: " + "; ".join(verdicts) + f"; CL calls in training "
                           f"{100 * fraction:.2f}% (target <= {100 * TARGET_FRACTION:.0f}%): "
-                          f"{'met' if fraction <= TARGET_FRACTION else 'NOT met'}; at evaluation {100 * at_eval:.2f}%: "
-                          f"{'met' if at_eval <= TARGET_FRACTION else 'NOT met'}")
-            sampled = [r for r in runs if r["env"] == env_id and r["method"] == "mansa"
-                       and "final_sampled_switcher_return" in r]
+                          f"{'met' if fraction <= TARGET_FRACTION else 'NOT met'}; at evaluation {100 * eval_calls:.2f}%: "
+                          f"{'met' if eval_calls <= TARGET_FRACTION else 'NOT met'}")
+            sampled = [r for r in mansa_runs if "final_sampled_switcher_return" in r]
             if sampled:  # the switcher as trained (sampled), the learners greedy: return and its calls
                 ret = float(np.mean([r["final_sampled_switcher_return"] for r in sampled]))
                 calls = float(np.mean([r["eval_sampled_cl_fraction"] for r in sampled]))
