@@ -16,12 +16,13 @@ when imported below; a new learner adds its import here.
 | ``mansa`` | :class:`algorithms.mansa.MANSALearner` | switcher on the global state picks IL or CL per step |
 """
 
+# The learners register themselves when imported; MANSA comes after the learners it pairs.
+from algorithms import ippo, iql, mappo, mfac, mfq, qmix, vdn  # noqa: F401
 from algorithms.base import AlgoConfig, EpisodeTracker, Learner, NonFiniteLossError
 from algorithms.registry import ALGORITHMS, get_algorithm, register_algorithm
 
-from algorithms import ippo, mappo, mfac  # noqa: F401  (they register themselves)
-from algorithms import iql, mfq, qmix, vdn  # noqa: E402,F401  (value-based; they register themselves)
-from algorithms import mansa  # noqa: F401  (after the learners it pairs)
+# isort: split
+from algorithms import mansa  # noqa: F401
 
 __all__ = [
     "ALGORITHMS",

@@ -598,9 +598,8 @@ def plot_task(summary: TaskSummary, path: str) -> None:
 
 def render_best(grid: Grid, summary: TaskSummary, cells: dict[tuple[str, str, int], Cell], path: str) -> str | None:
     """Write a GIF of the best run's best policy on its task; returns an error message or None."""
-    from agents.render import render_episode
-
     import envs
+    from agents.render import render_episode
 
     envs.import_env_modules(grid.imports, os.getcwd())
     label, seed = summary.best

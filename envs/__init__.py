@@ -18,8 +18,9 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pettingzoo import ParallelEnv
 

@@ -13,7 +13,8 @@ Array shapes: observations ``[B, N, *obs_shape]``, rewards / terminated / trunca
 from __future__ import annotations
 
 import abc
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -157,7 +158,7 @@ class BatchedCore(abc.ABC):
             )
         return self._render_frame(index)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Release the renderer's window, if any."""
 
     # ------------------------------------------------------------------ hooks

@@ -9,7 +9,7 @@ episode early report zeros and stay done until the copy's episode ends.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np

@@ -166,7 +166,7 @@ def test_trace_shows_the_recipients_last_k_decisions_most_recent_first():
     rng = np.random.default_rng(9)
     history = []  # per round: (donated [B, N], punished [B, N])
     trace = core.obs_slices["trace"]
-    for t in range(10):
+    for _ in range(10):
         recipients = core.recipients
         seen = obs[..., trace].reshape(2, 12, 3, 3)  # [B, N, k, (present, fraction, punished)]
         for slot in range(3):

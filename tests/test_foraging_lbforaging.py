@@ -19,7 +19,7 @@ lbf = pytest.importorskip("lbforaging.foraging.environment")
 import envs  # noqa: E402
 
 
-def reference_env(core) -> "lbf.ForagingEnv":
+def reference_env(core) -> lbf.ForagingEnv:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return lbf.ForagingEnv(

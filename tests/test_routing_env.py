@@ -197,7 +197,7 @@ def test_auto_reset_reports_final_observation_and_episode_means():
     rng = np.random.default_rng(4)
     daily = {name: [] for name in METRICS}
     total = np.zeros((2, 6))
-    for day in range(3):
+    for _ in range(3):
         obs, rewards, terminated, truncated, info = core.step(rng.integers(0, 3, (2, 6)))
         total += rewards
         for name in METRICS:

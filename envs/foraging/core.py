@@ -61,7 +61,7 @@ more in per-call overhead than lbforaging's whole step at B=1.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
