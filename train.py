@@ -149,7 +149,9 @@ class TrainConfig:
                 raise ValueError(f"{key} is out of range: got {_get(self, key)}")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-        if self.run_name is not None and (not self.run_name or "/" in self.run_name or self.run_name.startswith(".")):
+        if self.run_name is not None and (
+            not self.run_name or "/" in self.run_name or self.run_name.startswith(".")
+        ):
             raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
 
 
@@ -166,7 +168,9 @@ class ConfigError(ValueError):
 def closest_hint(key: str, choices: Sequence[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``choices`` to an unknown ``key``, else the valid keys."""
     close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(choices))}"
+    return (
+        f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(choices))}"
+    )
 
 
 def _schema_keys(schema: DictConfig, parent: str) -> list[str]:
@@ -236,12 +240,16 @@ def load_config(config_file: str | None = None, overrides: Sequence[str] = ()) -
             parent = full.rpartition(".")[0]
             prefix = f"{parent}." if parent else ""
             choices = [prefix + k for k in _schema_keys(schema, parent)]
-            raise ConfigError(f"unknown config key '{full}' (from {origin}){closest_hint(full, choices)}") from None
+            raise ConfigError(
+                f"unknown config key '{full}' (from {origin}){closest_hint(full, choices)}"
+            ) from None
         except OmegaConfBaseException as err:
             full = str(getattr(err, "full_key", "") or "")
             message = str(err).splitlines()[0]
-            raise ConfigError(f"config key '{full}' (from {origin}) expects {_expected_type(schema, full)}: "
-                              f"{message}") from None
+            raise ConfigError(
+                f"config key '{full}' (from {origin}) expects {_expected_type(schema, full)}: "
+                f"{message}"
+            ) from None
     try:
         return OmegaConf.to_object(merged)
     except ValueError as err:
@@ -268,15 +276,19 @@ def make_env(cfg: TrainConfig, num_envs: int | None = None):
         factory = entry.core or entry.parallel
         target = factory.__init__ if inspect.isclass(factory) else factory
         params = [p for p in inspect.signature(target).parameters if p not in ("self", "num_envs")]
-        raise ConfigError(f"unknown env keyword 'env.kwargs.{match[1]}' for {cfg.env.id}"
-                          f"{closest_hint(match[1], params)}") from None
+        raise ConfigError(
+            f"unknown env keyword 'env.kwargs.{match[1]}' for {cfg.env.id}"
+            f"{closest_hint(match[1], params)}"
+        ) from None
     except ValueError as err:
         raise ConfigError(f"env.kwargs: {err}") from None
 
 
 def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} was asked for, but CUDA is not available here; use device=cpu")
+        raise ConfigError(
+            f"device={name!r} was asked for, but CUDA is not available here; use device=cpu"
+        )
     return torch.device(name)
 
 
@@ -330,7 +342,11 @@ def save_checkpoint(path: str, cfg: TrainConfig, learner, trainer_state: dict) -
 
 def latest_checkpoint(run_dir: str) -> str:
     folder = os.path.join(run_dir, "checkpoints")
-    files = sorted(f for f in os.listdir(folder) if re.fullmatch(r"update_\d+\.pt", f)) if os.path.isdir(folder) else []
+    files = (
+        sorted(f for f in os.listdir(folder) if re.fullmatch(r"update_\d+\.pt", f))
+        if os.path.isdir(folder)
+        else []
+    )
     if not files:
         raise CheckpointError(f"{run_dir} has no checkpoints to resume from (looked in {folder})")
     return os.path.join(folder, files[-1])
@@ -342,18 +358,26 @@ def load_checkpoint(path: str, cfg: TrainConfig) -> dict:
         # checkpoints pickle the env core: resume only runs you trust (your own)
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001  (whatever a damaged file raises, it is refused)
-        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(err).__name__}: {err}); "
-                              "refusing to resume from it") from None
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or unreadable ({type(err).__name__}: {err}); "
+            "refusing to resume from it"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a marlgym training checkpoint")
     if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')}, "
-                              f"this trainer reads version {CHECKPOINT_VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint version {payload.get('version')}, "
+            f"this trainer reads version {CHECKPOINT_VERSION}"
+        )
     saved, current = _flatten(payload["identity"]), _flatten(_identity(cfg))
     differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if differ:
-        detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}" for k in differ[:5])
-        raise CheckpointError(f"checkpoint {path} does not match this run's config ({detail}); refusing to resume")
+        detail = ", ".join(
+            f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}" for k in differ[:5]
+        )
+        raise CheckpointError(
+            f"checkpoint {path} does not match this run's config ({detail}); refusing to resume"
+        )
     return payload
 
 
@@ -372,8 +396,14 @@ class RunLogger:
         if cfg.log.progress:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=cfg.total_env_steps, initial=start_steps, unit="step", unit_scale=True,
-                            dynamic_ncols=True, desc=f"{cfg.algo.name} {cfg.env.id}")
+            self.bar = tqdm(
+                total=cfg.total_env_steps,
+                initial=start_steps,
+                unit="step",
+                unit_scale=True,
+                dynamic_ncols=True,
+                desc=f"{cfg.algo.name} {cfg.env.id}",
+            )
 
     def scalars(self, values: dict[str, float], step: int, update: int) -> None:
         if self.writer is not None:
@@ -385,7 +415,9 @@ class RunLogger:
 
     def progress(self, steps: int, postfix: dict[str, str]) -> None:
         if self.bar is not None:
-            self.bar.update(min(steps, self.bar.total) - self.bar.n)  # the last update may overshoot
+            self.bar.update(
+                min(steps, self.bar.total) - self.bar.n
+            )  # the last update may overshoot
             self.bar.set_postfix(postfix, refresh=False)
 
     def message(self, text: str) -> None:
@@ -419,7 +451,9 @@ class DeferredInterrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        self.notify("interrupt: finishing this update, then saving a checkpoint (Ctrl-C again to stop now)")
+        self.notify(
+            "interrupt: finishing this update, then saving a checkpoint (Ctrl-C again to stop now)"
+        )
 
     def __exit__(self, *exc):
         if self._previous is not None:
@@ -463,15 +497,20 @@ def _new_run_dir(cfg: TrainConfig) -> str:
     run_dir, suffix = base, 1
     while os.path.exists(run_dir) and os.listdir(run_dir):
         if cfg.run_name:
-            raise ConfigError(f"run directory {run_dir} already exists; resume it with "
-                              f"'python train.py --resume {run_dir}' or choose another run_name")
+            raise ConfigError(
+                f"run directory {run_dir} already exists; resume it with "
+                f"'python train.py --resume {run_dir}' or choose another run_name"
+            )
         run_dir, suffix = f"{base}-{suffix}", suffix + 1
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     return run_dir
 
 
-def train(cfg: TrainConfig, resume: str | None = None,
-          on_update: Callable[[Any, dict[str, float]], None] | None = None) -> RunResult:
+def train(
+    cfg: TrainConfig,
+    resume: str | None = None,
+    on_update: Callable[[Any, dict[str, float]], None] | None = None,
+) -> RunResult:
     """Run (or resume) training; see the module docstring for what is written.
 
     Args:
@@ -480,8 +519,14 @@ def train(cfg: TrainConfig, resume: str | None = None,
         on_update: called after every update with ``(learner, metrics)`` (e.g. by tests).
     """
     _, learner = build(cfg)
-    trainer = {"next_eval": 0, "last_eval_step": -1, "best_return": -math.inf, "best_policy": None,
-               "train_time": 0.0, "recent": []}
+    trainer = {
+        "next_eval": 0,
+        "last_eval_step": -1,
+        "best_return": -math.inf,
+        "best_policy": None,
+        "train_time": 0.0,
+        "recent": [],
+    }
     if resume is not None:
         path = resume if os.path.isfile(resume) else latest_checkpoint(resume)
         run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
@@ -489,8 +534,9 @@ def train(cfg: TrainConfig, resume: str | None = None,
         try:
             learner.load_state_dict(payload["learner"])
         except (KeyError, RuntimeError, ValueError) as err:
-            raise CheckpointError(f"checkpoint {path} does not fit this learner and env ({err}); "
-                                  "refusing to resume") from None
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this learner and env ({err}); refusing to resume"
+            ) from None
         trainer.update(payload["trainer"])
     else:
         run_dir = _new_run_dir(cfg)
@@ -499,12 +545,19 @@ def train(cfg: TrainConfig, resume: str | None = None,
     if resume is not None:
         _truncate_jsonl(os.path.join(run_dir, "metrics.jsonl"), learner.updates)
     logger = RunLogger(run_dir, cfg, learner.env_steps)
-    eval_log = MarlEvalLog(os.path.join(run_dir, "eval.json"), cfg.env.id, cfg.env.kwargs, cfg.algo.name, cfg.seed)
+    eval_log = MarlEvalLog(
+        os.path.join(run_dir, "eval.json"), cfg.env.id, cfg.env.kwargs, cfg.algo.name, cfg.seed
+    )
     if resume is not None:  # forget what was logged after the checkpoint: it is redone
         eval_log.truncate(learner.env_steps)
     recent = deque(trainer["recent"], maxlen=cfg.log.return_window)
     eval_seed = 1_000_003 * (cfg.seed + 1)
-    policy_meta = {"env_id": cfg.env.id, "env_kwargs": dict(cfg.env.kwargs), "algo": cfg.algo.name, "seed": cfg.seed}
+    policy_meta = {
+        "env_id": cfg.env.id,
+        "env_kwargs": dict(cfg.env.kwargs),
+        "algo": cfg.algo.name,
+        "seed": cfg.seed,
+    }
     last_eval: float | None = None
     status, message = "finished", ""
 
@@ -516,18 +569,36 @@ def train(cfg: TrainConfig, resume: str | None = None,
 
             def act(obs, mask, state, hidden):
                 return policy.act(obs, mask, hidden)
-        return evaluate(act, lambda b: make_env(cfg, b), episodes, eval_seed, needs_state=learner.act_needs_state)
+
+        return evaluate(
+            act,
+            lambda b: make_env(cfg, b),
+            episodes,
+            eval_seed,
+            needs_state=learner.act_needs_state,
+        )
 
     def periodic_eval() -> float:
         results = run_eval(cfg.eval.episodes)
         eval_log.add_step(learner.env_steps, results)
         mean = float(np.mean(results["return"]))
-        logger.scalars({"eval/return": mean, **{f"eval/{k}": float(np.mean(v)) for k, v in results.items()
-                                                  if k != "return"}}, learner.env_steps, learner.updates)
+        logger.scalars(
+            {
+                "eval/return": mean,
+                **{f"eval/{k}": float(np.mean(v)) for k, v in results.items() if k != "return"},
+            },
+            learner.env_steps,
+            learner.updates,
+        )
         if mean > trainer["best_return"] and learner.policy() is not None:
             trainer["best_return"] = mean
-            trainer["best_policy"] = {k: v.detach().cpu().clone() for k, v in learner.policy().state_dict().items()}
-            learner.policy().save(os.path.join(run_dir, "policy_best.pt"), {**policy_meta, "env_steps": learner.env_steps})
+            trainer["best_policy"] = {
+                k: v.detach().cpu().clone() for k, v in learner.policy().state_dict().items()
+            }
+            learner.policy().save(
+                os.path.join(run_dir, "policy_best.pt"),
+                {**policy_meta, "env_steps": learner.env_steps},
+            )
         trainer["last_eval_step"] = learner.env_steps
         trainer["next_eval"] = learner.env_steps + cfg.eval.every_env_steps
         return mean
@@ -535,12 +606,16 @@ def train(cfg: TrainConfig, resume: str | None = None,
     def checkpoint() -> None:
         trainer["recent"] = list(recent)
         folder = os.path.join(run_dir, "checkpoints")
-        save_checkpoint(os.path.join(folder, f"update_{learner.updates:07d}.pt"), cfg, learner, trainer)
+        save_checkpoint(
+            os.path.join(folder, f"update_{learner.updates:07d}.pt"), cfg, learner, trainer
+        )
         files = sorted(f for f in os.listdir(folder) if re.fullmatch(r"update_\d+\.pt", f))
-        for old in files[:-cfg.checkpoint.keep]:
+        for old in files[: -cfg.checkpoint.keep]:
             os.remove(os.path.join(folder, old))
         if learner.policy() is not None:
-            learner.policy().save(os.path.join(run_dir, "policy.pt"), {**policy_meta, "env_steps": learner.env_steps})
+            learner.policy().save(
+                os.path.join(run_dir, "policy.pt"), {**policy_meta, "env_steps": learner.env_steps}
+            )
 
     start_steps, start_time = learner.env_steps, trainer["train_time"]
     with DeferredInterrupt(logger.message) as interrupt:
@@ -553,7 +628,9 @@ def train(cfg: TrainConfig, resume: str | None = None,
                 trainer["train_time"] += time.perf_counter() - tick
                 episodes = learner.episodes.drain()
                 recent.extend(episodes.get("return", []))
-                metrics["charts/SPS"] = (learner.env_steps - start_steps) / max(trainer["train_time"] - start_time, 1e-9)
+                metrics["charts/SPS"] = (learner.env_steps - start_steps) / max(
+                    trainer["train_time"] - start_time, 1e-9
+                )
                 if episodes.get("return"):
                     metrics["charts/episodic_return"] = float(np.mean(episodes["return"]))
                     metrics["charts/episode_length"] = float(np.mean(episodes["length"]))
@@ -588,7 +665,10 @@ def train(cfg: TrainConfig, resume: str | None = None,
                     results = run_eval(cfg.eval.absolute_episodes, trainer["best_policy"])
                     eval_log.set_absolute(results)
         except NonFiniteLossError as err:
-            status, message = "failed", f"{err}; the last good checkpoint is kept in {run_dir}/checkpoints"
+            status, message = (
+                "failed",
+                f"{err}; the last good checkpoint is kept in {run_dir}/checkpoints",
+            )
         except KeyboardInterrupt:
             status = "interrupted"
             message = f"stopped by a second Ctrl-C without saving; the last checkpoint in {run_dir}/checkpoints is kept"
@@ -602,24 +682,50 @@ def train(cfg: TrainConfig, resume: str | None = None,
 
 # ---------------------------------------------------------------------- command line
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train a marlgym learner.", epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description="Train a marlgym learner.",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", help="YAML file of overrides (configs/*.yaml)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue runs/<name> (or a checkpoint file)")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="import MODULE first (it registers your env, see the README); repeatable")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. algo=mappo algo.lr=3e-4")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue runs/<name> (or a checkpoint file)"
+    )
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved config and exit"
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (it registers your env, see the README); repeatable",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, e.g. algo=mappo algo.lr=3e-4",
+    )
     args = parser.parse_args(argv)
     try:
         envs.import_env_modules(args.imports)
         if args.resume:
             if args.config:
                 raise ConfigError("--resume uses the run's saved config.yaml; do not pass --config")
-            fixed = [k for k in _override_keys(args.overrides) if not k.startswith(RESUMABLE_OVERRIDES)]
+            fixed = [
+                k for k in _override_keys(args.overrides) if not k.startswith(RESUMABLE_OVERRIDES)
+            ]
             if fixed:
-                raise ConfigError(f"cannot change {fixed} when resuming (only {list(RESUMABLE_OVERRIDES)})")
-            run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.dirname(args.resume))
+                raise ConfigError(
+                    f"cannot change {fixed} when resuming (only {list(RESUMABLE_OVERRIDES)})"
+                )
+            run_dir = (
+                args.resume
+                if os.path.isdir(args.resume)
+                else os.path.dirname(os.path.dirname(args.resume))
+            )
             saved = os.path.join(run_dir, "config.yaml")
             if not os.path.isfile(saved):
                 raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
@@ -636,8 +742,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = f"{result.status}: {result.env_steps} env steps, {result.updates} updates"
     if result.eval_return is not None:
         summary += f", greedy eval return {result.eval_return:.3f}"
-    print(f"{summary}. {result.message}".rstrip(". ") + f"\nrun directory: {result.run_dir}",
-          file=sys.stderr if result.status == "failed" else sys.stdout)
+    print(
+        f"{summary}. {result.message}".rstrip(". ") + f"\nrun directory: {result.run_dir}",
+        file=sys.stderr if result.status == "failed" else sys.stdout,
+    )
     return result.exit_code
 
 

@@ -39,8 +39,9 @@ class CriticInput(abc.ABC):
         self.dim = self.obs_dim
 
     @abc.abstractmethod
-    def build(self, obs: torch.Tensor, state: torch.Tensor | None,
-              neighbour_actions: torch.Tensor | None) -> torch.Tensor:
+    def build(
+        self, obs: torch.Tensor, state: torch.Tensor | None, neighbour_actions: torch.Tensor | None
+    ) -> torch.Tensor:
         """The critic input ``[..., N, dim]``."""
 
 

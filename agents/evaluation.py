@@ -28,8 +28,16 @@ from agents.files import atomic_path
 ActFn = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None, Any], tuple[np.ndarray, Any]]
 
 
-def evaluate(act: ActFn, make_env: Callable[[int], Any], episodes: int, seed: int, *,
-             needs_state: bool = False, max_copies: int = 64, max_steps: int = 100_000) -> dict[str, list[float]]:
+def evaluate(
+    act: ActFn,
+    make_env: Callable[[int], Any],
+    episodes: int,
+    seed: int,
+    *,
+    needs_state: bool = False,
+    max_copies: int = 64,
+    max_steps: int = 100_000,
+) -> dict[str, list[float]]:
     """Play ``episodes`` episodes with ``act``; per-episode ``return``, ``length`` and env metrics.
 
     Args:
@@ -65,7 +73,9 @@ def evaluate(act: ActFn, make_env: Callable[[int], Any], episodes: int, seed: in
                     if finished.all():
                         break
             else:
-                raise RuntimeError(f"an evaluation episode ran past max_steps={max_steps} steps without ending")
+                raise RuntimeError(
+                    f"an evaluation episode ran past max_steps={max_steps} steps without ending"
+                )
         finally:
             env.close()
     return dict(results)
@@ -87,8 +97,14 @@ def marl_eval_names(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tu
 class MarlEvalLog:
     """One run's evaluation results in the marl-eval layout, saved atomically to ``path``."""
 
-    def __init__(self, path: str | os.PathLike, env_id: str, env_kwargs: dict[str, Any] | None,
-                 algorithm: str, seed: int):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        env_id: str,
+        env_kwargs: dict[str, Any] | None,
+        algorithm: str,
+        seed: int,
+    ):
         self.path = os.fspath(path)
         self.env_name, self.task_name = marl_eval_names(env_id, env_kwargs)
         self.algorithm = algorithm
@@ -109,14 +125,19 @@ class MarlEvalLog:
         runs = self.runs
         steps = {v["step_count"]: k for k, v in runs.items() if k.startswith("step_")}
         key = steps.get(int(step_count), f"step_{len(steps)}")
-        runs[key] = {"step_count": int(step_count), **{k: list(map(float, v)) for k, v in metrics.items()}}
+        runs[key] = {
+            "step_count": int(step_count),
+            **{k: list(map(float, v)) for k, v in metrics.items()},
+        }
         self.save()
         return key
 
     def truncate(self, max_step_count: int) -> None:
         """Forget evaluation points after ``max_step_count`` (a run resumed from an older checkpoint)."""
         runs = self.runs
-        for key in [k for k, v in runs.items() if k.startswith("step_") and v["step_count"] > max_step_count]:
+        for key in [
+            k for k, v in runs.items() if k.startswith("step_") and v["step_count"] > max_step_count
+        ]:
             del runs[key]
         runs.pop("absolute_metrics", None)
 

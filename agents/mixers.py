@@ -48,22 +48,37 @@ class QMixer(nn.Module):
         state_norm: LayerNorm on the state before the hypernetworks.
     """
 
-    def __init__(self, num_agents: int, state_dim: int, embed_dim: int = 32, hypernet_embed: int = 64,
-                 hypernet_layers: int = 2, state_norm: bool = True):
+    def __init__(
+        self,
+        num_agents: int,
+        state_dim: int,
+        embed_dim: int = 32,
+        hypernet_embed: int = 64,
+        hypernet_layers: int = 2,
+        state_norm: bool = True,
+    ):
         super().__init__()
         if hypernet_layers not in (1, 2):
             raise ValueError(f"hypernet_layers must be 1 or 2, got {hypernet_layers}")
-        for name, value in (("num_agents", num_agents), ("state_dim", state_dim), ("embed_dim", embed_dim),
-                            ("hypernet_embed", hypernet_embed)):
+        for name, value in (
+            ("num_agents", num_agents),
+            ("state_dim", state_dim),
+            ("embed_dim", embed_dim),
+            ("hypernet_embed", hypernet_embed),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         self.num_agents, self.embed_dim = num_agents, embed_dim
         self.state_norm = nn.LayerNorm(state_dim) if state_norm else nn.Identity()
-        self.hyper_w1 = _hypernet(state_dim, num_agents * embed_dim, hypernet_embed, hypernet_layers)
+        self.hyper_w1 = _hypernet(
+            state_dim, num_agents * embed_dim, hypernet_embed, hypernet_layers
+        )
         self.hyper_b1 = nn.Linear(state_dim, embed_dim)
         self.hyper_w2 = _hypernet(state_dim, embed_dim, hypernet_embed, hypernet_layers)
         # the state-dependent bias of the output (V(s) in the paper)
-        self.hyper_b2 = nn.Sequential(nn.Linear(state_dim, embed_dim), nn.ReLU(), nn.Linear(embed_dim, 1))
+        self.hyper_b2 = nn.Sequential(
+            nn.Linear(state_dim, embed_dim), nn.ReLU(), nn.Linear(embed_dim, 1)
+        )
 
     def forward(self, agent_qs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """``agent_qs [..., N]`` and ``state [..., S]`` -> ``Q_tot [...]``, monotonic in every ``Q_i``."""

@@ -28,8 +28,14 @@ class AgentLinear(nn.Module):
         gain: gain of the orthogonal initialisation.
     """
 
-    def __init__(self, in_features: int, out_features: int, num_agents: int, shared: bool = True,
-                 gain: float = math.sqrt(2)):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_agents: int,
+        shared: bool = True,
+        gain: float = math.sqrt(2),
+    ):
         super().__init__()
         self.shared = shared
         copies = 1 if shared else num_agents
@@ -37,7 +43,9 @@ class AgentLinear(nn.Module):
         for w in weight:
             nn.init.orthogonal_(w, gain=gain)
         self.weight = nn.Parameter(weight[0] if shared else weight)
-        self.bias = nn.Parameter(torch.zeros(out_features) if shared else torch.zeros(num_agents, out_features))
+        self.bias = nn.Parameter(
+            torch.zeros(out_features) if shared else torch.zeros(num_agents, out_features)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.shared:
@@ -75,9 +83,23 @@ class AgentGRUCell(nn.Module):
         ``[T, M, N, H]``, through torch's fused GRU (shared weights only): about 1.5-2x faster
         than stepping in Python on CPU, forward and backward."""
         steps, m, n = x.shape[:3]
-        weights = [self.input_gates.weight, self.hidden_gates.weight, self.input_gates.bias, self.hidden_gates.bias]
-        out, _ = torch.gru(x.reshape(steps, m * n, -1), h.reshape(1, m * n, -1).contiguous(), weights,
-                           True, 1, 0.0, self.training, False, False)
+        weights = [
+            self.input_gates.weight,
+            self.hidden_gates.weight,
+            self.input_gates.bias,
+            self.hidden_gates.bias,
+        ]
+        out, _ = torch.gru(
+            x.reshape(steps, m * n, -1),
+            h.reshape(1, m * n, -1).contiguous(),
+            weights,
+            True,
+            1,
+            0.0,
+            self.training,
+            False,
+            False,
+        )
         return out.reshape(steps, m, n, -1)
 
 
@@ -98,9 +120,21 @@ class AgentNet(nn.Module):
         out_gain: orthogonal-init gain of the output layer (small for policies, 1 for values).
     """
 
-    def __init__(self, in_dim: int, out_dim: int, num_agents: int, *, hidden_size: int = 64, layers: int = 2,
-                 shared: bool = True, agent_id: bool = True, feature_norm: bool = False,
-                 activation: str = "relu", recurrent: bool = False, out_gain: float = 0.01):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        num_agents: int,
+        *,
+        hidden_size: int = 64,
+        layers: int = 2,
+        shared: bool = True,
+        agent_id: bool = True,
+        feature_norm: bool = False,
+        activation: str = "relu",
+        recurrent: bool = False,
+        out_gain: float = 0.01,
+    ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -134,8 +168,12 @@ class AgentNet(nn.Module):
             x = torch.cat([x, self.agent_ids.expand(*x.shape[:-1], self.num_agents)], dim=-1)
         return self.body(x)
 
-    def forward(self, x: torch.Tensor, hidden: torch.Tensor | None = None,
-                starts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        hidden: torch.Tensor | None = None,
+        starts: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One step. ``x [..., N, in]``; recurrent nets also take ``hidden [B, N, H]`` and
         ``starts [B]`` (True where an episode begins, which zeroes that copy's state)."""
         features = self._features(x)
@@ -148,8 +186,9 @@ class AgentNet(nn.Module):
         hidden = self.gru(features, hidden)
         return self.head(hidden), hidden
 
-    def forward_sequence(self, x: torch.Tensor, hidden: torch.Tensor | None,
-                         starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward_sequence(
+        self, x: torch.Tensor, hidden: torch.Tensor | None, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A whole rollout: ``x [T, M, N, in]``, ``hidden [M, N, H]`` at its start, ``starts [T, M]``."""
         features = self._features(x)
         if self.gru is None:

@@ -51,7 +51,9 @@ class PolicySpec:
 
     def __post_init__(self):
         if self.action_kind not in ("discrete", "continuous"):
-            raise ValueError(f"action_kind must be 'discrete' or 'continuous', got {self.action_kind!r}")
+            raise ValueError(
+                f"action_kind must be 'discrete' or 'continuous', got {self.action_kind!r}"
+            )
 
     @classmethod
     def for_env(cls, env: Any, **network: Any) -> PolicySpec:
@@ -61,9 +63,15 @@ class PolicySpec:
         if isinstance(space, gym.spaces.Discrete):
             return cls(obs_dim, env.num_agents, "discrete", int(space.n), **network)
         if isinstance(space, gym.spaces.Box):
-            return cls(obs_dim, env.num_agents, "continuous", int(np.prod(space.shape)),
-                       [float(v) for v in np.ravel(space.low)], [float(v) for v in np.ravel(space.high)],
-                       **network)
+            return cls(
+                obs_dim,
+                env.num_agents,
+                "continuous",
+                int(np.prod(space.shape)),
+                [float(v) for v in np.ravel(space.low)],
+                [float(v) for v in np.ravel(space.high)],
+                **network,
+            )
         raise TypeError(f"unsupported action space {space}: use Discrete or Box")
 
 
@@ -73,17 +81,32 @@ class Policy(nn.Module):
     def __init__(self, spec: PolicySpec):
         super().__init__()
         self.spec = spec
-        self.net = AgentNet(spec.obs_dim, spec.action_dim, spec.num_agents, hidden_size=spec.hidden_size,
-                            layers=spec.layers, shared=spec.share_parameters, agent_id=spec.agent_id,
-                            feature_norm=spec.feature_norm, activation=spec.activation,
-                            recurrent=spec.recurrent, out_gain=0.01)
+        self.net = AgentNet(
+            spec.obs_dim,
+            spec.action_dim,
+            spec.num_agents,
+            hidden_size=spec.hidden_size,
+            layers=spec.layers,
+            shared=spec.share_parameters,
+            agent_id=spec.agent_id,
+            feature_norm=spec.feature_norm,
+            activation=spec.activation,
+            recurrent=spec.recurrent,
+            out_gain=0.01,
+        )
         self.discrete = spec.action_kind == "discrete"
         self.metadata: dict[str, Any] = {}
         if not self.discrete:
             rows = 1 if spec.share_parameters else spec.num_agents
-            self.log_std = nn.Parameter(torch.full((rows, spec.action_dim), float(spec.init_log_std)))
-            self.register_buffer("low", torch.tensor(spec.action_low, dtype=torch.float32), persistent=False)
-            self.register_buffer("high", torch.tensor(spec.action_high, dtype=torch.float32), persistent=False)
+            self.log_std = nn.Parameter(
+                torch.full((rows, spec.action_dim), float(spec.init_log_std))
+            )
+            self.register_buffer(
+                "low", torch.tensor(spec.action_low, dtype=torch.float32), persistent=False
+            )
+            self.register_buffer(
+                "high", torch.tensor(spec.action_high, dtype=torch.float32), persistent=False
+            )
 
     # ------------------------------------------------------------------ distributions
     def initial_hidden(self, batch: int) -> torch.Tensor:
@@ -94,14 +117,24 @@ class Policy(nn.Module):
             return MaskedCategorical(out, mask)
         return DiagGaussian(out, self.log_std)
 
-    def distribution(self, obs: torch.Tensor, mask: torch.Tensor | None = None, hidden: torch.Tensor | None = None,
-                     starts: torch.Tensor | None = None):
+    def distribution(
+        self,
+        obs: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        hidden: torch.Tensor | None = None,
+        starts: torch.Tensor | None = None,
+    ):
         """One step: the action distribution for ``obs [B, N, D]`` and the new hidden state."""
         out, hidden = self.net(obs.flatten(start_dim=2), hidden, starts)
         return self._distribution(out, mask), hidden
 
-    def distribution_sequence(self, obs: torch.Tensor, mask: torch.Tensor | None, hidden: torch.Tensor | None,
-                              starts: torch.Tensor):
+    def distribution_sequence(
+        self,
+        obs: torch.Tensor,
+        mask: torch.Tensor | None,
+        hidden: torch.Tensor | None,
+        starts: torch.Tensor,
+    ):
         """A rollout: ``obs [T, M, N, D]`` from ``hidden [M, N, H]`` with episode ``starts [T, M]``."""
         out, _ = self.net.forward_sequence(obs.flatten(start_dim=3), hidden, starts)
         return self._distribution(out, mask)
@@ -114,13 +147,23 @@ class Policy(nn.Module):
         return clipped.to("cpu", torch.float32).numpy()
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, mask: np.ndarray | None = None, hidden: torch.Tensor | None = None,
-            greedy: bool = True, generator: torch.Generator | None = None,
-            starts: np.ndarray | None = None) -> tuple[np.ndarray, torch.Tensor | None]:
+    def act(
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray | None = None,
+        hidden: torch.Tensor | None = None,
+        greedy: bool = True,
+        generator: torch.Generator | None = None,
+        starts: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, torch.Tensor | None]:
         """Env actions for observations ``[B, N, ...]`` (numpy in, numpy out) and the new hidden state."""
         device = next(self.parameters()).device
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=device)
-        mask_t = None if mask is None or not self.discrete else torch.as_tensor(np.asarray(mask), device=device)
+        mask_t = (
+            None
+            if mask is None or not self.discrete
+            else torch.as_tensor(np.asarray(mask), device=device)
+        )
         starts_t = None if starts is None else torch.as_tensor(np.asarray(starts), device=device)
         if hidden is None and self.spec.recurrent:
             hidden = self.initial_hidden(obs_t.shape[0])
@@ -137,7 +180,9 @@ class Policy(nn.Module):
             "spec": asdict(self.spec),
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
             # plain JSON values only, so the file stays loadable with weights_only=True
-            "metadata": json.loads(json.dumps(metadata if metadata is not None else self.metadata, default=str)),
+            "metadata": json.loads(
+                json.dumps(metadata if metadata is not None else self.metadata, default=str)
+            ),
         }
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
@@ -154,8 +199,10 @@ class Policy(nn.Module):
         if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT:
             raise ValueError(f"{path} is not a marlgym policy file (no '{POLICY_FORMAT}' header)")
         if payload.get("version") != POLICY_VERSION:
-            raise ValueError(f"{path} has policy format version {payload.get('version')}, "
-                             f"this marlgym reads version {POLICY_VERSION}")
+            raise ValueError(
+                f"{path} has policy format version {payload.get('version')}, "
+                f"this marlgym reads version {POLICY_VERSION}"
+            )
         known = {f.name for f in fields(PolicySpec)}
         policy = cls(PolicySpec(**{k: v for k, v in payload["spec"].items() if k in known}))
         policy.load_state_dict(payload["state_dict"])

@@ -59,7 +59,7 @@ def _swarming_policies() -> dict[str, ScriptedBuilder]:
         policy = VicsekPolicy(core)
         return lambda obs, _core: policy(obs)
 
-    return {"vicsek": lambda core: (lambda obs, c: vicsek_actions(c)), "vicsek-observed": observed}
+    return {"vicsek": lambda core: lambda obs, c: vicsek_actions(c), "vicsek-observed": observed}
 
 
 def _donor_policies() -> dict[str, ScriptedBuilder]:
@@ -69,6 +69,7 @@ def _donor_policies() -> dict[str, ScriptedBuilder]:
         def build(core):
             policy = cls(core)
             return lambda obs, _core: policy(obs)
+
         return build
 
     return {
@@ -137,10 +138,12 @@ def random_policy(core: Any, seed: int | None = 0) -> RenderPolicy:
     rng = np.random.default_rng(seed)
     space = core.action_space
     if isinstance(space, gym.spaces.Discrete):
+
         def act(obs, c):
             mask = c.action_mask()
             scores = np.where(mask, rng.random(mask.shape), -1.0)
             return scores.argmax(axis=-1) + int(space.start)
+
         return act
     if isinstance(space, gym.spaces.Box):
         shape = (core.num_envs, core.num_agents, *space.shape)
@@ -197,14 +200,18 @@ def resolve_checkpoint(path: str, best: bool = False) -> CheckpointSource:
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.basename(parent) == "checkpoints":
         return _training_source(path, os.path.dirname(parent))
-    return _policy_source(path, parent if os.path.isfile(os.path.join(parent, "config.yaml")) else None)
+    return _policy_source(
+        path, parent if os.path.isfile(os.path.join(parent, "config.yaml")) else None
+    )
 
 
 def _policy_source(path: str, run_dir: str | None) -> CheckpointSource:
     from agents.policy import Policy
 
     metadata = Policy.load(path).metadata
-    return CheckpointSource(path, "policy", metadata.get("env_id"), dict(metadata.get("env_kwargs") or {}), run_dir)
+    return CheckpointSource(
+        path, "policy", metadata.get("env_id"), dict(metadata.get("env_kwargs") or {}), run_dir
+    )
 
 
 def _training_source(path: str, run_dir: str) -> CheckpointSource:
@@ -233,8 +240,9 @@ def _learner_policy(source: CheckpointSource, core: Any) -> RenderPolicy:
     return act
 
 
-def make_policy(policy: str, core: Any, seed: int | None = 0, checkpoint: CheckpointSource | None = None
-                ) -> RenderPolicy:
+def make_policy(
+    policy: str, core: Any, seed: int | None = 0, checkpoint: CheckpointSource | None = None
+) -> RenderPolicy:
     """The acting function for ``policy`` (``random``, ``scripted[:name]``) or a checkpoint."""
     if checkpoint is not None:
         if checkpoint.kind == "training":
@@ -247,15 +255,21 @@ def make_policy(policy: str, core: Any, seed: int | None = 0, checkpoint: Checkp
     if policy == "scripted" or policy.startswith("scripted:"):
         available = scripted_policies(core)
         if not available:
-            raise ValueError(f"no scripted policy is known for {_env_class(core).__name__}; "
-                             "use --policy random, a checkpoint, or agents.render.register_scripted()")
+            raise ValueError(
+                f"no scripted policy is known for {_env_class(core).__name__}; "
+                "use --policy random, a checkpoint, or agents.render.register_scripted()"
+            )
         name = policy.partition(":")[2] or next(iter(available))
         if name not in available:
-            raise ValueError(f"unknown scripted policy {name!r} for {_env_class(core).__name__}; "
-                             f"available: {', '.join(available)}")
+            raise ValueError(
+                f"unknown scripted policy {name!r} for {_env_class(core).__name__}; "
+                f"available: {', '.join(available)}"
+            )
         return available[name](core)
-    raise ValueError(f"--policy must be 'random', 'scripted' or 'scripted:<name>', got {policy!r} "
-                     "(use --checkpoint for a trained policy)")
+    raise ValueError(
+        f"--policy must be 'random', 'scripted' or 'scripted:<name>', got {policy!r} "
+        "(use --checkpoint for a trained policy)"
+    )
 
 
 # ---------------------------------------------------------------------- playing
@@ -281,23 +295,39 @@ def _caption(frame: np.ndarray, text: str) -> np.ndarray:
     canvas.surface.fill((255, 255, 255))
     import pygame
 
-    canvas.surface.blit(pygame.surfarray.make_surface(np.ascontiguousarray(frame[..., :3].transpose(1, 0, 2))), (0, 0))
+    canvas.surface.blit(
+        pygame.surfarray.make_surface(np.ascontiguousarray(frame[..., :3].transpose(1, 0, 2))),
+        (0, 0),
+    )
     canvas.text(text, (4, height + 4), size=18)
     return canvas.present()
 
 
 def _check_frame(frame: Any, env_id: str) -> np.ndarray:
     if frame is None:
-        raise ValueError(f"{env_id} returned no frame from render(); it must support render_mode='rgb_array'")
+        raise ValueError(
+            f"{env_id} returned no frame from render(); it must support render_mode='rgb_array'"
+        )
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[2] not in (3, 4):
-        raise ValueError(f"{env_id} rendered an array of shape {frame.shape}; expected [H, W, 3] (RGB)")
+        raise ValueError(
+            f"{env_id} rendered an array of shape {frame.shape}; expected [H, W, 3] (RGB)"
+        )
     return frame[..., :3].astype(np.uint8)
 
 
-def play_episode(env_id: str, policy: str = "random", *, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
-                 max_steps: int | None = None, window: bool = False, caption: bool = True,
-                 checkpoint: CheckpointSource | None = None, step_limit: int = 100_000) -> Episode:
+def play_episode(
+    env_id: str,
+    policy: str = "random",
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+    max_steps: int | None = None,
+    window: bool = False,
+    caption: bool = True,
+    checkpoint: CheckpointSource | None = None,
+    step_limit: int = 100_000,
+) -> Episode:
     """Play one episode of ``env_id`` (copy 0, seeded ``seed``) and collect its frames.
 
     Args:
@@ -314,7 +344,9 @@ def play_episode(env_id: str, policy: str = "random", *, env_kwargs: dict[str, A
     if max_steps is not None and max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     kwargs = dict(env_kwargs or {})
-    core = envs.make_vec(env_id, 1, autoreset=False, render_mode="human" if window else "rgb_array", **kwargs)
+    core = envs.make_vec(
+        env_id, 1, autoreset=False, render_mode="human" if window else "rgb_array", **kwargs
+    )
     episode = Episode(fps=float((getattr(core, "metadata", None) or {}).get("render_fps") or 10))
     try:
         act = make_policy(policy, core, seed, checkpoint)
@@ -327,7 +359,9 @@ def play_episode(env_id: str, policy: str = "random", *, env_kwargs: dict[str, A
             if not window:
                 frame = _check_frame(frame, env_id)
                 if caption:
-                    frame = _caption(frame, f"{env_id}  step {episode.steps}  return {episode.team_return:.3f}")
+                    frame = _caption(
+                        frame, f"{env_id}  step {episode.steps}  return {episode.team_return:.3f}"
+                    )
                 episode.frames.append(frame)
 
         show()
@@ -340,8 +374,11 @@ def play_episode(env_id: str, policy: str = "random", *, env_kwargs: dict[str, A
             if np.logical_or(terminated, truncated).all():
                 episode.finished = True
                 stats = info.get("episode", {})
-                episode.metrics = {k: float(v[0]) for k, v in stats.items()
-                                   if np.ndim(v) == 1 and k not in ("return", "length")}
+                episode.metrics = {
+                    k: float(v[0])
+                    for k, v in stats.items()
+                    if np.ndim(v) == 1 and k not in ("return", "length")
+                }
                 break
         else:
             if max_steps is None:
@@ -368,14 +405,30 @@ def write_video(frames: Sequence[np.ndarray], path: str, fps: float) -> None:
         return
     height, width = frames[0].shape[:2]
     pad = ((0, height % 2), (0, width % 2), (0, 0))
-    imageio.mimsave(path, [np.pad(f, pad, mode="edge") for f in frames], fps=fps, macro_block_size=1,
-                    codec="libx264", pixelformat="yuv420p")
+    imageio.mimsave(
+        path,
+        [np.pad(f, pad, mode="edge") for f in frames],
+        fps=fps,
+        macro_block_size=1,
+        codec="libx264",
+        pixelformat="yuv420p",
+    )
 
 
-def render_episode(env_id: str | None = None, policy: str = "random", *, out: str | None = None,
-                   window: bool = False, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
-                   max_steps: int | None = None, fps: float | None = None, checkpoint: str | None = None,
-                   best: bool = False, caption: bool = True) -> Episode:
+def render_episode(
+    env_id: str | None = None,
+    policy: str = "random",
+    *,
+    out: str | None = None,
+    window: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+    max_steps: int | None = None,
+    fps: float | None = None,
+    checkpoint: str | None = None,
+    best: bool = False,
+    caption: bool = True,
+) -> Episode:
     """Play an episode and write it to ``out`` (GIF/MP4) or show it in a window: the command's body.
 
     With ``checkpoint`` the env id and keyword arguments default to the run's; keyword
@@ -387,13 +440,24 @@ def render_episode(env_id: str | None = None, policy: str = "random", *, out: st
         raise ValueError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out!r}")
     source = resolve_checkpoint(checkpoint, best) if checkpoint else None
     kwargs = dict(env_kwargs or {})
-    if source is not None and env_id in (None, source.env_id):  # the run's env, with any kwargs given here on top
+    if source is not None and env_id in (
+        None,
+        source.env_id,
+    ):  # the run's env, with any kwargs given here on top
         kwargs = {**source.env_kwargs, **kwargs}
         env_id = source.env_id
     if env_id is None:
         raise ValueError("give an env id (or a --checkpoint whose run names one)")
-    episode = play_episode(env_id, policy, env_kwargs=kwargs, seed=seed, max_steps=max_steps, window=window,
-                           caption=caption, checkpoint=source)
+    episode = play_episode(
+        env_id,
+        policy,
+        env_kwargs=kwargs,
+        seed=seed,
+        max_steps=max_steps,
+        window=window,
+        caption=caption,
+        checkpoint=source,
+    )
     if out is not None:
         write_video(episode.frames, out, fps or episode.fps)
     return episode
@@ -406,28 +470,56 @@ def parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
-            raise ValueError(f"env keyword argument {item!r} must have the form key=value (e.g. num_agents=20)")
+            raise ValueError(
+                f"env keyword argument {item!r} must have the form key=value (e.g. num_agents=20)"
+            )
         kwargs[key] = yaml.safe_load(value) if value else ""
     return kwargs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agents.render", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("env_id", nargs="?", help="registered env id or alias (default with --checkpoint: the run's)")
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.render",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "env_id",
+        nargs="?",
+        help="registered env id or alias (default with --checkpoint: the run's)",
+    )
     parser.add_argument("kwargs", nargs="*", metavar="key=value", help="env keyword arguments")
-    parser.add_argument("--policy", default="random", help="random (default), scripted or scripted:<name>")
-    parser.add_argument("--checkpoint", help="run directory, policy file or training checkpoint to play")
-    parser.add_argument("--best", action="store_true", help="with a run directory: play policy_best.pt")
+    parser.add_argument(
+        "--policy", default="random", help="random (default), scripted or scripted:<name>"
+    )
+    parser.add_argument(
+        "--checkpoint", help="run directory, policy file or training checkpoint to play"
+    )
+    parser.add_argument(
+        "--best", action="store_true", help="with a run directory: play policy_best.pt"
+    )
     parser.add_argument("--out", help="write the episode to this .gif or .mp4 file")
     parser.add_argument("--window", action="store_true", help="show the episode in a pygame window")
     parser.add_argument("--seed", type=int, default=0, help="env (and random policy) seed")
     parser.add_argument("--max-steps", type=int, help="stop after this many steps")
-    parser.add_argument("--fps", type=float, help="frames per second (default: the env's render_fps)")
-    parser.add_argument("--no-caption", action="store_true", help="no caption strip under the frames")
-    parser.add_argument("--list-policies", action="store_true", help="list the scripted policies of ENV_ID")
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="import MODULE first (it registers your env); repeatable")
+    parser.add_argument(
+        "--fps", type=float, help="frames per second (default: the env's render_fps)"
+    )
+    parser.add_argument(
+        "--no-caption", action="store_true", help="no caption strip under the frames"
+    )
+    parser.add_argument(
+        "--list-policies", action="store_true", help="list the scripted policies of ENV_ID"
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (it registers your env); repeatable",
+    )
     args = parser.parse_args(argv)
     items = list(args.kwargs)
     if args.env_id and "=" in args.env_id:
@@ -448,17 +540,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             core.close()
             print("\n".join(["random"] + [f"scripted:{n}" for n in names]))
             return 0
-        episode = render_episode(args.env_id, args.policy, out=args.out, window=args.window, env_kwargs=kwargs,
-                                 seed=args.seed, max_steps=args.max_steps, fps=args.fps,
-                                 checkpoint=args.checkpoint, best=args.best, caption=not args.no_caption)
+        episode = render_episode(
+            args.env_id,
+            args.policy,
+            out=args.out,
+            window=args.window,
+            env_kwargs=kwargs,
+            seed=args.seed,
+            max_steps=args.max_steps,
+            fps=args.fps,
+            checkpoint=args.checkpoint,
+            best=args.best,
+            caption=not args.no_caption,
+        )
     except (ValueError, KeyError, TypeError, ImportError, FileNotFoundError, RuntimeError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2
     where = args.out or "window"
     ended = "episode ended" if episode.finished else "stopped early"
-    print(f"{episode.steps} steps ({ended}), team return {episode.team_return:.4f}, "
-          f"{episode.rendered} frames -> {where}")
+    print(
+        f"{episode.steps} steps ({ended}), team return {episode.team_return:.4f}, "
+        f"{episode.rendered} frames -> {where}"
+    )
     for key, value in episode.metrics.items():
         print(f"  {key}: {value:.4f}")
     return 0

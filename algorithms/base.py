@@ -45,7 +45,9 @@ class NonFiniteLossError(RuntimeError):
 
     def __init__(self, loss: str, update: int, value: float):
         self.loss, self.update, self.value = loss, update, value
-        super().__init__(f"loss '{loss}' is {value} at update {update}; stopping before applying it")
+        super().__init__(
+            f"loss '{loss}' is {value} at update {update}; stopping before applying it"
+        )
 
     def __reduce__(self):  # picklable, so a worker process can send it back to a benchmark's pool
         return type(self), (self.loss, self.update, self.value)
@@ -98,7 +100,9 @@ class Learner(abc.ABC):
     #: ``act`` needs the global state (centralised controllers); evaluation then passes it
     act_needs_state: ClassVar[bool] = False
 
-    def __init__(self, cfg: AlgoConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
+    def __init__(
+        self, cfg: AlgoConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0
+    ):
         check_compatible(type(self), env)
         self.cfg = cfg
         self.env = env
@@ -113,8 +117,14 @@ class Learner(abc.ABC):
         """Collect from ``self.env``, update, advance ``env_steps``/``updates``; return scalars."""
 
     @abc.abstractmethod
-    def act(self, obs: np.ndarray, mask: np.ndarray | None = None, state: np.ndarray | None = None,
-            hidden: Any = None, greedy: bool = True) -> tuple[np.ndarray, Any]:
+    def act(
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray | None = None,
+        state: np.ndarray | None = None,
+        hidden: Any = None,
+        greedy: bool = True,
+    ) -> tuple[np.ndarray, Any]:
         """Joint actions for ``obs [B, N, ...]`` (no learning, no training randomness)."""
 
     def policy(self) -> Policy | None:
@@ -136,5 +146,7 @@ def check_compatible(learner_cls: type[Learner], env: Any) -> None:
     if env.is_discrete and not learner_cls.supports_discrete:
         raise ValueError(f"{name} does not support discrete actions ({env.action_space})")
     if not env.is_discrete and not learner_cls.supports_continuous:
-        raise ValueError(f"{name} does not support continuous actions ({env.action_space}); "
-                         "use a learner with supports_continuous (e.g. ippo, mappo, mfac)")
+        raise ValueError(
+            f"{name} does not support continuous actions ({env.action_space}); "
+            "use a learner with supports_continuous (e.g. ippo, mappo, mfac)"
+        )

@@ -37,7 +37,9 @@ class IQLLearner(ValueLearner):
         active = batch["active"]
         alive_next = active & ~batch["terminated"]
         weights = batch["filled"].unsqueeze(-1) & active
-        targets = td_targets(self.scaled_rewards(rewards, weights), next_values, alive_next, self.cfg.gamma)
+        targets = td_targets(
+            self.scaled_rewards(rewards, weights), next_values, alive_next, self.cfg.gamma
+        )
         w = weights.to(taken.dtype)
         logs = {"q_taken": weighted_mean(taken.detach(), w), "target": weighted_mean(targets, w)}
         if self.cfg.conservative_alpha:

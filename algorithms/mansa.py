@@ -184,10 +184,18 @@ class SwitcherConfig:
 
     def check(self, prefix: str) -> None:
         if self.mode not in SWITCHER_MODES:
-            raise ValueError(f"{prefix}.mode must be one of {list(SWITCHER_MODES)}, got {self.mode!r}")
-        positive = {"lr": self.lr, "epochs": self.epochs, "minibatches": self.minibatches,
-                    "clip_coef": self.clip_coef, "max_grad_norm": self.max_grad_norm,
-                    "hidden_size": self.hidden_size, "layers": self.layers}
+            raise ValueError(
+                f"{prefix}.mode must be one of {list(SWITCHER_MODES)}, got {self.mode!r}"
+            )
+        positive = {
+            "lr": self.lr,
+            "epochs": self.epochs,
+            "minibatches": self.minibatches,
+            "clip_coef": self.clip_coef,
+            "max_grad_norm": self.max_grad_norm,
+            "hidden_size": self.hidden_size,
+            "layers": self.layers,
+        }
         for key, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{prefix}.{key} must be > 0, got {value}")
@@ -239,25 +247,40 @@ class MANSAConfig(AlgoConfig):
         if self.cl not in CL_LEARNERS:
             raise ValueError(f"algo.cl must be one of {sorted(CL_LEARNERS)}, got {self.cl!r}")
         if IL_LEARNERS[self.il] != CL_LEARNERS[self.cl]:
-            pairs = ", ".join(f"il={i} cl={c}" for i in IL_LEARNERS for c in CL_LEARNERS
-                              if IL_LEARNERS[i] == CL_LEARNERS[c])
-            raise ValueError(f"algo.il={self.il} cannot pair with algo.cl={self.cl}; pairs: {pairs}")
+            pairs = ", ".join(
+                f"il={i} cl={c}"
+                for i in IL_LEARNERS
+                for c in CL_LEARNERS
+                if IL_LEARNERS[i] == CL_LEARNERS[c]
+            )
+            raise ValueError(
+                f"algo.il={self.il} cannot pair with algo.cl={self.cl}; pairs: {pairs}"
+            )
         if not (self.cost >= 0 and math.isfinite(self.cost)):
             raise ValueError(f"algo.cost must be a finite number >= 0, got {self.cost}")
         if self.budget is not None and self.budget < 0:
             raise ValueError(f"algo.budget must be >= 0 or None (unlimited), got {self.budget}")
         if self.budget_scope not in BUDGET_SCOPES:
-            raise ValueError(f"algo.budget_scope must be one of {list(BUDGET_SCOPES)}, got {self.budget_scope!r}")
+            raise ValueError(
+                f"algo.budget_scope must be one of {list(BUDGET_SCOPES)}, got {self.budget_scope!r}"
+            )
         if self.policy_data not in POLICY_DATA:
-            raise ValueError(f"algo.policy_data must be one of {list(POLICY_DATA)}, got {self.policy_data!r}")
+            raise ValueError(
+                f"algo.policy_data must be one of {list(POLICY_DATA)}, got {self.policy_data!r}"
+            )
         if self.rollout_length < 1:
             raise ValueError(f"algo.rollout_length must be at least 1, got {self.rollout_length}")
         self.switcher.check("algo.switcher")
-        il, cl = self.il_config, self.cl_config  # refuses bad sub-learner keys now, not at build time
+        il, cl = (
+            self.il_config,
+            self.cl_config,
+        )  # refuses bad sub-learner keys now, not at build time
         for key, sub in (("il_cfg", il), ("cl_cfg", cl)):
             if sub.recurrent:
-                raise ValueError(f"algo.{key}.recurrent=true is not supported by mansa (the switcher hands "
-                                 "single steps to either learner)")
+                raise ValueError(
+                    f"algo.{key}.recurrent=true is not supported by mansa (the switcher hands "
+                    "single steps to either learner)"
+                )
 
     @property
     def on_policy(self) -> bool:
@@ -279,8 +302,10 @@ class MANSAConfig(AlgoConfig):
         if self.on_policy:  # both PPO learners fill rollouts of T steps in lock step
             t = self.rollout_length
             if "rollout_length" in overrides and overrides["rollout_length"] != t:
-                raise ValueError(f"algo.{key}.rollout_length={overrides['rollout_length']} differs from the "
-                                 f"shared rollout of {t} steps; set algo.rollout_length instead")
+                raise ValueError(
+                    f"algo.{key}.rollout_length={overrides['rollout_length']} differs from the "
+                    f"shared rollout of {t} steps; set algo.rollout_length instead"
+                )
             sub.rollout_length = t
         elif key == "cl_cfg" and "bootstrap" not in overrides:
             sub.bootstrap = CL_BOOTSTRAP
@@ -301,7 +326,9 @@ def _sub_config(name: str, overrides: dict[str, Any], key: str) -> AlgoConfig:
         hint = f"; did you mean 'algo.{key}.{close[0]}'?" if close else ""
         raise ValueError(f"unknown config key 'algo.{key}.{leaf}' for {name}{hint}") from None
     except OmegaConfBaseException as err:
-        raise ValueError(f"config key 'algo.{key}.{err.full_key}': {str(err).splitlines()[0]}") from None
+        raise ValueError(
+            f"config key 'algo.{key}.{err.full_key}': {str(err).splitlines()[0]}"
+        ) from None
     try:
         return OmegaConf.to_object(merged)
     except ValueError as err:
@@ -316,11 +343,24 @@ class Switcher:
     budget) and the stall count (with ``stall_input``): see :meth:`MANSALearner._inputs`.
     """
 
-    def __init__(self, cfg: SwitcherConfig, in_dim: int, num_envs: int, length: int,
-                 device: torch.device, seed: int):
+    def __init__(
+        self,
+        cfg: SwitcherConfig,
+        in_dim: int,
+        num_envs: int,
+        length: int,
+        device: torch.device,
+        seed: int,
+    ):
         self.cfg, self.device = cfg, device
-        net = {"hidden_size": cfg.hidden_size, "layers": cfg.layers, "shared": True, "agent_id": False,
-               "feature_norm": True, "activation": "tanh"}
+        net = {
+            "hidden_size": cfg.hidden_size,
+            "layers": cfg.layers,
+            "shared": True,
+            "agent_id": False,
+            "feature_norm": True,
+            "activation": "tanh",
+        }
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.actor = AgentNet(in_dim, 2, 1, out_gain=0.01, **net).to(device)
@@ -332,20 +372,27 @@ class Switcher:
         self.value_norm = ValueNorm(device=device)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
-        self.act_generator = torch.Generator(device=device)  # act(greedy=False): not training randomness
+        self.act_generator = torch.Generator(
+            device=device
+        )  # act(greedy=False): not training randomness
         self.act_generator.manual_seed(seed + 1)
-        self.buffer = RolloutBuffer(length, {
-            "inputs": ((num_envs, in_dim), torch.float32),
-            "allowed": ((num_envs,), torch.float32),
-            "actions": ((num_envs,), torch.int64),
-            "log_probs": ((num_envs,), torch.float32),
-            "values": ((num_envs,), torch.float32),
-            "rewards": ((num_envs,), torch.float32),
-            "dones": ((num_envs,), torch.float32),
-        })
+        self.buffer = RolloutBuffer(
+            length,
+            {
+                "inputs": ((num_envs, in_dim), torch.float32),
+                "allowed": ((num_envs,), torch.float32),
+                "actions": ((num_envs,), torch.int64),
+                "log_probs": ((num_envs,), torch.float32),
+                "values": ((num_envs,), torch.float32),
+                "rewards": ((num_envs,), torch.float32),
+                "dones": ((num_envs,), torch.float32),
+            },
+        )
 
     def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.actor(inputs.unsqueeze(-2))[0].squeeze(-2)  # one "agent": [..., 1, 2] -> [..., 2]
+        return self.actor(inputs.unsqueeze(-2))[0].squeeze(
+            -2
+        )  # one "agent": [..., 1, 2] -> [..., 2]
 
     @staticmethod
     def _dist(logits: torch.Tensor, allowed: torch.Tensor) -> MaskedCategorical:
@@ -354,12 +401,19 @@ class Switcher:
 
     def value(self, inputs: torch.Tensor) -> torch.Tensor:
         """Denormalised values ``[...]`` of inputs ``[..., D]``."""
-        return self.value_norm.denormalize(self.critic(inputs.unsqueeze(-2))[0].squeeze(-1).squeeze(-1))
+        return self.value_norm.denormalize(
+            self.critic(inputs.unsqueeze(-2))[0].squeeze(-1).squeeze(-1)
+        )
 
     @torch.no_grad()
-    def decide(self, inputs: torch.Tensor, allowed: torch.Tensor, greedy: bool = False,
-               generator: torch.Generator | None = None,
-               explore: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def decide(
+        self,
+        inputs: torch.Tensor,
+        allowed: torch.Tensor,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+        explore: float = 0.0,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(choices [B] (1 = CL), log-probs [B], unmasked CL probabilities [B])``; with ``explore``
         (sampled choices only) drawn from ``(1 - explore) * policy + explore * uniform`` over the
         allowed choices, the log-probs being that mixture's."""
@@ -375,8 +429,9 @@ class Switcher:
         """Clipped PPO over the rollout in the buffer; policy terms only where CL was allowed."""
         cfg = self.cfg
         data = dict(self.buffer.data)
-        advantages, returns = compute_gae(data["rewards"], data["values"], data["dones"], last_values,
-                                          cfg.gamma, cfg.gae_lambda)
+        advantages, returns = compute_gae(
+            data["rewards"], data["values"], data["dones"], last_values, cfg.gamma, cfg.gae_lambda
+        )
         free = data["allowed"]
         if free.sum() > 1:
             mean = (advantages * free).sum() / free.sum()
@@ -388,20 +443,40 @@ class Switcher:
         size = flat["actions"].shape[0]
         totals: dict[str, torch.Tensor] = {}
         for _ in range(cfg.epochs):
-            for idx in torch.randperm(size, generator=self.generator).tensor_split(min(cfg.minibatches, size)):
+            for idx in torch.randperm(size, generator=self.generator).tensor_split(
+                min(cfg.minibatches, size)
+            ):
                 mb = {k: v[idx] for k, v in flat.items()}
                 dist = self._dist(self._logits(mb["inputs"]), mb["allowed"])
                 values = self.critic(mb["inputs"].unsqueeze(-2))[0].squeeze(-1).squeeze(-1)
-                losses = ppo_losses(dist.log_prob(mb["actions"]), mb["log_probs"], mb["advantages"],
-                                    dist.entropy(), values, values.detach(), mb["targets"], cfg.clip_coef,
-                                    weights=mb["allowed"])
+                losses = ppo_losses(
+                    dist.log_prob(mb["actions"]),
+                    mb["log_probs"],
+                    mb["advantages"],
+                    dist.entropy(),
+                    values,
+                    values.detach(),
+                    mb["targets"],
+                    cfg.clip_coef,
+                    weights=mb["allowed"],
+                )
                 losses["value_loss"] = 0.5 * weighted_mean((values - mb["targets"]).pow(2), None)
-                loss = losses["policy_loss"] - cfg.ent_coef * losses["entropy"] + cfg.vf_coef * losses["value_loss"]
+                loss = (
+                    losses["policy_loss"]
+                    - cfg.ent_coef * losses["entropy"]
+                    + cfg.vf_coef * losses["value_loss"]
+                )
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
-                check_finite({"switcher_policy_loss": losses["policy_loss"],
-                              "switcher_value_loss": losses["value_loss"], "switcher_grad_norm": grad_norm}, updates)
+                check_finite(
+                    {
+                        "switcher_policy_loss": losses["policy_loss"],
+                        "switcher_value_loss": losses["value_loss"],
+                        "switcher_grad_norm": grad_norm,
+                    },
+                    updates,
+                )
                 self.optimizer.step()
                 losses["grad_norm"] = grad_norm
                 for k, v in losses.items():
@@ -410,9 +485,14 @@ class Switcher:
         return {f"losses/switcher/{k}": float(v) / count for k, v in totals.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "value_norm": self.value_norm.state_dict(),
-                "generator": self.generator.get_state(), "act_generator": self.act_generator.get_state()}
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "value_norm": self.value_norm.state_dict(),
+            "generator": self.generator.get_state(),
+            "act_generator": self.act_generator.get_state(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.actor.load_state_dict(state["actor"])
@@ -433,12 +513,25 @@ class _ValueSide:
     def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
         return self.learner.behaviour_actions(obs, mask)
 
-    def greedy(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool) -> np.ndarray:
+    def greedy(
+        self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool
+    ) -> np.ndarray:
         return self.learner.act(obs, mask, state, None, greedy=greedy)[0]
 
-    def record(self, t: int, obs, mask, state, actions, own, next_obs, rewards, terminated, truncated, info) -> None:
-        self.learner.record_step(obs, mask, state if self.learner.needs_state else None, actions, next_obs,
-                                 rewards, terminated, truncated, info)
+    def record(
+        self, t: int, obs, mask, state, actions, own, next_obs, rewards, terminated, truncated, info
+    ) -> None:
+        self.learner.record_step(
+            obs,
+            mask,
+            state if self.learner.needs_state else None,
+            actions,
+            next_obs,
+            rewards,
+            terminated,
+            truncated,
+            info,
+        )
 
     def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
         learner = self.learner
@@ -472,16 +565,22 @@ class _PolicySide:
         self.other: _PolicySide | None = None
 
     def _dist(self, obs_t: torch.Tensor, mask: np.ndarray):
-        return self.learner.actor.distribution(obs_t, torch.as_tensor(mask).to(self.learner.device))[0]
+        return self.learner.actor.distribution(
+            obs_t, torch.as_tensor(mask).to(self.learner.device)
+        )[0]
 
     def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
         dist = self._dist(self.learner._tensor(obs, flat_from=2), mask)
         return self.learner.actor.to_env(dist.sample(self.learner.generator))
 
-    def greedy(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool) -> np.ndarray:
+    def greedy(
+        self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool
+    ) -> np.ndarray:
         return self.learner.act(obs, mask, state, None, greedy=greedy)[0]
 
-    def record(self, t: int, obs, mask, state, actions, own, next_obs, rewards, terminated, truncated, info) -> None:
+    def record(
+        self, t: int, obs, mask, state, actions, own, next_obs, rewards, terminated, truncated, info
+    ) -> None:
         learner, gamma = self.learner, self.learner.cfg.gamma
         obs_t, state_t = learner._inputs(obs, state)
         dist = self._dist(obs_t, mask)
@@ -491,7 +590,9 @@ class _PolicySide:
         rewards = learner._rewards(rewards).astype(np.float32)
         bootstrap = truncated & ~terminated & ~self.agent_done
         if bootstrap.any():  # time limit: bootstrap from the final observation's value
-            final_obs, final_state = learner._inputs(info.get("final_obs", next_obs), info.get("final_state"))
+            final_obs, final_state = learner._inputs(
+                info.get("final_obs", next_obs), info.get("final_state")
+            )
             final_values, _ = learner._value(final_obs, final_state, None, None)
             rewards = rewards + gamma * final_values.cpu().numpy() * bootstrap
         log_probs = dist.log_prob(actions_t)
@@ -499,11 +600,22 @@ class _PolicySide:
             active = ~self.agent_done & own[:, None]
         else:  # the other's steps too, with its (the behaviour's) log-probabilities as PPO's old ones
             behaviour = self.other._dist(obs_t, mask).log_prob(actions_t)
-            log_probs = torch.where(torch.as_tensor(own).to(learner.device)[:, None], log_probs, behaviour)
+            log_probs = torch.where(
+                torch.as_tensor(own).to(learner.device)[:, None], log_probs, behaviour
+            )
             active = ~self.agent_done
-        learner.buffer.store(t, obs=obs_t, log_probs=log_probs, values=values, actions=actions_t,
-                             rewards=rewards, dones=terminated | truncated, active=active, starts=self.starts,
-                             mask=torch.as_tensor(mask))
+        learner.buffer.store(
+            t,
+            obs=obs_t,
+            log_probs=log_probs,
+            values=values,
+            actions=actions_t,
+            rewards=rewards,
+            dones=terminated | truncated,
+            active=active,
+            starts=self.starts,
+            mask=torch.as_tensor(mask),
+        )
         if state_t is not None:
             learner.buffer.store(t, state=state_t)
         self.own_steps += len(own) if self.other is not None else int(own.sum())
@@ -528,7 +640,11 @@ class _PolicySide:
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
-        return {"agent_done": self.agent_done.copy(), "starts": self.starts.copy(), "own_steps": self.own_steps}
+        return {
+            "agent_done": self.agent_done.copy(),
+            "starts": self.starts.copy(),
+            "own_steps": self.own_steps,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.agent_done = np.array(state["agent_done"], dtype=bool)
@@ -561,11 +677,15 @@ class SwitchMemory:
         return stall_counts(obs, self.obs, self.stall, np.zeros(len(self.calls_left), dtype=bool))
 
 
-def stall_counts(obs: np.ndarray, previous: np.ndarray, stall: np.ndarray, first: np.ndarray) -> np.ndarray:
+def stall_counts(
+    obs: np.ndarray, previous: np.ndarray, stall: np.ndarray, first: np.ndarray
+) -> np.ndarray:
     """How many steps in a row the joint observation ``[B, ...]`` has stayed the same: ``stall + 1``
     where it equals ``previous`` (the last step's, whose count was ``stall``), 0 where it changed or
     where the episode has just begun (``first``)."""
-    same = (np.asarray(obs).reshape(len(stall), -1) == np.asarray(previous).reshape(len(stall), -1)).all(axis=1)
+    same = (
+        np.asarray(obs).reshape(len(stall), -1) == np.asarray(previous).reshape(len(stall), -1)
+    ).all(axis=1)
     return np.where(same & ~first, stall + 1, 0)
 
 
@@ -579,7 +699,9 @@ class MANSALearner(Learner):
     needs_state = True
     act_needs_state = True
 
-    def __init__(self, cfg: MANSAConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
+    def __init__(
+        self, cfg: MANSAConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0
+    ):
         super().__init__(cfg, env, device, seed)
         b = env.num_envs
         self.length = cfg.rollout_length
@@ -590,8 +712,14 @@ class MANSALearner(Learner):
         self.budget = cfg.budget
         state_dim = int(np.prod(env.state_space.shape))
         self.stall_input = cfg.switcher.stall_input
-        self.switcher = Switcher(cfg.switcher, state_dim + int(self.budget is not None) + int(self.stall_input), b,
-                                 self.length, self.device, self.seed)
+        self.switcher = Switcher(
+            cfg.switcher,
+            state_dim + int(self.budget is not None) + int(self.stall_input),
+            b,
+            self.length,
+            self.device,
+            self.seed,
+        )
         self.max_length = int(getattr(env, "max_episode_steps", 0) or 200)
         #: CL calls per episode step (index clipped to max_length - 1), over the whole run
         self.cl_calls_by_step = np.zeros(self.max_length, dtype=np.int64)
@@ -632,17 +760,28 @@ class MANSALearner(Learner):
             columns.append((np.minimum(stall, STALL_CAP) / STALL_CAP).astype(np.float32)[:, None])
         return torch.as_tensor(np.concatenate(columns, axis=1)).to(self.device)
 
-    def _decide(self, inputs: torch.Tensor, calls_left: np.ndarray, greedy: bool, shared: bool,
-                generator: torch.Generator | None = None, explore: float = 0.0):
+    def _decide(
+        self,
+        inputs: torch.Tensor,
+        calls_left: np.ndarray,
+        greedy: bool,
+        shared: bool,
+        generator: torch.Generator | None = None,
+        explore: float = 0.0,
+    ):
         """CL decisions ``[B]`` (bool, within the budget), the switcher's choices and their
         log-probs, and the unmasked CL probabilities. ``shared``: the copies draw on one pool of
         ``calls_left[0]`` calls (the run budget while training); the lowest indices go first."""
         allowed = torch.as_tensor(calls_left > 0).to(self.device)
         mode = self.cfg.switcher.mode
         if mode == "learned":
-            choices, log_probs, p_cl = self.switcher.decide(inputs, allowed, greedy, generator, explore)
+            choices, log_probs, p_cl = self.switcher.decide(
+                inputs, allowed, greedy, generator, explore
+            )
         else:
-            choices = allowed.long() if mode == "cl" else torch.zeros_like(allowed, dtype=torch.long)
+            choices = (
+                allowed.long() if mode == "cl" else torch.zeros_like(allowed, dtype=torch.long)
+            )
             log_probs, p_cl = torch.zeros(len(choices)), choices.float()
         cl = choices.cpu().numpy().astype(bool)
         if shared:
@@ -658,11 +797,20 @@ class MANSALearner(Learner):
         if active:
             self.timers[name] += time.perf_counter() - tick
 
-    def _joint_actions(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, cl: np.ndarray,
-                       pick: Callable[[Any, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-                       timed: bool) -> np.ndarray:
+    def _joint_actions(
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray,
+        state: np.ndarray,
+        cl: np.ndarray,
+        pick: Callable[[Any, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+        timed: bool,
+    ) -> np.ndarray:
         actions = np.zeros((len(cl), self.env.num_agents), dtype=np.int64)
-        for side, rows, timer in ((self.il, np.flatnonzero(~cl), "il_act"), (self.cl, np.flatnonzero(cl), "cl_act")):
+        for side, rows, timer in (
+            (self.il, np.flatnonzero(~cl), "il_act"),
+            (self.cl, np.flatnonzero(cl), "cl_act"),
+        ):
             if rows.size:
                 with self._timer(timer, timed):
                     actions[rows] = pick(side, obs[rows], mask[rows], state[rows])
@@ -680,9 +828,16 @@ class MANSALearner(Learner):
             with self._timer("switcher"):
                 calls_left, stall = self._calls_left(), self._stall_now()
                 inputs = self._inputs(state, calls_left, stall)
-                cl, choices, log_probs, p_cl = self._decide(inputs, calls_left, greedy=False, shared=shared,
-                                                            explore=self.cfg.switcher.explore)
-            actions = self._joint_actions(obs, mask, state, cl, lambda s, o, m, x: s.behaviour(o, m, x), timed=True)
+                cl, choices, log_probs, p_cl = self._decide(
+                    inputs,
+                    calls_left,
+                    greedy=False,
+                    shared=shared,
+                    explore=self.cfg.switcher.explore,
+                )
+            actions = self._joint_actions(
+                obs, mask, state, cl, lambda s, o, m, x: s.behaviour(o, m, x), timed=True
+            )
             if self.call_recorder is not None:
                 self.call_recorder(env, cl.copy(), self._step.copy())
 
@@ -690,7 +845,19 @@ class MANSALearner(Learner):
                 next_obs, rewards, terminated, truncated, info = env.step(actions)
             for side, own, timer in ((self.il, ~cl, "il_update"), (self.cl, cl, "cl_update")):
                 with self._timer(timer):
-                    side.record(t, obs, mask, state, actions, own, next_obs, rewards, terminated, truncated, info)
+                    side.record(
+                        t,
+                        obs,
+                        mask,
+                        state,
+                        actions,
+                        own,
+                        next_obs,
+                        rewards,
+                        terminated,
+                        truncated,
+                        info,
+                    )
 
             # bookkeeping: calls, budget, where in the episode
             n_calls = int(cl.sum())
@@ -712,11 +879,28 @@ class MANSALearner(Learner):
                     sw_rewards = team.astype(np.float32) - cost * cl
                     bootstrap = ended & ~terminated.any(axis=1)
                     if bootstrap.any():  # time limit: bootstrap from the final state
-                        final_stall = stall_counts(info.get("final_obs", next_obs), self._obs, stall, np.zeros(b, dtype=bool))
-                        final_inputs = self._inputs(info["final_state"], self._calls_left(), final_stall)
-                        sw_rewards = sw_rewards + gamma * sw.value(final_inputs).cpu().numpy() * bootstrap
-                    sw.buffer.store(t, inputs=inputs, allowed=torch.as_tensor(calls_left > 0), actions=choices,
-                                    log_probs=log_probs, values=sw.value(inputs), rewards=sw_rewards, dones=ended)
+                        final_stall = stall_counts(
+                            info.get("final_obs", next_obs),
+                            self._obs,
+                            stall,
+                            np.zeros(b, dtype=bool),
+                        )
+                        final_inputs = self._inputs(
+                            info["final_state"], self._calls_left(), final_stall
+                        )
+                        sw_rewards = (
+                            sw_rewards + gamma * sw.value(final_inputs).cpu().numpy() * bootstrap
+                        )
+                    sw.buffer.store(
+                        t,
+                        inputs=inputs,
+                        allowed=torch.as_tensor(calls_left > 0),
+                        actions=choices,
+                        log_probs=log_probs,
+                        values=sw.value(inputs),
+                        rewards=sw_rewards,
+                        dones=ended,
+                    )
             if ended.any():
                 finished_calls.extend(self._episode_calls[ended].tolist())
                 finished_left.extend(self._calls_left()[ended].tolist())
@@ -726,9 +910,12 @@ class MANSALearner(Learner):
             self.episodes.add(info)
         self.env_steps += self.length * b
         steps = self.length * b
-        metrics = {"mansa/cl_fraction": calls / steps, "mansa/cl_prob": p_sum / steps,
-                   "mansa/cl_calls_used": float(self.cl_calls),
-                   "mansa/cl_fraction_total": self.cl_calls / max(self.env_steps, 1)}
+        metrics = {
+            "mansa/cl_fraction": calls / steps,
+            "mansa/cl_prob": p_sum / steps,
+            "mansa/cl_calls_used": float(self.cl_calls),
+            "mansa/cl_fraction_total": self.cl_calls / max(self.env_steps, 1),
+        }
         if call_steps:
             metrics["mansa/cl_mean_step"] = float(np.mean(call_steps))
         if finished_calls:
@@ -738,7 +925,9 @@ class MANSALearner(Learner):
             if self.cfg.budget_scope == "run":
                 metrics["mansa/cl_calls_left"] = float(self._run_calls_left)
             elif finished_left:
-                metrics["mansa/cl_calls_left"] = float(np.mean(finished_left))  # at the end of episodes
+                metrics["mansa/cl_calls_left"] = float(
+                    np.mean(finished_left)
+                )  # at the end of episodes
         return metrics
 
     def train_iteration(self) -> dict[str, float]:
@@ -750,31 +939,42 @@ class MANSALearner(Learner):
                 try:
                     sub = side.update(self.length * b, obs, state)
                 except NonFiniteLossError as error:  # say which learner's loss it was
-                    raise NonFiniteLossError(f"{prefix}/{error.loss}", error.update, error.value) from error
+                    raise NonFiniteLossError(
+                        f"{prefix}/{error.loss}", error.update, error.value
+                    ) from error
             for key, value in sub.items():
                 group, _, rest = key.partition("/")
                 metrics[f"{group}/{prefix}/{rest}"] = value
         if self.cfg.switcher.mode == "learned":
             with self._timer("switcher"):
                 with torch.no_grad():
-                    last_values = self.switcher.value(self._inputs(state, self._calls_left(), self._stall_now()))
+                    last_values = self.switcher.value(
+                        self._inputs(state, self._calls_left(), self._stall_now())
+                    )
                 metrics.update(self.switcher.update(last_values, self.updates + 1))
         self.updates += 1
         for name, seconds in self.timers.items():
             metrics[f"mansa/time_{name}"] = seconds
         learn = sum(self.timers[k] for k in ("il_act", "cl_act", "il_update", "cl_update"))
-        metrics["mansa/cl_time_share"] = (self.timers["cl_act"] + self.timers["cl_update"]) / max(learn, 1e-12)
+        metrics["mansa/cl_time_share"] = (self.timers["cl_act"] + self.timers["cl_update"]) / max(
+            learn, 1e-12
+        )
         return metrics
 
     # ------------------------------------------------------------------ acting
     def initial_memory(self, copies: int) -> SwitchMemory:
         """What an evaluation episode starts with: every copy's calls left, no call made yet."""
-        left = UNLIMITED if self.budget is None else (
-            self._run_calls_left if self.cfg.budget_scope == "run" else self.budget)
+        left = (
+            UNLIMITED
+            if self.budget is None
+            else (self._run_calls_left if self.cfg.budget_scope == "run" else self.budget)
+        )
         return SwitchMemory(np.full(copies, left, dtype=np.int64), np.zeros(copies, dtype=bool))
 
     @torch.no_grad()
-    def act(self, obs, mask=None, state=None, hidden=None, greedy=True, switcher_greedy: bool = False):
+    def act(
+        self, obs, mask=None, state=None, hidden=None, greedy=True, switcher_greedy: bool = False
+    ):
         """The joint policy: the switcher's choice, then that learner's (greedy) actions.
 
         The switcher samples IL or CL from its policy, as in training (without ``switcher.explore``),
@@ -789,7 +989,9 @@ class MANSALearner(Learner):
         joint observation and its stall count, for ``stall_input``.
         """
         if state is None:
-            raise ValueError("MANSALearner.act needs the global state (act_needs_state): the switcher observes it")
+            raise ValueError(
+                "MANSALearner.act needs the global state (act_needs_state): the switcher observes it"
+            )
         b = obs.shape[0]
         if mask is None:
             mask = np.ones((b, self.env.num_agents, self.env.num_actions), dtype=bool)
@@ -798,23 +1000,39 @@ class MANSALearner(Learner):
         calls_left, flat_state = hidden.calls_left, np.asarray(state).reshape(b, -1)
         stall = hidden.stall_of(obs)
         inputs = self._inputs(flat_state, calls_left, stall)
-        cl, _, _, _ = self._decide(inputs, calls_left, switcher_greedy,
-                                   shared=False, generator=self.switcher.act_generator)
-        actions = self._joint_actions(np.asarray(obs).reshape(b, self.env.num_agents, -1), mask, flat_state, cl,
-                                      lambda s, o, m, x: s.greedy(o, m, x, greedy), timed=False)
+        cl, _, _, _ = self._decide(
+            inputs, calls_left, switcher_greedy, shared=False, generator=self.switcher.act_generator
+        )
+        actions = self._joint_actions(
+            np.asarray(obs).reshape(b, self.env.num_agents, -1),
+            mask,
+            flat_state,
+            cl,
+            lambda s, o, m, x: s.greedy(o, m, x, greedy),
+            timed=False,
+        )
         return actions, SwitchMemory(calls_left - cl, cl, np.array(obs, copy=True), stall)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {
-            "il": self.il.learner.state_dict(), "il_side": self.il.state_dict(),
-            "cl": self.cl.learner.state_dict(), "cl_side": self.cl.state_dict(),
+            "il": self.il.learner.state_dict(),
+            "il_side": self.il.state_dict(),
+            "cl": self.cl.learner.state_dict(),
+            "cl_side": self.cl.state_dict(),
             "switcher": self.switcher.state_dict(),
-            "env": self.env, "obs": self._obs, "step": self._step.copy(),
-            "episode_calls": self._episode_calls.copy(), "run_calls_left": self._run_calls_left,
-            "last_obs": self._last_obs, "stall": self._stall.copy(),
-            "cl_calls": self.cl_calls, "cl_calls_by_step": self.cl_calls_by_step.copy(),
-            "timers": dict(self.timers), "env_steps": self.env_steps, "updates": self.updates,
+            "env": self.env,
+            "obs": self._obs,
+            "step": self._step.copy(),
+            "episode_calls": self._episode_calls.copy(),
+            "run_calls_left": self._run_calls_left,
+            "last_obs": self._last_obs,
+            "stall": self._stall.copy(),
+            "cl_calls": self.cl_calls,
+            "cl_calls_by_step": self.cl_calls_by_step.copy(),
+            "timers": dict(self.timers),
+            "env_steps": self.env_steps,
+            "updates": self.updates,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

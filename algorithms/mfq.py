@@ -77,18 +77,26 @@ class MFQConfig(ValueConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.learn_on not in LEARN_ON:
-            raise ValueError(f"algo.learn_on must be one of {list(LEARN_ON)}, got {self.learn_on!r}")
+            raise ValueError(
+                f"algo.learn_on must be one of {list(LEARN_ON)}, got {self.learn_on!r}"
+            )
         if self.bootstrap != "greedy":
-            raise ValueError("algo.bootstrap must be 'greedy' for mfq (its target is the Boltzmann mean, "
-                             f"not a max), got {self.bootstrap!r}")
+            raise ValueError(
+                "algo.bootstrap must be 'greedy' for mfq (its target is the Boltzmann mean, "
+                f"not a max), got {self.bootstrap!r}"
+            )
         for key in ("temperature_start", "temperature_finish"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"algo.{key} must be > 0, got {getattr(self, key)}")
         if self.temperature_anneal_steps < 0:
-            raise ValueError(f"algo.temperature_anneal_steps must be >= 0, got {self.temperature_anneal_steps}")
+            raise ValueError(
+                f"algo.temperature_anneal_steps must be >= 0, got {self.temperature_anneal_steps}"
+            )
         if self.recurrent:
-            raise ValueError("algo.recurrent=true is not supported by mfq (the paper's MF-Q is feed-forward); "
-                             "set algo.recurrent=false")
+            raise ValueError(
+                "algo.recurrent=true is not supported by mfq (the paper's MF-Q is feed-forward); "
+                "set algo.recurrent=false"
+            )
 
 
 class MFQLearner(IQLLearner):
@@ -99,7 +107,9 @@ class MFQLearner(IQLLearner):
 
     def __init__(self, cfg: MFQConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
         super().__init__(cfg, env, device, seed)
-        uniform = np.full((env.num_envs, env.num_agents, self.num_actions), 1.0 / self.num_actions, np.float32)
+        uniform = np.full(
+            (env.num_envs, env.num_agents, self.num_actions), 1.0 / self.num_actions, np.float32
+        )
         self._start_mean = np.asarray(env.neighbour_mean(uniform), dtype=np.float32)
         self._prev_mean = self._start_mean.copy()
         self._eye = np.eye(self.num_actions, dtype=np.float32)
@@ -108,8 +118,12 @@ class MFQLearner(IQLLearner):
     def temperature(self) -> float:
         """The current Boltzmann temperature (geometric in env steps)."""
         cfg = self.cfg
-        return geometric_schedule(cfg.temperature_start, cfg.temperature_finish, cfg.temperature_anneal_steps,
-                                  self.env_steps)
+        return geometric_schedule(
+            cfg.temperature_start,
+            cfg.temperature_finish,
+            cfg.temperature_anneal_steps,
+            self.env_steps,
+        )
 
     # ------------------------------------------------------------------ collection hooks
     def _explore(self, q, mask):
@@ -123,7 +137,9 @@ class MFQLearner(IQLLearner):
 
     def _step_fields(self, n):
         # the step's own mean action; with learn_on=previous also the one the Q-network acted on
-        names = ("mean_action",) if self.cfg.learn_on == "current" else ("mean_action", "acted_mean")
+        names = (
+            ("mean_action",) if self.cfg.learn_on == "current" else ("mean_action", "acted_mean")
+        )
         return {name: Field((n, self.num_actions), np.float32) for name in names}
 
     def _after_actions(self, actions):
@@ -143,10 +159,14 @@ class MFQLearner(IQLLearner):
         q = self.q_net(torch.cat([obs[:, :-1], now], dim=-1))[0]
         taken = q.gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
-            next_inputs = torch.cat([obs[:, 1:], mean], dim=-1)  # a_bar_t is the input at o_{t+1} either way
+            next_inputs = torch.cat(
+                [obs[:, 1:], mean], dim=-1
+            )  # a_bar_t is the input at o_{t+1} either way
             q_target = self.target_q_net(next_inputs)[0]
             q_policy = self.q_net(next_inputs)[0] if self.cfg.double_q else q_target
-            next_values = boltzmann_values(q_policy, q_target, batch["mask"][:, 1:], self.temperature)
+            next_values = boltzmann_values(
+                q_policy, q_target, batch["mask"][:, 1:], self.temperature
+            )
         return taken, next_values, self.conservative_penalty(q, taken, batch)
 
     # ------------------------------------------------------------------ acting
@@ -156,7 +176,9 @@ class MFQLearner(IQLLearner):
         step's mean action of the other agents ``[B, N, A]`` (None at an episode's start)."""
         b, n = obs.shape[:2]
         if hidden is None:
-            hidden = np.full((b, n, self.num_actions), 1.0 / self.num_actions if n > 1 else 0.0, np.float32)
+            hidden = np.full(
+                (b, n, self.num_actions), 1.0 / self.num_actions if n > 1 else 0.0, np.float32
+            )
         q, _ = self._online_q(obs, hidden, None)
         if greedy:
             actions = epsilon_greedy(q, mask, 0.0, self._act_rng)

@@ -19,11 +19,17 @@ class RolloutBuffer:
         device: where the tensors live.
     """
 
-    def __init__(self, length: int, specs: dict[str, tuple[tuple[int, ...], torch.dtype]],
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        length: int,
+        specs: dict[str, tuple[tuple[int, ...], torch.dtype]],
+        device: torch.device | str = "cpu",
+    ):
         self.length = length
-        self.data = {name: torch.zeros((length, *shape), dtype=dtype, device=device)
-                     for name, (shape, dtype) in specs.items()}
+        self.data = {
+            name: torch.zeros((length, *shape), dtype=dtype, device=device)
+            for name, (shape, dtype) in specs.items()
+        }
 
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.data[name]
@@ -35,11 +41,19 @@ class RolloutBuffer:
         """Copy one step's values into row ``t``."""
         for name, value in items.items():
             target = self.data[name][t]
-            target.copy_(torch.as_tensor(value).to(target.dtype) if isinstance(value, np.ndarray) else value)
+            target.copy_(
+                torch.as_tensor(value).to(target.dtype) if isinstance(value, np.ndarray) else value
+            )
 
 
-def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_values: torch.Tensor,
-                gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_values: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation (Schulman et al. 2016) over a ``[T, ...]`` rollout.
 
     Args:
@@ -110,7 +124,9 @@ class ValueNorm:
         return {"mean": self.mean.clone(), "var": self.var.clone(), "count": self.count.clone()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.mean, self.var, self.count = (state[k].clone().to(self.mean.device) for k in ("mean", "var", "count"))
+        self.mean, self.var, self.count = (
+            state[k].clone().to(self.mean.device) for k in ("mean", "var", "count")
+        )
 
 
 def weighted_mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -120,10 +136,18 @@ def weighted_mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor
     return (x * weights).sum() / weights.sum().clamp(min=1.0)
 
 
-def ppo_losses(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor,
-               entropy: torch.Tensor, new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
-               clip_coef: float, clip_value: bool = False,
-               weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def ppo_losses(
+    new_log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    entropy: torch.Tensor,
+    new_values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    clip_coef: float,
+    clip_value: bool = False,
+    weights: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
     """The clipped PPO objective (Schulman et al. 2017), averaged over the entries in ``weights``.
 
     Returns ``policy_loss``, ``value_loss`` (0.5 * squared error, clipped around the old value

@@ -85,9 +85,16 @@ class PPOConfig(AlgoConfig):
     """Initial log standard deviation of the Gaussian policy (continuous actions)."""
 
     def __post_init__(self):
-        positive = {"lr": self.lr, "rollout_length": self.rollout_length, "epochs": self.epochs,
-                    "minibatches": self.minibatches, "clip_coef": self.clip_coef,
-                    "max_grad_norm": self.max_grad_norm, "hidden_size": self.hidden_size, "layers": self.layers}
+        positive = {
+            "lr": self.lr,
+            "rollout_length": self.rollout_length,
+            "epochs": self.epochs,
+            "minibatches": self.minibatches,
+            "clip_coef": self.clip_coef,
+            "max_grad_norm": self.max_grad_norm,
+            "hidden_size": self.hidden_size,
+            "layers": self.layers,
+        }
         for key, value in positive.items():
             if not value > 0:
                 raise ValueError(f"algo.{key} must be > 0, got {value}")
@@ -112,16 +119,31 @@ class PPOLearner(Learner):
         super().__init__(cfg, env, device, seed)
         self.critic_in = make_critic_input(self.critic_input, env)
         b, n, t = env.num_envs, env.num_agents, cfg.rollout_length
-        net = {"hidden_size": cfg.hidden_size, "layers": cfg.layers, "activation": cfg.activation,
-               "recurrent": cfg.recurrent, "share_parameters": cfg.share_parameters, "agent_id": cfg.agent_id,
-               "feature_norm": cfg.feature_norm}
+        net = {
+            "hidden_size": cfg.hidden_size,
+            "layers": cfg.layers,
+            "activation": cfg.activation,
+            "recurrent": cfg.recurrent,
+            "share_parameters": cfg.share_parameters,
+            "agent_id": cfg.agent_id,
+            "feature_norm": cfg.feature_norm,
+        }
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.actor = Policy(PolicySpec.for_env(env, init_log_std=cfg.init_log_std, **net))
-            self.critic = AgentNet(self.critic_in.dim, 1, n, hidden_size=cfg.hidden_size, layers=cfg.layers,
-                                   shared=cfg.share_parameters, agent_id=cfg.agent_id,
-                                   feature_norm=cfg.feature_norm, activation=cfg.activation,
-                                   recurrent=cfg.recurrent, out_gain=1.0)
+            self.critic = AgentNet(
+                self.critic_in.dim,
+                1,
+                n,
+                hidden_size=cfg.hidden_size,
+                layers=cfg.layers,
+                shared=cfg.share_parameters,
+                agent_id=cfg.agent_id,
+                feature_norm=cfg.feature_norm,
+                activation=cfg.activation,
+                recurrent=cfg.recurrent,
+                out_gain=1.0,
+            )
         self.actor.to(self.device)
         self.critic.to(self.device)
         self.params = [*self.actor.parameters(), *self.critic.parameters()]
@@ -190,8 +212,14 @@ class PPOLearner(Learner):
         return np.repeat(team[:, None], rewards.shape[1], axis=1)
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, mask: np.ndarray | None = None, state: np.ndarray | None = None,
-            hidden: torch.Tensor | None = None, greedy: bool = True) -> tuple[np.ndarray, torch.Tensor | None]:
+    def act(
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray | None = None,
+        state: np.ndarray | None = None,
+        hidden: torch.Tensor | None = None,
+        greedy: bool = True,
+    ) -> tuple[np.ndarray, torch.Tensor | None]:
         return self.actor.act(obs, mask, hidden, greedy=greedy)
 
     def policy(self) -> Policy:
@@ -217,12 +245,22 @@ class PPOLearner(Learner):
             rewards = self._rewards(rewards).astype(np.float32)
             bootstrap = truncated & ~terminated & ~self._agent_done
             if bootstrap.any():  # time limit: bootstrap from the final observation's value
-                final_obs, final_state = self._inputs(info.get("final_obs", next_obs), info.get("final_state"))
+                final_obs, final_state = self._inputs(
+                    info.get("final_obs", next_obs), info.get("final_state")
+                )
                 final_values, _ = self._value(final_obs, final_state, neighbours, self._critic_h)
                 rewards = rewards + gamma * final_values.cpu().numpy() * bootstrap
-            buf.store(t, obs=obs, log_probs=dist.log_prob(actions), values=values, actions=actions,
-                      rewards=rewards, dones=terminated | truncated, active=~self._agent_done,
-                      starts=self._starts)
+            buf.store(
+                t,
+                obs=obs,
+                log_probs=dist.log_prob(actions),
+                values=values,
+                actions=actions,
+                rewards=rewards,
+                dones=terminated | truncated,
+                active=~self._agent_done,
+                starts=self._starts,
+            )
             if mask is not None:
                 buf.store(t, mask=mask)
             if state is not None:
@@ -265,8 +303,9 @@ class PPOLearner(Learner):
     def _update(self, last_values: torch.Tensor) -> dict[str, float]:
         cfg = self.cfg
         data = {k: v.to(self.device) for k, v in self.buffer.data.items()}
-        advantages, returns = compute_gae(data["rewards"], data["values"], data["dones"], last_values,
-                                          cfg.gamma, cfg.gae_lambda)
+        advantages, returns = compute_gae(
+            data["rewards"], data["values"], data["dones"], last_values, cfg.gamma, cfg.gae_lambda
+        )
         active = data["active"]
         if cfg.norm_advantages:
             mean = (advantages * active).sum() / active.sum().clamp(min=1.0)
@@ -275,10 +314,22 @@ class PPOLearner(Learner):
         old_values, targets = data["values"], returns
         if self.value_norm is not None:
             self.value_norm.update(returns[active.bool()])
-            old_values, targets = self.value_norm.normalize(old_values), self.value_norm.normalize(returns)
+            old_values, targets = (
+                self.value_norm.normalize(old_values),
+                self.value_norm.normalize(returns),
+            )
         keep = active.bool()
         explained = explained_variance(data["values"][keep], returns[keep])
-        needed = ("obs", "mask", "state", "neighbour_actions", "actions", "log_probs", "active", "starts")
+        needed = (
+            "obs",
+            "mask",
+            "state",
+            "neighbour_actions",
+            "actions",
+            "log_probs",
+            "active",
+            "starts",
+        )
         data = {k: data[k] for k in needed if k in data}
         data.update(advantages=advantages, targets=targets, old_values=old_values)
 
@@ -299,15 +350,35 @@ class PPOLearner(Learner):
                 else:
                     mb = {k: v[idx] for k, v in data.items()}
                 log_prob, entropy, values = self._evaluate(mb, sequence)
-                losses = ppo_losses(log_prob, mb["log_probs"], mb["advantages"], entropy, values,
-                                    mb["old_values"], mb["targets"], cfg.clip_coef, cfg.clip_value_loss,
-                                    weights=mb["active"])
-                loss = losses["policy_loss"] - cfg.ent_coef * losses["entropy"] + cfg.vf_coef * losses["value_loss"]
+                losses = ppo_losses(
+                    log_prob,
+                    mb["log_probs"],
+                    mb["advantages"],
+                    entropy,
+                    values,
+                    mb["old_values"],
+                    mb["targets"],
+                    cfg.clip_coef,
+                    cfg.clip_value_loss,
+                    weights=mb["active"],
+                )
+                loss = (
+                    losses["policy_loss"]
+                    - cfg.ent_coef * losses["entropy"]
+                    + cfg.vf_coef * losses["value_loss"]
+                )
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
-                check_finite({"policy_loss": losses["policy_loss"], "value_loss": losses["value_loss"],
-                              "entropy": losses["entropy"], "grad_norm": grad_norm}, self.updates + 1)
+                check_finite(
+                    {
+                        "policy_loss": losses["policy_loss"],
+                        "value_loss": losses["value_loss"],
+                        "entropy": losses["entropy"],
+                        "grad_norm": grad_norm,
+                    },
+                    self.updates + 1,
+                )
                 self.optimizer.step()
                 losses["grad_norm"] = grad_norm
                 for k, v in losses.items():

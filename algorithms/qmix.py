@@ -53,8 +53,14 @@ class QMIXLearner(VDNLearner):
 
     def _make_mixer(self) -> torch.nn.Module:
         cfg = self.cfg
-        return QMixer(self.env.num_agents, int(np.prod(self.env.state_space.shape)), cfg.mixing_embed_dim,
-                      cfg.hypernet_embed, cfg.hypernet_layers, cfg.state_norm)
+        return QMixer(
+            self.env.num_agents,
+            int(np.prod(self.env.state_space.shape)),
+            cfg.mixing_embed_dim,
+            cfg.hypernet_embed,
+            cfg.hypernet_layers,
+            cfg.state_norm,
+        )
 
 
 register_algorithm("qmix", QMIXConfig, QMIXLearner)

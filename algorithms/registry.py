@@ -19,7 +19,9 @@ def register_algorithm(name: str, config_cls: type[AlgoConfig], learner_cls: typ
     if name in ALGORITHMS:
         raise ValueError(f"algorithm {name!r} is already registered")
     if config_cls().name != name:
-        raise ValueError(f"{config_cls.__name__}.name defaults to {config_cls().name!r}, expected {name!r}")
+        raise ValueError(
+            f"{config_cls.__name__}.name defaults to {config_cls().name!r}, expected {name!r}"
+        )
     ALGORITHMS[name] = (config_cls, learner_cls)
 
 

@@ -42,12 +42,19 @@ class Field:
 
 def episode_bytes(max_length: int, fields: dict[str, Field]) -> int:
     """Bytes one stored episode of ``max_length`` steps takes (to size a buffer before allocating it)."""
-    return sum((max_length + int(f.obs)) * int(np.prod(f.shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize
-               for f in fields.values())
+    return sum(
+        (max_length + int(f.obs))
+        * int(np.prod(f.shape, dtype=np.int64))
+        * np.dtype(f.dtype).itemsize
+        for f in fields.values()
+    )
 
 
 def _allocate(rows: int, max_length: int, fields: dict[str, Field]) -> dict[str, np.ndarray]:
-    return {name: np.zeros((rows, max_length + int(f.obs), *f.shape), dtype=f.dtype) for name, f in fields.items()}
+    return {
+        name: np.zeros((rows, max_length + int(f.obs), *f.shape), dtype=f.dtype)
+        for name, f in fields.items()
+    }
 
 
 class EpisodeWriter:
@@ -85,7 +92,9 @@ class EpisodeWriter:
         """``[B]`` True where a row holds ``max_length`` steps and must be finished now."""
         return self.t >= self.max_length
 
-    def finish(self, idx: np.ndarray, **final_obs: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def finish(
+        self, idx: np.ndarray, **final_obs: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Close rows ``idx``: store ``final_obs`` (obs fields ``[len(idx), ...]``) after their
         last step, return ``(episodes [K, T(+1), ...], lengths [K])`` and clear the rows."""
         idx = np.asarray(idx)
@@ -140,10 +149,12 @@ class EpisodeReplay:
         if missing := set(self.fields) - set(episodes):
             raise KeyError(f"episodes lack the fields {sorted(missing)}")
         if (lengths < 1).any() or (lengths > self.max_length).any():
-            raise ValueError(f"episode lengths must lie in 1..{self.max_length}, got {lengths.tolist()}")
+            raise ValueError(
+                f"episode lengths must lie in 1..{self.max_length}, got {lengths.tolist()}"
+            )
         if k > self.capacity:  # only the newest `capacity` survive anyway
-            episodes = {name: value[-self.capacity:] for name, value in episodes.items()}
-            lengths, k = lengths[-self.capacity:], self.capacity
+            episodes = {name: value[-self.capacity :] for name, value in episodes.items()}
+            lengths, k = lengths[-self.capacity :], self.capacity
         slots = (self.ptr + np.arange(k)) % self.capacity
         for name, array in self.data.items():
             array[slots] = episodes[name]
@@ -158,24 +169,35 @@ class EpisodeReplay:
         ``filled [E, L]`` (True on real steps) and ``lengths [E]``.
         """
         if batch_size > self.size:
-            raise ValueError(f"cannot sample {batch_size} episodes from a buffer holding {self.size}")
+            raise ValueError(
+                f"cannot sample {batch_size} episodes from a buffer holding {self.size}"
+            )
         idx = rng.choice(self.size, size=batch_size, replace=False)
         lengths = self.lengths[idx]
         steps = int(lengths.max())
-        batch = {name: array[idx, : steps + int(self.fields[name].obs)] for name, array in self.data.items()}
+        batch = {
+            name: array[idx, : steps + int(self.fields[name].obs)]
+            for name, array in self.data.items()
+        }
         batch["filled"] = np.arange(steps)[None, :] < lengths[:, None]
         batch["lengths"] = lengths
         return batch
 
     def state_dict(self) -> dict[str, Any]:
         """The stored episodes (only the filled slots) and the write position."""
-        return {"data": {k: v[: self.size].copy() for k, v in self.data.items()},
-                "lengths": self.lengths[: self.size].copy(), "ptr": self.ptr, "size": self.size}
+        return {
+            "data": {k: v[: self.size].copy() for k, v in self.data.items()},
+            "lengths": self.lengths[: self.size].copy(),
+            "ptr": self.ptr,
+            "size": self.size,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         size = int(state["size"])
         if size > self.capacity:
-            raise ValueError(f"the saved buffer holds {size} episodes, more than this buffer's capacity {self.capacity}")
+            raise ValueError(
+                f"the saved buffer holds {size} episodes, more than this buffer's capacity {self.capacity}"
+            )
         for name, array in self.data.items():
             array[...] = 0
             array[:size] = state["data"][name]

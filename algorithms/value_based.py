@@ -61,7 +61,9 @@ def masked_argmax(q: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return torch.where(allow_all_if_empty(mask), q, torch.full_like(q, -torch.inf)).argmax(dim=-1)
 
 
-def greedy_values(q_select: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def greedy_values(
+    q_select: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
     """``q_evaluate`` at the masked argmax of ``q_select``: ``[..., A] -> [...]``.
 
     Double Q-learning (van Hasselt et al. 2016) passes the online network's values as
@@ -72,7 +74,9 @@ def greedy_values(q_select: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.
     return q_evaluate.gather(-1, best.unsqueeze(-1)).squeeze(-1)
 
 
-def boltzmann_policy(q: torch.Tensor, mask: torch.Tensor | None, temperature: float) -> torch.Tensor:
+def boltzmann_policy(
+    q: torch.Tensor, mask: torch.Tensor | None, temperature: float
+) -> torch.Tensor:
     """``softmax(q / temperature)`` over the valid actions, ``[..., A]``."""
     logits = q / temperature
     if mask is not None:
@@ -80,15 +84,18 @@ def boltzmann_policy(q: torch.Tensor, mask: torch.Tensor | None, temperature: fl
     return torch.softmax(logits, dim=-1)
 
 
-def boltzmann_values(q_policy: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.Tensor | None,
-                     temperature: float) -> torch.Tensor:
+def boltzmann_values(
+    q_policy: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.Tensor | None, temperature: float
+) -> torch.Tensor:
     """The mean-field value ``sum_a pi(a) q_evaluate(a)``, ``pi`` the Boltzmann policy of ``q_policy``
     (Yang et al. 2018, eq. 11): ``[..., A] -> [...]``."""
     probs = boltzmann_policy(q_policy, mask, temperature)
     return (probs * torch.where(probs > 0, q_evaluate, torch.zeros_like(q_evaluate))).sum(dim=-1)
 
 
-def td_targets(rewards: torch.Tensor, next_values: torch.Tensor, bootstrap: torch.Tensor, gamma: float) -> torch.Tensor:
+def td_targets(
+    rewards: torch.Tensor, next_values: torch.Tensor, bootstrap: torch.Tensor, gamma: float
+) -> torch.Tensor:
     """One-step targets ``r + gamma * bootstrap * V(next)``; ``bootstrap`` is 0 after a termination.
 
     ``next_values`` is zeroed where ``bootstrap`` is 0 before the product, so a padded or
@@ -98,7 +105,9 @@ def td_targets(rewards: torch.Tensor, next_values: torch.Tensor, bootstrap: torc
     return rewards + gamma * torch.where(bootstrap, next_values, torch.zeros_like(next_values))
 
 
-def conservative_gap(q: torch.Tensor, taken: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def conservative_gap(
+    q: torch.Tensor, taken: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
     """CQL(H)'s per-entry gap (Kumar et al. 2020, eq. 4 for discrete actions): ``logsumexp`` of
     ``q [..., A]`` over the valid actions minus the taken action's value ``taken [...]``.
 
@@ -111,7 +120,9 @@ def conservative_gap(q: torch.Tensor, taken: torch.Tensor, mask: torch.Tensor | 
     return torch.logsumexp(q, dim=-1) - taken
 
 
-def masked_mse(values: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, expectile: float = 0.5) -> torch.Tensor:
+def masked_mse(
+    values: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, expectile: float = 0.5
+) -> torch.Tensor:
     """Mean squared TD error over the entries where ``weights`` is True (EPyMARL's loss).
 
     With ``expectile`` above one half, an error where the target is above the value weighs
@@ -144,7 +155,9 @@ def geometric_schedule(start: float, finish: float, duration: int, step: int) ->
     return start * (finish / start) ** (step / duration)
 
 
-def epsilon_greedy(q: np.ndarray, mask: np.ndarray | None, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+def epsilon_greedy(
+    q: np.ndarray, mask: np.ndarray | None, epsilon: float, rng: np.random.Generator
+) -> np.ndarray:
     """Per agent: a uniformly random valid action with probability ``epsilon``, else the greedy one.
 
     ``q [B, N, A]``; always draws ``B * N * (A + 1)`` uniforms, so the random stream (and a
@@ -158,8 +171,9 @@ def epsilon_greedy(q: np.ndarray, mask: np.ndarray | None, epsilon: float, rng: 
     return np.where(explore, random, greedy)
 
 
-def boltzmann_sample(q: np.ndarray, mask: np.ndarray | None, temperature: float,
-                     rng: np.random.Generator) -> np.ndarray:
+def boltzmann_sample(
+    q: np.ndarray, mask: np.ndarray | None, temperature: float, rng: np.random.Generator
+) -> np.ndarray:
     """Sample ``softmax(q / temperature)`` over the valid actions per agent (Gumbel-max)."""
     valid = np.ones(q.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     valid = valid | ~valid.any(axis=-1, keepdims=True)
@@ -236,31 +250,50 @@ class ValueConfig(AlgoConfig):
     """Longest stored episode (0: the env's max_episode_steps, else 100); longer episodes are stored in chunks."""
 
     def __post_init__(self):
-        positive = {"lr": self.lr, "buffer_size": self.buffer_size, "batch_size": self.batch_size,
-                    "rollout_length": self.rollout_length, "env_steps_per_update": self.env_steps_per_update,
-                    "target_update_interval": self.target_update_interval, "max_grad_norm": self.max_grad_norm,
-                    "hidden_size": self.hidden_size, "layers": self.layers}
+        positive = {
+            "lr": self.lr,
+            "buffer_size": self.buffer_size,
+            "batch_size": self.batch_size,
+            "rollout_length": self.rollout_length,
+            "env_steps_per_update": self.env_steps_per_update,
+            "target_update_interval": self.target_update_interval,
+            "max_grad_norm": self.max_grad_norm,
+            "hidden_size": self.hidden_size,
+            "layers": self.layers,
+        }
         for key, value in positive.items():
             if not value > 0:
                 raise ValueError(f"algo.{key} must be > 0, got {value}")
         if self.batch_size > self.buffer_size:
-            raise ValueError(f"algo.batch_size ({self.batch_size}) must not exceed algo.buffer_size ({self.buffer_size})")
+            raise ValueError(
+                f"algo.batch_size ({self.batch_size}) must not exceed algo.buffer_size ({self.buffer_size})"
+            )
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"algo.gamma must lie in [0, 1], got {self.gamma}")
         if not 0.0 < self.expectile < 1.0:
-            raise ValueError(f"algo.expectile must lie in (0, 1) (0.5: the squared error), got {self.expectile}")
+            raise ValueError(
+                f"algo.expectile must lie in (0, 1) (0.5: the squared error), got {self.expectile}"
+            )
         if self.conservative_alpha < 0:
-            raise ValueError(f"algo.conservative_alpha must be >= 0 (0: off), got {self.conservative_alpha}")
+            raise ValueError(
+                f"algo.conservative_alpha must be >= 0 (0: off), got {self.conservative_alpha}"
+            )
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"algo.tau must lie in (0, 1], got {self.tau}")
         if self.bootstrap not in BOOTSTRAPS:
-            raise ValueError(f"algo.bootstrap must be one of {list(BOOTSTRAPS)}, got {self.bootstrap!r}")
+            raise ValueError(
+                f"algo.bootstrap must be one of {list(BOOTSTRAPS)}, got {self.bootstrap!r}"
+            )
         if self.target_update not in ("hard", "soft"):
-            raise ValueError(f"algo.target_update must be 'hard' or 'soft', got {self.target_update!r}")
+            raise ValueError(
+                f"algo.target_update must be 'hard' or 'soft', got {self.target_update!r}"
+            )
         if self.activation not in ("relu", "tanh"):
             raise ValueError(f"algo.activation must be 'relu' or 'tanh', got {self.activation!r}")
         if self.max_episode_length < 0:
-            raise ValueError(f"algo.max_episode_length must be >= 0 (0: the env's), got {self.max_episode_length}")
+            raise ValueError(
+                f"algo.max_episode_length must be >= 0 (0: the env's), got {self.max_episode_length}"
+            )
 
 
 @dataclass
@@ -280,7 +313,9 @@ class EpsilonGreedyConfig(ValueConfig):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"algo.{key} must lie in [0, 1], got {getattr(self, key)}")
         if self.epsilon_anneal_steps < 0:
-            raise ValueError(f"algo.epsilon_anneal_steps must be >= 0, got {self.epsilon_anneal_steps}")
+            raise ValueError(
+                f"algo.epsilon_anneal_steps must be >= 0, got {self.epsilon_anneal_steps}"
+            )
 
 
 # --------------------------------------------------------------------------- learner
@@ -297,7 +332,9 @@ class ValueLearner(Learner):
     #: the Q-network also sees the neighbours' mean action (MF-Q)
     uses_mean_action: ClassVar[bool] = False
 
-    def __init__(self, cfg: ValueConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
+    def __init__(
+        self, cfg: ValueConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0
+    ):
         super().__init__(cfg, env, device, seed)
         b, n = env.num_envs, env.num_agents
         self.num_actions = env.num_actions
@@ -319,13 +356,24 @@ class ValueLearner(Learner):
             raise ValueError(
                 f"the replay buffer would take {need / 2**30:.1f} GiB ({cfg.buffer_size} episodes of up to "
                 f"{self.max_length} steps of {n} agents), more than {MAX_REPLAY_BYTES / 2**30:.0f} GiB; lower "
-                "algo.buffer_size (or algo.max_episode_length: longer episodes are stored in chunks)")
+                "algo.buffer_size (or algo.max_episode_length: longer episodes are stored in chunks)"
+            )
         in_dim = self.obs_dim + (self.num_actions if self.uses_mean_action else 0)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self.q_net = AgentNet(in_dim, self.num_actions, n, hidden_size=cfg.hidden_size, layers=cfg.layers,
-                                  shared=cfg.share_parameters, agent_id=cfg.agent_id, feature_norm=cfg.feature_norm,
-                                  activation=cfg.activation, recurrent=cfg.recurrent, out_gain=0.1)
+            self.q_net = AgentNet(
+                in_dim,
+                self.num_actions,
+                n,
+                hidden_size=cfg.hidden_size,
+                layers=cfg.layers,
+                shared=cfg.share_parameters,
+                agent_id=cfg.agent_id,
+                feature_norm=cfg.feature_norm,
+                activation=cfg.activation,
+                recurrent=cfg.recurrent,
+                out_gain=0.1,
+            )
             self.mixer = self._make_mixer()
         self.q_net.to(self.device)
         self.target_q_net = copy.deepcopy(self.q_net).requires_grad_(False)
@@ -338,7 +386,9 @@ class ValueLearner(Learner):
         self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr)
         self.reward_norm = ValueNorm(device=self.device) if cfg.scale_rewards else None
         self.rng = np.random.default_rng(self.seed)  # exploration and replay sampling
-        self._act_rng = np.random.default_rng(self.seed + 1)  # act(greedy=False) only: not training randomness
+        self._act_rng = np.random.default_rng(
+            self.seed + 1
+        )  # act(greedy=False) only: not training randomness
         self.replay = EpisodeReplay(cfg.buffer_size, self.max_length, fields)
         self.writer = EpisodeWriter(b, self.max_length, fields)
 
@@ -385,7 +435,9 @@ class ValueLearner(Learner):
     def epsilon(self) -> float:
         """The current exploration rate (linear in env steps)."""
         cfg = self.cfg
-        return linear_schedule(cfg.epsilon_start, cfg.epsilon_finish, cfg.epsilon_anneal_steps, self.env_steps)
+        return linear_schedule(
+            cfg.epsilon_start, cfg.epsilon_finish, cfg.epsilon_anneal_steps, self.env_steps
+        )
 
     # ------------------------------------------------------------------ networks
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
@@ -398,10 +450,14 @@ class ValueLearner(Learner):
         e, steps = inputs.shape[:2]
         starts = torch.zeros(steps, e, dtype=torch.bool, device=inputs.device)
         starts[0] = True
-        q, _ = net.forward_sequence(inputs.transpose(0, 1), net.initial_hidden(e, device=inputs.device), starts)
+        q, _ = net.forward_sequence(
+            inputs.transpose(0, 1), net.initial_hidden(e, device=inputs.device), starts
+        )
         return q.transpose(0, 1)
 
-    def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def agent_values(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N], penalty [])``: the taken actions' values
         (with gradients), the next steps' target values (greedy, double Q as configured, or the
         action taken next with ``bootstrap="taken"``) and the weighted conservative penalty
@@ -412,14 +468,24 @@ class ValueLearner(Learner):
             q_target = self.q_sequence(self.target_q_net, batch["obs"])[:, 1:]
             q_select = q[:, 1:].detach() if self.cfg.double_q else q_target
             next_values = greedy_values(q_select, q_target, batch["mask"][:, 1:])
-            if self.cfg.bootstrap == "taken":  # Q(o_{t+1}, a_{t+1}) where step t+1 was played and stored
-                next_taken = q_target[:, :-1].gather(-1, batch["actions"][:, 1:].unsqueeze(-1)).squeeze(-1)
-                played = batch["active"][:, 1:]  # not padding, not a truncated episode's final observation
-                next_values = torch.cat([torch.where(played, next_taken, next_values[:, :-1]), next_values[:, -1:]],
-                                        dim=1)
+            if (
+                self.cfg.bootstrap == "taken"
+            ):  # Q(o_{t+1}, a_{t+1}) where step t+1 was played and stored
+                next_taken = (
+                    q_target[:, :-1].gather(-1, batch["actions"][:, 1:].unsqueeze(-1)).squeeze(-1)
+                )
+                played = batch["active"][
+                    :, 1:
+                ]  # not padding, not a truncated episode's final observation
+                next_values = torch.cat(
+                    [torch.where(played, next_taken, next_values[:, :-1]), next_values[:, -1:]],
+                    dim=1,
+                )
         return taken, next_values, self.conservative_penalty(q[:, :-1], taken, batch)
 
-    def conservative_penalty(self, q: torch.Tensor, taken: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def conservative_penalty(
+        self, q: torch.Tensor, taken: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         """``conservative_alpha`` times the mean :func:`conservative_gap` over the agent-steps played
         (``q [E, L, N, A]`` at the observations acted on, ``taken [E, L, N]``); zero when it is off."""
         if self.cfg.conservative_alpha == 0:
@@ -455,24 +521,33 @@ class ValueLearner(Learner):
         if self.q_net.recurrent and hidden is None:
             hidden = self.q_net.initial_hidden(obs.shape[0], device=self.device)
         q, hidden = self._online_q(obs, None, hidden)
-        return epsilon_greedy(q, mask, 0.0 if greedy else self.cfg.epsilon_finish, self._act_rng), hidden
+        return epsilon_greedy(
+            q, mask, 0.0 if greedy else self.cfg.epsilon_finish, self._act_rng
+        ), hidden
 
     def policy(self):
         """The agent Q-network as a standalone :class:`~agents.policy.Policy` (greedy = masked argmax)."""
         from agents.policy import Policy, PolicySpec
 
         cfg = self.cfg
-        spec = PolicySpec.for_env(self.env, hidden_size=cfg.hidden_size, layers=cfg.layers,
-                                  activation=cfg.activation, recurrent=cfg.recurrent,
-                                  share_parameters=cfg.share_parameters, agent_id=cfg.agent_id,
-                                  feature_norm=cfg.feature_norm)
+        spec = PolicySpec.for_env(
+            self.env,
+            hidden_size=cfg.hidden_size,
+            layers=cfg.layers,
+            activation=cfg.activation,
+            recurrent=cfg.recurrent,
+            share_parameters=cfg.share_parameters,
+            agent_id=cfg.agent_id,
+            feature_norm=cfg.feature_norm,
+        )
         policy = Policy(spec).to(self.device)
         policy.net.load_state_dict(self.q_net.state_dict())
         return policy
 
     # ------------------------------------------------------------------ collection
-    def _next_obs_fields(self, idx: np.ndarray, ended: np.ndarray, next_obs: np.ndarray,
-                         info: dict) -> dict[str, np.ndarray]:
+    def _next_obs_fields(
+        self, idx: np.ndarray, ended: np.ndarray, next_obs: np.ndarray, info: dict
+    ) -> dict[str, np.ndarray]:
         """Obs fields after the last step of rows ``idx``: the final ones where the episode ended
         (the core has already reset those copies), the current ones where only the chunk is full."""
         env, b = self.env, self.env.num_envs
@@ -503,7 +578,9 @@ class ValueLearner(Learner):
             extra = self._after_actions(actions)
 
             next_obs, rewards, terminated, truncated, info = env.step(actions)
-            self.record_step(obs, mask, state, actions, next_obs, rewards, terminated, truncated, info, **extra)
+            self.record_step(
+                obs, mask, state, actions, next_obs, rewards, terminated, truncated, info, **extra
+            )
             self._obs = next_obs
             self.episodes.add(info)
 
@@ -515,14 +592,26 @@ class ValueLearner(Learner):
         feed-forward Q-networks without mean-action input only (a GRU would need every copy's history).
         """
         if self.q_net.recurrent or self.uses_mean_action:
-            raise ValueError(f"{type(self).__name__}.behaviour_actions needs a feed-forward Q-network "
-                             "without mean-action input")
+            raise ValueError(
+                f"{type(self).__name__}.behaviour_actions needs a feed-forward Q-network "
+                "without mean-action input"
+            )
         q, _ = self._online_q(obs, None, None)
         return self._explore(q, mask)
 
-    def record_step(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray | None, actions: np.ndarray,
-                    next_obs: np.ndarray, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-                    info: dict, **extra: np.ndarray) -> None:
+    def record_step(
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray,
+        state: np.ndarray | None,
+        actions: np.ndarray,
+        next_obs: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        info: dict,
+        **extra: np.ndarray,
+    ) -> None:
         """Store one step of all B copies in the episode replay and advance ``env_steps``.
 
         ``obs [B, N, D]``, ``mask`` and ``state [B, S]`` (None unless ``needs_state``) are what the
@@ -534,15 +623,22 @@ class ValueLearner(Learner):
         if self.needs_state:
             items["state"] = state.reshape(b, -1)
         self.writer.write_obs(**items)
-        self.writer.write_step(actions=actions, rewards=rewards, terminated=terminated,
-                               active=~self._agent_done, **extra)
+        self.writer.write_step(
+            actions=actions,
+            rewards=rewards,
+            terminated=terminated,
+            active=~self._agent_done,
+            **extra,
+        )
         self._agent_done |= terminated | truncated
         self.env_steps += b
         ended = info.get("_final", np.zeros(b, dtype=bool))
         flush = ended | self.writer.full()
         if flush.any():
             idx = np.flatnonzero(flush)
-            episodes, lengths = self.writer.finish(idx, **self._next_obs_fields(idx, ended, next_obs, info))
+            episodes, lengths = self.writer.finish(
+                idx, **self._next_obs_fields(idx, ended, next_obs, info)
+            )
             self.replay.add(episodes, lengths)
         if ended.any():
             self._agent_done[ended] = False
@@ -614,7 +710,9 @@ class ValueLearner(Learner):
             "q_net": self.q_net.state_dict(),
             "target_q_net": self.target_q_net.state_dict(),
             "mixer": self.mixer.state_dict() if self.mixer is not None else None,
-            "target_mixer": self.target_mixer.state_dict() if self.target_mixer is not None else None,
+            "target_mixer": self.target_mixer.state_dict()
+            if self.target_mixer is not None
+            else None,
             "optimizer": self.optimizer.state_dict(),
             "reward_norm": self.reward_norm.state_dict() if self.reward_norm is not None else None,
             "rng": self.rng.bit_generator.state,

@@ -39,15 +39,21 @@ class VDNLearner(ValueLearner):
         alive_next = active & ~batch["terminated"]
         state = batch.get("state")
         zero = torch.zeros((), dtype=taken.dtype, device=taken.device)
-        q_tot = self.mixer(torch.where(active, taken, zero), None if state is None else state[:, :-1])
+        q_tot = self.mixer(
+            torch.where(active, taken, zero), None if state is None else state[:, :-1]
+        )
         with torch.no_grad():
-            next_tot = self.target_mixer(torch.where(alive_next, next_values, zero),
-                                         None if state is None else state[:, 1:])
+            next_tot = self.target_mixer(
+                torch.where(alive_next, next_values, zero), None if state is None else state[:, 1:]
+            )
         filled = batch["filled"]
         rewards = self.scaled_rewards(self.team_rewards(batch["rewards"]), filled)
         targets = td_targets(rewards, next_tot, alive_next.any(dim=-1), self.cfg.gamma)
         weights = filled.to(q_tot.dtype)
-        logs = {"q_taken": weighted_mean(q_tot.detach(), weights), "target": weighted_mean(targets, weights)}
+        logs = {
+            "q_taken": weighted_mean(q_tot.detach(), weights),
+            "target": weighted_mean(targets, weights),
+        }
         if self.cfg.conservative_alpha:
             logs["conservative_penalty"] = penalty.detach()
         return masked_mse(q_tot, targets, filled, self.cfg.expectile) + penalty, logs

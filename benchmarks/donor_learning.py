@@ -86,8 +86,15 @@ def references(conditions: list[Condition], episodes: int) -> dict[str, dict[str
 
 def tabulate(labels: list[str], records: list[dict], refs: dict[str, dict[str, float]]) -> str:
     """The markdown table of the runs (mean ± std over seeds per condition) and the references."""
-    header = ["condition", "seeds", "coop final", "coop train", "good share final", "final resources final",
-              "target"]
+    header = [
+        "condition",
+        "seeds",
+        "coop final",
+        "coop train",
+        "good share final",
+        "final resources final",
+        "target",
+    ]
     rows = []
     for label in labels:
         final, final_sd, n = aggregate(records, label, "final", "cooperation_rate")
@@ -102,29 +109,55 @@ def tabulate(labels: list[str], records: list[dict], refs: dict[str, dict[str, f
             target = "reported"
         rows.append([label, n, f"{final:.3f} ± {final_sd:.3f}", train, good, wealth, target])
     for name, ref in refs.items():
-        rows.append([name, "-", ref["cooperation_rate"], "-", ref["good_reputation_share"], ref["final_resources"],
-                     "reference"])
+        rows.append(
+            [
+                name,
+                "-",
+                ref["cooperation_rate"],
+                "-",
+                ref["good_reputation_share"],
+                ref["final_resources"],
+                "reference",
+            ]
+        )
     return markdown_table(header, rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--algos", nargs="+", choices=ALGOS, default=["ippo"])
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--extra", nargs="*", default=[], metavar="key=value",
-                        help="train.py overrides added to every run")
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        metavar="key=value",
+        help="train.py overrides added to every run",
+    )
     parser.add_argument("--log-dir", default="runs")
     parser.add_argument("--reference-episodes", type=int, default=64)
-    parser.add_argument("--save", action="store_true", help="write benchmarks/results/donor/<--name>.{json,md}")
+    parser.add_argument(
+        "--save", action="store_true", help="write benchmarks/results/donor/<--name>.{json,md}"
+    )
     parser.add_argument("--name", default="learning", help="results file name (without extension)")
-    parser.add_argument("--retable", metavar="JSON", help="rewrite the table of a saved results file; no training")
+    parser.add_argument(
+        "--retable", metavar="JSON", help="rewrite the table of a saved results file; no training"
+    )
     args = parser.parse_args()
     if args.retable:
         with open(args.retable) as f:
             saved = json.load(f)
-        table = tabulate(list(dict.fromkeys(r["label"] for r in saved["runs"])), saved["runs"], saved["references"])
-        Path(args.retable).with_suffix(".md").write_text(f"# Donor game: learned cooperation\n\n{table}\n")
+        table = tabulate(
+            list(dict.fromkeys(r["label"] for r in saved["runs"])),
+            saved["runs"],
+            saved["references"],
+        )
+        Path(args.retable).with_suffix(".md").write_text(
+            f"# Donor game: learned cooperation\n\n{table}\n"
+        )
         print(table)
         return
 
@@ -134,12 +167,23 @@ def main() -> None:
     table = tabulate([c.label for c in conds], records, refs)
     print(table)
     if args.save:
-        payload = {"conditions": {c.label: dict(zip(("env_id", "kwargs"), env_of(c))) for c in conds},
-                   "seeds": args.seeds, "extra": args.extra, "runs": records, "references": refs}
-        folder = save_results("donor", args.name, payload, f"# Donor game: learned cooperation\n\n{table}")
+        payload = {
+            "conditions": {c.label: dict(zip(("env_id", "kwargs"), env_of(c))) for c in conds},
+            "seeds": args.seeds,
+            "extra": args.extra,
+            "runs": records,
+            "references": refs,
+        }
+        folder = save_results(
+            "donor", args.name, payload, f"# Donor game: learned cooperation\n\n{table}"
+        )
         print(f"saved to {folder}")
     else:
-        print(json.dumps({r["label"] + f"/seed{r['seed']}": r.get("final", r.get("error")) for r in records}))
+        print(
+            json.dumps(
+                {r["label"] + f"/seed{r['seed']}": r.get("final", r.get("error")) for r in records}
+            )
+        )
 
 
 if __name__ == "__main__":

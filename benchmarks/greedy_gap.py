@@ -61,20 +61,39 @@ def greedy_census(learner, cfg, episodes: int, seed: int, frozen: int) -> tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument("run", help="a train.py run directory (runs/<name>)")
-    parser.add_argument("--episodes", type=int, default=200, help="evaluation episodes (the same layouts for both)")
+    parser.add_argument(
+        "--episodes", type=int, default=200, help="evaluation episodes (the same layouts for both)"
+    )
     parser.add_argument("--seed", type=int, default=10_000, help="episode k is seeded seed + k")
-    parser.add_argument("--frozen", type=int, default=10, help="steps of unchanged observations that count as frozen")
+    parser.add_argument(
+        "--frozen",
+        type=int,
+        default=10,
+        help="steps of unchanged observations that count as frozen",
+    )
     args = parser.parse_args(argv)
     learner, cfg = load_run(args.run)
     greedy, share = greedy_census(learner, cfg, args.episodes, args.seed, args.frozen)
-    sampled = evaluate(lambda o, m, s, h: learner.act(o, m, s, h, greedy=False), lambda b: train.make_env(cfg, b),
-                       args.episodes, args.seed, needs_state=learner.needs_state)
-    print(f"{cfg.algo.name} on {cfg.env.id}, {learner.env_steps:,} env steps, {args.episodes} episodes:")
+    sampled = evaluate(
+        lambda o, m, s, h: learner.act(o, m, s, h, greedy=False),
+        lambda b: train.make_env(cfg, b),
+        args.episodes,
+        args.seed,
+        needs_state=learner.needs_state,
+    )
+    print(
+        f"{cfg.algo.name} on {cfg.env.id}, {learner.env_steps:,} env steps, {args.episodes} episodes:"
+    )
     print(f"  greedy return      {greedy:.3f}")
-    print(f"  stochastic return  {np.mean(sampled['return']):.3f}  (the learner's act(greedy=False): its exploring policy)")
+    print(
+        f"  stochastic return  {np.mean(sampled['return']):.3f}  (the learner's act(greedy=False): its exploring policy)"
+    )
     print(f"  greedy episodes with >= {args.frozen} frozen steps: {share:.1%}")
     return 0
 

@@ -40,7 +40,14 @@ from typing import Protocol
 from agents.files import atomic_path
 
 #: the run's files a remote worker sends back (checkpoints and TensorBoard events stay there)
-SHIPPED_FILES = ("config.yaml", "eval.json", "metrics.jsonl", "policy.pt", "policy_best.pt", "leaderboard_run.json")
+SHIPPED_FILES = (
+    "config.yaml",
+    "eval.json",
+    "metrics.jsonl",
+    "policy.pt",
+    "policy_best.pt",
+    "leaderboard_run.json",
+)
 #: written into a run directory when the run finished; a re-run grid skips such runs
 STATUS_FILE = "leaderboard_run.json"
 DONE = ("finished", "solved")
@@ -114,7 +121,9 @@ def execute(spec: RunSpec) -> RunRecord:
     remote = host != spec.driver_host
     run_dir = spec.run_dir
     overrides = list(spec.overrides)
-    if remote:  # the driver's path may not exist here: train in a scratch directory, ship the files back
+    if (
+        remote
+    ):  # the driver's path may not exist here: train in a scratch directory, ship the files back
         scratch = tempfile.mkdtemp(prefix="marlgym-leaderboard-")
         run_dir = os.path.join(scratch, spec.name)
         overrides.append(f"log.dir={scratch}")
@@ -138,9 +147,16 @@ def execute(spec: RunSpec) -> RunRecord:
         if not record.done:
             record.error = result.message
         else:
-            _write_json(os.path.join(run_dir, STATUS_FILE),
-                        {"status": result.status, "config_hash": spec.config_hash, "env_steps": result.env_steps,
-                         "eval_return": result.eval_return, "seconds": round(time.perf_counter() - start, 2)})
+            _write_json(
+                os.path.join(run_dir, STATUS_FILE),
+                {
+                    "status": result.status,
+                    "config_hash": spec.config_hash,
+                    "env_steps": result.env_steps,
+                    "eval_return": result.eval_return,
+                    "seconds": round(time.perf_counter() - start, 2),
+                },
+            )
     except BaseException as err:  # noqa: BLE001 - a run's failure must not stop the grid
         if isinstance(err, KeyboardInterrupt):
             record.status = "interrupted"
@@ -207,19 +223,31 @@ class ProcessPoolLauncher:
         self.target = target
 
     def _pool(self, workers: int) -> futures.ProcessPoolExecutor:
-        return futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_ignore_interrupts)
+        return futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+        )
 
     def run(self, specs: Sequence[RunSpec], on_result: Callable[[RunRecord], None]) -> None:
         remaining = list(specs)
         while remaining:
-            suspects, remaining = self._run_batch(remaining, min(self.jobs, len(remaining)), on_result)
+            suspects, remaining = self._run_batch(
+                remaining, min(self.jobs, len(remaining)), on_result
+            )
             for spec in suspects:  # one at a time, so a worker that dies again names its own run
                 lost, _ = self._run_batch([spec], 1, on_result)
                 for dead in lost:
-                    on_result(_crashed(dead, RuntimeError("the worker process died (killed, or crashed in native code)")))
+                    on_result(
+                        _crashed(
+                            dead,
+                            RuntimeError(
+                                "the worker process died (killed, or crashed in native code)"
+                            ),
+                        )
+                    )
 
-    def _run_batch(self, specs: list[RunSpec], workers: int, on_result) -> tuple[list[RunSpec], list[RunSpec]]:
+    def _run_batch(
+        self, specs: list[RunSpec], workers: int, on_result
+    ) -> tuple[list[RunSpec], list[RunSpec]]:
         """Run ``specs``, at most ``workers`` at once (none waits queued in a worker).
 
         Returns the runs caught in a broken pool (in flight when a worker died) and those not
@@ -242,8 +270,11 @@ class ProcessPoolLauncher:
                     if interrupted:
                         raise
                     interrupted = True
-                    print(f"stopping: waiting for the {len(in_flight)} run(s) in progress to stop (Ctrl-C again "
-                          "to abandon them; they resume from their last checkpoint)", file=sys.stderr)
+                    print(
+                        f"stopping: waiting for the {len(in_flight)} run(s) in progress to stop (Ctrl-C again "
+                        "to abandon them; they resume from their last checkpoint)",
+                        file=sys.stderr,
+                    )
                     continue
                 for future in done:
                     spec = in_flight.pop(future)
@@ -286,7 +317,9 @@ class RayLauncher:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise RuntimeError("--launcher ray needs Ray: pip install -e '.[ray]' (plain ray core)") from None
+            raise RuntimeError(
+                "--launcher ray needs Ray: pip install -e '.[ray]' (plain ray core)"
+            ) from None
         self.address = address
         self.jobs = int(jobs or os.cpu_count() or 1)
         self.ship_code = ship_code
@@ -297,17 +330,33 @@ class RayLauncher:
 
         if ray.is_initialized():
             return False
-        pythonpath = os.pathsep.join(p for p in (REPO_ROOT, os.getcwd(), os.environ.get("PYTHONPATH")) if p)
+        pythonpath = os.pathsep.join(
+            p for p in (REPO_ROOT, os.getcwd(), os.environ.get("PYTHONPATH")) if p
+        )
         if self.address:
             runtime_env = {}
             if self.ship_code:
                 runtime_env["working_dir"] = REPO_ROOT
-                runtime_env["excludes"] = [".venv", "runs", ".git", "*.pt", "*.gif", "*.mp4", "__pycache__",
-                                           ".hypothesis", ".pytest_cache", "benchmarks/results"]
+                runtime_env["excludes"] = [
+                    ".venv",
+                    "runs",
+                    ".git",
+                    "*.pt",
+                    "*.gif",
+                    "*.mp4",
+                    "__pycache__",
+                    ".hypothesis",
+                    ".pytest_cache",
+                    "benchmarks/results",
+                ]
             ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=False)
         else:
-            ray.init(num_cpus=self.jobs, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+            ray.init(
+                num_cpus=self.jobs,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+            )
         return True
 
     def run(self, specs: Sequence[RunSpec], on_result: Callable[[RunRecord], None]) -> None:

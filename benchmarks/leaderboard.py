@@ -99,13 +99,29 @@ from benchmarks.scores import (
     task_bounds,
 )
 
-GRID_KEYS = ("name", "seeds", "config", "overrides", "envs", "algorithms", "bounds", "score", "render", "runs_dir",
-             "out", "reps", "imports", "readme")
+GRID_KEYS = (
+    "name",
+    "seeds",
+    "config",
+    "overrides",
+    "envs",
+    "algorithms",
+    "bounds",
+    "score",
+    "render",
+    "runs_dir",
+    "out",
+    "reps",
+    "imports",
+    "readme",
+)
 COMMAND = "python -m benchmarks.leaderboard"
-STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}"
-         "td:first-child,th:first-child{text-align:left}img{max-width:48%;margin:4px}"
-         "pre{white-space:pre-wrap;font-size:85%}")
+STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}"
+    "td:first-child,th:first-child{text-align:left}img{max-width:48%;margin:4px}"
+    "pre{white-space:pre-wrap;font-size:85%}"
+)
 
 
 # ---------------------------------------------------------------------- the grid
@@ -165,16 +181,25 @@ class Grid:
         if self.score not in ("absolute", "final"):
             raise ValueError(f"score must be 'absolute' or 'final', got {self.score!r}")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
-            raise ValueError(f"name must be a plain directory name (letters, digits, _ . -), got {self.name!r}")
-        for kind, labels in (("env", [e.label for e in self.envs]), ("algorithm", [a.label for a in self.algorithms]),
-                             ("seed", self.seeds)):
+            raise ValueError(
+                f"name must be a plain directory name (letters, digits, _ . -), got {self.name!r}"
+            )
+        for kind, labels in (
+            ("env", [e.label for e in self.envs]),
+            ("algorithm", [a.label for a in self.algorithms]),
+            ("seed", self.seeds),
+        ):
             repeated = sorted({str(x) for x in labels if labels.count(x) > 1})
             if repeated:
                 hint = " (give each a distinct label:)" if kind == "algorithm" else ""
-                raise ValueError(f"the grid lists {kind} {', '.join(repeated)} more than once{hint}")
+                raise ValueError(
+                    f"the grid lists {kind} {', '.join(repeated)} more than once{hint}"
+                )
         unknown = set(self.render) - {"enabled", "max_steps", "seed"}
         if unknown:
-            raise ValueError(f"unknown render keys {sorted(unknown)}; valid: enabled, max_steps, seed")
+            raise ValueError(
+                f"unknown render keys {sorted(unknown)}; valid: enabled, max_steps, seed"
+            )
         self.runs_dir = self.runs_dir or os.path.join("runs", "leaderboard", self.name)
         self.out = self.out or os.path.join("benchmarks", "results", self.name)
 
@@ -189,14 +214,37 @@ class Grid:
         for env in self.envs:
             for algo in self.algorithms:
                 for seed in self.seeds:
-                    overrides = [*self.overrides, *env.overrides, *algo.overrides, *self.last_overrides,
-                                 f"env.id={env.id}",
-                                 *(f"env.kwargs.{k}={_dotlist_value(v)}" for k, v in sorted(env.kwargs.items())),
-                                 f"algo={algo.name}", f"seed={seed}"]
-                    digest = hashlib.sha1(json.dumps([config_text, overrides]).encode()).hexdigest()[:8]
+                    overrides = [
+                        *self.overrides,
+                        *env.overrides,
+                        *algo.overrides,
+                        *self.last_overrides,
+                        f"env.id={env.id}",
+                        *(
+                            f"env.kwargs.{k}={_dotlist_value(v)}"
+                            for k, v in sorted(env.kwargs.items())
+                        ),
+                        f"algo={algo.name}",
+                        f"seed={seed}",
+                    ]
+                    digest = hashlib.sha1(
+                        json.dumps([config_text, overrides]).encode()
+                    ).hexdigest()[:8]
                     name = f"{_slug(env.id)}__{_slug(algo.label)}__seed{seed}__{digest}"
-                    full = (*overrides, f"run_name={name}", f"log.dir={runs_dir}", "log.progress=false")
-                    spec = RunSpec(name, os.path.join(runs_dir, name), full, self.config_file, digest, self.imports)
+                    full = (
+                        *overrides,
+                        f"run_name={name}",
+                        f"log.dir={runs_dir}",
+                        "log.progress=false",
+                    )
+                    spec = RunSpec(
+                        name,
+                        os.path.join(runs_dir, name),
+                        full,
+                        self.config_file,
+                        digest,
+                        self.imports,
+                    )
                     cells.append(Cell(env, algo, seed, spec))
         return cells
 
@@ -251,7 +299,9 @@ def _env_entry(item: Any) -> EnvEntry:
     kwargs = item.get("kwargs") or {}
     if not isinstance(kwargs, dict):
         raise TypeError(f"envs entry {item['id']}: kwargs must be a mapping")
-    return EnvEntry(str(item["id"]), dict(kwargs), _overrides(item.get("overrides"), f"envs entry {item['id']}"))
+    return EnvEntry(
+        str(item["id"]), dict(kwargs), _overrides(item.get("overrides"), f"envs entry {item['id']}")
+    )
 
 
 def _algo_entry(item: Any) -> AlgoEntry:
@@ -261,7 +311,11 @@ def _algo_entry(item: Any) -> AlgoEntry:
         raise ValueError(f"algorithms: each entry is a name or a mapping with 'name', got {item!r}")
     _check_keys(item, ("name", "label", "overrides"), f"algorithms entry {item.get('name')}")
     name = str(item["name"])
-    return AlgoEntry(name, str(item.get("label") or name), _overrides(item.get("overrides"), f"algorithms entry {name}"))
+    return AlgoEntry(
+        name,
+        str(item.get("label") or name),
+        _overrides(item.get("overrides"), f"algorithms entry {name}"),
+    )
 
 
 def _seeds(value: Any) -> list[int]:
@@ -271,15 +325,23 @@ def _seeds(value: Any) -> list[int]:
         if value < 1:
             raise ValueError(f"seeds must be at least 1, got {value}")
         return list(range(value))
-    if isinstance(value, (list, tuple)) and value and all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in value)
+    ):
         return [int(s) for s in value]
     raise ValueError(f"seeds must be a count or a non-empty list of integers, got {value!r}")
 
 
-def grid_from_dict(data: dict, source: str | None = None, last_overrides: Sequence[str] = ()) -> Grid:
+def grid_from_dict(
+    data: dict, source: str | None = None, last_overrides: Sequence[str] = ()
+) -> Grid:
     """A :class:`Grid` from the YAML mapping; unknown keys fail naming the closest valid one."""
     if not isinstance(data, dict):
-        raise TypeError("a grid file must hold a mapping (see python -m benchmarks.leaderboard --help)")
+        raise TypeError(
+            "a grid file must hold a mapping (see python -m benchmarks.leaderboard --help)"
+        )
     _check_keys(data, GRID_KEYS, "grid")
     for required in ("envs", "algorithms"):
         if not data.get(required):
@@ -293,7 +355,10 @@ def grid_from_dict(data: dict, source: str | None = None, last_overrides: Sequen
         envs=[_env_entry(e) for e in data["envs"]],
         algorithms=[_algo_entry(a) for a in data["algorithms"]],
         seeds=_seeds(data.get("seeds", 3)),
-        name=str(data.get("name") or (os.path.splitext(os.path.basename(source))[0] if source else "leaderboard")),
+        name=str(
+            data.get("name")
+            or (os.path.splitext(os.path.basename(source))[0] if source else "leaderboard")
+        ),
         config_file=data.get("config"),
         overrides=_overrides(data.get("overrides"), "overrides"),
         bounds=bounds,
@@ -330,10 +395,20 @@ class RunRow:
 
     def as_json(self) -> dict:
         env, algo = self.cell.env, self.cell.algo
-        return {"name": self.cell.spec.name, "env_id": env.id, "env_kwargs": env.kwargs, "task": env.label,
-                "algorithm": algo.label, "seed": self.cell.seed, "status": self.record.status,
-                "skipped": self.skipped, "error": self.record.error, "env_steps": self.record.env_steps,
-                "seconds": round(self.record.seconds, 2), "run_dir": os.path.relpath(self.cell.spec.run_dir)}
+        return {
+            "name": self.cell.spec.name,
+            "env_id": env.id,
+            "env_kwargs": env.kwargs,
+            "task": env.label,
+            "algorithm": algo.label,
+            "seed": self.cell.seed,
+            "status": self.record.status,
+            "skipped": self.skipped,
+            "error": self.record.error,
+            "env_steps": self.record.env_steps,
+            "seconds": round(self.record.seconds, 2),
+            "run_dir": os.path.relpath(self.cell.spec.run_dir),
+        }
 
 
 def _write_json(path: str, data: Any, indent: int | None = 1) -> None:
@@ -345,13 +420,19 @@ def _write_json(path: str, data: Any, indent: int | None = 1) -> None:
 
 def _finished(cell: Cell) -> dict | None:
     status = read_status(cell.spec.run_dir)
-    if (status and status.get("status") in DONE and status.get("config_hash") == cell.spec.config_hash
-            and os.path.isfile(os.path.join(cell.spec.run_dir, "eval.json"))):
+    if (
+        status
+        and status.get("status") in DONE
+        and status.get("config_hash") == cell.spec.config_hash
+        and os.path.isfile(os.path.join(cell.spec.run_dir, "eval.json"))
+    ):
         return status
     return None
 
 
-def run_grid(grid: Grid, launcher: Launcher | None, log: Callable[[str], None] = print) -> list[RunRow]:
+def run_grid(
+    grid: Grid, launcher: Launcher | None, log: Callable[[str], None] = print
+) -> list[RunRow]:
     """Run the grid's unfinished runs with ``launcher`` (None: run nothing); rows in grid order.
 
     ``runs.json`` in ``grid.out`` is rewritten as each run ends, so an interrupted grid
@@ -363,8 +444,12 @@ def run_grid(grid: Grid, launcher: Launcher | None, log: Callable[[str], None] =
     for cell in cells:
         status = _finished(cell)
         if status is not None:
-            record = RunRecord(cell.spec.name, status["status"], env_steps=int(status.get("env_steps", 0)),
-                               seconds=float(status.get("seconds", 0.0)))
+            record = RunRecord(
+                cell.spec.name,
+                status["status"],
+                env_steps=int(status.get("env_steps", 0)),
+                seconds=float(status.get("seconds", 0.0)),
+            )
             rows[cell.spec.name] = RunRow(cell, record, skipped=True)
         else:
             todo.append(cell)
@@ -374,8 +459,10 @@ def run_grid(grid: Grid, launcher: Launcher | None, log: Callable[[str], None] =
         _write_json(runs_file, [rows[c.spec.name].as_json() for c in cells if c.spec.name in rows])
 
     by_name = {c.spec.name: c for c in todo}
-    log(f"{grid.name}: {len(cells)} runs, {len(cells) - len(todo)} finished before, "
-        f"{len(todo) if launcher is not None else 0} to run")
+    log(
+        f"{grid.name}: {len(cells)} runs, {len(cells) - len(todo)} finished before, "
+        f"{len(todo) if launcher is not None else 0} to run"
+    )
 
     def on_result(record: RunRecord) -> None:
         cell = by_name[record.name]
@@ -402,8 +489,13 @@ def _eval_leaf(run_dir: str) -> dict:
     """The one run entry (``{"step_0": ..., "absolute_metrics": ...}``) of a run's eval.json."""
     with open(os.path.join(run_dir, "eval.json")) as f:
         data = json.load(f)
-    leaves = [seeds for tasks in data.values() for algos in tasks.values() for runs in algos.values()
-              for seeds in runs.values()]
+    leaves = [
+        seeds
+        for tasks in data.values()
+        for algos in tasks.values()
+        for runs in algos.values()
+        for seeds in runs.values()
+    ]
     if len(leaves) != 1:
         raise ValueError(f"{run_dir}/eval.json holds {len(leaves)} runs, expected 1")
     return leaves[0]
@@ -417,12 +509,16 @@ def collect(rows: Sequence[RunRow]) -> dict:
             continue
         env_name, task_name = row.cell.env.names
         algos = results.setdefault(env_name, {}).setdefault(task_name, {})
-        algos.setdefault(row.cell.algo.label, {})[f"seed_{row.cell.seed}"] = _eval_leaf(row.cell.spec.run_dir)
+        algos.setdefault(row.cell.algo.label, {})[f"seed_{row.cell.seed}"] = _eval_leaf(
+            row.cell.spec.run_dir
+        )
     return results
 
 
 def _steps(run: dict) -> list[dict]:
-    return sorted((v for k, v in run.items() if k.startswith("step_")), key=lambda v: v["step_count"])
+    return sorted(
+        (v for k, v in run.items() if k.startswith("step_")), key=lambda v: v["step_count"]
+    )
 
 
 def run_score(run: dict, score: str = "absolute") -> float:
@@ -450,7 +546,9 @@ class TaskSummary:
     scores: dict[str, list[float]]
     normalised: dict[str, list[float]]
     bounds: tuple[float, float]
-    curves: dict[str, tuple[np.ndarray, np.ndarray]]  # algo -> (steps [K], per-seed mean return [S, K])
+    curves: dict[
+        str, tuple[np.ndarray, np.ndarray]
+    ]  # algo -> (steps [K], per-seed mean return [S, K])
     best: tuple[str, int] | None  # (algorithm label, seed) of the best run
 
 
@@ -487,7 +585,9 @@ def summarise(grid: Grid, results: dict) -> list[TaskSummary]:
             bounds = task_bounds(episode_returns)
         else:
             bounds = (0.0, 1.0)
-        normalised = {a: [float(v) for v in min_max_normalise(v, *bounds)] for a, v in scores.items()}
+        normalised = {
+            a: [float(v) for v in min_max_normalise(v, *bounds)] for a, v in scores.items()
+        }
         summaries.append(TaskSummary(env, scores, normalised, bounds, curves, best))
     return summaries
 
@@ -498,8 +598,13 @@ class Report:
 
     def __init__(self, title: str):
         self.md = [f"# {title}", ""]
-        self.html = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{html.escape(title)}</title>",
-                     f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+        self.html = [
+            "<!DOCTYPE html>",
+            "<html><head><meta charset='utf-8'>",
+            f"<title>{html.escape(title)}</title>",
+            f"<style>{STYLE}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1>",
+        ]
 
     def heading(self, text: str) -> None:
         self.md += [f"## {text}", ""]
@@ -507,30 +612,48 @@ class Report:
 
     def para(self, text: str, code: bool = False) -> None:
         self.md += ([f"```\n{text}\n```"] if code else [text]) + [""]
-        self.html.append(f"<pre>{html.escape(text)}</pre>" if code else f"<p>{_inline_html(text)}</p>")
+        self.html.append(
+            f"<pre>{html.escape(text)}</pre>" if code else f"<p>{_inline_html(text)}</p>"
+        )
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[tuple[str, bool] | str]],
-              numeric: bool = True) -> None:
+    def table(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[tuple[str, bool] | str]],
+        numeric: bool = True,
+    ) -> None:
         """A table; cells are text or ``(text, bold)``; ``numeric`` right-aligns all but the first column."""
+
         def cell(c):
             return c if isinstance(c, tuple) else (str(c), False)
 
         self.md.append("| " + " | ".join(header) + " |")
-        self.md.append("|" + "|".join(["---"] + ["---:" if numeric else "---"] * (len(header) - 1)) + "|")
+        self.md.append(
+            "|" + "|".join(["---"] + ["---:" if numeric else "---"] * (len(header) - 1)) + "|"
+        )
         for row in rows:
             texts = [f"**{t}**" if bold else t for t, bold in map(cell, row)]
-            self.md.append("| " + " | ".join(t.replace("|", "\\|").replace("\n", " ") for t in texts) + " |")
+            self.md.append(
+                "| " + " | ".join(t.replace("|", "\\|").replace("\n", " ") for t in texts) + " |"
+            )
         self.md.append("")
-        self.html.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+        self.html.append(
+            "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+        )
         for row in rows:
-            cells = (f"<b>{html.escape(t)}</b>" if bold else html.escape(t) for t, bold in map(cell, row))
+            cells = (
+                f"<b>{html.escape(t)}</b>" if bold else html.escape(t) for t, bold in map(cell, row)
+            )
             self.html.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         self.html.append("</table>")
 
     def images(self, items: Sequence[tuple[str, str]]) -> None:
         self.md += [" ".join(f"![{alt}]({path})" for alt, path in items), ""]
-        self.html.append("<p>" + "".join(f"<img src='{html.escape(p)}' alt='{html.escape(a)}'>" for a, p in items)
-                         + "</p>")
+        self.html.append(
+            "<p>"
+            + "".join(f"<img src='{html.escape(p)}' alt='{html.escape(a)}'>" for a, p in items)
+            + "</p>"
+        )
 
     def write(self, out: str) -> None:
         with open(os.path.join(out, "leaderboard.md"), "w") as f:
@@ -562,7 +685,9 @@ def _inline_html(text: str) -> str:
 def _fmt(interval: Interval, n: int | None = None) -> str:
     """An interval with decimals for about four significant digits (returns range from 0.01 to 1e5)."""
     magnitude = max(abs(v) for v in (interval.value, interval.low, interval.high) if np.isfinite(v))
-    text = interval.format(3 if magnitude < 10 else 2 if magnitude < 100 else 1 if magnitude < 1000 else 0)
+    text = interval.format(
+        3 if magnitude < 10 else 2 if magnitude < 100 else 1 if magnitude < 1000 else 0
+    )
     return f"{text} (n={n})" if n is not None else text
 
 
@@ -576,10 +701,16 @@ def plot_task(summary: TaskSummary, path: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (x, y) in summary.curves.items():
         mean = y.mean(axis=0)
-        line, = ax.plot(x, mean, label=f"{label} ({y.shape[0]} seeds)")
+        (line,) = ax.plot(x, mean, label=f"{label} ({y.shape[0]} seeds)")
         if y.shape[0] > 1:
             bands = [mean_confidence_interval(y[:, k]) for k in range(y.shape[1])]
-            ax.fill_between(x, [b.low for b in bands], [b.high for b in bands], color=line.get_color(), alpha=0.12)
+            ax.fill_between(
+                x,
+                [b.low for b in bands],
+                [b.high for b in bands],
+                color=line.get_color(),
+                alpha=0.12,
+            )
     if summary.curves:  # few seeds give wide t-intervals: keep the view on the seeds' returns
         values = np.concatenate([y.ravel() for _, y in summary.curves.values()])
         low, high = float(values.min()), float(values.max())
@@ -596,7 +727,9 @@ def plot_task(summary: TaskSummary, path: str) -> None:
     plt.close(fig)
 
 
-def render_best(grid: Grid, summary: TaskSummary, cells: dict[tuple[str, str, int], Cell], path: str) -> str | None:
+def render_best(
+    grid: Grid, summary: TaskSummary, cells: dict[tuple[str, str, int], Cell], path: str
+) -> str | None:
     """Write a GIF of the best run's best policy on its task; returns an error message or None."""
     import envs
     from agents.render import render_episode
@@ -605,19 +738,29 @@ def render_best(grid: Grid, summary: TaskSummary, cells: dict[tuple[str, str, in
     label, seed = summary.best
     cell = cells[(summary.env.label, label, seed)]
     try:
-        render_episode(None, checkpoint=cell.spec.run_dir, best=True, out=path,
-                       max_steps=grid.render.get("max_steps", 100), seed=int(grid.render.get("seed", 0)))
+        render_episode(
+            None,
+            checkpoint=cell.spec.run_dir,
+            best=True,
+            out=path,
+            max_steps=grid.render.get("max_steps", 100),
+            seed=int(grid.render.get("seed", 0)),
+        )
     except Exception as err:  # noqa: BLE001 - a GIF is a nicety; report and go on
         return f"{type(err).__name__}: {err}"
     return None
 
 
-def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command: str | None = None) -> dict:
+def write_report(
+    grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command: str | None = None
+) -> dict:
     """results.json, the leaderboard (md, html), plots and GIFs; returns the results dict."""
     out = grid.out
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     results = collect(rows)
-    _write_json(os.path.join(out, "results.json"), results, indent=None)  # every episode's numbers: compact
+    _write_json(
+        os.path.join(out, "results.json"), results, indent=None
+    )  # every episode's numbers: compact
     summaries = summarise(grid, results)
     labels = [a.label for a in grid.algorithms]
     finished = sum(r.record.done for r in rows)
@@ -626,21 +769,35 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
 
     report = Report(f"Leaderboard: {grid.name}")
     regenerate = command or (f"{COMMAND} {grid.source}" if grid.source else COMMAND)
-    report.para(f"Regenerate with `{regenerate}`. {finished} of {len(rows)} runs finished, {len(failed)} failed"
-                + (f", {len(unfinished)} not finished" if unfinished else "") + f"; seeds {grid.seeds}.")
-    score_text = ("the absolute metric (the best policy's mean return over eval.absolute_episodes greedy episodes)"
-                  if grid.score == "absolute" else "the mean greedy return of the last evaluation")
-    report.para(f"A run's score is {score_text}. Intervals are 95%: Student-t over seeds per task; "
-                f"stratified bootstrap ({grid.reps} resamples) for the aggregates and 2000 for the probability "
-                "of improvement (Gorsane et al. 2022, after rliable).")
-    overrides = [("every run", grid.overrides), *((env.label, env.overrides) for env in grid.envs),
-                 *((algo.label, algo.overrides) for algo in grid.algorithms),
-                 ("the command line's --set (applied last)", grid.last_overrides)]
+    report.para(
+        f"Regenerate with `{regenerate}`. {finished} of {len(rows)} runs finished, {len(failed)} failed"
+        + (f", {len(unfinished)} not finished" if unfinished else "")
+        + f"; seeds {grid.seeds}."
+    )
+    score_text = (
+        "the absolute metric (the best policy's mean return over eval.absolute_episodes greedy episodes)"
+        if grid.score == "absolute"
+        else "the mean greedy return of the last evaluation"
+    )
+    report.para(
+        f"A run's score is {score_text}. Intervals are 95%: Student-t over seeds per task; "
+        f"stratified bootstrap ({grid.reps} resamples) for the aggregates and 2000 for the probability "
+        "of improvement (Gorsane et al. 2022, after rliable)."
+    )
+    overrides = [
+        ("every run", grid.overrides),
+        *((env.label, env.overrides) for env in grid.envs),
+        *((algo.label, algo.overrides) for algo in grid.algorithms),
+        ("the command line's --set (applied last)", grid.last_overrides),
+    ]
     overrides = [(where, items) for where, items in overrides if items]
     if overrides:
         report.para("train.py overrides, in the order they apply:")
-        report.table(["applies to", "overrides"], [[where, " ".join(items)] for where, items in overrides],
-                     numeric=False)
+        report.table(
+            ["applies to", "overrides"],
+            [[where, " ".join(items)] for where, items in overrides],
+            numeric=False,
+        )
 
     summary_start = len(report.md)
     report.heading("Per task: mean final return (95% CI, n seeds)")
@@ -650,7 +807,11 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
         top = max((m.value for m in means.values()), default=None)
         row: list = [s.env.label]
         for a in labels:
-            row.append((_fmt(means[a], len(s.scores[a])), means[a].value == top) if a in means else "failed")
+            row.append(
+                (_fmt(means[a], len(s.scores[a])), means[a].value == top)
+                if a in means
+                else "failed"
+            )
         row.append(f"[{s.bounds[0]:.3g}, {s.bounds[1]:.3g}]")
         table.append(row)
     report.table(["task", *labels, "normalisation bounds"], table)
@@ -661,8 +822,11 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
         tasks = [s.normalised[a] for s in summaries if a in s.normalised]
         if tasks:
             per_algo[a] = {s.env.label: s.normalised[a] for s in summaries if a in s.normalised}
-            aggregates[a] = (stratified_bootstrap_ci(tasks, iqm, reps=grid.reps, seed=0),
-                             stratified_bootstrap_ci(tasks, np.mean, reps=grid.reps, seed=0), tasks)
+            aggregates[a] = (
+                stratified_bootstrap_ci(tasks, iqm, reps=grid.reps, seed=0),
+                stratified_bootstrap_ci(tasks, np.mean, reps=grid.reps, seed=0),
+                tasks,
+            )
     top = max((v[0].value for v in aggregates.values()), default=None)
     aggregate_rows = []
     for a in labels:
@@ -670,16 +834,27 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
             aggregate_rows.append([a, "no finished runs", "", "0", "0"])
             continue
         iqm_ci, mean_ci, tasks = aggregates[a]
-        covered = f"{len(tasks)}" + ("" if len(tasks) == len(summaries) else f" of {len(summaries)}")
-        aggregate_rows.append([a, (_fmt(iqm_ci), iqm_ci.value == top), _fmt(mean_ci), covered,
-                               str(sum(len(t) for t in tasks))])
+        covered = f"{len(tasks)}" + (
+            "" if len(tasks) == len(summaries) else f" of {len(summaries)}"
+        )
+        aggregate_rows.append(
+            [
+                a,
+                (_fmt(iqm_ci), iqm_ci.value == top),
+                _fmt(mean_ci),
+                covered,
+                str(sum(len(t) for t in tasks)),
+            ]
+        )
     report.table(["algorithm", "IQM", "mean", "tasks", "runs"], aggregate_rows)
     summary = report.md[summary_start:]
 
     if len(per_algo) > 1:
         report.heading("Probability of improvement P(row > column) (95% CI)")
-        report.para("Over the tasks both algorithms finished; 0.5 means neither tends to beat the other; "
-                    "bold where the whole interval lies above 0.5.")
+        report.para(
+            "Over the tasks both algorithms finished; 0.5 means neither tends to beat the other; "
+            "bold where the whole interval lies above 0.5."
+        )
         pi_rows = []
         for x, x_tasks in per_algo.items():
             row = [x]
@@ -688,7 +863,9 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
                 if x == y or not shared:
                     row.append("")
                     continue
-                pi = probability_of_improvement_ci([x_tasks[t] for t in shared], [y_tasks[t] for t in shared])
+                pi = probability_of_improvement_ci(
+                    [x_tasks[t] for t in shared], [y_tasks[t] for t in shared]
+                )
                 row.append((pi.format(2), pi.low > 0.5))
             pi_rows.append(row)
         report.table(["", *per_algo], pi_rows)
@@ -722,35 +899,76 @@ def write_report(grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command:
 
     if failed or unfinished:
         report.heading("Runs that did not finish")
-        report.table(["run", "status", "error"],
-                     [[r.cell.spec.name, r.record.status, (r.record.error.splitlines() or [""])[0]]
-                      for r in failed + unfinished], numeric=False)
+        report.table(
+            ["run", "status", "error"],
+            [
+                [r.cell.spec.name, r.record.status, (r.record.error.splitlines() or [""])[0]]
+                for r in failed + unfinished
+            ],
+            numeric=False,
+        )
     report.write(out)
     if grid.readme:
-        copy_into_readme(grid.readme, grid.name, [f"Copied from `{os.path.join(out, 'leaderboard.md')}` "
-                                                  f"by `{regenerate}`.", "", *summary])
+        copy_into_readme(
+            grid.readme,
+            grid.name,
+            [
+                f"Copied from `{os.path.join(out, 'leaderboard.md')}` by `{regenerate}`.",
+                "",
+                *summary,
+            ],
+        )
     return results
 
 
 # ---------------------------------------------------------------------- command line
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0], epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=COMMAND,
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("grid", nargs="?", help="grid YAML file (or give --envs and --algos)")
-    parser.add_argument("--envs", nargs="+", metavar="ENV_ID", help="env ids (replace the file's envs)")
-    parser.add_argument("--algos", nargs="+", metavar="ALGO", help="algorithms (replace the file's)")
-    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="seeds (replace the file's)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="key=value",
-                        help="train.py overrides for every run (applied after the grid file's)")
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="import MODULE in every run (it registers your env); repeatable")
+    parser.add_argument(
+        "--envs", nargs="+", metavar="ENV_ID", help="env ids (replace the file's envs)"
+    )
+    parser.add_argument(
+        "--algos", nargs="+", metavar="ALGO", help="algorithms (replace the file's)"
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, metavar="SEED", help="seeds (replace the file's)"
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="key=value",
+        help="train.py overrides for every run (applied after the grid file's)",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE in every run (it registers your env); repeatable",
+    )
     parser.add_argument("--launcher", default="process", choices=("process", "ray", "serial"))
-    parser.add_argument("--jobs", type=int, help="runs at once (process pool / local Ray CPUs; default: CPU count)")
+    parser.add_argument(
+        "--jobs", type=int, help="runs at once (process pool / local Ray CPUs; default: CPU count)"
+    )
     parser.add_argument("--address", help="join this Ray cluster (with --launcher ray)")
     parser.add_argument("--out", help="where results go (default benchmarks/results/<name>)")
-    parser.add_argument("--runs-dir", help="where run directories go (default runs/leaderboard/<name>)")
+    parser.add_argument(
+        "--runs-dir", help="where run directories go (default runs/leaderboard/<name>)"
+    )
     parser.add_argument("--name", help="the grid's name")
-    parser.add_argument("--report-only", action="store_true", help="write the report from finished runs; train nothing")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the report from finished runs; train nothing",
+    )
     parser.add_argument("--no-gifs", action="store_true", help="skip the best-run GIFs")
     return parser.parse_args(argv)
 
@@ -789,23 +1007,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
         grid = grid_from_args(args)
-        launcher = None if args.report_only else make_launcher(args.launcher, args.jobs, args.address)
+        launcher = (
+            None if args.report_only else make_launcher(args.launcher, args.jobs, args.address)
+        )
     except (ValueError, TypeError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
         rows = run_grid(grid, launcher)
     except KeyboardInterrupt:
-        print("interrupted: finished runs are kept; run the same command again to continue", file=sys.stderr)
+        print(
+            "interrupted: finished runs are kept; run the same command again to continue",
+            file=sys.stderr,
+        )
         return 130
     import torch
 
     torch.set_num_threads(1)  # the GIFs' small policy networks: more threads only contend
-    words = [w for w in (sys.argv[1:] if argv is None else argv) if w not in ("--report-only", "--no-gifs")]
+    words = [
+        w
+        for w in (sys.argv[1:] if argv is None else argv)
+        if w not in ("--report-only", "--no-gifs")
+    ]
     write_report(grid, rows, gifs=not args.no_gifs, command=" ".join([COMMAND, *words]))
     failed = [r for r in rows if not r.record.done]
-    print(f"wrote {os.path.join(grid.out, 'leaderboard.md')} ({len(rows) - len(failed)} runs finished, "
-          f"{len(failed)} not)")
+    print(
+        f"wrote {os.path.join(grid.out, 'leaderboard.md')} ({len(rows) - len(failed)} runs finished, "
+        f"{len(failed)} not)"
+    )
     return 1 if failed else 0
 
 

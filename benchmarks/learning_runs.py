@@ -47,9 +47,19 @@ class Condition:
 
 def run_command(condition: Condition, seed: int, run_name: str, log_dir: str) -> list[str]:
     """The train.py command line of one run (quiet: no progress bar, no TensorBoard)."""
-    return [sys.executable, str(ROOT / "train.py"), "--config", str(ROOT / condition.config),
-            *condition.overrides, f"seed={seed}", f"run_name={run_name}", f"log.dir={log_dir}",
-            "log.progress=false", "log.tensorboard=false", "torch_threads=1"]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--config",
+        str(ROOT / condition.config),
+        *condition.overrides,
+        f"seed={seed}",
+        f"run_name={run_name}",
+        f"log.dir={log_dir}",
+        "log.progress=false",
+        "log.tensorboard=false",
+        "torch_threads=1",
+    ]
 
 
 def summarise_run(run_dir: str | Path, window: int = TRAIN_WINDOW) -> dict[str, Any]:
@@ -57,28 +67,51 @@ def summarise_run(run_dir: str | Path, window: int = TRAIN_WINDOW) -> dict[str, 
     run_dir = Path(run_dir)
     with open(run_dir / "eval.json") as f:
         log = json.load(f)
-    (entry,) = [seeds for family in log.values() for task in family.values()
-                for algo in task.values() for seeds in algo.values()]
+    (entry,) = [
+        seeds
+        for family in log.values()
+        for task in family.values()
+        for algo in task.values()
+        for seeds in algo.values()
+    ]
     steps = sorted((k for k in entry if k.startswith("step_")), key=lambda k: int(k.split("_")[1]))
     final = entry[steps[-1]] if steps else {}
     summary: dict[str, Any] = {
         "env_steps": int(final.get("step_count", 0)),
         "final": {k: float(np.mean(v)) for k, v in final.items() if k != "step_count"},
         "best": {k: float(np.mean(v)) for k, v in entry.get("absolute_metrics", {}).items()},
-        "curve": [{"env_steps": int(entry[k]["step_count"]),
-                   **{m: float(np.mean(v)) for m, v in entry[k].items() if m != "step_count"}} for k in steps],
+        "curve": [
+            {
+                "env_steps": int(entry[k]["step_count"]),
+                **{m: float(np.mean(v)) for m, v in entry[k].items() if m != "step_count"},
+            }
+            for k in steps
+        ],
     }
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     with_env = [r for r in rows if any(k.startswith("env/") for k in r)][-window:]
-    keys = sorted({k for r in with_env for k in r if k.startswith("env/") or k == "charts/episodic_return"})
-    summary["train"] = {k.split("/", 1)[1]: float(np.mean([r[k] for r in with_env if k in r])) for k in keys}
+    keys = sorted(
+        {k for r in with_env for k in r if k.startswith("env/") or k == "charts/episodic_return"}
+    )
+    summary["train"] = {
+        k.split("/", 1)[1]: float(np.mean([r[k] for r in with_env if k in r])) for k in keys
+    }
     sps = [r["charts/SPS"] for r in rows if "charts/SPS" in r]
     summary["sps"] = float(sps[-1]) if sps else float("nan")
     return summary
 
 
-def run_conditions(conditions: Sequence[Condition], seeds: Sequence[int], log_dir: str,
-                   extra: Sequence[str] = (), tag: str = "learn") -> list[dict[str, Any]]:
+def run_conditions(
+    conditions: Sequence[Condition],
+    seeds: Sequence[int],
+    log_dir: str,
+    extra: Sequence[str] = (),
+    tag: str = "learn",
+) -> list[dict[str, Any]]:
     """Train every condition over every seed, one process at a time; one summary per run.
 
     Runs are named ``<tag>__<label>__seed<seed>__<start time>`` under ``log_dir`` (the
@@ -95,14 +128,26 @@ def run_conditions(conditions: Sequence[Condition], seeds: Sequence[int], log_di
             name = f"{tag}__{condition.label}__seed{seed}__{stamp}"
             cond = Condition(condition.label, condition.config, [*condition.overrides, *extra])
             command = run_command(cond, seed, name, log_dir)
-            shown = "python " + " ".join(shlex.quote(a) for a in command[1:]).replace(str(ROOT) + "/", "")
+            shown = "python " + " ".join(shlex.quote(a) for a in command[1:]).replace(
+                str(ROOT) + "/", ""
+            )
             print(f"[{condition.label} seed {seed}] {shown}", file=sys.stderr, flush=True)
             tick = time.perf_counter()
-            proc = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True,
-                                  env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-            record: dict[str, Any] = {"label": condition.label, "seed": seed, "command": shown,
-                                      "run_dir": str(Path(log_dir) / name),
-                                      "wall_s": round(time.perf_counter() - tick, 1)}
+            proc = subprocess.run(
+                command,
+                check=False,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+            )
+            record: dict[str, Any] = {
+                "label": condition.label,
+                "seed": seed,
+                "command": shown,
+                "run_dir": str(Path(log_dir) / name),
+                "wall_s": round(time.perf_counter() - tick, 1),
+            }
             if proc.returncode != 0:
                 record["error"] = f"exit {proc.returncode}: {(proc.stderr or proc.stdout)[-800:]}"
                 print(f"  failed: {record['error']}", file=sys.stderr, flush=True)
@@ -112,8 +157,12 @@ def run_conditions(conditions: Sequence[Condition], seeds: Sequence[int], log_di
     return results
 
 
-def scripted_reference(act: Callable[[np.ndarray, Any], np.ndarray], make_env: Callable[[int], Any],
-                       episodes: int, seed: int = 12345) -> dict[str, float]:
+def scripted_reference(
+    act: Callable[[np.ndarray, Any], np.ndarray],
+    make_env: Callable[[int], Any],
+    episodes: int,
+    seed: int = 12345,
+) -> dict[str, float]:
     """Mean episode metrics of a scripted policy, played by the trainer's own evaluator.
 
     ``act(obs, env)`` returns joint actions; the env is passed so that rules reading the
@@ -137,7 +186,9 @@ def metric(record: dict[str, Any], where: str, name: str) -> float:
     return float(record.get(where, {}).get(name, float("nan")))
 
 
-def aggregate(records: Sequence[dict[str, Any]], label: str, where: str, name: str) -> tuple[float, float, int]:
+def aggregate(
+    records: Sequence[dict[str, Any]], label: str, where: str, name: str
+) -> tuple[float, float, int]:
     """Mean, standard deviation and count of a metric over the seeds of one condition."""
     values = [metric(r, where, name) for r in records if r["label"] == label]
     values = [v for v in values if np.isfinite(v)]
@@ -148,8 +199,10 @@ def aggregate(records: Sequence[dict[str, Any]], label: str, where: str, name: s
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub markdown table; floats printed with 3 decimals."""
+
     def cell(x: Any) -> str:
         return f"{x:.3f}" if isinstance(x, float) else str(x)
+
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
     return "\n".join(lines)

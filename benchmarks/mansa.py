@@ -52,8 +52,15 @@ def overrides_for(job: dict) -> list[str]:
         return [*base, f"algo={il}", *(f"algo.{kv}" for kv in job["il_set"])]
     if job["method"] == "cl":
         return [*base, f"algo={cl}", *(f"algo.{kv}" for kv in job["cl_set"])]
-    return [*base, "algo=mansa", f"algo.il={il}", f"algo.cl={cl}", *(f"algo.{kv}" for kv in job["mansa_set"]),
-            *(f"algo.il_cfg.{kv}" for kv in job["il_set"]), *(f"algo.cl_cfg.{kv}" for kv in job["cl_set"])]
+    return [
+        *base,
+        "algo=mansa",
+        f"algo.il={il}",
+        f"algo.cl={cl}",
+        *(f"algo.{kv}" for kv in job["mansa_set"]),
+        *(f"algo.il_cfg.{kv}" for kv in job["il_set"]),
+        *(f"algo.cl_cfg.{kv}" for kv in job["cl_set"]),
+    ]
 
 
 def run_one(job: dict) -> dict:
@@ -80,13 +87,22 @@ def run_one(job: dict) -> dict:
 
         learner.call_recorder = record
 
-    def greedy_switcher(obs, mask, state, hidden):  # MANSA's headline and curve figures: its switcher greedy too
+    def greedy_switcher(
+        obs, mask, state, hidden
+    ):  # MANSA's headline and curve figures: its switcher greedy too
         return learner.act(obs, mask, state, hidden, switcher_greedy=True)
 
-    def greedy(episodes: int, player=greedy_switcher if is_mansa else learner.act) -> tuple[float, float | None]:
+    def greedy(
+        episodes: int, player=greedy_switcher if is_mansa else learner.act
+    ) -> tuple[float, float | None]:
         """Mean greedy return of ``player``, and for MANSA the fraction of its steps that called CL."""
-        results, fraction = evaluate_calls(player, lambda b: envs.make_vec(env_id, b), episodes,
-                                           10_000 + job["seed"], needs_state=learner.act_needs_state)
+        results, fraction = evaluate_calls(
+            player,
+            lambda b: envs.make_vec(env_id, b),
+            episodes,
+            10_000 + job["seed"],
+            needs_state=learner.act_needs_state,
+        )
         return float(np.mean(results["return"])), (fraction if is_mansa else None)
 
     curve, returns, train_time, next_eval = [], [], 0.0, job["eval_every"]
@@ -94,8 +110,14 @@ def run_one(job: dict) -> dict:
 
     def record(**figures) -> dict:
         """The run's identity, its env steps and curve so far, and ``figures``."""
-        return {**{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")}, "algo": cfg.algo.name,
-                "overrides": overrides_for(job), "env_steps": learner.env_steps, "curve": curve, **figures}
+        return {
+            **{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")},
+            "algo": cfg.algo.name,
+            "overrides": overrides_for(job),
+            "env_steps": learner.env_steps,
+            "curve": curve,
+            **figures,
+        }
 
     while learner.env_steps < job["env_steps"]:
         tick = time.perf_counter()
@@ -113,34 +135,60 @@ def run_one(job: dict) -> dict:
                     values.append(metrics[f"losses/{side}/q_taken"])
         if job["eval_every"] and learner.env_steps >= next_eval:
             ret, eval_fraction = greedy(job["curve_episodes"])
-            curve.append({"env_steps": learner.env_steps, "greedy_return": ret, "eval_cl_fraction": eval_fraction,
-                          "train_return": float(np.mean(returns[-200:])) if returns else None,
-                          "train_cl_fraction": window_calls / window_steps if is_mansa else None,
-                          "train_seconds": train_time,
-                          **{f"{side}_q_taken_max": max(v) if v else None for side, v in window_q.items()}})
+            curve.append(
+                {
+                    "env_steps": learner.env_steps,
+                    "greedy_return": ret,
+                    "eval_cl_fraction": eval_fraction,
+                    "train_return": float(np.mean(returns[-200:])) if returns else None,
+                    "train_cl_fraction": window_calls / window_steps if is_mansa else None,
+                    "train_seconds": train_time,
+                    **{
+                        f"{side}_q_taken_max": max(v) if v else None for side, v in window_q.items()
+                    },
+                }
+            )
             window_calls, window_steps, window_q = 0, 0, {side: [] for side in SIDES}
             next_eval += job["eval_every"]
     final, eval_fraction = greedy(job["eval_episodes"])
-    run = record(train_seconds=train_time, sps=learner.env_steps / max(train_time, 1e-9), final_greedy_return=final)
+    run = record(
+        train_seconds=train_time,
+        sps=learner.env_steps / max(train_time, 1e-9),
+        final_greedy_return=final,
+    )
     if is_mansa:
-        run.update(train_cl_fraction=learner.cl_calls / learner.env_steps, eval_cl_fraction=eval_fraction,
-                   timers=dict(learner.timers), cl_calls_by_step=learner.cl_calls_by_step.tolist(),
-                   cl_grid=grid.tolist() if grid is not None else None)
+        run.update(
+            train_cl_fraction=learner.cl_calls / learner.env_steps,
+            eval_cl_fraction=eval_fraction,
+            timers=dict(learner.timers),
+            cl_calls_by_step=learner.cl_calls_by_step.tolist(),
+            cl_grid=grid.tolist() if grid is not None else None,
+        )
         # MANSA's parts, on the same evaluation episodes: a sampled switcher; the same rate of calls
         # at random steps, to CL or to random joint actions (is it where the switcher calls that
         # counts, or that IL's greedy play is broken up?); each learner alone
-        run["final_sampled_switcher_return"], rate = greedy(job["eval_episodes"], learner.act)  # act's default
+        run["final_sampled_switcher_return"], rate = greedy(
+            job["eval_episodes"], learner.act
+        )  # act's default
         run["eval_sampled_cl_fraction"] = rate
-        run["final_part_returns"] = {name: greedy(job["eval_episodes"], p)[0]
-                                     for name, p in learners_alone(learner).items()}
+        run["final_part_returns"] = {
+            name: greedy(job["eval_episodes"], p)[0] for name, p in learners_alone(learner).items()
+        }
         run["eval_control_fractions"] = {}
-        players = {**random_step_players(learner, rate, job["seed"]), "cl_when_stalled": stalled_step_player(learner)}
+        players = {
+            **random_step_players(learner, rate, job["seed"]),
+            "cl_when_stalled": stalled_step_player(learner),
+        }
         for name, player in players.items():
-            run["final_part_returns"][name], run["eval_control_fractions"][name] = greedy(job["eval_episodes"], player)
+            run["final_part_returns"][name], run["eval_control_fractions"][name] = greedy(
+                job["eval_episodes"], player
+            )
     return run
 
 
-def evaluate_calls(player, make_env, episodes: int, seed: int, needs_state: bool) -> tuple[dict, float]:
+def evaluate_calls(
+    player, make_env, episodes: int, seed: int, needs_state: bool
+) -> tuple[dict, float]:
     """:func:`agents.evaluation.evaluate` of ``player``, and the share of the evaluated episodes'
     steps whose ``SwitchMemory`` says CL was called. Only the counted episodes' steps count: a
     copy whose episode has ended plays on until every copy's has, and those steps are not figures."""
@@ -178,8 +226,10 @@ def evaluate_calls(player, make_env, episodes: int, seed: int, needs_state: bool
 
 def learners_alone(learner) -> dict:
     """MANSA's IL and CL learners, each playing every step alone (greedily): what its parts can do."""
-    return {"il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
-            "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden)}
+    return {
+        "il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
+        "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden),
+    }
 
 
 def scripted_player(learner, when, pick):
@@ -214,8 +264,14 @@ def random_step_players(learner, rate: float, seed: int) -> dict:
         cumulative = np.cumsum(mask / mask.sum(-1, keepdims=True), axis=-1)
         return (random_rng.random(mask.shape[:-1])[..., None] < cumulative).argmax(-1)
 
-    return {"cl_random_steps": scripted_player(learner, lambda n, stall: cl_rng.random(n) < rate, _cl_greedy(learner)),
-            "random_random_steps": scripted_player(learner, lambda n, stall: random_rng.random(n) < rate, uniform)}
+    return {
+        "cl_random_steps": scripted_player(
+            learner, lambda n, stall: cl_rng.random(n) < rate, _cl_greedy(learner)
+        ),
+        "random_random_steps": scripted_player(
+            learner, lambda n, stall: random_rng.random(n) < rate, uniform
+        ),
+    }
 
 
 def stalled_step_player(learner):
@@ -234,14 +290,18 @@ def _mean_std(values: list[float]) -> str:
 def _late_return(run: dict) -> float:
     """Mean greedy return over the last ``LATE_POINTS`` curve points and the final evaluation (less noisy
     than the final point alone: greedy LBF policies swing between evaluations)."""
-    points = [p["greedy_return"] for p in run["curve"][-LATE_POINTS:]] + [run["final_greedy_return"]]
+    points = [p["greedy_return"] for p in run["curve"][-LATE_POINTS:]] + [
+        run["final_greedy_return"]
+    ]
     return float(np.mean(points))
 
 
 def summarise(runs: list[dict]) -> str:
     """Markdown: per task and method the greedy returns, CL-call fractions and wall-clock; the target check."""
-    header = ("| task | method | learner | seeds | env steps | final greedy return | late greedy return "
-              "| CL calls in training | CL calls at evaluation | wall-clock per run (s) | CL share of learner time |")
+    header = (
+        "| task | method | learner | seeds | env steps | final greedy return | late greedy return "
+        "| CL calls in training | CL calls at evaluation | wall-clock per run (s) | CL share of learner time |"
+    )
     lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|"]
     checks = []
     for env_id in sorted({r["env"] for r in runs}):
@@ -252,8 +312,14 @@ def summarise(runs: list[dict]) -> str:
             group = [r for r in runs if r["env"] == env_id and r["method"] == method]
             if not group:
                 continue
-            finals, lates = [r["final_greedy_return"] for r in group], [_late_return(r) for r in group]
-            means["final"][method], means["late"][method] = float(np.mean(finals)), float(np.mean(lates))
+            finals, lates = (
+                [r["final_greedy_return"] for r in group],
+                [_late_return(r) for r in group],
+            )
+            means["final"][method], means["late"][method] = (
+                float(np.mean(finals)),
+                float(np.mean(lates)),
+            )
             train_fraction = eval_fraction = share = ""
             if method == "mansa":
                 mansa_runs = group
@@ -266,36 +332,52 @@ def summarise(runs: list[dict]) -> str:
                     learn = t["il_act"] + t["cl_act"] + t["il_update"] + t["cl_update"]
                     shares.append((t["cl_act"] + t["cl_update"]) / max(learn, 1e-12))
                 share = f"{100 * np.mean(shares):.0f}%"
-            lines.append(f"| {env_id} | {method} | {group[0]['algo']} | {len(group)} | {group[0]['env_steps']:,} "
-                         f"| {_mean_std(finals)} | {_mean_std(lates)} | {train_fraction} | {eval_fraction} "
-                         f"| {np.mean([r['train_seconds'] for r in group]):.0f} | {share} |")
+            lines.append(
+                f"| {env_id} | {method} | {group[0]['algo']} | {len(group)} | {group[0]['env_steps']:,} "
+                f"| {_mean_std(finals)} | {_mean_std(lates)} | {train_fraction} | {eval_fraction} "
+                f"| {np.mean([r['train_seconds'] for r in group]):.0f} | {share} |"
+            )
         if fraction is not None and {"il", "cl"} <= set(means["final"]):
             verdicts = []
             for kind, m in means.items():
                 bar = max(m["il"], m["cl"]) - TARGET_GAP
-                verdicts.append(f"{kind} return {m['mansa']:.3f} vs max(IL, CL) - {TARGET_GAP} = {bar:.3f}: "
-                                f"{'met' if m['mansa'] >= bar else 'NOT met'}")
-            checks.append(f"- {env_id}, greedy switcher: " + "; ".join(verdicts) + f"; CL calls in training "
-                          f"{100 * fraction:.2f}% (target <= {100 * TARGET_FRACTION:.0f}%): "
-                          f"{'met' if fraction <= TARGET_FRACTION else 'NOT met'}; at evaluation {100 * eval_calls:.2f}%: "
-                          f"{'met' if eval_calls <= TARGET_FRACTION else 'NOT met'}")
+                verdicts.append(
+                    f"{kind} return {m['mansa']:.3f} vs max(IL, CL) - {TARGET_GAP} = {bar:.3f}: "
+                    f"{'met' if m['mansa'] >= bar else 'NOT met'}"
+                )
+            checks.append(
+                f"- {env_id}, greedy switcher: " + "; ".join(verdicts) + f"; CL calls in training "
+                f"{100 * fraction:.2f}% (target <= {100 * TARGET_FRACTION:.0f}%): "
+                f"{'met' if fraction <= TARGET_FRACTION else 'NOT met'}; at evaluation {100 * eval_calls:.2f}%: "
+                f"{'met' if eval_calls <= TARGET_FRACTION else 'NOT met'}"
+            )
             sampled = [r for r in mansa_runs if "final_sampled_switcher_return" in r]
-            if sampled:  # the switcher as trained (sampled), the learners greedy: return and its calls
+            if (
+                sampled
+            ):  # the switcher as trained (sampled), the learners greedy: return and its calls
                 ret = float(np.mean([r["final_sampled_switcher_return"] for r in sampled]))
                 calls = float(np.mean([r["eval_sampled_cl_fraction"] for r in sampled]))
                 bar = max(means["final"]["il"], means["final"]["cl"]) - TARGET_GAP
-                checks.append(f"- {env_id}, sampled switcher: final return {ret:.3f} vs {bar:.3f}: "
-                              f"{'met' if ret >= bar else 'NOT met'}; CL calls at evaluation {100 * calls:.2f}%: "
-                              f"{'met' if calls <= TARGET_FRACTION else 'NOT met'}")
-    notes = (f"Returns: mean ± sample std over seeds of the final greedy evaluation, and of the mean over the "
-             f"last {LATE_POINTS} curve points and the final evaluation (late). CL calls: share of env steps "
-             "(one step of one env copy) whose joint action came from CL.")
+                checks.append(
+                    f"- {env_id}, sampled switcher: final return {ret:.3f} vs {bar:.3f}: "
+                    f"{'met' if ret >= bar else 'NOT met'}; CL calls at evaluation {100 * calls:.2f}%: "
+                    f"{'met' if calls <= TARGET_FRACTION else 'NOT met'}"
+                )
+    notes = (
+        f"Returns: mean ± sample std over seeds of the final greedy evaluation, and of the mean over the "
+        f"last {LATE_POINTS} curve points and the final evaluation (late). CL calls: share of env steps "
+        "(one step of one env copy) whose joint action came from CL."
+    )
     parts = parts_table(runs)
     if parts:
         notes += "\n\n" + parts
     mansa = next((r for r in runs if r["method"] == "mansa"), None)
     if mansa is not None:
-        notes += "\n\nMANSA runs: `" + " ".join(o for o in mansa["overrides"] if not o.startswith(("seed=", "env.id="))) + "`"
+        notes += (
+            "\n\nMANSA runs: `"
+            + " ".join(o for o in mansa["overrides"] if not o.startswith(("seed=", "env.id=")))
+            + "`"
+        )
     return "\n".join(lines) + f"\n\n{notes}\n\nTarget (issue 8):\n" + "\n".join(checks) + "\n"
 
 
@@ -309,11 +391,19 @@ def parts_table(runs: list[dict]) -> str:
     mansa = [r for r in runs if r["method"] == "mansa" and "final_part_returns" in r]
     if not mansa:
         return ""
-    lines = [("MANSA's parts at the end of training (its final evaluation episodes; returns mean ± std over "
-              "seeds, CL calls as a share of steps):"), "",
-             ("| task | seeds | greedy switcher | sampled switcher (CL calls) | CL at random steps, same rate "
-              "| random joint actions at random steps, same rate | CL when the observations repeat | its IL alone "
-              "| its CL alone | max Q of taken action, IL / CL |"), "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            "MANSA's parts at the end of training (its final evaluation episodes; returns mean ± std over "
+            "seeds, CL calls as a share of steps):"
+        ),
+        "",
+        (
+            "| task | seeds | greedy switcher | sampled switcher (CL calls) | CL at random steps, same rate "
+            "| random joint actions at random steps, same rate | CL when the observations repeat | its IL alone "
+            "| its CL alone | max Q of taken action, IL / CL |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for env_id in sorted({r["env"] for r in mansa}):
         lines.append(_parts_row(env_id, [r for r in mansa if r["env"] == env_id]))
     return "\n".join(lines)
@@ -321,7 +411,12 @@ def parts_table(runs: list[dict]) -> str:
 
 def _parts_row(env_id: str, group: list[dict]) -> str:
     def peak(side: str) -> str:
-        values = [p[f"{side}_q_taken_max"] for r in group for p in r["curve"] if p.get(f"{side}_q_taken_max") is not None]
+        values = [
+            p[f"{side}_q_taken_max"]
+            for r in group
+            for p in r["curve"]
+            if p.get(f"{side}_q_taken_max") is not None
+        ]
         return f"{max(values):.3g}" if values else "-"
 
     def part(name: str) -> str:
@@ -332,12 +427,14 @@ def _parts_row(env_id: str, group: list[dict]) -> str:
             text += f" ({100 * np.mean([r['eval_control_fractions'][name] for r in group]):.2f}%)"
         return text
 
-    return (f"| {env_id} | {len(group)} | {_mean_std([r['final_greedy_return'] for r in group])} "
-            f"| {_mean_std([r['final_sampled_switcher_return'] for r in group])} "
-            f"({100 * np.mean([r['eval_sampled_cl_fraction'] for r in group]):.2f}%) "
-            f"| {part('cl_random_steps')} | {part('random_random_steps')} | {part('cl_when_stalled')} "
-            f"| {part('il')} | {part('cl')} "
-            f"| {peak('il')} / {peak('cl')} |")
+    return (
+        f"| {env_id} | {len(group)} | {_mean_std([r['final_greedy_return'] for r in group])} "
+        f"| {_mean_std([r['final_sampled_switcher_return'] for r in group])} "
+        f"({100 * np.mean([r['eval_sampled_cl_fraction'] for r in group]):.2f}%) "
+        f"| {part('cl_random_steps')} | {part('random_random_steps')} | {part('cl_when_stalled')} "
+        f"| {part('il')} | {part('cl')} "
+        f"| {peak('il')} / {peak('cl')} |"
+    )
 
 
 def plot(runs: list[dict], out: str) -> list[str]:
@@ -352,7 +449,9 @@ def plot(runs: list[dict], out: str) -> list[str]:
     for env_id in sorted({r["env"] for r in runs}):
         task = [r for r in runs if r["env"] == env_id]
         name = env_id.replace("Foraging-", "").replace("-v3", "")
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 6.0), sharex=True, height_ratios=(2, 1))
+        fig, (top, bottom) = plt.subplots(
+            2, 1, figsize=(6.4, 6.0), sharex=True, height_ratios=(2, 1)
+        )
         for method in METHODS:
             group = [r for r in task if r["method"] == method and r["curve"]]
             if not group:
@@ -361,13 +460,28 @@ def plot(runs: list[dict], out: str) -> list[str]:
             x = [p["env_steps"] for p in group[0]["curve"][:length]]
             y = np.array([[p["greedy_return"] for p in r["curve"][:length]] for r in group])
             which = "greedy switcher, " if method == "mansa" else ""
-            top.plot(x, y.mean(0), color=colours[method], label=f"{method} ({which}{group[0]['algo']}, {len(group)} seeds)")
+            top.plot(
+                x,
+                y.mean(0),
+                color=colours[method],
+                label=f"{method} ({which}{group[0]['algo']}, {len(group)} seeds)",
+            )
             top.fill_between(x, y.min(0), y.max(0), color=colours[method], alpha=0.2)
             if method == "mansa":
-                f = 100 * np.array([[p["train_cl_fraction"] for p in r["curve"][:length]] for r in group])
+                f = 100 * np.array(
+                    [[p["train_cl_fraction"] for p in r["curve"][:length]] for r in group]
+                )
                 bottom.plot(x, f.mean(0), color=colours[method], label="training")
-                g = 100 * np.array([[p["eval_cl_fraction"] for p in r["curve"][:length]] for r in group])
-                bottom.plot(x, g.mean(0), color=colours[method], linestyle="--", label="greedy evaluation (greedy switcher)")
+                g = 100 * np.array(
+                    [[p["eval_cl_fraction"] for p in r["curve"][:length]] for r in group]
+                )
+                bottom.plot(
+                    x,
+                    g.mean(0),
+                    color=colours[method],
+                    linestyle="--",
+                    label="greedy evaluation (greedy switcher)",
+                )
         top.set_ylabel("greedy return")
         top.set_title(f"{name}: MANSA vs IL alone vs CL alone")
         top.legend(fontsize=8)
@@ -388,8 +502,10 @@ def plot(runs: list[dict], out: str) -> list[str]:
         ax.bar(np.arange(len(by_step)), by_step / max(by_step.sum(), 1), color=colours["mansa"])
         ax.set_xlabel("step within the episode")
         ax.set_ylabel("share of CL calls")
-        ax.set_title(f"{name}: when MANSA called CL in training ({int(by_step.sum()):,} calls, {len(mansa)} seeds)",
-                     fontsize=9)
+        ax.set_title(
+            f"{name}: when MANSA called CL in training ({int(by_step.sum()):,} calls, {len(mansa)} seeds)",
+            fontsize=9,
+        )
         fig.tight_layout()
         written.append(os.path.join(out, f"{name}_cl_steps.png"))
         fig.savefig(written[-1], dpi=90)
@@ -412,27 +528,61 @@ def plot(runs: list[dict], out: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument("--envs", nargs="+", default=list(TASKS))
-    parser.add_argument("--pairing", choices=sorted(PAIRINGS), default="value",
-                        help="value: IQL / QMIX (the paper's), policy: IPPO / MAPPO")
+    parser.add_argument(
+        "--pairing",
+        choices=sorted(PAIRINGS),
+        default="value",
+        help="value: IQL / QMIX (the paper's), policy: IPPO / MAPPO",
+    )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--env-steps", type=int, default=2_000_000, help="env steps per run (all methods)")
+    parser.add_argument(
+        "--env-steps", type=int, default=2_000_000, help="env steps per run (all methods)"
+    )
     parser.add_argument("--num-envs", type=int, default=32, help="env copies stepped together")
-    parser.add_argument("--eval-episodes", type=int, default=100, help="greedy episodes of the final evaluation")
-    parser.add_argument("--eval-every", type=int, default=100_000, help="learning-curve points (0: none)")
-    parser.add_argument("--curve-episodes", type=int, default=32, help="greedy episodes per curve point")
-    parser.add_argument("--mansa-set", nargs="*", default=list(MANSA_DEFAULTS), metavar="KEY=VALUE",
-                        help="MANSA's own settings (algo.KEY=VALUE), e.g. cost=0.01 budget=2 switcher.lr=1e-3")
-    parser.add_argument("--il-set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="the IL learner's settings, alone and inside MANSA (e.g. epsilon_anneal_steps=200000)")
-    parser.add_argument("--cl-set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="the CL learner's settings, alone and inside MANSA")
+    parser.add_argument(
+        "--eval-episodes", type=int, default=100, help="greedy episodes of the final evaluation"
+    )
+    parser.add_argument(
+        "--eval-every", type=int, default=100_000, help="learning-curve points (0: none)"
+    )
+    parser.add_argument(
+        "--curve-episodes", type=int, default=32, help="greedy episodes per curve point"
+    )
+    parser.add_argument(
+        "--mansa-set",
+        nargs="*",
+        default=list(MANSA_DEFAULTS),
+        metavar="KEY=VALUE",
+        help="MANSA's own settings (algo.KEY=VALUE), e.g. cost=0.01 budget=2 switcher.lr=1e-3",
+    )
+    parser.add_argument(
+        "--il-set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the IL learner's settings, alone and inside MANSA (e.g. epsilon_anneal_steps=200000)",
+    )
+    parser.add_argument(
+        "--cl-set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the CL learner's settings, alone and inside MANSA",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     parser.add_argument("--out", default="benchmarks/results/mansa", help="output directory")
-    parser.add_argument("--plots-only", action="store_true", help="redraw results.md and the plots from results.json")
+    parser.add_argument(
+        "--plots-only",
+        action="store_true",
+        help="redraw results.md and the plots from results.json",
+    )
     args = parser.parse_args(argv)
 
     os.makedirs(args.out, exist_ok=True)
@@ -444,32 +594,60 @@ def main(argv: list[str] | None = None) -> None:
         for item in [*args.mansa_set, *args.il_set, *args.cl_set]:
             if "=" not in item:
                 parser.error(f"settings take KEY=VALUE, got {item!r}")
-        jobs = [{"env": e, "method": m, "seed": s, "pairing": args.pairing, "num_envs": args.num_envs,
-                 "env_steps": args.env_steps, "eval_episodes": args.eval_episodes, "eval_every": args.eval_every,
-                 "curve_episodes": args.curve_episodes, "mansa_set": args.mansa_set, "il_set": args.il_set,
-                 "cl_set": args.cl_set}
-                for e in args.envs for s in args.seeds for m in args.methods]
+        jobs = [
+            {
+                "env": e,
+                "method": m,
+                "seed": s,
+                "pairing": args.pairing,
+                "num_envs": args.num_envs,
+                "env_steps": args.env_steps,
+                "eval_episodes": args.eval_episodes,
+                "eval_every": args.eval_every,
+                "curve_episodes": args.curve_episodes,
+                "mansa_set": args.mansa_set,
+                "il_set": args.il_set,
+                "cl_set": args.cl_set,
+            }
+            for e in args.envs
+            for s in args.seeds
+            for m in args.methods
+        ]
         runs = []
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             for run in pool.map(run_one, jobs):
                 runs.append(run)
-                with atomic_path(path) as tmp, open(tmp, "w") as f:  # every run kept as soon as it ends
+                with (
+                    atomic_path(path) as tmp,
+                    open(tmp, "w") as f,
+                ):  # every run kept as soon as it ends
                     json.dump(runs, f)
                 if "error" in run:
-                    print(f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: FAILED after "
-                          f"{run['env_steps']:,} steps: {run['error']}", flush=True)
+                    print(
+                        f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: FAILED after "
+                        f"{run['env_steps']:,} steps: {run['error']}",
+                        flush=True,
+                    )
                     continue
-                extra = f", CL calls {100 * run['train_cl_fraction']:.2f}%" if run["method"] == "mansa" else ""
-                print(f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: greedy "
-                      f"{run['final_greedy_return']:.3f} after {run['env_steps']:,} steps, "
-                      f"{run['train_seconds']:.0f} s{extra}", flush=True)
+                extra = (
+                    f", CL calls {100 * run['train_cl_fraction']:.2f}%"
+                    if run["method"] == "mansa"
+                    else ""
+                )
+                print(
+                    f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: greedy "
+                    f"{run['final_greedy_return']:.3f} after {run['env_steps']:,} steps, "
+                    f"{run['train_seconds']:.0f} s{extra}",
+                    flush=True,
+                )
         print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s")
     failed = [r for r in runs if "error" in r]
     runs = [r for r in runs if "error" not in r]
     table = summarise(runs) + "".join(
         f"\n- FAILED: {r['env']} {r['method']} seed {r['seed']} after {r['env_steps']:,} steps: {r['error']}"
-        for r in failed)
+        for r in failed
+    )
     write_text_atomic(os.path.join(args.out, "results.md"), table)
     print(table)
     for file in plot(runs, args.out):

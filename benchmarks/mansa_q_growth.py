@@ -22,12 +22,21 @@ import torch
 
 from benchmarks.mansa import MANSA_DEFAULTS, SIDES, learners_alone
 
-GRID = ("env.id=Foraging-8x8-2p-2f-coop-v3", "env.num_envs=32", "seed=0", "algo=mansa", "algo.il=iql",
-        "algo.cl=qmix", *(f"algo.{kv}" for kv in MANSA_DEFAULTS), "algo.rollout_length=10")
+GRID = (
+    "env.id=Foraging-8x8-2p-2f-coop-v3",
+    "env.num_envs=32",
+    "seed=0",
+    "algo=mansa",
+    "algo.il=iql",
+    "algo.cl=qmix",
+    *(f"algo.{kv}" for kv in MANSA_DEFAULTS),
+    "algo.rollout_length=10",
+)
 
 
-def q_growth(overrides: list[str], env_steps: int, every: int,
-             evaluate_episodes: int = 0) -> tuple[list[dict], str | None, dict | None]:
+def q_growth(
+    overrides: list[str], env_steps: int, every: int, evaluate_episodes: int = 0
+) -> tuple[list[dict], str | None, dict | None]:
     """Q of the taken action per side at every ``every`` env steps, the error that stopped the run
     (if any), and with ``evaluate_episodes`` (and no error) the final figures of :func:`final_returns`."""
     from algorithms import NonFiniteLossError
@@ -40,12 +49,20 @@ def q_growth(overrides: list[str], env_steps: int, every: int,
         while learner.env_steps < env_steps:
             metrics = learner.train_iteration()
             if learner.env_steps >= next_point:
-                points.append({"env_steps": learner.env_steps,
-                               **{side: metrics.get(f"losses/{side}/q_taken") for side in SIDES}})
+                points.append(
+                    {
+                        "env_steps": learner.env_steps,
+                        **{side: metrics.get(f"losses/{side}/q_taken") for side in SIDES},
+                    }
+                )
                 next_point += every
     except NonFiniteLossError as error:
         return points, f"stopped at {learner.env_steps:,} steps: {error}", None
-    return points, None, final_returns(learner, cfg.env.id, evaluate_episodes) if evaluate_episodes else None
+    return (
+        points,
+        None,
+        final_returns(learner, cfg.env.id, evaluate_episodes) if evaluate_episodes else None,
+    )
 
 
 def final_returns(learner, env_id: str, episodes: int) -> dict:
@@ -58,18 +75,37 @@ def final_returns(learner, env_id: str, episodes: int) -> dict:
     from agents.evaluation import evaluate
 
     players = {"mansa": learner.act, **learners_alone(learner)}
-    returns = {name: float(np.mean(evaluate(act, lambda b: envs.make_vec(env_id, b), episodes, seed=10_000,
-                                             needs_state=True)["return"])) for name, act in players.items()}
+    returns = {
+        name: float(
+            np.mean(
+                evaluate(
+                    act, lambda b: envs.make_vec(env_id, b), episodes, seed=10_000, needs_state=True
+                )["return"]
+            )
+        )
+        for name, act in players.items()
+    }
     return {"final": returns, "train_cl_fraction": learner.cl_calls / max(learner.env_steps, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("overrides", nargs="*", help="train.py overrides on top of the grid's (KEY=VALUE)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="train.py overrides on top of the grid's (KEY=VALUE)"
+    )
     parser.add_argument("--env-steps", type=int, default=900_000)
-    parser.add_argument("--every", type=int, default=32_000, help="env steps between printed points")
-    parser.add_argument("--evaluate", type=int, default=0, metavar="EPISODES",
-                        help="at the end, greedy returns of MANSA, its IL and its CL over this many episodes")
+    parser.add_argument(
+        "--every", type=int, default=32_000, help="env steps between printed points"
+    )
+    parser.add_argument(
+        "--evaluate",
+        type=int,
+        default=0,
+        metavar="EPISODES",
+        help="at the end, greedy returns of MANSA, its IL and its CL over this many episodes",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     points, error, final = q_growth(args.overrides, args.env_steps, args.every, args.evaluate)
@@ -80,8 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     if error:
         print(error)
     if final:
-        print("final greedy return: " + ", ".join(f"{k} {v:.3f}" for k, v in final["final"].items())
-              + f"; CL calls in training {100 * final['train_cl_fraction']:.2f}%")
+        print(
+            "final greedy return: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in final["final"].items())
+            + f"; CL calls in training {100 * final['train_cl_fraction']:.2f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -42,11 +42,19 @@ from benchmarks.learning_runs import (
 
 CONDITIONS = {
     "braess_selfish": Condition("braess_selfish", "configs/ippo_routing_braess_learn.yaml"),
-    "braess_altruistic": Condition("braess_altruistic", "configs/ippo_routing_braess_learn.yaml",
-                                   ["env.kwargs.reward=altruistic"]),
-    "siouxfalls_selfish": Condition("siouxfalls_selfish", "configs/ippo_routing_siouxfalls_learn.yaml"),
-    "siouxfalls_altruistic": Condition("siouxfalls_altruistic", "configs/ippo_routing_siouxfalls_learn.yaml",
-                                       ["env.kwargs.reward=altruistic"]),
+    "braess_altruistic": Condition(
+        "braess_altruistic",
+        "configs/ippo_routing_braess_learn.yaml",
+        ["env.kwargs.reward=altruistic"],
+    ),
+    "siouxfalls_selfish": Condition(
+        "siouxfalls_selfish", "configs/ippo_routing_siouxfalls_learn.yaml"
+    ),
+    "siouxfalls_altruistic": Condition(
+        "siouxfalls_altruistic",
+        "configs/ippo_routing_siouxfalls_learn.yaml",
+        ["env.kwargs.reward=altruistic"],
+    ),
 }
 METRICS = ("tstt", "ue_ratio", "price_of_anarchy", "relative_gap")
 
@@ -68,11 +76,15 @@ def play(env, act, days: int, tail: int, seed: int) -> dict[str, float | str]:
     out["ue_tstt"], out["so_tstt"] = float(env.ue.tstt), float(env.so.tstt)
     if env.network.num_od_pairs == 1:
         last = env.last_routes[0]
-        out["split"] = "/".join(str(int((last == r).sum())) for r in range(env.paths.incidence.shape[0]))
+        out["split"] = "/".join(
+            str(int((last == r).sum())) for r in range(env.paths.incidence.shape[0])
+        )
     return out
 
 
-def drive(run_dir: Path, days: int, tail: int, copies: int, seed: int, greedy: bool) -> dict[str, float | str]:
+def drive(
+    run_dir: Path, days: int, tail: int, copies: int, seed: int, greedy: bool
+) -> dict[str, float | str]:
     """Play a run's final policy (``policy.pt``) on its own env settings, greedily or sampling.
 
     The final policy, not ``policy_best.pt``: the best greedy *return* of selfish drivers can
@@ -83,17 +95,26 @@ def drive(run_dir: Path, days: int, tail: int, copies: int, seed: int, greedy: b
     is a mixture.
     """
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    env = envs.make_vec(str(cfg.env.id), copies, **{**OmegaConf.to_container(cfg.env.kwargs), "max_days": days + 1})
+    env = envs.make_vec(
+        str(cfg.env.id), copies, **{**OmegaConf.to_container(cfg.env.kwargs), "max_days": days + 1}
+    )
     policy = Policy.load(run_dir / "policy.pt")
     try:
         generator = torch.Generator().manual_seed(seed)
-        return play(env, lambda obs, mask: policy.act(obs, mask, greedy=greedy, generator=generator)[0],
-                    days, tail, seed)
+        return play(
+            env,
+            lambda obs, mask: policy.act(obs, mask, greedy=greedy, generator=generator)[0],
+            days,
+            tail,
+            seed,
+        )
     finally:
         env.close()
 
 
-def random_routes(condition: Condition, days: int, tail: int, copies: int, seed: int) -> dict[str, float | str]:
+def random_routes(
+    condition: Condition, days: int, tail: int, copies: int, seed: int
+) -> dict[str, float | str]:
     """Reference: every driver picks one of its valid routes uniformly at random every day."""
     cfg = OmegaConf.load(ROOT / condition.config)
     env = envs.make_vec(str(cfg.env.id), copies, max_days=days + 1)
@@ -109,19 +130,33 @@ def random_routes(condition: Condition, days: int, tail: int, copies: int, seed:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conditions", nargs="+", choices=sorted(CONDITIONS), default=list(CONDITIONS))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--conditions", nargs="+", choices=sorted(CONDITIONS), default=list(CONDITIONS)
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--extra", nargs="*", default=[], metavar="key=value",
-                        help="train.py overrides added to every run")
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        metavar="key=value",
+        help="train.py overrides added to every run",
+    )
     parser.add_argument("--log-dir", default="runs")
     parser.add_argument("--days", type=int, default=50, help="days driven by the trained policy")
     parser.add_argument("--tail", type=int, default=10, help="last days averaged")
     parser.add_argument("--copies", type=int, default=8, help="env copies driven (averaged)")
-    parser.add_argument("--save", action="store_true", help="write benchmarks/results/routing/<--name>.{json,md}")
+    parser.add_argument(
+        "--save", action="store_true", help="write benchmarks/results/routing/<--name>.{json,md}"
+    )
     parser.add_argument("--name", default="learning", help="results file name (without extension)")
-    parser.add_argument("--redrive", metavar="JSON",
-                        help="drive the runs of a saved results file again (no training); with --save, overwrite it")
+    parser.add_argument(
+        "--redrive",
+        metavar="JSON",
+        help="drive the runs of a saved results file again (no training); with --save, overwrite it",
+    )
     args = parser.parse_args()
     if not 1 <= args.tail <= args.days:
         raise SystemExit(f"--tail must be in [1, --days={args.days}], got {args.tail}")
@@ -133,10 +168,26 @@ def main() -> None:
         args.conditions = list(dict.fromkeys(r["label"] for r in records))
         args.seeds, args.extra, args.name = saved["seeds"], saved["extra"], Path(args.redrive).stem
     else:
-        records = run_conditions([CONDITIONS[c] for c in args.conditions], args.seeds, args.log_dir, args.extra,
-                                 tag="routing")
-    header = ["condition", "seed", "play", "TSTT", "UE TSTT", "SO TSTT", "ue_ratio", "price_of_anarchy", "relative_gap",
-              "split (last day)", "target"]
+        records = run_conditions(
+            [CONDITIONS[c] for c in args.conditions],
+            args.seeds,
+            args.log_dir,
+            args.extra,
+            tag="routing",
+        )
+    header = [
+        "condition",
+        "seed",
+        "play",
+        "TSTT",
+        "UE TSTT",
+        "SO TSTT",
+        "ue_ratio",
+        "price_of_anarchy",
+        "relative_gap",
+        "split (last day)",
+        "target",
+    ]
     rows = []
     for record in records:
         if "error" in record:
@@ -144,14 +195,33 @@ def main() -> None:
             continue
         run_dir = ROOT / record["run_dir"]
         for play_mode in ("greedy", "sampled"):
-            record[f"driven_{play_mode}"] = res = drive(run_dir, args.days, args.tail, args.copies,
-                                                        seed=10_000 + record["seed"], greedy=play_mode == "greedy")
+            record[f"driven_{play_mode}"] = res = drive(
+                run_dir,
+                args.days,
+                args.tail,
+                args.copies,
+                seed=10_000 + record["seed"],
+                greedy=play_mode == "greedy",
+            )
             if record["label"].endswith("altruistic"):
                 target = f"below UE: {'yes' if res['ue_ratio'] < 1.0 else 'no'}"
             else:
                 target = f"UE ± 5%: {'yes' if abs(res['ue_ratio'] - 1.0) <= 0.05 else 'no'}"
-            rows.append([record["label"], record["seed"], play_mode, res["tstt"], res["ue_tstt"], res["so_tstt"],
-                         res["ue_ratio"], res["price_of_anarchy"], res["relative_gap"], res.get("split", "-"), target])
+            rows.append(
+                [
+                    record["label"],
+                    record["seed"],
+                    play_mode,
+                    res["tstt"],
+                    res["ue_tstt"],
+                    res["so_tstt"],
+                    res["ue_ratio"],
+                    res["price_of_anarchy"],
+                    res["relative_gap"],
+                    res.get("split", "-"),
+                    target,
+                ]
+            )
     networks = {}
     for name in args.conditions:
         networks.setdefault(CONDITIONS[name].config, CONDITIONS[name])
@@ -159,18 +229,48 @@ def main() -> None:
     for cond in networks.values():
         network = cond.label.split("_", 1)[0]
         references[network] = res = random_routes(cond, args.days, args.tail, args.copies, seed=99)
-        rows.append([f"{network} random routes", "-", "-", res["tstt"], res["ue_tstt"], res["so_tstt"], res["ue_ratio"],
-                     res["price_of_anarchy"], res["relative_gap"], res.get("split", "-"), "reference"])
+        rows.append(
+            [
+                f"{network} random routes",
+                "-",
+                "-",
+                res["tstt"],
+                res["ue_tstt"],
+                res["so_tstt"],
+                res["ue_ratio"],
+                res["price_of_anarchy"],
+                res["relative_gap"],
+                res.get("split", "-"),
+                "reference",
+            ]
+        )
     table = markdown_table(header, rows)
     print(table)
     if args.save:
-        payload = {"references": references, "seeds": args.seeds, "extra": args.extra, "days": args.days,
-                   "tail": args.tail, "runs": records}
-        folder = save_results("routing", args.name, payload,
-                              f"# Route choice: learned assignments (last {args.tail} of {args.days} days)\n\n{table}")
+        payload = {
+            "references": references,
+            "seeds": args.seeds,
+            "extra": args.extra,
+            "days": args.days,
+            "tail": args.tail,
+            "runs": records,
+        }
+        folder = save_results(
+            "routing",
+            args.name,
+            payload,
+            f"# Route choice: learned assignments (last {args.tail} of {args.days} days)\n\n{table}",
+        )
         print(f"saved to {folder}")
     else:
-        print(json.dumps({r["label"] + f"/seed{r['seed']}": r.get("driven_greedy", r.get("error")) for r in records}))
+        print(
+            json.dumps(
+                {
+                    r["label"] + f"/seed{r['seed']}": r.get("driven_greedy", r.get("error"))
+                    for r in records
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

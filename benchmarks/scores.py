@@ -104,7 +104,11 @@ def task_bounds(returns: Sequence[Sequence[float]]) -> tuple[float, float]:
     ``returns`` holds lists of episode returns (every evaluation point and the absolute
     metric of every run of every algorithm on the task).
     """
-    flat = np.concatenate([np.asarray(r, dtype=np.float64).ravel() for r in returns]) if returns else np.empty(0)
+    flat = (
+        np.concatenate([np.asarray(r, dtype=np.float64).ravel() for r in returns])
+        if returns
+        else np.empty(0)
+    )
     if flat.size == 0:
         raise ValueError("task_bounds needs at least one episode return")
     return float(flat.min()), float(flat.max())
@@ -119,7 +123,9 @@ def mean_confidence_interval(values: Sequence[float], confidence: float = 0.95) 
     mean = float(values.mean())
     if values.size < 2:
         return Interval(mean, float("nan"), float("nan"))
-    half = stdtrit(values.size - 1, 0.5 + confidence / 2) * values.std(ddof=1) / np.sqrt(values.size)
+    half = (
+        stdtrit(values.size - 1, 0.5 + confidence / 2) * values.std(ddof=1) / np.sqrt(values.size)
+    )
     return Interval(mean, float(mean - half), float(mean + half))
 
 
@@ -164,10 +170,15 @@ def stratified_bootstrap_ci(
     columns = _per_task(scores)
     rng = np.random.default_rng(seed)
     point = float(statistic(np.concatenate(columns), axis=-1))
-    draws = np.concatenate([
-        np.asarray(statistic(_resample(columns, min(chunk, reps - done), rng), axis=-1), dtype=np.float64)
-        for done in range(0, reps, chunk)
-    ])
+    draws = np.concatenate(
+        [
+            np.asarray(
+                statistic(_resample(columns, min(chunk, reps - done), rng), axis=-1),
+                dtype=np.float64,
+            )
+            for done in range(0, reps, chunk)
+        ]
+    )
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(draws, [tail, 100 - tail])
     return Interval(point, float(low), float(high))
@@ -176,13 +187,15 @@ def stratified_bootstrap_ci(
 def _improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """P(X > Y) + P(X = Y) / 2 for samples ``x [..., n]`` and ``y [..., m]`` (along the last axes)."""
     diff = x[..., :, None] - y[..., None, :]
-    return (np.greater(diff, 0).mean(axis=(-2, -1)) + 0.5 * np.equal(diff, 0).mean(axis=(-2, -1)))
+    return np.greater(diff, 0).mean(axis=(-2, -1)) + 0.5 * np.equal(diff, 0).mean(axis=(-2, -1))
 
 
 def _paired_tasks(x: TaskScores, y: TaskScores) -> tuple[list[np.ndarray], list[np.ndarray]]:
     xs, ys = _per_task(x), _per_task(y)
     if len(xs) != len(ys):
-        raise ValueError(f"both algorithms need scores on the same tasks: got {len(xs)} and {len(ys)} tasks")
+        raise ValueError(
+            f"both algorithms need scores on the same tasks: got {len(xs)} and {len(ys)} tasks"
+        )
     return xs, ys
 
 
@@ -193,7 +206,12 @@ def probability_of_improvement(x: TaskScores, y: TaskScores) -> float:
 
 
 def probability_of_improvement_ci(
-    x: TaskScores, y: TaskScores, *, reps: int = 2_000, confidence: float = 0.95, seed: int = 0,
+    x: TaskScores,
+    y: TaskScores,
+    *,
+    reps: int = 2_000,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> Interval:
     """:func:`probability_of_improvement` with an independent stratified-bootstrap interval.
 
@@ -206,8 +224,10 @@ def probability_of_improvement_ci(
     rng = np.random.default_rng(seed)
     draws = np.zeros(reps)
     for a, b in zip(xs, ys):
-        draws += _improvement(a[rng.integers(a.size, size=(reps, a.size))],
-                              b[rng.integers(b.size, size=(reps, b.size))])
+        draws += _improvement(
+            a[rng.integers(a.size, size=(reps, a.size))],
+            b[rng.integers(b.size, size=(reps, b.size))],
+        )
     draws /= len(xs)
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(draws, [tail, 100 - tail])

@@ -20,9 +20,18 @@ import envs
 
 TASKS = {
     # name: (our id, lbforaging constructor kwargs)
-    "8x8-2p-2f-coop": ("Foraging-8x8-2p-2f-coop-v3", dict(field_size=(8, 8), players=2, max_num_food=2, force_coop=True)),
-    "10x10-3p-3f": ("Foraging-10x10-3p-3f-v3", dict(field_size=(10, 10), players=3, max_num_food=3, force_coop=False)),
-    "15x15-4p-5f": ("Foraging-15x15-4p-5f-v3", dict(field_size=(15, 15), players=4, max_num_food=5, force_coop=False)),
+    "8x8-2p-2f-coop": (
+        "Foraging-8x8-2p-2f-coop-v3",
+        dict(field_size=(8, 8), players=2, max_num_food=2, force_coop=True),
+    ),
+    "10x10-3p-3f": (
+        "Foraging-10x10-3p-3f-v3",
+        dict(field_size=(10, 10), players=3, max_num_food=3, force_coop=False),
+    ),
+    "15x15-4p-5f": (
+        "Foraging-15x15-4p-5f-v3",
+        dict(field_size=(15, 15), players=4, max_num_food=5, force_coop=False),
+    ),
 }
 
 
@@ -43,8 +52,15 @@ def lbforaging_rate(kwargs: dict, seconds: float) -> float:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        env = ForagingEnv(min_player_level=1, max_player_level=2, min_food_level=1, max_food_level=None,
-                          sight=kwargs["field_size"][0], max_episode_steps=50, **kwargs)
+        env = ForagingEnv(
+            min_player_level=1,
+            max_player_level=2,
+            min_food_level=1,
+            max_food_level=None,
+            sight=kwargs["field_size"][0],
+            max_episode_steps=50,
+            **kwargs,
+        )
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     n = kwargs["players"]
@@ -87,9 +103,13 @@ def core_rate(env_id: str, num_envs: int, seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 64, 1024], help="batch sizes of the core")
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[1, 64, 1024], help="batch sizes of the core"
+    )
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     args = parser.parse_args()
     header = ["task", "lbforaging", "view B=1"] + [f"core B={b}" for b in args.batch]

@@ -92,10 +92,16 @@ def register(
             registry.
     """
     if (core is None) == (parallel is None):
-        raise ValueError("register() needs exactly one of core= (a batched core) or parallel= (a ParallelEnv factory)")
+        raise ValueError(
+            "register() needs exactly one of core= (a batched core) or parallel= (a ParallelEnv factory)"
+        )
     if env_id in _REGISTRY and not override:
-        raise ValueError(f"env id {env_id!r} is already registered (pass override=True to replace it)")
-    entry = EnvSpec(env_id, core=core, parallel=parallel, kwargs=dict(kwargs or {}), description=description)
+        raise ValueError(
+            f"env id {env_id!r} is already registered (pass override=True to replace it)"
+        )
+    entry = EnvSpec(
+        env_id, core=core, parallel=parallel, kwargs=dict(kwargs or {}), description=description
+    )
     _REGISTRY[env_id] = entry
     if pettingzoo_namespace:
         _register_in_pettingzoo(f"{pettingzoo_namespace}/{env_id}", env_id)
@@ -130,7 +136,9 @@ def spec(env_id: str) -> tuple[EnvSpec, dict[str, Any]]:
     raise KeyError(f"unknown env id {env_id!r}; {hint} (list_envs() lists them all)")
 
 
-def make(env_id: str, render_mode: str | None = None, action_masks: bool = False, **kwargs) -> ParallelEnv:
+def make(
+    env_id: str, render_mode: str | None = None, action_masks: bool = False, **kwargs
+) -> ParallelEnv:
     """A PettingZoo ParallelEnv for ``env_id``.
 
     Args:
@@ -162,8 +170,12 @@ def make_vec(env_id: str, num_envs: int = 1, **kwargs) -> BatchedCore:
         return entry.core(num_envs=num_envs, **merged)
     render_mode = merged.pop("render_mode", None)
     autoreset = merged.pop("autoreset", True)
-    return ParallelEnvBatch(lambda **kw: entry.parallel(**merged, **kw), num_envs, autoreset=autoreset,
-                            render_mode=render_mode)
+    return ParallelEnvBatch(
+        lambda **kw: entry.parallel(**merged, **kw),
+        num_envs,
+        autoreset=autoreset,
+        render_mode=render_mode,
+    )
 
 
 def list_envs(aliases: bool = False) -> list[str]:
@@ -187,8 +199,10 @@ def import_env_modules(modules: Sequence[str], workdir: str | None = None) -> No
         except ModuleNotFoundError as err:
             if err.name != module.split(".")[0] and err.name != module:
                 raise  # the module exists; something it imports does not
-            raise ModuleNotFoundError(f"cannot import env module {module!r} (looked in {workdir} and on sys.path)",
-                                      name=err.name) from None
+            raise ModuleNotFoundError(
+                f"cannot import env module {module!r} (looked in {workdir} and on sys.path)",
+                name=err.name,
+            ) from None
 
 
 def _register_in_pettingzoo(pz_id: str, env_id: str) -> None:

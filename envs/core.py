@@ -44,7 +44,9 @@ class BatchedCore(abc.ABC):
     action_space: gym.Space
     state_space: gym.spaces.Box
 
-    def __init__(self, num_envs: int = 1, *, autoreset: bool = True, render_mode: str | None = None):
+    def __init__(
+        self, num_envs: int = 1, *, autoreset: bool = True, render_mode: str | None = None
+    ):
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -55,7 +57,9 @@ class BatchedCore(abc.ABC):
         self.num_envs = int(num_envs)
         self.autoreset = autoreset
         self.render_mode = render_mode
-        self.rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(self.num_envs)]
+        self.rngs: list[np.random.Generator] = [
+            np.random.default_rng() for _ in range(self.num_envs)
+        ]
         self._episode_return = None  # [B, N], allocated on first reset
         self._episode_length = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = True
@@ -121,7 +125,9 @@ class BatchedCore(abc.ABC):
             if self.autoreset:
                 info["final_obs"] = self._observe()
                 info["final_state"] = self.state()
-                if self.is_discrete:  # value learners take the max of a truncated episode's target over it
+                if (
+                    self.is_discrete
+                ):  # value learners take the max of a truncated episode's target over it
                     info["final_action_mask"] = self.action_mask()
                 self._episode_return[idx] = 0.0
                 self._episode_length[idx] = 0
@@ -209,11 +215,17 @@ class BatchedCore(abc.ABC):
                 )
             if actions.dtype.kind not in "iu":
                 if actions.dtype.kind not in "fb" or not np.all(np.mod(actions, 1) == 0):
-                    raise ValueError(f"discrete actions must be integers, got dtype {actions.dtype}")
+                    raise ValueError(
+                        f"discrete actions must be integers, got dtype {actions.dtype}"
+                    )
                 actions = actions.astype(np.int64)
             low, high = int(space.start), int(space.start + space.n - 1)
             # one comparison catches both ends: below `low` wraps to a huge unsigned value
-            offset = actions.view(np.uint64) if low == 0 and actions.dtype == np.int64 else (actions - low).astype(np.uint64)
+            offset = (
+                actions.view(np.uint64)
+                if low == 0 and actions.dtype == np.int64
+                else (actions - low).astype(np.uint64)
+            )
             if (offset > high - low).any():
                 bad = actions[(actions < low) | (actions > high)][0]
                 raise ValueError(f"action {bad} is out of range: valid actions are {low}..{high}")

@@ -21,14 +21,21 @@ from envs.core import BatchedCore
 class ParallelEnvBatch(BatchedCore):
     """Batched view of ``num_envs`` copies of a PettingZoo ParallelEnv made by ``env_fn``."""
 
-    def __init__(self, env_fn: Callable[..., ParallelEnv], num_envs: int = 1, *, autoreset: bool = True,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        env_fn: Callable[..., ParallelEnv],
+        num_envs: int = 1,
+        *,
+        autoreset: bool = True,
+        render_mode: str | None = None,
+    ):
         first = env_fn(render_mode=render_mode) if render_mode else env_fn()
         self.metadata = dict(getattr(first, "metadata", {}) or {})
         self.metadata.setdefault("render_modes", [])
         super().__init__(num_envs, autoreset=autoreset, render_mode=render_mode)
         self.envs = [first] + [
-            (env_fn(render_mode=render_mode) if render_mode else env_fn()) for _ in range(num_envs - 1)
+            (env_fn(render_mode=render_mode) if render_mode else env_fn())
+            for _ in range(num_envs - 1)
         ]
         self.possible_agents = list(first.possible_agents)
         # gymnasium spaces define __eq__ but (Box) no __hash__: keep the distinct ones by equality
@@ -47,7 +54,9 @@ class ParallelEnvBatch(BatchedCore):
         self.observation_space = gym.spaces.Box(flat.low, flat.high, dtype=np.float32)
         self.action_space = actions.pop()
         if not isinstance(self.action_space, (gym.spaces.Discrete, gym.spaces.Box)):
-            raise ValueError(f"the generic path supports Discrete and Box actions, got {self.action_space}")
+            raise ValueError(
+                f"the generic path supports Discrete and Box actions, got {self.action_space}"
+            )
         try:
             state_dim = int(np.prod(first.state_space.shape))
             self._has_state = True
@@ -79,7 +88,11 @@ class ParallelEnvBatch(BatchedCore):
             if not env.agents:  # the copy ended earlier and is waiting for a reset
                 terminated[b] = True
                 continue
-            act = {a: self._to_env_action(actions[b, i]) for i, a in enumerate(self.possible_agents) if a in env.agents}
+            act = {
+                a: self._to_env_action(actions[b, i])
+                for i, a in enumerate(self.possible_agents)
+                if a in env.agents
+            }
             obs, rew, term, trunc, infos = env.step(act)
             for i, a in enumerate(self.possible_agents):
                 if a in rew:

@@ -27,7 +27,9 @@ class ParallelView(ParallelEnv):
 
     def __init__(self, core: BatchedCore, action_masks: bool = False):
         if core.num_envs != 1:
-            raise ValueError(f"ParallelView needs a core with one copy, got num_envs={core.num_envs}")
+            raise ValueError(
+                f"ParallelView needs a core with one copy, got num_envs={core.num_envs}"
+            )
         core.autoreset = False
         self.core = core
         self.action_masks = bool(action_masks) and core.is_discrete
@@ -40,7 +42,9 @@ class ParallelView(ParallelEnv):
         self._index = {agent: i for i, agent in enumerate(self.possible_agents)}
         if self.action_masks:
             mask_space = gym.spaces.Box(0, 1, shape=(core.num_actions,), dtype=np.int8)
-            obs_space = gym.spaces.Dict({"observation": core.observation_space, "action_mask": mask_space})
+            obs_space = gym.spaces.Dict(
+                {"observation": core.observation_space, "action_mask": mask_space}
+            )
         else:
             obs_space = core.observation_space
         self.observation_spaces = {a: obs_space for a in self.possible_agents}
@@ -79,7 +83,9 @@ class ParallelView(ParallelEnv):
         joint = self._joint_action(actions)
         obs, rewards, terminated, truncated, info = self.core.step(joint)
         live = list(self.agents)
-        self.agents = [a for a in live if not (terminated[0, self._index[a]] or truncated[0, self._index[a]])]
+        self.agents = [
+            a for a in live if not (terminated[0, self._index[a]] or truncated[0, self._index[a]])
+        ]
         if self.render_mode == "human":
             self.render()
         return (
@@ -95,7 +101,9 @@ class ParallelView(ParallelEnv):
 
     def render(self):
         if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'human'")
+            gym.logger.warn(
+                "render() called without a render_mode; pass render_mode='rgb_array' or 'human'"
+            )
             return None
         frame = self.core.render(0)
         return None if self.render_mode == "human" else frame
@@ -118,9 +126,13 @@ class ParallelView(ParallelEnv):
                 continue
             value = np.asarray(action)
             if isinstance(space, gym.spaces.Discrete) and value.shape != ():
-                raise ValueError(f"action of {agent} must be a scalar in 0..{space.n - 1}, got shape {value.shape}")
+                raise ValueError(
+                    f"action of {agent} must be a scalar in 0..{space.n - 1}, got shape {value.shape}"
+                )
             if isinstance(space, gym.spaces.Box) and value.shape != space.shape:
-                raise ValueError(f"action of {agent} must have shape {space.shape}, got {value.shape}")
+                raise ValueError(
+                    f"action of {agent} must have shape {space.shape}, got {value.shape}"
+                )
             joint[0, self._index[agent]] = value
         return joint
 
@@ -129,7 +141,10 @@ class ParallelView(ParallelEnv):
         if not self.action_masks:
             return {a: obs[0, self._index[a]] for a in agents}
         mask = self.core.action_mask()[0].astype(np.int8)
-        return {a: {"observation": obs[0, self._index[a]], "action_mask": mask[self._index[a]]} for a in agents}
+        return {
+            a: {"observation": obs[0, self._index[a]], "action_mask": mask[self._index[a]]}
+            for a in agents
+        }
 
     def _info_dict(self, info: dict, agents: list[str] | None = None) -> dict:
         agents = self.agents if agents is None else agents
@@ -142,6 +157,7 @@ class ParallelView(ParallelEnv):
         if episode is not None:
             for a in agents:
                 infos[a]["episode"] = {
-                    k: (v[0, self._index[a]] if np.ndim(v) == 2 else v[0]) for k, v in episode.items()
+                    k: (v[0, self._index[a]] if np.ndim(v) == 2 else v[0])
+                    for k, v in episode.items()
                 }
         return infos

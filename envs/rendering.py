@@ -43,7 +43,14 @@ class Canvas:
             self._fonts[size] = pygame.font.Font(None, size)
         return self._fonts[size]
 
-    def text(self, text: str, pos: tuple[float, float], size: int = 18, color=(0, 0, 0), center: bool = False) -> None:
+    def text(
+        self,
+        text: str,
+        pos: tuple[float, float],
+        size: int = 18,
+        color=(0, 0, 0),
+        center: bool = False,
+    ) -> None:
         """Draw ``text`` with its top-left (or centre) at ``pos``."""
         image = self.font(size).render(str(text), True, color)
         rect = image.get_rect()
@@ -83,8 +90,12 @@ def heading_colour(angle: np.ndarray) -> np.ndarray:
     ones = np.ones_like(hue)
     sector = np.floor(hue).astype(int) % 6
     choices = [
-        np.stack([ones, x, zeros], -1), np.stack([x, ones, zeros], -1), np.stack([zeros, ones, x], -1),
-        np.stack([zeros, x, ones], -1), np.stack([x, zeros, ones], -1), np.stack([ones, zeros, x], -1),
+        np.stack([ones, x, zeros], -1),
+        np.stack([x, ones, zeros], -1),
+        np.stack([zeros, ones, x], -1),
+        np.stack([zeros, x, ones], -1),
+        np.stack([x, zeros, ones], -1),
+        np.stack([ones, zeros, x], -1),
     ]
     out = np.choose(sector[..., None], choices)
     return (out * 220).astype(np.uint8)

@@ -45,7 +45,9 @@ def test_masked_categorical_matches_torch_on_the_allowed_actions():
     dist = MaskedCategorical(logits, mask)
     ref = torch.distributions.Categorical(logits=logits.detach()[:, [0, 2, 3]])
     assert dist.entropy().item() == pytest.approx(ref.entropy().item(), rel=1e-6)
-    assert dist.log_prob(torch.tensor([2])).item() == pytest.approx(ref.log_prob(torch.tensor([1])).item(), rel=1e-6)
+    assert dist.log_prob(torch.tensor([2])).item() == pytest.approx(
+        ref.log_prob(torch.tensor([1])).item(), rel=1e-6
+    )
     (dist.entropy().sum() + dist.log_prob(torch.tensor([0])).sum()).backward()
     assert logits.grad[0, 1] == 0.0 and torch.isfinite(logits.grad).all()
 
@@ -57,7 +59,9 @@ def test_fully_masked_row_falls_back_to_all_actions():
 
 def test_sampling_frequencies_follow_the_probabilities():
     logits = torch.log(torch.tensor([[0.1, 0.6, 0.3]])).expand(20000, 3)
-    counts = np.bincount(MaskedCategorical(logits).sample(torch.Generator().manual_seed(0)).numpy(), minlength=3)
+    counts = np.bincount(
+        MaskedCategorical(logits).sample(torch.Generator().manual_seed(0)).numpy(), minlength=3
+    )
     np.testing.assert_allclose(counts / counts.sum(), [0.1, 0.6, 0.3], atol=0.015)
 
 
@@ -80,7 +84,9 @@ def test_agent_linear_separate_parameters_equal_a_loop_over_agents():
     x = torch.randn(6, 4, 5)
     out = layer(x)
     for i in range(4):
-        torch.testing.assert_close(out[:, i], torch.nn.functional.linear(x[:, i], layer.weight[i], layer.bias[i]))
+        torch.testing.assert_close(
+            out[:, i], torch.nn.functional.linear(x[:, i], layer.weight[i], layer.bias[i])
+        )
     shared = AgentLinear(5, 3, num_agents=4, shared=True)
     torch.testing.assert_close(shared(x), x @ shared.weight.T + shared.bias)
 
@@ -163,7 +169,11 @@ def test_critic_inputs_shapes_and_contents():
     obs = torch.as_tensor(env._observe())
     state = torch.as_tensor(env.state())
     local = make_critic_input("local", env)
-    assert isinstance(local, LocalInput) and local.dim == 3 and torch.equal(local.build(obs, None, None), obs)
+    assert (
+        isinstance(local, LocalInput)
+        and local.dim == 3
+        and torch.equal(local.build(obs, None, None), obs)
+    )
     central = make_critic_input("central", env)
     assert isinstance(central, CentralInput) and central.uses_state and central.dim == 4
     built = central.build(obs, state, None)
@@ -196,7 +206,9 @@ def test_policy_save_load_round_trip(tmp_path, recurrent):
     env = CoordinationCore(4, masked=True)
     obs, _ = env.reset(seed=0)
     torch.manual_seed(0)
-    policy = Policy(PolicySpec.for_env(env, hidden_size=16, recurrent=recurrent, share_parameters=False))
+    policy = Policy(
+        PolicySpec.for_env(env, hidden_size=16, recurrent=recurrent, share_parameters=False)
+    )
     path = tmp_path / "policy.pt"
     policy.save(path, {"env_id": "toy", "kwargs": {"size": (1, 2)}})
     assert not os.path.exists(f"{path}.tmp")
@@ -239,13 +251,19 @@ def test_evaluate_plays_exactly_e_episodes_with_distinct_seeds():
         calls.append(obs.shape[0])
         return np.argmax(obs, axis=-1), hidden  # the optimal policy
 
-    results = evaluate(act, lambda b: CoordinationCore(b, length=4), episodes=10, seed=3, max_copies=4)
+    results = evaluate(
+        act, lambda b: CoordinationCore(b, length=4), episodes=10, seed=3, max_copies=4
+    )
     assert len(results["return"]) == 10 and set(calls) == {4, 2}
     np.testing.assert_allclose(results["return"], 2.0)  # 2 agents x 1 per episode
     np.testing.assert_allclose(results["length"], 4)
     np.testing.assert_allclose(results["success_rate"], 1.0)
-    random = evaluate(lambda o, m, s, h: (np.zeros(o.shape[:2], dtype=np.int64), h),
-                      lambda b: CoordinationCore(b, length=4), episodes=10, seed=3)
+    random = evaluate(
+        lambda o, m, s, h: (np.zeros(o.shape[:2], dtype=np.int64), h),
+        lambda b: CoordinationCore(b, length=4),
+        episodes=10,
+        seed=3,
+    )
     assert np.mean(random["return"]) < 1.5
 
 

@@ -30,7 +30,11 @@ def test_registry_holds_the_on_policy_learners_with_flags():
     for name in ON_POLICY:
         config_cls, learner_cls = ALGORITHMS[name]
         assert config_cls().name == name
-        assert learner_cls.on_policy and learner_cls.supports_discrete and learner_cls.supports_continuous
+        assert (
+            learner_cls.on_policy
+            and learner_cls.supports_discrete
+            and learner_cls.supports_continuous
+        )
     assert ALGORITHMS["mappo"][1].needs_state and not ALGORITHMS["ippo"][1].needs_state
     assert ALGORITHMS["mfac"][1].needs_neighbours
     assert ALGORITHMS["mappo"][0]().clip_value_loss
@@ -41,16 +45,24 @@ def test_registry_holds_the_on_policy_learners_with_flags():
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("name", ON_POLICY)
 def test_learner_smoke_respects_masks(name, variant):
-    env = CoordinationCore(4, num_agents=3, masked=True, terminate_on_success=True)  # raises on a masked action
+    env = CoordinationCore(
+        4, num_agents=3, masked=True, terminate_on_success=True
+    )  # raises on a masked action
     learner = make(name, env, **VARIANTS[variant])
     for _ in range(2):
         metrics = learner.train_iteration()
     assert learner.env_steps == 2 * 8 * 4 and learner.updates == 2
     losses = [k for k in metrics if k.startswith("losses/")]
-    assert {"losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl"} <= set(losses)
+    assert {"losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl"} <= set(
+        losses
+    )
     assert all(np.isfinite(metrics[k]) for k in losses if k != "losses/explained_variance")
     episodes = learner.episodes.drain()
-    assert len(episodes["return"]) > 0 and "success_rate" in episodes and learner.episodes.drain() == {}
+    assert (
+        len(episodes["return"]) > 0
+        and "success_rate" in episodes
+        and learner.episodes.drain() == {}
+    )
     actions, _ = learner.act(env._observe(), env.action_mask(), env.state())
     assert actions.shape == (4, 3) and (actions != 2).all()
 
@@ -60,7 +72,12 @@ def test_a_recurrent_masked_policy_learns_the_coordination_game():
     learner = make("ippo", env, seed=1, rollout_length=10, epochs=4, lr=3e-3, recurrent=True)
     for _ in range(35):
         learner.train_iteration()
-    greedy = evaluate(learner.act, lambda b: CoordinationCore(b, num_actions=4, length=5, masked=True), 32, seed=99)
+    greedy = evaluate(
+        learner.act,
+        lambda b: CoordinationCore(b, num_actions=4, length=5, masked=True),
+        32,
+        seed=99,
+    )
     # random valid play earns 2 * (1/3)^2 = 0.22 per episode; the optimum is 2.0
     assert np.mean(greedy["return"]) > 1.8
 
@@ -72,7 +89,9 @@ def test_a_gaussian_policy_learns_to_reach():
     for _ in range(25):
         learner.train_iteration()
     after = evaluate(learner.act, lambda b: ReachCore(b), 16, seed=5)
-    assert np.mean(after["return"]) > 0.3 * np.mean(before["return"])  # returns are negative: 70% closer
+    assert np.mean(after["return"]) > 0.3 * np.mean(
+        before["return"]
+    )  # returns are negative: 70% closer
 
 
 @pytest.mark.parametrize("name", ON_POLICY)
@@ -130,7 +149,9 @@ def test_mean_field_critic_stores_the_neighbours_mean_action():
     learner._collect()
     buf = learner.buffer
     onehot = torch.nn.functional.one_hot(buf["actions"], 3).float()
-    expected = (onehot.sum(2, keepdim=True) - onehot) / 2  # everyone else (the default neighbourhood)
+    expected = (
+        onehot.sum(2, keepdim=True) - onehot
+    ) / 2  # everyone else (the default neighbourhood)
     torch.testing.assert_close(buf["neighbour_actions"], expected)
 
 
@@ -169,12 +190,21 @@ def test_check_finite_names_the_first_bad_loss():
         check_finite({"a": torch.tensor(1.0), "b": torch.tensor(float("inf"))}, 7)
     # a benchmark's worker process sends it back pickled: it must survive the round trip
     restored = pickle.loads(pickle.dumps(info.value))
-    assert (restored.loss, restored.update, restored.value, str(restored)) == ("b", 7, float("inf"), str(info.value))
+    assert (restored.loss, restored.update, restored.value, str(restored)) == (
+        "b",
+        7,
+        float("inf"),
+        str(info.value),
+    )
 
 
 def test_episode_tracker_keeps_only_finished_copies():
     tracker = EpisodeTracker()
     tracker.add({})
-    tracker.add({"_final": np.array([True, False]),
-                 "episode": {"return": np.array([1.5, np.nan]), "agent_return": np.ones((2, 2))}})
+    tracker.add(
+        {
+            "_final": np.array([True, False]),
+            "episode": {"return": np.array([1.5, np.nan]), "agent_return": np.ones((2, 2))},
+        }
+    )
     assert tracker.drain() == {"return": [1.5]}

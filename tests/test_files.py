@@ -32,5 +32,8 @@ def test_readme_block_is_replaced_atomically(tmp_path):
     path = tmp_path / "README.md"
     path.write_text("intro\n<!-- leaderboard:x -->\nold\n<!-- /leaderboard:x -->\nend\n")
     copy_into_readme(str(path), "x", ["## Table", "| a |"])
-    assert path.read_text() == "intro\n<!-- leaderboard:x -->\n**Table**\n| a |\n<!-- /leaderboard:x -->\nend\n"
+    assert (
+        path.read_text()
+        == "intro\n<!-- leaderboard:x -->\n**Table**\n| a |\n<!-- /leaderboard:x -->\nend\n"
+    )
     assert os.listdir(tmp_path) == ["README.md"]

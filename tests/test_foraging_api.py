@@ -20,7 +20,16 @@ from tests.pettingzoo_checks import check_pettingzoo_api
         ("Foraging-2s-10x10-3p-3f-v3", {"action_masks": True}),
         ("Foraging-15x15-4p-5f-v3", {}),
         ("Foraging-grid-2s-8x8-2p-2f-coop-v3", {"action_masks": True}),
-        ("foraging-v0", {"field_size": 6, "players": 3, "max_num_food": 1, "penalty": 0.1, "observe_agent_levels": False}),
+        (
+            "foraging-v0",
+            {
+                "field_size": 6,
+                "players": 3,
+                "max_num_food": 1,
+                "penalty": 0.1,
+                "observe_agent_levels": False,
+            },
+        ),
     ],
 )
 def test_pettingzoo_api(env_id, kwargs):
@@ -116,7 +125,9 @@ def test_state_and_neighbour_mean_shapes():
 
 
 # ---------------------------------------------------------------- properties (hypothesis)
-layouts = st.tuples(st.integers(5, 10), st.integers(2, 5), st.integers(1, 3), st.integers(1, 10), st.booleans())
+layouts = st.tuples(
+    st.integers(5, 10), st.integers(2, 5), st.integers(1, 3), st.integers(1, 10), st.booleans()
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -124,21 +135,37 @@ layouts = st.tuples(st.integers(5, 10), st.integers(2, 5), st.integers(1, 3), st
 def test_invariants_over_random_episodes(config, seed):
     size, players, food, sight, coop = config
     food = min(food, max_food_that_fits(size, size))
-    core = envs.make_vec("foraging-v0", 3, field_size=size, players=players, max_num_food=food, sight=sight,
-                         force_coop=coop, autoreset=False)
+    core = envs.make_vec(
+        "foraging-v0",
+        3,
+        field_size=size,
+        players=players,
+        max_num_food=food,
+        sight=sight,
+        force_coop=coop,
+        autoreset=False,
+    )
     core.reset(seed=seed)
     rng = np.random.default_rng(seed)
     eaten = ~core.food_alive.copy()
     total = np.zeros(3)
     for _ in range(core.max_episode_steps):
         mask = core.action_mask()
-        actions = np.where(mask[..., LOAD] & (rng.random((3, players)) < 0.5), LOAD, rng.integers(0, 6, (3, players)))
+        actions = np.where(
+            mask[..., LOAD] & (rng.random((3, players)) < 0.5),
+            LOAD,
+            rng.integers(0, 6, (3, players)),
+        )
         _, rew, term, trunc, _ = core.step(actions)
         total += rew.sum(axis=1)
         for b in range(3):
             cells = [tuple(p) for p in core.pos[b].tolist()]
             assert len(set(cells)) == players, "no two agents share a cell"
-        assert (core.pos >= 0).all() and (core.pos[..., 0] < size).all() and (core.pos[..., 1] < size).all()
+        assert (
+            (core.pos >= 0).all()
+            and (core.pos[..., 0] < size).all()
+            and (core.pos[..., 1] < size).all()
+        )
         assert not (core.food_alive & eaten).any(), "food never comes back within an episode"
         eaten |= ~core.food_alive
         food_cells = core._food_id[:, 1:-1, 1:-1] >= 0
@@ -151,14 +178,23 @@ def test_invariants_over_random_episodes(config, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(config=layouts, seed=st.integers(0, 10_000), agent=st.integers(0, 4), action=st.integers(1, 5))
+@given(
+    config=layouts, seed=st.integers(0, 10_000), agent=st.integers(0, 4), action=st.integers(1, 5)
+)
 def test_action_mask_is_the_set_of_actions_that_are_not_a_no_op(config, seed, agent, action):
     """A masked action changes nothing (it is NONE); an unmasked move changes the mover's cell
     whenever that cell is free and nobody else moves; an unmasked LOAD has food next to it."""
     size, players, food, sight, coop = config
     food = min(food, max_food_that_fits(size, size))
     agent %= players
-    kwargs = dict(field_size=size, players=players, max_num_food=food, sight=sight, force_coop=coop, autoreset=False)
+    kwargs = dict(
+        field_size=size,
+        players=players,
+        max_num_food=food,
+        sight=sight,
+        force_coop=coop,
+        autoreset=False,
+    )
     core = envs.make_vec("foraging-v0", 1, **kwargs)
     twin = envs.make_vec("foraging-v0", 1, **kwargs)
     core.reset(seed=seed)
@@ -183,6 +219,10 @@ def test_action_mask_is_the_set_of_actions_that_are_not_a_no_op(config, seed, ag
         assert adjacent.any()
     else:
         occupied = {tuple(p) for i, p in enumerate(before[0].tolist()) if i != agent}
-        target = tuple((before[0, agent] + np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]])[action]).tolist())
+        target = tuple(
+            (
+                before[0, agent] + np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]])[action]
+            ).tolist()
+        )
         moved = tuple(core.pos[0, agent].tolist()) == target
         assert moved == (target not in occupied)

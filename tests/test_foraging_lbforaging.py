@@ -23,9 +23,16 @@ def reference_env(core) -> lbf.ForagingEnv:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return lbf.ForagingEnv(
-            players=core.n_players, min_player_level=1, max_player_level=2, min_food_level=1,
-            max_food_level=None, field_size=(core.rows, core.cols), max_num_food=core.n_food,
-            sight=core.sight, max_episode_steps=core.max_episode_steps, force_coop=core.force_coop,
+            players=core.n_players,
+            min_player_level=1,
+            max_player_level=2,
+            min_food_level=1,
+            max_food_level=None,
+            field_size=(core.rows, core.cols),
+            max_num_food=core.n_food,
+            sight=core.sight,
+            max_episode_steps=core.max_episode_steps,
+            force_coop=core.force_coop,
             penalty=core.penalty,
         )
 
@@ -49,7 +56,9 @@ def copy_layout(core, ref) -> None:
 
 
 def ref_mask(ref) -> np.ndarray:
-    return np.array([[lbf.Action(a) in ref._valid_actions[p] for a in range(6)] for p in ref.players])
+    return np.array(
+        [[lbf.Action(a) in ref._valid_actions[p] for a in range(6)] for p in ref.players]
+    )
 
 
 def ref_food(ref) -> set:
@@ -57,8 +66,10 @@ def ref_food(ref) -> set:
 
 
 def our_food(core) -> set:
-    return {(int(core.food_pos[0, f, 0]), int(core.food_pos[0, f, 1]), int(core.food_level[0, f]))
-            for f in np.flatnonzero(core.food_alive[0])}
+    return {
+        (int(core.food_pos[0, f, 0]), int(core.food_pos[0, f, 1]), int(core.food_level[0, f]))
+        for f in np.flatnonzero(core.food_alive[0])
+    }
 
 
 CONFIGS = [
@@ -100,7 +111,9 @@ def test_matches_lbforaging_step_by_step(config):
             compared_steps += 1
             assert [tuple(p) for p in core.pos[0].tolist()] == [tuple(p) for p in ref_pos]
             assert our_food(core) == ref_food(ref)
-            np.testing.assert_allclose(rew[0], np.array(ref_rew, dtype=np.float64), rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(
+                rew[0], np.array(ref_rew, dtype=np.float64), rtol=1e-6, atol=1e-7
+            )
             np.testing.assert_array_equal(obs[0], np.stack(ref_obs))
             rewarded += int(np.any(rew[0] > 0))
             # lbforaging reports the time limit as termination (defect 1): compare the union

@@ -162,8 +162,10 @@ def test_more_than_four_food():
 
 
 def our_food(core) -> set:
-    return {(int(core.food_pos[0, f, 0]), int(core.food_pos[0, f, 1]), int(core.food_level[0, f]))
-            for f in np.flatnonzero(core.food_alive[0])}
+    return {
+        (int(core.food_pos[0, f, 0]), int(core.food_pos[0, f, 1]), int(core.food_level[0, f]))
+        for f in np.flatnonzero(core.food_alive[0])
+    }
 
 
 # ---------------------------------------------------------------- spawning
@@ -196,8 +198,18 @@ def test_spawn_distribution_matches_lbforaging():
     n = 3000
     core = envs.make_vec("foraging-v0", n, field_size=8, players=3, max_num_food=3)
     core.reset(seed=7)
-    ref = lbf.ForagingEnv(players=3, min_player_level=1, max_player_level=2, min_food_level=1, max_food_level=None,
-                          field_size=(8, 8), max_num_food=3, sight=8, max_episode_steps=50, force_coop=False)
+    ref = lbf.ForagingEnv(
+        players=3,
+        min_player_level=1,
+        max_player_level=2,
+        min_food_level=1,
+        max_food_level=None,
+        field_size=(8, 8),
+        max_num_food=3,
+        sight=8,
+        max_episode_steps=50,
+        force_coop=False,
+    )
     ref_rows, ref_levels, ref_adjacent = [], [], []
     for seed in range(n):
         ref.reset(seed=seed)
@@ -239,7 +251,10 @@ def test_impossible_parameters_raise_one_clear_error(kwargs, message):
         ({"players": [(0, 0, 1), (3, 3, 1)], "food": [(3, 3, 1)]}, "overlaps"),
         ({"players": [(0, 0, 1), (8, 0, 1)], "food": [(3, 3, 1)]}, "off the grid"),
         ({"players": [(0, 0, 1)], "food": [(3, 3, 1)]}, "must list 2"),
-        ({"players": [(0, 0, 1), (1, 1, 1)], "food": [(3, 3, 1), (5, 5, 1), (6, 1, 1)]}, "max_num_food"),
+        (
+            {"players": [(0, 0, 1), (1, 1, 1)], "food": [(3, 3, 1), (5, 5, 1), (6, 1, 1)]},
+            "max_num_food",
+        ),
         ({"players": [(0, 0, 0), (1, 1, 1)], "food": [(3, 3, 1)]}, "level"),
     ],
 )

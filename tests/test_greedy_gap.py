@@ -28,8 +28,17 @@ def act_on_obs(obs, mask, state, hidden):
 
 
 def lbf_config(tmp_path, *extra):
-    return train.load_config(None, [f"log.dir={tmp_path}", "log.progress=false", "log.tensorboard=false",
-                                    "env.id=Foraging-5x5-2p-1f-coop-v3", "run_name=run", *extra])
+    return train.load_config(
+        None,
+        [
+            f"log.dir={tmp_path}",
+            "log.progress=false",
+            "log.tensorboard=false",
+            "env.id=Foraging-5x5-2p-1f-coop-v3",
+            "run_name=run",
+            *extra,
+        ],
+    )
 
 
 def test_standing_still_is_always_frozen_and_random_play_seldom(tmp_path):
@@ -54,8 +63,16 @@ def test_the_census_return_is_the_greedy_evaluation_return(tmp_path):
 
 
 def test_the_script_reads_a_finished_run(tmp_path, capsys):
-    cfg = lbf_config(tmp_path, "algo=iql", "env.num_envs=4", "total_env_steps=800", "algo.batch_size=2",
-                     "eval.every_env_steps=0", "eval.episodes=2", "eval.absolute_episodes=2")
+    cfg = lbf_config(
+        tmp_path,
+        "algo=iql",
+        "env.num_envs=4",
+        "total_env_steps=800",
+        "algo.batch_size=2",
+        "eval.every_env_steps=0",
+        "eval.episodes=2",
+        "eval.absolute_episodes=2",
+    )
     result = train.train(cfg)
     assert greedy_gap.main([result.run_dir, "--episodes", "8"]) == 0
     out = capsys.readouterr().out

@@ -20,15 +20,30 @@ from benchmarks.leaderboard import copy_into_readme, grid_from_dict, main, run_g
 from benchmarks.scores import mean_confidence_interval
 
 TASK = "Foraging-5x5-2p-1f-coop-v3"
-TINY = ["total_env_steps=256", "env.num_envs=4", "algo.rollout_length=32", "eval.episodes=4",
-        "eval.absolute_episodes=8", "eval.every_env_steps=128", "checkpoint.every_updates=1",
-        "log.tensorboard=false"]
+TINY = [
+    "total_env_steps=256",
+    "env.num_envs=4",
+    "algo.rollout_length=32",
+    "eval.episodes=4",
+    "eval.absolute_episodes=8",
+    "eval.every_env_steps=128",
+    "checkpoint.every_updates=1",
+    "log.tensorboard=false",
+]
 
 
 def tiny_grid(tmp_path, **extra):
-    data = {"name": "tiny", "envs": [TASK], "algorithms": ["ippo"], "seeds": [0, 1], "overrides": TINY,
-            "runs_dir": str(tmp_path / "runs"), "out": str(tmp_path / "out"), "reps": 500,
-            "render": {"max_steps": 5}}
+    data = {
+        "name": "tiny",
+        "envs": [TASK],
+        "algorithms": ["ippo"],
+        "seeds": [0, 1],
+        "overrides": TINY,
+        "runs_dir": str(tmp_path / "runs"),
+        "out": str(tmp_path / "out"),
+        "reps": 500,
+        "render": {"max_steps": 5},
+    }
     data.update(extra)
     return grid_from_dict(data)
 
@@ -45,7 +60,12 @@ def test_grid_file_errors_name_the_key():
     with pytest.raises(ValueError, match="'algorithms' is required"):
         grid_from_dict({"envs": [TASK]})
     with pytest.raises(ValueError, match="ippo more than once"):
-        grid_from_dict({"envs": [TASK], "algorithms": ["ippo", {"name": "ippo", "overrides": {"algo.lr": 0.1}}]})
+        grid_from_dict(
+            {
+                "envs": [TASK],
+                "algorithms": ["ippo", {"name": "ippo", "overrides": {"algo.lr": 0.1}}],
+            }
+        )
     with pytest.raises((ValueError, TypeError), match="seeds"):
         grid_from_dict({"envs": [TASK], "algorithms": ["ippo"], "seeds": "three"})
     with pytest.raises(ValueError, match="did you mean 'kwargs'"):
@@ -55,23 +75,59 @@ def test_grid_file_errors_name_the_key():
 
 
 def test_cells_carry_train_overrides_and_a_config_hash(tmp_path):
-    grid = grid_from_dict({"envs": [{"id": "donor-v0", "kwargs": {"num_agents": 4, "norm": "stern_judging"}}],
-                           "algorithms": ["ippo", {"name": "mappo", "label": "mappo-fast", "overrides": {"algo.lr": 0.01}}],
-                           "seeds": 2, "overrides": {"total_env_steps": 1000}, "runs_dir": str(tmp_path)})
+    grid = grid_from_dict(
+        {
+            "envs": [{"id": "donor-v0", "kwargs": {"num_agents": 4, "norm": "stern_judging"}}],
+            "algorithms": [
+                "ippo",
+                {"name": "mappo", "label": "mappo-fast", "overrides": {"algo.lr": 0.01}},
+            ],
+            "seeds": 2,
+            "overrides": {"total_env_steps": 1000},
+            "runs_dir": str(tmp_path),
+        }
+    )
     cells = grid.cells()
-    assert [(c.algo.label, c.seed) for c in cells] == [("ippo", 0), ("ippo", 1), ("mappo-fast", 0), ("mappo-fast", 1)]
+    assert [(c.algo.label, c.seed) for c in cells] == [
+        ("ippo", 0),
+        ("ippo", 1),
+        ("mappo-fast", 0),
+        ("mappo-fast", 1),
+    ]
     overrides = cells[2].spec.overrides
-    for item in ("total_env_steps=1000", "algo.lr=0.01", "env.id=donor-v0", "env.kwargs.num_agents=4",
-                 "env.kwargs.norm=stern_judging", "algo=mappo", "seed=0", f"log.dir={tmp_path}"):
+    for item in (
+        "total_env_steps=1000",
+        "algo.lr=0.01",
+        "env.id=donor-v0",
+        "env.kwargs.num_agents=4",
+        "env.kwargs.norm=stern_judging",
+        "algo=mappo",
+        "seed=0",
+        f"log.dir={tmp_path}",
+    ):
         assert item in overrides
     assert cells[2].env.label == "donor/v0[norm=stern_judging,num_agents=4]"
     assert len({c.spec.name for c in cells}) == 4
-    again = grid_from_dict({"envs": [{"id": "donor-v0", "kwargs": {"num_agents": 4, "norm": "stern_judging"}}],
-                            "algorithms": ["ippo"], "seeds": 1, "overrides": {"total_env_steps": 1000},
-                            "runs_dir": str(tmp_path / "elsewhere")}).cells()[0]
-    assert again.spec.name == cells[0].spec.name  # the name depends on the config, not on where runs go
-    changed = grid_from_dict({"envs": [{"id": "donor-v0", "kwargs": {"num_agents": 4, "norm": "stern_judging"}}],
-                              "algorithms": ["ippo"], "seeds": 1, "overrides": {"total_env_steps": 2000}}).cells()[0]
+    again = grid_from_dict(
+        {
+            "envs": [{"id": "donor-v0", "kwargs": {"num_agents": 4, "norm": "stern_judging"}}],
+            "algorithms": ["ippo"],
+            "seeds": 1,
+            "overrides": {"total_env_steps": 1000},
+            "runs_dir": str(tmp_path / "elsewhere"),
+        }
+    ).cells()[0]
+    assert (
+        again.spec.name == cells[0].spec.name
+    )  # the name depends on the config, not on where runs go
+    changed = grid_from_dict(
+        {
+            "envs": [{"id": "donor-v0", "kwargs": {"num_agents": 4, "norm": "stern_judging"}}],
+            "algorithms": ["ippo"],
+            "seeds": 1,
+            "overrides": {"total_env_steps": 2000},
+        }
+    ).cells()[0]
     assert changed.spec.name != cells[0].spec.name
 
 
@@ -86,8 +142,12 @@ def test_process_pool_and_ray_write_the_same_results(tmp_path):
     assert sorted(runs) == ["seed_0", "seed_1"]
     assert [runs["seed_0"][f"step_{k}"]["step_count"] for k in range(3)] == [0, 128, 256]
     assert len(runs["seed_0"]["absolute_metrics"]["return"]) == 8
-    for name in ("leaderboard.md", "leaderboard.html", "plots/Foraging_5x5-2p-1f-coop-v3.png",
-                 "gifs/Foraging_5x5-2p-1f-coop-v3.gif"):
+    for name in (
+        "leaderboard.md",
+        "leaderboard.html",
+        "plots/Foraging_5x5-2p-1f-coop-v3.png",
+        "gifs/Foraging_5x5-2p-1f-coop-v3.gif",
+    ):
         assert os.path.getsize(os.path.join(pool_grid.out, name)) > 0
 
     pytest.importorskip("ray", reason="the Ray launcher needs the optional ray extra")
@@ -95,14 +155,22 @@ def test_process_pool_and_ray_write_the_same_results(tmp_path):
     rows = run_grid(ray_grid, RayLauncher(jobs=2), log=lambda _: None)
     assert [r.record.status for r in rows] == ["finished", "finished"]
     write_report(ray_grid, rows, gifs=False)
-    assert read(os.path.join(ray_grid.out, "results.json")) == read(os.path.join(pool_grid.out, "results.json"))
+    assert read(os.path.join(ray_grid.out, "results.json")) == read(
+        os.path.join(pool_grid.out, "results.json")
+    )
 
 
 def test_a_worker_that_dies_fails_only_its_own_run(tmp_path):
     specs = [RunSpec(name, str(tmp_path / name), ()) for name in ("ok-a", "die", "ok-b")]
     records = {}
-    ProcessPoolLauncher(jobs=2, target=die_or_finish).run(specs, lambda r: records.setdefault(r.name, r))
-    assert {n: r.status for n, r in records.items()} == {"ok-a": "finished", "die": "failed", "ok-b": "finished"}
+    ProcessPoolLauncher(jobs=2, target=die_or_finish).run(
+        specs, lambda r: records.setdefault(r.name, r)
+    )
+    assert {n: r.status for n, r in records.items()} == {
+        "ok-a": "finished",
+        "die": "failed",
+        "ok-b": "finished",
+    }
     assert "worker process died" in records["die"].error
 
 
@@ -115,7 +183,9 @@ def test_a_failing_run_is_reported_and_the_rest_go_on(tmp_path):
     report = read(os.path.join(grid.out, "leaderboard.md"))
     assert "Runs that did not finish" in report and "bogus_knob" in report
     assert "| Foraging/5x5-2p-1f-coop-v3[bogus_knob=1] | failed |" in report
-    statuses = {r["name"]: r["status"] for r in json.loads(read(os.path.join(grid.out, "runs.json")))}
+    statuses = {
+        r["name"]: r["status"] for r in json.loads(read(os.path.join(grid.out, "runs.json")))
+    }
     assert sorted(statuses.values()) == ["failed", "finished"]
     results = json.loads(read(os.path.join(grid.out, "results.json")))
     assert list(results["Foraging"]) == ["5x5-2p-1f-coop-v3"]  # only the finished run
@@ -167,19 +237,31 @@ def test_an_interrupted_grid_resumes_without_redoing_finished_runs(tmp_path):
     assert [(r.skipped, r.record.status) for r in rows] == [(True, "finished"), (False, "finished")]
     assert os.stat(finished_eval).st_mtime_ns == stamp
     after = read(metrics).splitlines()
-    assert after[: len(before)] == before  # resumed from the checkpoint of update 1, not started over
-    assert [json.loads(line)["update"] for line in after] == \
-        [json.loads(line)["update"] for line in read(os.path.join(first.spec.run_dir, "metrics.jsonl")).splitlines()]
+    assert (
+        after[: len(before)] == before
+    )  # resumed from the checkpoint of update 1, not started over
+    assert [json.loads(line)["update"] for line in after] == [
+        json.loads(line)["update"]
+        for line in read(os.path.join(first.spec.run_dir, "metrics.jsonl")).splitlines()
+    ]
     assert Recording().ran == [] and run_grid(grid, Recording(), log=lambda _: None)[1].skipped
 
 
 def test_a_remote_worker_ships_the_run_files_back(tmp_path):
     cell = tiny_grid(tmp_path, seeds=[0]).cells()[0]
-    remote = RunSpec(cell.spec.name, cell.spec.run_dir, cell.spec.overrides, None, cell.spec.config_hash,
-                     driver_host="a-driver-elsewhere")
+    remote = RunSpec(
+        cell.spec.name,
+        cell.spec.run_dir,
+        cell.spec.overrides,
+        None,
+        cell.spec.config_hash,
+        driver_host="a-driver-elsewhere",
+    )
     record = execute(remote)
     assert record.status == "finished"
-    assert not os.path.exists(cell.spec.run_dir)  # trained in a scratch directory on the "remote" host
+    assert not os.path.exists(
+        cell.spec.run_dir
+    )  # trained in a scratch directory on the "remote" host
     assert {"eval.json", "config.yaml", "policy_best.pt", STATUS_FILE} <= set(record.files)
     materialise(record, cell.spec)
     status = json.loads(read(os.path.join(cell.spec.run_dir, STATUS_FILE)))
@@ -204,13 +286,24 @@ def _fake_run(cell, step_returns, absolute):
 def test_report_statistics_match_hand_computed_values(tmp_path):
     import yaml
 
-    data = {"name": "hand", "envs": [TASK, "donor-v0"], "algorithms": ["ippo", "iql"], "seeds": [0, 1],
-            "runs_dir": str(tmp_path / "runs"), "out": str(tmp_path / "out"), "reps": 2000}
+    data = {
+        "name": "hand",
+        "envs": [TASK, "donor-v0"],
+        "algorithms": ["ippo", "iql"],
+        "seeds": [0, 1],
+        "runs_dir": str(tmp_path / "runs"),
+        "out": str(tmp_path / "out"),
+        "reps": 2000,
+    }
     grid = grid_from_dict(data)
     # absolute-metric scores: foraging ippo 0.2, 0.4 and iql 0.6, 1.0 (bounds 0..1 from the steps);
     # donor ippo 10, 20 and iql 30, 50 (bounds 0..50): normalised, both tasks give the same numbers
-    scores = {(TASK, "ippo"): [0.2, 0.4], (TASK, "iql"): [0.6, 1.0],
-              ("donor-v0", "ippo"): [10.0, 20.0], ("donor-v0", "iql"): [30.0, 50.0]}
+    scores = {
+        (TASK, "ippo"): [0.2, 0.4],
+        (TASK, "iql"): [0.6, 1.0],
+        ("donor-v0", "ippo"): [10.0, 20.0],
+        ("donor-v0", "iql"): [30.0, 50.0],
+    }
     top = {TASK: 1.0, "donor-v0": 50.0}
     for cell in grid.cells():
         value = scores[(cell.env.id, cell.algo.label)][cell.seed]
@@ -226,7 +319,11 @@ def test_report_statistics_match_hand_computed_values(tmp_path):
     half = 12.706204736174698 * np.std([0.2, 0.4], ddof=1) / np.sqrt(2)  # t(0.975, df=1)
     assert ippo_foraging.high == pytest.approx(0.3 + half)
     assert f"0.300 [{0.3 - half:.3f}, {0.3 + half:.3f}] (n=2)" in report
-    assert "| Foraging/5x5-2p-1f-coop-v3 |" in report and "[0, 1] |" in report and "[0, 50] |" in report
+    assert (
+        "| Foraging/5x5-2p-1f-coop-v3 |" in report
+        and "[0, 1] |" in report
+        and "[0, 50] |" in report
+    )
     # IQM of ippo's pooled normalised scores [0.2, 0.4, 0.2, 0.4] is 0.3, iql's [0.6, 1, 0.6, 1] is 0.8
     assert "| ippo | 0.300 [" in report
     assert "| iql | **0.800 [" in report
@@ -250,20 +347,30 @@ def test_command_line_grid_and_errors(tmp_path, capsys):
 def test_the_report_tables_replace_the_readme_block_and_only_it(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- leaderboard:g -->\nold table\n<!-- /leaderboard:g -->\noutro\n")
-    copy_into_readme(str(readme), "g", ["## Per task", "", "| a | b |", "|---|---:|", "| x | 1 |", ""])
-    assert readme.read_text() == ("intro\n<!-- leaderboard:g -->\n**Per task**\n\n| a | b |\n|---|---:|\n| x | 1 |\n"
-                                  "<!-- /leaderboard:g -->\noutro\n")
+    copy_into_readme(
+        str(readme), "g", ["## Per task", "", "| a | b |", "|---|---:|", "| x | 1 |", ""]
+    )
+    assert readme.read_text() == (
+        "intro\n<!-- leaderboard:g -->\n**Per task**\n\n| a | b |\n|---|---:|\n| x | 1 |\n"
+        "<!-- /leaderboard:g -->\noutro\n"
+    )
     readme.write_text("no block here\n")
-    with pytest.raises(ValueError, match="must hold one <!-- leaderboard:g --> ... <!-- /leaderboard:g --> block"):
+    with pytest.raises(
+        ValueError, match="must hold one <!-- leaderboard:g --> ... <!-- /leaderboard:g --> block"
+    ):
         copy_into_readme(str(readme), "g", ["x"])
 
 
 def test_the_readme_shows_the_committed_leaderboard_tables():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "README.md")) as f:
-        block = f.read().split("<!-- leaderboard:small -->")[1].split("<!-- /leaderboard:small -->")[0]
+        block = (
+            f.read().split("<!-- leaderboard:small -->")[1].split("<!-- /leaderboard:small -->")[0]
+        )
     with open(os.path.join(root, "benchmarks", "results", "small", "leaderboard.md")) as f:
         report = f.read().replace("\n## ", "\n**")
     tables = [line for line in block.strip().splitlines()[1:] if line.startswith("|")]
-    assert len(tables) >= 2 + 4 + 2 + 8  # the per-task table (4 tasks) and the overall one (8 learners)
+    assert (
+        len(tables) >= 2 + 4 + 2 + 8
+    )  # the per-task table (4 tasks) and the overall one (8 learners)
     assert all(line in report for line in tables)

@@ -36,8 +36,14 @@ def one_torch_thread():
 def mansa(env, seed=0, il="iql", cl="qmix", switcher=None, sub=None, **overrides):
     small = {**(SMALL_Q if il == "iql" else SMALL_PPO), **(sub or {})}
     overrides.setdefault("rollout_length", 8)
-    cfg = MANSAConfig(il=il, cl=cl, il_cfg=dict(small), cl_cfg=dict(small),
-                      switcher=SwitcherConfig(**{**SMALL_SWITCHER, **(switcher or {})}), **overrides)
+    cfg = MANSAConfig(
+        il=il,
+        cl=cl,
+        il_cfg=dict(small),
+        cl_cfg=dict(small),
+        switcher=SwitcherConfig(**{**SMALL_SWITCHER, **(switcher or {})}),
+        **overrides,
+    )
     return MANSALearner(cfg, env, "cpu", seed)
 
 
@@ -48,19 +54,36 @@ def alone(name, env, seed=0, **overrides):
 
 
 def same_parameters(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    return all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 # ---------------------------------------------------------------------- config
 def test_registered_with_sub_learner_overrides_checked():
     config_cls, learner_cls = ALGORITHMS["mansa"]
     assert config_cls().name == "mansa" and learner_cls.needs_state and learner_cls.act_needs_state
-    cfg = load_config(None, ["algo=mansa", "algo.il_cfg.lr=0.002", "algo.cl_cfg.mixing_embed_dim=8",
-                             "algo.cost=0.1", "algo.budget=3", "algo.switcher.lr=0.001"])
+    cfg = load_config(
+        None,
+        [
+            "algo=mansa",
+            "algo.il_cfg.lr=0.002",
+            "algo.cl_cfg.mixing_embed_dim=8",
+            "algo.cost=0.1",
+            "algo.budget=3",
+            "algo.switcher.lr=0.001",
+        ],
+    )
     assert cfg.algo.il_config.lr == 0.002 and cfg.algo.il_config.name == "iql"
-    assert cfg.algo.cl_config.mixing_embed_dim == 8 and cfg.algo.cl_config.lr == get_algorithm("qmix")[0]().lr
+    assert (
+        cfg.algo.cl_config.mixing_embed_dim == 8
+        and cfg.algo.cl_config.lr == get_algorithm("qmix")[0]().lr
+    )
     assert cfg.algo.budget == 3 and cfg.algo.switcher.lr == 0.001
-    ppo = load_config(None, ["algo=mansa", "algo.il=ippo", "algo.cl=mappo", "algo.rollout_length=16"])
+    ppo = load_config(
+        None, ["algo=mansa", "algo.il=ippo", "algo.cl=mappo", "algo.rollout_length=16"]
+    )
     assert ppo.algo.il_config.rollout_length == ppo.algo.cl_config.rollout_length == 16
     assert ppo.algo.cl_config.clip_value_loss  # MAPPO's own default survives
 
@@ -68,31 +91,47 @@ def test_registered_with_sub_learner_overrides_checked():
 def test_a_value_cl_defaults_to_in_sample_targets():
     cfg = load_config(None, ["algo=mansa"])
     assert cfg.algo.cl_config.bootstrap == "taken"
-    assert cfg.algo.il_config.bootstrap == "greedy" == get_algorithm("qmix")[0]().bootstrap  # only MANSA's CL
+    assert (
+        cfg.algo.il_config.bootstrap == "greedy" == get_algorithm("qmix")[0]().bootstrap
+    )  # only MANSA's CL
     assert load_config(None, ["algo=mansa", "algo.cl=vdn"]).algo.cl_config.bootstrap == "taken"
     greedy = load_config(None, ["algo=mansa", "algo.cl_cfg.bootstrap=greedy"])
     assert greedy.algo.cl_config.bootstrap == "greedy"
     learner = mansa(CoordinationCore(2, length=5))
-    assert learner.cl.learner.cfg.bootstrap == "taken" and learner.il.learner.cfg.bootstrap == "greedy"
+    assert (
+        learner.cl.learner.cfg.bootstrap == "taken" and learner.il.learner.cfg.bootstrap == "greedy"
+    )
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["algo.il_cfg.lrr=1"], r"unknown config key 'algo.il_cfg.lrr' for iql; did you mean 'algo.il_cfg.lr'"),
-    (["algo.cl_cfg.lr=fast"], r"config key 'algo.cl_cfg.lr'.*could not be converted"),
-    (["algo.il_cfg.lr=-1"], r"algo.il_cfg.lr must be > 0"),
-    (["algo.il=ippo"], r"algo.il=ippo cannot pair with algo.cl=qmix; pairs: .*il=ippo cl=mappo"),
-    (["algo.cl=mappo"], r"cannot pair"),
-    (["algo.il=mfq"], r"algo.il must be one of \['ippo', 'iql'\]"),
-    (["algo.budget=-1"], r"algo.budget must be >= 0"),
-    (["algo.budget_scope=forever"], r"algo.budget_scope must be one of \['episode', 'run'\]"),
-    (["algo.cost=-0.5"], r"algo.cost must be a finite number >= 0"),
-    (["algo.switcher.mode=sometimes"], r"algo.switcher.mode must be one of"),
-    (["algo.switcher.init_cl_prob=1.0"], r"algo.switcher.init_cl_prob must lie in \(0, 1\)"),
-    (["algo.switcher.explore=1.5"], r"algo.switcher.explore must lie in \[0, 1\]"),
-    (["algo.il_cfg.recurrent=true"], r"recurrent=true is not supported by mansa"),
-    (["algo.il_cfg.name=vdn"], r"algo.il_cfg.name cannot be set"),
-    (["algo.il=ippo", "algo.cl=mappo", "algo.cl_cfg.rollout_length=8"], r"set algo.rollout_length instead"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["algo.il_cfg.lrr=1"],
+            r"unknown config key 'algo.il_cfg.lrr' for iql; did you mean 'algo.il_cfg.lr'",
+        ),
+        (["algo.cl_cfg.lr=fast"], r"config key 'algo.cl_cfg.lr'.*could not be converted"),
+        (["algo.il_cfg.lr=-1"], r"algo.il_cfg.lr must be > 0"),
+        (
+            ["algo.il=ippo"],
+            r"algo.il=ippo cannot pair with algo.cl=qmix; pairs: .*il=ippo cl=mappo",
+        ),
+        (["algo.cl=mappo"], r"cannot pair"),
+        (["algo.il=mfq"], r"algo.il must be one of \['ippo', 'iql'\]"),
+        (["algo.budget=-1"], r"algo.budget must be >= 0"),
+        (["algo.budget_scope=forever"], r"algo.budget_scope must be one of \['episode', 'run'\]"),
+        (["algo.cost=-0.5"], r"algo.cost must be a finite number >= 0"),
+        (["algo.switcher.mode=sometimes"], r"algo.switcher.mode must be one of"),
+        (["algo.switcher.init_cl_prob=1.0"], r"algo.switcher.init_cl_prob must lie in \(0, 1\)"),
+        (["algo.switcher.explore=1.5"], r"algo.switcher.explore must lie in \[0, 1\]"),
+        (["algo.il_cfg.recurrent=true"], r"recurrent=true is not supported by mansa"),
+        (["algo.il_cfg.name=vdn"], r"algo.il_cfg.name cannot be set"),
+        (
+            ["algo.il=ippo", "algo.cl=mappo", "algo.cl_cfg.rollout_length=8"],
+            r"set algo.rollout_length instead",
+        ),
+    ],
+)
 def test_bad_config_is_refused_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, ["algo=mansa", *overrides])
@@ -122,12 +161,26 @@ class CallCounter:
 
 
 @settings(max_examples=12, deadline=None)
-@given(cost=st.floats(0.0, 2.0), budget=st.integers(0, 6), scope=st.sampled_from(["episode", "run"]),
-       mode=st.sampled_from(["learned", "cl"]), init_cl_prob=st.floats(0.05, 0.95), seed=st.integers(0, 1000))
+@given(
+    cost=st.floats(0.0, 2.0),
+    budget=st.integers(0, 6),
+    scope=st.sampled_from(["episode", "run"]),
+    mode=st.sampled_from(["learned", "cl"]),
+    init_cl_prob=st.floats(0.05, 0.95),
+    seed=st.integers(0, 1000),
+)
 def test_budget_is_never_exceeded(cost, budget, scope, mode, init_cl_prob, seed):
     env = CoordinationCore(5, length=4)
-    learner = mansa(env, seed, cost=cost, budget=budget, budget_scope=scope, rollout_length=6,
-                    switcher={"mode": mode, "init_cl_prob": init_cl_prob}, sub=RARE_UPDATES)
+    learner = mansa(
+        env,
+        seed,
+        cost=cost,
+        budget=budget,
+        budget_scope=scope,
+        rollout_length=6,
+        switcher={"mode": mode, "init_cl_prob": init_cl_prob},
+        sub=RARE_UPDATES,
+    )
     counter = CallCounter(env.num_envs)
     learner.call_recorder = counter
     for _ in range(4):
@@ -174,14 +227,22 @@ def test_a_switcher_that_never_calls_cl_is_il_alone_bit_for_bit(il, cl):
         assert same_parameters(learner.il.learner.critic, reference.critic)
     # the CL learner learns too from the IL steps (value-based), or waits for steps of its own (on-policy)
     if cl == "qmix":
-        assert not same_parameters(learner.cl.learner.q_net, alone(cl, CoordinationCore(4), 3).q_net)
+        assert not same_parameters(
+            learner.cl.learner.q_net, alone(cl, CoordinationCore(4), 3).q_net
+        )
     else:
         assert learner.cl.learner.updates == 0
 
 
 def test_on_policy_learners_may_learn_from_each_others_steps():
-    shared = mansa(CoordinationCore(4, length=5), 3, il="ippo", cl="mappo", policy_data="all",
-                   switcher={"mode": "il"})
+    shared = mansa(
+        CoordinationCore(4, length=5),
+        3,
+        il="ippo",
+        cl="mappo",
+        policy_data="all",
+        switcher={"mode": "il"},
+    )
     initial = copy.deepcopy(shared.cl.learner.actor)
     for _ in range(2):
         shared.train_iteration()
@@ -190,7 +251,9 @@ def test_on_policy_learners_may_learn_from_each_others_steps():
     shared._collect()  # a rollout without the update: MAPPO's buffer holds the behaviour's (IPPO's) log-probs
     buffer = shared.cl.learner.buffer
     assert bool(buffer["active"].all())
-    obs, mask, actions = (buffer[k].flatten(0, 1) for k in ("obs", "mask", "actions"))  # [T*B, N, ...]
+    obs, mask, actions = (
+        buffer[k].flatten(0, 1) for k in ("obs", "mask", "actions")
+    )  # [T*B, N, ...]
     with torch.no_grad():
         ippo = shared.il.learner.actor.distribution(obs, mask)[0].log_prob(actions)
         mappo = shared.cl.learner.actor.distribution(obs, mask)[0].log_prob(actions)
@@ -202,7 +265,9 @@ def test_on_policy_learners_may_learn_from_each_others_steps():
 
 @pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("iql", "vdn"), ("ippo", "mappo")])
 def test_zero_cost_without_budget_may_call_cl_everywhere(il, cl):
-    learner = mansa(CoordinationCore(4, length=5), 5, il=il, cl=cl, cost=0.0, switcher={"mode": "cl"})
+    learner = mansa(
+        CoordinationCore(4, length=5), 5, il=il, cl=cl, cost=0.0, switcher={"mode": "cl"}
+    )
     same = {} if cl == "mappo" else {"bootstrap": "taken"}  # MANSA's default for a value CL
     reference = alone(cl, CoordinationCore(4, length=5), 5, rollout_length=learner.length, **same)
     for _ in range(6):
@@ -224,7 +289,9 @@ def test_zero_cost_without_budget_may_call_cl_everywhere(il, cl):
 
 def test_prohibitive_cost_makes_the_switcher_stop_calling_cl():
     env = CoordinationCore(16, length=5)
-    learner = mansa(env, 0, cost=5.0, rollout_length=8, switcher={"lr": 3e-3, "epochs": 4}, sub=RARE_UPDATES)
+    learner = mansa(
+        env, 0, cost=5.0, rollout_length=8, switcher={"lr": 3e-3, "epochs": 4}, sub=RARE_UPDATES
+    )
     first = learner.train_iteration()["mansa/cl_fraction"]
     fractions = [learner.train_iteration()["mansa/cl_fraction"] for _ in range(40)]
     assert first > 0.3  # it starts at init_cl_prob = 0.5
@@ -232,6 +299,7 @@ def test_prohibitive_cost_makes_the_switcher_stop_calling_cl():
     # the run behaves as IL: a greedy switcher never calls CL, a sampled one (act's default) hardly ever
     calls = {True: [], False: []}
     for switcher_greedy, made in calls.items():
+
         def act(obs, mask, state, hidden, switcher_greedy=switcher_greedy, made=made):
             actions, hidden = learner.act(obs, mask, state, hidden, switcher_greedy=switcher_greedy)
             made.append(hidden.cl.mean())
@@ -282,9 +350,13 @@ def test_switcher_exploration_mixes_in_uniform_choices_where_cl_is_allowed():
 
 def test_switcher_exploration_keeps_a_run_calling_cl():
     env = CoordinationCore(16, length=5)
-    learner = mansa(env, 0, cost=5.0, rollout_length=8, switcher={"lr": 3e-3, "explore": 0.2}, sub=RARE_UPDATES)
+    learner = mansa(
+        env, 0, cost=5.0, rollout_length=8, switcher={"lr": 3e-3, "explore": 0.2}, sub=RARE_UPDATES
+    )
     fractions = [learner.train_iteration()["mansa/cl_fraction"] for _ in range(30)]
-    assert np.mean(fractions[-10:]) > 0.05  # without explore this falls below 0.01 (the prohibitive-cost test)
+    assert (
+        np.mean(fractions[-10:]) > 0.05
+    )  # without explore this falls below 0.01 (the prohibitive-cost test)
     assert learner.cl_calls > 0
 
 
@@ -304,7 +376,9 @@ def test_stall_input_counts_repeated_joint_observations_in_training():
     from algorithms.mansa import STALL_CAP
 
     env = envs.make_vec(FORAGING, 6)
-    learner = mansa(env, 0, budget=2, rollout_length=60, switcher={"stall_input": True}, sub=RARE_UPDATES)
+    learner = mansa(
+        env, 0, budget=2, rollout_length=60, switcher={"stall_input": True}, sub=RARE_UPDATES
+    )
     seen, ended = [learner._obs.copy()], []
     step = env.step
 
@@ -334,8 +408,13 @@ def test_stall_count_restarts_when_an_episode_does():
     and is 0 again at the next episode's first step, even though its observation is the same."""
     from algorithms.mansa import STALL_CAP
 
-    learner = mansa(CoordinationCore(3, num_actions=1, length=4), 0, rollout_length=12,
-                    switcher={"stall_input": True}, sub=RARE_UPDATES)
+    learner = mansa(
+        CoordinationCore(3, num_actions=1, length=4),
+        0,
+        rollout_length=12,
+        switcher={"stall_input": True},
+        sub=RARE_UPDATES,
+    )
     learner._collect()
     got = learner.switcher.buffer.data["inputs"][:, :, -1].numpy() * STALL_CAP
     assert np.allclose(got, np.tile(np.arange(4), 3)[:, None].repeat(3, axis=1), atol=1e-4)
@@ -355,7 +434,9 @@ def test_stall_input_at_evaluation_counts_from_the_memory():
     changed[1, 0, 0] += 1.0
     _, memory = learner.act(changed, mask, state, memory)
     assert memory.stall.tolist() == [3, 0, 3, 3]
-    assert learner.switcher.actor.input_norm.normalized_shape[0] == np.prod(env.state_space.shape) + 2  # + budget, stall
+    assert (
+        learner.switcher.actor.input_norm.normalized_shape[0] == np.prod(env.state_space.shape) + 2
+    )  # + budget, stall
 
 
 # ---------------------------------------------------------------------- logging, checkpoints, trainer
@@ -366,8 +447,10 @@ def test_metrics_report_calls_probability_and_wall_clock():
     for _ in range(3):
         metrics = learner.train_iteration()
         timers = {k: v for k, v in metrics.items() if k.startswith("mansa/time_")}
-        assert set(timers) == {f"mansa/time_{k}" for k in ("il_act", "cl_act", "il_update", "cl_update",
-                                                           "switcher", "env")}
+        assert set(timers) == {
+            f"mansa/time_{k}"
+            for k in ("il_act", "cl_act", "il_update", "cl_update", "switcher", "env")
+        }
         if before is not None:
             assert all(timers[k] >= before[k] for k in timers)
         before = timers
@@ -377,16 +460,31 @@ def test_metrics_report_calls_probability_and_wall_clock():
     assert 0.0 < metrics["mansa/cl_prob"] < 1.0 and 0.0 <= metrics["mansa/cl_time_share"] <= 1.0
     assert 0.0 <= metrics["mansa/cl_calls_left"] <= 2 and metrics["mansa/episode_cl_calls_max"] <= 2
     assert metrics["mansa/cl_mean_step"] < env.length
-    assert {"losses/il/td_loss", "losses/cl/td_loss", "charts/il/epsilon", "losses/switcher/policy_loss",
-            "losses/switcher/value_loss"} <= set(metrics)
-    assert learner.cl_calls_by_step.sum() == learner.cl_calls and learner.cl_calls_by_step[env.length:].sum() == 0
+    assert {
+        "losses/il/td_loss",
+        "losses/cl/td_loss",
+        "charts/il/epsilon",
+        "losses/switcher/policy_loss",
+        "losses/switcher/value_loss",
+    } <= set(metrics)
+    assert (
+        learner.cl_calls_by_step.sum() == learner.cl_calls
+        and learner.cl_calls_by_step[env.length :].sum() == 0
+    )
 
 
 @pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])
 def test_resume_from_state_dict_is_bit_for_bit(il, cl):
     def fresh():
-        return mansa(CoordinationCore(4, length=5), 2, il=il, cl=cl, budget=3, budget_scope="run",
-                     switcher={"init_cl_prob": 0.3, "stall_input": True})
+        return mansa(
+            CoordinationCore(4, length=5),
+            2,
+            il=il,
+            cl=cl,
+            budget=3,
+            budget_scope="run",
+            switcher={"init_cl_prob": 0.3, "stall_input": True},
+        )
 
     straight = fresh()
     for _ in range(4):
@@ -405,18 +503,36 @@ def test_resume_from_state_dict_is_bit_for_bit(il, cl):
     assert same_parameters(resumed.switcher.actor, straight.switcher.actor)
     net = "q_net" if il == "iql" else "actor"
     for side in ("il", "cl"):
-        assert same_parameters(getattr(getattr(resumed, side).learner, net), getattr(getattr(straight, side).learner, net))
+        assert same_parameters(
+            getattr(getattr(resumed, side).learner, net),
+            getattr(getattr(straight, side).learner, net),
+        )
     assert np.array_equal(resumed._obs, straight._obs)
 
 
 def test_trains_through_train_py(tmp_path):
-    cfg = load_config(None, [
-        "algo=mansa", f"env.id={FORAGING}", "env.num_envs=4", "algo.rollout_length=10", "algo.budget=2",
-        "algo.il_cfg.hidden_size=16",
-        "algo.cl_cfg.hidden_size=16", "algo.switcher.hidden_size=16", "total_env_steps=200",
-        "eval.episodes=2", "eval.absolute_episodes=2", "eval.every_env_steps=120", f"log.dir={tmp_path}",
-        "log.progress=false", "log.tensorboard=false", "run_name=run", "checkpoint.every_updates=2",
-    ])
+    cfg = load_config(
+        None,
+        [
+            "algo=mansa",
+            f"env.id={FORAGING}",
+            "env.num_envs=4",
+            "algo.rollout_length=10",
+            "algo.budget=2",
+            "algo.il_cfg.hidden_size=16",
+            "algo.cl_cfg.hidden_size=16",
+            "algo.switcher.hidden_size=16",
+            "total_env_steps=200",
+            "eval.episodes=2",
+            "eval.absolute_episodes=2",
+            "eval.every_env_steps=120",
+            f"log.dir={tmp_path}",
+            "log.progress=false",
+            "log.tensorboard=false",
+            "run_name=run",
+            "checkpoint.every_updates=2",
+        ],
+    )
     seen = []
     result = train(cfg, on_update=lambda learner, metrics: seen.append(metrics))
     assert result.status == "finished" and result.env_steps == 200
@@ -427,8 +543,13 @@ def test_trains_through_train_py(tmp_path):
     assert train(resumed_cfg, resume=result.run_dir).env_steps == 280
 
 
-@pytest.mark.parametrize("path", ["configs/mansa_foraging_8x8_2p_2f_coop.yaml",
-                                  "configs/mansa_ppo_foraging_8x8_2p_2f_coop.yaml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "configs/mansa_foraging_8x8_2p_2f_coop.yaml",
+        "configs/mansa_ppo_foraging_8x8_2p_2f_coop.yaml",
+    ],
+)
 def test_shipped_configs_build(path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     _, learner = build(load_config(os.path.join(root, path), ["env.num_envs=2"]))
@@ -436,18 +557,26 @@ def test_shipped_configs_build(path):
 
 
 # ---------------------------------------------------------------------- learning
-@pytest.mark.parametrize(("il", "cl", "copies", "env_steps"), [("iql", "qmix", 32, 15_000),
-                                                               ("ippo", "mappo", 64, 100_000)])
+@pytest.mark.parametrize(
+    ("il", "cl", "copies", "env_steps"),
+    [("iql", "qmix", 32, 15_000), ("ippo", "mappo", 64, 100_000)],
+)
 def test_learns_small_foraging_well_above_random(il, cl, copies, env_steps):
     """Both pairings. The on-policy one gets 100k steps: at 60k, one seed in four (and IPPO alone
     on it) had not learned yet; at 100k seeds 0-3 score 0.64-1.0 greedy, random play 0.03."""
-    fast = {"epsilon_anneal_steps": 5000, "lr": 1e-3, "target_update_interval": 100} if il == "iql" else {}
+    fast = (
+        {"epsilon_anneal_steps": 5000, "lr": 1e-3, "target_update_interval": 100}
+        if il == "iql"
+        else {}
+    )
     cfg = MANSAConfig(il=il, cl=cl, il_cfg=dict(fast), cl_cfg=dict(fast), cost=0.01, budget=5)
     learner = MANSALearner(cfg, envs.make_vec(FORAGING, copies), "cpu", 0)
     while learner.env_steps < env_steps:
         learner.train_iteration()
     episodes = 64
-    trained = evaluate(learner.act, lambda b: envs.make_vec(FORAGING, b), episodes, seed=123, needs_state=True)
+    trained = evaluate(
+        learner.act, lambda b: envs.make_vec(FORAGING, b), episodes, seed=123, needs_state=True
+    )
     rng = np.random.default_rng(0)
 
     def random_act(obs, mask, state, hidden):

@@ -8,8 +8,24 @@ import pytest
 from algorithms import NonFiniteLossError
 from benchmarks import mansa as bench
 
-TINY = ["--envs", "Foraging-5x5-2p-1f-coop-v3", "--seeds", "0", "--num-envs", "4", "--env-steps", "256",
-        "--eval-every", "128", "--eval-episodes", "4", "--curve-episodes", "2", "--jobs", "1"]
+TINY = [
+    "--envs",
+    "Foraging-5x5-2p-1f-coop-v3",
+    "--seeds",
+    "0",
+    "--num-envs",
+    "4",
+    "--env-steps",
+    "256",
+    "--eval-every",
+    "128",
+    "--eval-episodes",
+    "4",
+    "--curve-episodes",
+    "2",
+    "--jobs",
+    "1",
+]
 
 
 def test_tiny_grid_writes_table_target_and_plots(tmp_path):
@@ -19,20 +35,53 @@ def test_tiny_grid_writes_table_target_and_plots(tmp_path):
     assert all(r["env_steps"] >= 256 and len(r["curve"]) >= 1 for r in runs)
     table = (tmp_path / "results.md").read_text()
     assert "Target (issue 8)" in table and "CL calls" in table
-    assert {p.name for p in tmp_path.glob("*.png")} == {f"5x5-2p-1f-coop_{k}.png" for k in ("curves", "cl_steps", "cl_grid")}
+    assert {p.name for p in tmp_path.glob("*.png")} == {
+        f"5x5-2p-1f-coop_{k}.png" for k in ("curves", "cl_steps", "cl_grid")
+    }
 
 
 def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path):
     small = ["batch_size=2", "env_steps_per_update=8"]
-    bench.main([*TINY, "--methods", "mansa", "--pairing", "value", "--il-set", *small, "--cl-set", *small,
-                "--env-steps", "512", "--eval-every", "256", "--out", str(tmp_path)])  # updates start once 2 episodes end
+    bench.main(
+        [
+            *TINY,
+            "--methods",
+            "mansa",
+            "--pairing",
+            "value",
+            "--il-set",
+            *small,
+            "--cl-set",
+            *small,
+            "--env-steps",
+            "512",
+            "--eval-every",
+            "256",
+            "--out",
+            str(tmp_path),
+        ]
+    )  # updates start once 2 episodes end
     (run,) = json.loads((tmp_path / "results.json").read_text())
-    assert set(run["final_part_returns"]) == {"il", "cl", "cl_random_steps", "random_random_steps", "cl_when_stalled"}
+    assert set(run["final_part_returns"]) == {
+        "il",
+        "cl",
+        "cl_random_steps",
+        "random_random_steps",
+        "cl_when_stalled",
+    }
     assert 0.0 <= run["eval_sampled_cl_fraction"] <= 1.0
-    assert set(run["eval_control_fractions"]) == {"cl_random_steps", "random_random_steps", "cl_when_stalled"}
-    assert all(p["cl_q_taken_max"] is not None and p["il_q_taken_max"] is not None for p in run["curve"])
+    assert set(run["eval_control_fractions"]) == {
+        "cl_random_steps",
+        "random_random_steps",
+        "cl_when_stalled",
+    }
+    assert all(
+        p["cl_q_taken_max"] is not None and p["il_q_taken_max"] is not None for p in run["curve"]
+    )
     table = (tmp_path / "results.md").read_text()
-    row = next(line for line in table.splitlines() if line.startswith("| Foraging-5x5-2p-1f-coop-v3 | 1 |"))
+    row = next(
+        line for line in table.splitlines() if line.startswith("| Foraging-5x5-2p-1f-coop-v3 | 1 |")
+    )
     peak = max(p["cl_q_taken_max"] for p in run["curve"])
     assert row.endswith(f"/ {peak:.3g} |") and f"{run['final_part_returns']['il']:.3f}" in row
     assert f"{run['final_part_returns']['cl_random_steps']:.3f} ± 0.000 (" in row
@@ -53,9 +102,20 @@ def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
         return env, learner
 
     monkeypatch.setattr(train, "build", failing_build)
-    job = {"env": "Foraging-5x5-2p-1f-coop-v3", "method": "il", "seed": 0, "pairing": "value", "num_envs": 2,
-           "env_steps": 100, "eval_episodes": 2, "eval_every": 0, "curve_episodes": 2,
-           "mansa_set": [], "il_set": [], "cl_set": []}
+    job = {
+        "env": "Foraging-5x5-2p-1f-coop-v3",
+        "method": "il",
+        "seed": 0,
+        "pairing": "value",
+        "num_envs": 2,
+        "env_steps": 100,
+        "eval_episodes": 2,
+        "eval_every": 0,
+        "curve_episodes": 2,
+        "mansa_set": [],
+        "il_set": [],
+        "cl_set": [],
+    }
     run = bench.run_one(job)
     assert run["error"] == "loss 'td_loss' is nan at update 3; stopping before applying it"
     assert run["curve"] == [] and run["algo"] == "iql"
@@ -64,8 +124,14 @@ def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
 def _il_fails(job):
     """run_one, but every IL run fails (module level: the worker process unpickles it by name)."""
     if job["method"] == "il":
-        return {**{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")}, "algo": "ippo",
-                "overrides": [], "env_steps": 64, "error": "loss 'x' is nan at update 1", "curve": []}
+        return {
+            **{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")},
+            "algo": "ippo",
+            "overrides": [],
+            "env_steps": 64,
+            "error": "loss 'x' is nan at update 1",
+            "curve": [],
+        }
     return REAL_RUN_ONE(job)
 
 
@@ -77,7 +143,10 @@ def test_failed_runs_are_kept_in_results_json_and_listed(tmp_path, monkeypatch):
     bench.main([*TINY, "--pairing", "policy", "--out", str(tmp_path)])
     runs = json.loads((tmp_path / "results.json").read_text())
     assert sorted(r["method"] for r in runs) == ["cl", "il", "mansa"]
-    assert "- FAILED: Foraging-5x5-2p-1f-coop-v3 il seed 0 after 64 steps" in (tmp_path / "results.md").read_text()
+    assert (
+        "- FAILED: Foraging-5x5-2p-1f-coop-v3 il seed 0 after 64 steps"
+        in (tmp_path / "results.md").read_text()
+    )
 
 
 def test_a_sub_learners_non_finite_loss_names_the_side():
@@ -85,8 +154,12 @@ def test_a_sub_learners_non_finite_loss_names_the_side():
 
     from algorithms.mansa import MANSAConfig, MANSALearner
 
-    learner = MANSALearner(MANSAConfig(il_cfg={"hidden_size": 8, "batch_size": 2, "env_steps_per_update": 4.0}),
-                           CoordinationCore(2, length=5), "cpu", 0)
+    learner = MANSALearner(
+        MANSAConfig(il_cfg={"hidden_size": 8, "batch_size": 2, "env_steps_per_update": 4.0}),
+        CoordinationCore(2, length=5),
+        "cpu",
+        0,
+    )
 
     def explode(*args):
         raise NonFiniteLossError("grad_norm", 5, float("inf"))
@@ -99,9 +172,19 @@ def test_a_sub_learners_non_finite_loss_names_the_side():
 def test_q_growth_reports_both_sides():
     from benchmarks.mansa_q_growth import q_growth
 
-    points, error, final = q_growth(["env.id=Foraging-5x5-2p-1f-coop-v3", "env.num_envs=4", "algo.il_cfg.batch_size=2",
-                              "algo.cl_cfg.batch_size=2", "algo.il_cfg.env_steps_per_update=8",
-                              "algo.cl_cfg.env_steps_per_update=8"], 400, 200, evaluate_episodes=4)
+    points, error, final = q_growth(
+        [
+            "env.id=Foraging-5x5-2p-1f-coop-v3",
+            "env.num_envs=4",
+            "algo.il_cfg.batch_size=2",
+            "algo.cl_cfg.batch_size=2",
+            "algo.il_cfg.env_steps_per_update=8",
+            "algo.cl_cfg.env_steps_per_update=8",
+        ],
+        400,
+        200,
+        evaluate_episodes=4,
+    )
     assert error is None and [p["env_steps"] for p in points] == [200, 400]
     assert all(p["cl"] is not None and p["il"] is not None for p in points)
     assert set(final["final"]) == {"mansa", "il", "cl"} and 0.0 <= final["train_cl_fraction"] <= 1.0
@@ -119,12 +202,18 @@ def test_call_fraction_counts_only_the_evaluated_episodes_steps():
     def first_step_caller(obs, mask, state, hidden):
         left = np.ones(len(obs), dtype=np.int64) if hidden is None else hidden.calls_left
         cl = left > 0
-        actions = np.where(rng.random((len(obs), 2)) < 0.3, obs.argmax(-1), 0)  # succeeds now and then
+        actions = np.where(
+            rng.random((len(obs), 2)) < 0.3, obs.argmax(-1), 0
+        )  # succeeds now and then
         return actions, SwitchMemory(left - cl, cl)
 
-    results, fraction = bench.evaluate_calls(first_step_caller,
-                                             lambda b: CoordinationCore(b, length=8, terminate_on_success=True),
-                                             episodes=12, seed=3, needs_state=True)
+    results, fraction = bench.evaluate_calls(
+        first_step_caller,
+        lambda b: CoordinationCore(b, length=8, terminate_on_success=True),
+        episodes=12,
+        seed=3,
+        needs_state=True,
+    )
     lengths = results["length"]
     assert min(lengths) < max(lengths)  # some copies finished early and played on
     assert fraction == pytest.approx(12 / sum(lengths))
@@ -135,8 +224,12 @@ def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
 
     from algorithms.mansa import MANSAConfig, MANSALearner
 
-    learner = MANSALearner(MANSAConfig(budget=2, il_cfg={"hidden_size": 8}, cl_cfg={"hidden_size": 8}),
-                           CoordinationCore(2, masked=True, length=5), "cpu", 0)
+    learner = MANSALearner(
+        MANSAConfig(budget=2, il_cfg={"hidden_size": 8}, cl_cfg={"hidden_size": 8}),
+        CoordinationCore(2, masked=True, length=5),
+        "cpu",
+        0,
+    )
     env = CoordinationCore(16, masked=True, length=5)
     obs, _ = env.reset(seed=0)
     mask, state = env.action_mask(), env.state()
@@ -144,7 +237,9 @@ def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
     il = learner.il.greedy(obs, mask, state, True)
     for player in players.values():
         hidden, made = None, []
-        for _ in range(4):  # rate 1: the first two steps of every copy call, then the budget is spent
+        for _ in range(
+            4
+        ):  # rate 1: the first two steps of every copy call, then the budget is spent
             actions, hidden = player(obs, mask, state, hidden)
             made.append(hidden.cl.copy())
             assert mask[np.arange(16)[:, None], np.arange(2), actions].all()
@@ -161,8 +256,12 @@ def test_stalled_step_control_calls_cl_only_on_repeated_observations_within_the_
 
     from algorithms.mansa import MANSAConfig, MANSALearner
 
-    learner = MANSALearner(MANSAConfig(budget=2, il_cfg={"hidden_size": 8}, cl_cfg={"hidden_size": 8}),
-                           CoordinationCore(2, length=5), "cpu", 0)
+    learner = MANSALearner(
+        MANSAConfig(budget=2, il_cfg={"hidden_size": 8}, cl_cfg={"hidden_size": 8}),
+        CoordinationCore(2, length=5),
+        "cpu",
+        0,
+    )
     env = CoordinationCore(8, length=5)
     obs, _ = env.reset(seed=0)
     mask, state = env.action_mask(), env.state()
@@ -176,24 +275,50 @@ def test_stalled_step_control_calls_cl_only_on_repeated_observations_within_the_
         made.append(hidden.cl.copy())
         for rows, side in ((hidden.cl, learner.cl), (~hidden.cl, learner.il)):
             if rows.any():
-                assert np.array_equal(actions[rows], side.greedy(step_obs[rows], mask[rows], state[rows], True))
+                assert np.array_equal(
+                    actions[rows], side.greedy(step_obs[rows], mask[rows], state[rows], True)
+                )
     made = np.array(made)
     assert not made[0].any()  # an episode's first step never repeats
     assert not made[1, :4].any() and made[1, 4:].all()  # changed / repeated
-    assert made[2].all() and made[3, :4].all() and not made[3, 4:].any()  # copies 4-7 spent their 2 calls
+    assert (
+        made[2].all() and made[3, :4].all() and not made[3, 4:].any()
+    )  # copies 4-7 spent their 2 calls
     assert not made[4].any()
     assert np.array_equal(made.sum(0), np.full(8, 2))
 
 
 def test_target_check_covers_the_sampled_switcher():
     def run(method, final, **extra):
-        return {"env": "E", "method": method, "seed": 0, "algo": method, "env_steps": 100, "overrides": [],
-                "final_greedy_return": final, "curve": [], "train_seconds": 1.0, **extra}
+        return {
+            "env": "E",
+            "method": method,
+            "seed": 0,
+            "algo": method,
+            "env_steps": 100,
+            "overrides": [],
+            "final_greedy_return": final,
+            "curve": [],
+            "train_seconds": 1.0,
+            **extra,
+        }
 
     timers = dict.fromkeys(("il_act", "cl_act", "il_update", "cl_update"), 1.0)
-    mansa = run("mansa", 0.70, train_cl_fraction=0.03, eval_cl_fraction=0.0, timers=timers,
-                final_sampled_switcher_return=0.93, eval_sampled_cl_fraction=0.06)
+    mansa = run(
+        "mansa",
+        0.70,
+        train_cl_fraction=0.03,
+        eval_cl_fraction=0.0,
+        timers=timers,
+        final_sampled_switcher_return=0.93,
+        eval_sampled_cl_fraction=0.06,
+    )
     table = bench.summarise([run("il", 0.70), run("cl", 0.95), mansa])
-    assert "- E, greedy switcher: final return 0.700 vs max(IL, CL) - 0.05 = 0.900: NOT met" in table
+    assert (
+        "- E, greedy switcher: final return 0.700 vs max(IL, CL) - 0.05 = 0.900: NOT met" in table
+    )
     assert "; CL calls in training 3.00% (target <= 5%): met; at evaluation 0.00%: met" in table
-    assert "- E, sampled switcher: final return 0.930 vs 0.900: met; CL calls at evaluation 6.00%: NOT met" in table
+    assert (
+        "- E, sampled switcher: final return 0.930 vs 0.900: met; CL calls at evaluation 6.00%: NOT met"
+        in table
+    )

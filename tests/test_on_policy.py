@@ -55,8 +55,14 @@ def test_gae_matches_naive_loop(t_len, b, n, gamma, lam, seed):
     values = rng.normal(size=(t_len, b, n))
     dones = rng.random((t_len, b, n)) < 0.3
     last = rng.normal(size=(b, n))
-    adv, ret = compute_gae(torch.tensor(rewards), torch.tensor(values), torch.tensor(dones), torch.tensor(last),
-                           gamma, lam)
+    adv, ret = compute_gae(
+        torch.tensor(rewards),
+        torch.tensor(values),
+        torch.tensor(dones),
+        torch.tensor(last),
+        gamma,
+        lam,
+    )
     want_adv, want_ret = naive_gae(rewards, values, dones, last, gamma, lam)
     np.testing.assert_allclose(adv.numpy(), want_adv, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(ret.numpy(), want_ret, rtol=1e-10, atol=1e-10)
@@ -69,12 +75,17 @@ def test_gae_with_lambda_one_and_no_dones_is_discounted_return_minus_value():
     adv, ret = compute_gae(rewards, values, torch.zeros(3, 1), last, gamma=0.5, lam=1.0)
     discounted = [1 + 0.5 * 2 + 0.25 * 3 + 0.125 * 4, 2 + 0.5 * 3 + 0.25 * 4, 3 + 0.5 * 4]
     np.testing.assert_allclose(ret.squeeze(1).numpy(), discounted)
-    np.testing.assert_allclose(adv.squeeze(1).numpy(), np.array(discounted) - values.squeeze(1).numpy())
+    np.testing.assert_allclose(
+        adv.squeeze(1).numpy(), np.array(discounted) - values.squeeze(1).numpy()
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(sizes=st.lists(st.integers(1, 50), min_size=1, max_size=6), seed=st.integers(0, 2**16),
-       scale=st.floats(0.01, 100.0))
+@given(
+    sizes=st.lists(st.integers(1, 50), min_size=1, max_size=6),
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.01, 100.0),
+)
 def test_value_norm_statistics_equal_those_of_all_targets_seen(sizes, seed, scale):
     rng = np.random.default_rng(seed)
     batches = [rng.normal(loc=3.0, scale=scale, size=s) for s in sizes]
@@ -104,13 +115,18 @@ def test_value_norm_round_trip_and_state_dict():
 def test_ppo_losses_match_elementwise_definition():
     rng = np.random.default_rng(0)
     shape = (7, 3)
-    new_lp, old_lp, adv, ent, new_v, old_v, ret = (torch.tensor(rng.normal(size=shape) * 0.3) for _ in range(7))
+    new_lp, old_lp, adv, ent, new_v, old_v, ret = (
+        torch.tensor(rng.normal(size=shape) * 0.3) for _ in range(7)
+    )
     weights = torch.tensor(rng.random(shape) < 0.7, dtype=torch.float64)
     clip = 0.2
-    out = ppo_losses(new_lp, old_lp, adv, ent, new_v, old_v, ret, clip, clip_value=True, weights=weights)
+    out = ppo_losses(
+        new_lp, old_lp, adv, ent, new_v, old_v, ret, clip, clip_value=True, weights=weights
+    )
     pg, vl, en, kl, cf, count = 0.0, 0.0, 0.0, 0.0, 0.0, 0
     new_lp, old_lp, adv, ent, new_v, old_v, ret, weights = (
-        x.numpy() for x in (new_lp, old_lp, adv, ent, new_v, old_v, ret, weights))
+        x.numpy() for x in (new_lp, old_lp, adv, ent, new_v, old_v, ret, weights)
+    )
     for i in range(shape[0]):
         for j in range(shape[1]):
             if not weights[i, j]:
@@ -135,7 +151,9 @@ def test_ppo_policy_gradient_vanishes_outside_the_clip_range():
     old = torch.zeros(2)
     new = torch.tensor([0.5, -0.5], requires_grad=True)  # ratios e^0.5 > 1.2 and e^-0.5 < 0.8
     adv = torch.tensor([1.0, -1.0])  # both pushed further out of the range: clipped
-    out = ppo_losses(new, old, adv, torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2), 0.2)
+    out = ppo_losses(
+        new, old, adv, torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2), 0.2
+    )
     out["policy_loss"].backward()
     assert torch.all(new.grad == 0)
 

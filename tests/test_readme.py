@@ -16,7 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "README.md"
-BLOCK = re.compile(r"(?P<skip><!--\s*not-tested[^>]*-->\s*\n)?```(?P<lang>[\w-]*)\n(?P<code>.*?)^```", re.DOTALL | re.MULTILINE)
+BLOCK = re.compile(
+    r"(?P<skip><!--\s*not-tested[^>]*-->\s*\n)?```(?P<lang>[\w-]*)\n(?P<code>.*?)^```",
+    re.DOTALL | re.MULTILINE,
+)
 FILE = re.compile(r"#\s*file:\s*(\S+)")
 
 
@@ -29,14 +32,22 @@ def test_the_doc_has_examples_of_each_kind():
     found = blocks(DOC.read_text())
     langs = {lang for lang, _, skipped in found if not skipped}
     assert {"python", "bash", "yaml"} <= langs
-    files = [FILE.match(code.splitlines()[0])[1] for _, code, _ in found if FILE.match(code.splitlines()[0])]
+    files = [
+        FILE.match(code.splitlines()[0])[1]
+        for _, code, _ in found
+        if FILE.match(code.splitlines()[0])
+    ]
     assert files == ["my_envs.py", "my_pz_envs.py", "my_grid.yaml"]
 
 
 def test_the_examples_run(tmp_path):
-    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy",
-               PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")]),
-               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    env = dict(
+        os.environ,
+        SDL_VIDEODRIVER="dummy",
+        SDL_AUDIODRIVER="dummy",
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+    )
     ran = 0
     for k, (lang, code, skipped) in enumerate(blocks(DOC.read_text())):
         header = FILE.match(code.splitlines()[0])
@@ -53,10 +64,14 @@ def test_the_examples_run(tmp_path):
             command = ["bash", "-euo", "pipefail", "-c", code]
         else:
             continue
-        done = subprocess.run(command, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            command, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         if done.returncode != 0:
-            pytest.fail(f"block {k} ({lang}) failed with exit code {done.returncode}:\n{code}\n"
-                        f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}")
+            pytest.fail(
+                f"block {k} ({lang}) failed with exit code {done.returncode}:\n{code}\n"
+                f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+            )
         ran += 1
     assert ran >= 3
     assert (tmp_path / "lamps_trained.gif").stat().st_size > 0

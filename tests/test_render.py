@@ -84,7 +84,9 @@ def _has_pyav() -> bool:
 
 def test_window_mode_runs_headless():
     env_id, kwargs, length = family("donor")
-    episode = render_episode(env_id, "scripted:always-cooperate", window=True, env_kwargs=kwargs, fps=1000)
+    episode = render_episode(
+        env_id, "scripted:always-cooperate", window=True, env_kwargs=kwargs, fps=1000
+    )
     assert episode.frames == []
     assert episode.rendered == length + 1
     assert episode.metrics["cooperation_rate"] == pytest.approx(1.0)
@@ -160,7 +162,7 @@ def test_a_users_parallel_env_renders(tmp_path):
     assert main(["test-paint-v0", "length=3", "--out", str(out)]) == 0
     assert gif_frames(out) == 4
     # the generic path wraps the env in ParallelEnvBatch; scripted policies still key on the user's class
-    register_scripted(PaintEnv, "always-one", lambda core: (lambda obs, c: np.ones((1, 2), np.int64)))
+    register_scripted(PaintEnv, "always-one", lambda core: lambda obs, c: np.ones((1, 2), np.int64))
     episode = play_episode("test-paint-v0", "scripted", env_kwargs={"length": 3}, caption=False)
     assert episode.frames[0].shape == (16, 40, 3)
     assert episode.team_return == pytest.approx(2 * 3)
@@ -169,7 +171,9 @@ def test_a_users_parallel_env_renders(tmp_path):
 def test_scripted_policy_registered_for_a_users_core(tmp_path):
     from envs.donor import DonorCore
 
-    register_scripted(DonorCore, "give-half", lambda core: (lambda obs, c: np.full((1, c.num_agents), 2)))
+    register_scripted(
+        DonorCore, "give-half", lambda core: lambda obs, c: np.full((1, c.num_agents), 2)
+    )
     env_id, kwargs, _ = family("donor")
     episode = play_episode(env_id, "scripted:give-half", env_kwargs=kwargs)
     assert episode.metrics["donated_fraction"] == pytest.approx(0.5)
@@ -182,21 +186,41 @@ def test_checkpoint_policy_file_and_mismatch(tmp_path):
     path = tmp_path / "policy.pt"
     policy.save(path, {"env_id": env_id, "env_kwargs": kwargs})
     out = tmp_path / "trained.gif"
-    assert main(["--checkpoint", str(path), "--out", str(out)]) == 0  # env id and kwargs from the file
+    assert (
+        main(["--checkpoint", str(path), "--out", str(out)]) == 0
+    )  # env id and kwargs from the file
     assert gif_frames(out) == length + 1
     with pytest.raises(ValueError, match="observation size"):
-        render_episode("Foraging-5x5-2p-1f-coop-v3", checkpoint=str(path), env_kwargs={}, out=str(out))
+        render_episode(
+            "Foraging-5x5-2p-1f-coop-v3", checkpoint=str(path), env_kwargs={}, out=str(out)
+        )
 
 
 def test_training_checkpoint_of_a_learner_without_policy_file(tmp_path):
     import train
 
-    cfg = train.load_config(None, ["algo=mfq", "env.id=donor-v0", "env.kwargs.num_agents=4", "env.kwargs.num_rounds=3",
-                                   "env.num_envs=2", "total_env_steps=24", "eval.episodes=1", "eval.absolute_episodes=0",
-                                   "eval.every_env_steps=0", "log.progress=false", "log.tensorboard=false",
-                                   f"log.dir={tmp_path}", "run_name=mfq"])
+    cfg = train.load_config(
+        None,
+        [
+            "algo=mfq",
+            "env.id=donor-v0",
+            "env.kwargs.num_agents=4",
+            "env.kwargs.num_rounds=3",
+            "env.num_envs=2",
+            "total_env_steps=24",
+            "eval.episodes=1",
+            "eval.absolute_episodes=0",
+            "eval.every_env_steps=0",
+            "log.progress=false",
+            "log.tensorboard=false",
+            f"log.dir={tmp_path}",
+            "run_name=mfq",
+        ],
+    )
     result = train.train(cfg)
-    assert not os.path.exists(os.path.join(result.run_dir, "policy.pt"))  # mfq has no standalone policy
+    assert not os.path.exists(
+        os.path.join(result.run_dir, "policy.pt")
+    )  # mfq has no standalone policy
     out = tmp_path / "mfq.gif"
     episode = render_episode(checkpoint=result.run_dir, out=str(out))
     assert episode.finished and gif_frames(out) == 4
@@ -217,7 +241,12 @@ def test_command_line_errors(tmp_path, capsys):
 
 def test_parse_kwargs_reads_yaml_values():
     assert parse_kwargs(["n=3", "noise=0.5", "norm=stern_judging", "flag=true", "size=[8, 8]"]) == {
-        "n": 3, "noise": 0.5, "norm": "stern_judging", "flag": True, "size": [8, 8]}
+        "n": 3,
+        "noise": 0.5,
+        "norm": "stern_judging",
+        "flag": True,
+        "size": [8, 8],
+    }
 
 
 # the two large road networks solve their user equilibrium on first use (seconds): routing's tests cover them

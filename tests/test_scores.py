@@ -38,7 +38,9 @@ def test_iqm_hand_computed():
 def test_pooled_iqm_pools_runs_of_all_tasks():
     # tasks [1, 2] and [3, 4, 5, 6, 7, 8]: the pooled 1..8 has IQM 4.5
     assert pooled_iqm([[1, 2], [3, 4, 5, 6, 7, 8]]) == pytest.approx(4.5)
-    assert pooled_iqm(np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [4.0, 8.0]])) == pytest.approx(4.5)
+    assert pooled_iqm(np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [4.0, 8.0]])) == pytest.approx(
+        4.5
+    )
 
 
 def test_min_max_normalise_hand_computed():
@@ -74,13 +76,20 @@ def test_bootstrap_of_two_runs_has_the_hand_computed_interval():
     interval = stratified_bootstrap_ci([[0.0, 1.0]], np.mean, reps=4000, seed=1)
     assert interval == Interval(0.5, 0.0, 1.0)
     # a 50% interval keeps only the middle mass: 0.5
-    assert stratified_bootstrap_ci([[0.0, 1.0]], np.mean, reps=4000, seed=1, confidence=0.4).low == 0.5
+    assert (
+        stratified_bootstrap_ci([[0.0, 1.0]], np.mean, reps=4000, seed=1, confidence=0.4).low == 0.5
+    )
 
 
 def test_bootstrap_is_stratified_by_task():
     # one run per task: resampling within tasks can only redraw the same runs
     interval = stratified_bootstrap_ci([[0.1], [0.5], [0.9], [0.3]], reps=500)
-    assert interval.low == interval.high == interval.value == pytest.approx(pooled_iqm([[0.1], [0.5], [0.9], [0.3]]))
+    assert (
+        interval.low
+        == interval.high
+        == interval.value
+        == pytest.approx(pooled_iqm([[0.1], [0.5], [0.9], [0.3]]))
+    )
 
 
 def test_bootstrap_interval_covers_the_known_answer():
@@ -108,7 +117,9 @@ def test_probability_of_improvement_hand_computed():
     # x=[1,2,3] vs y=[2]: 1<2, 2=2 (half), 3>2 -> 1.5 / 3
     assert probability_of_improvement([[1, 2, 3]], [[2]]) == pytest.approx(0.5)
     # averaged over tasks: task 0 gives 1; task 1, [1, 2] vs [2, 3], gives only the tie 2=2: 0.5 / 4
-    assert probability_of_improvement([[5], [1, 2]], [[0], [2, 3]]) == pytest.approx((1 + 0.5 / 4) / 2)
+    assert probability_of_improvement([[5], [1, 2]], [[0], [2, 3]]) == pytest.approx(
+        (1 + 0.5 / 4) / 2
+    )
     with pytest.raises(ValueError, match="same tasks"):
         probability_of_improvement([[1]], [[1], [2]])
 
@@ -132,8 +143,10 @@ def test_iqm_lies_between_the_quartile_range(values):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(finite, min_size=1, max_size=6), min_size=1, max_size=4),
-       st.lists(st.lists(finite, min_size=1, max_size=6), min_size=1, max_size=4))
+@given(
+    st.lists(st.lists(finite, min_size=1, max_size=6), min_size=1, max_size=4),
+    st.lists(st.lists(finite, min_size=1, max_size=6), min_size=1, max_size=4),
+)
 def test_probability_of_improvement_is_antisymmetric(x, y):
     tasks = min(len(x), len(y))
     x, y = x[:tasks], y[:tasks]
@@ -152,7 +165,9 @@ def test_normalisation_is_the_affine_map_onto_the_bounds(values, low, width):
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.lists(st.lists(finite, min_size=1, max_size=5), min_size=1, max_size=4), st.integers(0, 100))
+@given(
+    st.lists(st.lists(finite, min_size=1, max_size=5), min_size=1, max_size=4), st.integers(0, 100)
+)
 def test_bootstrap_interval_brackets_values_within_the_score_range(scores, seed):
     interval = stratified_bootstrap_ci(scores, reps=200, seed=seed)
     pooled = np.concatenate([np.asarray(s, dtype=float) for s in scores])

@@ -26,8 +26,13 @@ TOY_IDS = {
 @pytest.fixture
 def toy_envs():
     for env_id, entry in TOY_IDS.items():
-        envs.register(env_id, entry.get("core"), parallel=entry.get("parallel"), kwargs=entry.get("kwargs"),
-                      override=True)
+        envs.register(
+            env_id,
+            entry.get("core"),
+            parallel=entry.get("parallel"),
+            kwargs=entry.get("kwargs"),
+            override=True,
+        )
     yield
     for env_id in TOY_IDS:
         envs._REGISTRY.pop(env_id, None)
@@ -36,10 +41,20 @@ def toy_envs():
 def quick(tmp_path, *overrides, env_id="toy-coordination-v0"):
     """A tiny run config: 4 env copies, 8-step rollouts (32 env steps per update)."""
     base = [
-        f"log.dir={tmp_path}", "log.progress=false", "log.tensorboard=false", f"env.id={env_id}",
-        "env.num_envs=4", "algo.rollout_length=8", "algo.hidden_size=16", "algo.epochs=2",
-        "eval.episodes=4", "eval.absolute_episodes=8", "eval.every_env_steps=128", "total_env_steps=384",
-        "checkpoint.every_updates=4", "run_name=run",
+        f"log.dir={tmp_path}",
+        "log.progress=false",
+        "log.tensorboard=false",
+        f"env.id={env_id}",
+        "env.num_envs=4",
+        "algo.rollout_length=8",
+        "algo.hidden_size=16",
+        "algo.epochs=2",
+        "eval.episodes=4",
+        "eval.absolute_episodes=8",
+        "eval.every_env_steps=128",
+        "total_env_steps=384",
+        "checkpoint.every_updates=4",
+        "run_name=run",
     ]
     return load_config(None, base + list(overrides))
 
@@ -61,8 +76,9 @@ def test_defaults_are_the_default_job():
     assert load_config() == cfg
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml"))),
-                         ids=lambda p: os.path.basename(p))
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml"))), ids=lambda p: os.path.basename(p)
+)
 def test_every_yaml_in_configs_loads_and_builds(path):
     cfg = load_config(path, ["env.num_envs=2"])
     env, learner = build(cfg)
@@ -76,21 +92,24 @@ def test_configs_cover_each_learner_on_each_foraging_task():
             assert f"{algo}_{task}.yaml" in names
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["algo.lrr=0.1"], "unknown config key 'algo.lrr'.*did you mean 'algo.lr'"),
-    (["evl.episodes=3"], "unknown config key 'evl'.*did you mean 'eval'"),
-    (["algo=mappo", "algo.clip=0.1"], "'algo.clip'.*did you mean 'algo.clip_coef'"),
-    (["algo.lr=fast"], "config key 'algo.lr'.*expects float"),
-    (["algo.epochs=1.5"], "config key 'algo.epochs'.*expects int"),
-    (["algo.recurrent=maybe"], "config key 'algo.recurrent'.*expects bool"),
-    (["algo=mapo"], "unknown algorithm 'mapo'; did you mean 'mappo'"),
-    (["algo.gamma=1.5"], r"algo.gamma must lie in \[0, 1\]"),
-    (["algo=qmix", "algo.expectile=1.0"], r"algo.expectile must lie in \(0, 1\)"),
-    (["algo=iql", "algo.conservative_alpha=-1"], r"algo.conservative_alpha must be >= 0"),
-    (["env.num_envs=0"], "env.num_envs is out of range"),
-    (["device=gpu"], "device must be"),
-    (["seed"], "key=value"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["algo.lrr=0.1"], "unknown config key 'algo.lrr'.*did you mean 'algo.lr'"),
+        (["evl.episodes=3"], "unknown config key 'evl'.*did you mean 'eval'"),
+        (["algo=mappo", "algo.clip=0.1"], "'algo.clip'.*did you mean 'algo.clip_coef'"),
+        (["algo.lr=fast"], "config key 'algo.lr'.*expects float"),
+        (["algo.epochs=1.5"], "config key 'algo.epochs'.*expects int"),
+        (["algo.recurrent=maybe"], "config key 'algo.recurrent'.*expects bool"),
+        (["algo=mapo"], "unknown algorithm 'mapo'; did you mean 'mappo'"),
+        (["algo.gamma=1.5"], r"algo.gamma must lie in \[0, 1\]"),
+        (["algo=qmix", "algo.expectile=1.0"], r"algo.expectile must lie in \(0, 1\)"),
+        (["algo=iql", "algo.conservative_alpha=-1"], r"algo.conservative_alpha must be >= 0"),
+        (["env.num_envs=0"], "env.num_envs is out of range"),
+        (["device=gpu"], "device must be"),
+        (["seed"], "key=value"),
+    ],
+)
 def test_bad_keys_and_values_fail_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, overrides)
@@ -100,7 +119,12 @@ def test_yaml_overrides_and_algo_selection(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("algo:\n  name: mappo\n  lr: 0.002\nseed: 3\n")
     cfg = load_config(str(path))
-    assert cfg.algo.name == "mappo" and cfg.algo.lr == 0.002 and cfg.seed == 3 and cfg.algo.clip_value_loss
+    assert (
+        cfg.algo.name == "mappo"
+        and cfg.algo.lr == 0.002
+        and cfg.seed == 3
+        and cfg.algo.clip_value_loss
+    )
     cfg = load_config(str(path), ["algo=mfac", "algo.epochs=7"])  # the command line wins
     assert cfg.algo.name == "mfac" and cfg.algo.lr == 0.002 and cfg.algo.epochs == 7
     path.write_text("algo: ippo\nalgo_lr: 3\n")
@@ -140,30 +164,48 @@ def test_run_directory_contents(tmp_path, toy_envs):
     run = result.run_dir
     assert result.status == "finished" and result.env_steps == 384 and result.updates == 12
     assert load_config(os.path.join(run, "config.yaml")) == cfg
-    assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["update_0000008.pt", "update_0000012.pt"]
+    assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == [
+        "update_0000008.pt",
+        "update_0000012.pt",
+    ]
     lines = read_jsonl(os.path.join(run, "metrics.jsonl"))
     updates = [line for line in lines if "charts/SPS" in line]
     assert [line["update"] for line in updates] == list(range(1, 13))
-    assert all("losses/policy_loss" in line and "charts/episodic_return" in line for line in updates)
+    assert all(
+        "losses/policy_loss" in line and "charts/episodic_return" in line for line in updates
+    )
     assert "env/success_rate" in updates[-1]
     with open(os.path.join(run, "eval.json")) as f:
         eval_json = json.load(f)
     seeds = eval_json["toy"]["coordination-v0"]["ippo"]
     steps = [v["step_count"] for k, v in seeds["seed_0"].items() if k.startswith("step_")]
     assert steps == [0, 128, 256, 384]
-    assert len(seeds["seed_0"]["step_1"]["return"]) == 4 and len(seeds["seed_0"]["absolute_metrics"]["return"]) == 8
+    assert (
+        len(seeds["seed_0"]["step_1"]["return"]) == 4
+        and len(seeds["seed_0"]["absolute_metrics"]["return"]) == 8
+    )
     policy = Policy.load(os.path.join(run, "policy.pt"))
-    assert policy.metadata["env_id"] == "toy-coordination-v0" and policy.metadata["env_steps"] == 384
+    assert (
+        policy.metadata["env_id"] == "toy-coordination-v0" and policy.metadata["env_steps"] == 384
+    )
     assert os.path.exists(os.path.join(run, "policy_best.pt"))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tags = EventAccumulator(run).Reload().Tags()["scalars"]
-    assert {"charts/episodic_return", "charts/SPS", "losses/value_loss", "env/success_rate", "eval/return"} <= set(tags)
+    assert {
+        "charts/episodic_return",
+        "charts/SPS",
+        "losses/value_loss",
+        "env/success_rate",
+        "eval/return",
+    } <= set(tags)
     with pytest.raises(ConfigError, match="already exists"):
         train.train(cfg)
 
 
-@pytest.mark.parametrize(("env_id", "algo"), [("toy-coordination-v0", "mappo"), ("Foraging-5x5-2p-1f-coop-v3", "mfac")])
+@pytest.mark.parametrize(
+    ("env_id", "algo"), [("toy-coordination-v0", "mappo"), ("Foraging-5x5-2p-1f-coop-v3", "mfac")]
+)
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, toy_envs, env_id, algo):
     extra = [f"algo={algo}", "algo.recurrent=true"] if algo == "mappo" else [f"algo={algo}"]
     straight = train.train(quick(tmp_path / "a", *extra, env_id=env_id))
@@ -194,8 +236,10 @@ def test_second_ctrl_c_stops_without_saving(tmp_path, toy_envs):
 
     result = train.train(quick(tmp_path, "checkpoint.every_updates=2"), on_update=interrupt_twice)
     assert result.status == "interrupted" and "without saving" in result.message
-    assert sorted(os.listdir(os.path.join(result.run_dir, "checkpoints"))) == ["update_0000002.pt",
-                                                                                 "update_0000004.pt"]
+    assert sorted(os.listdir(os.path.join(result.run_dir, "checkpoints"))) == [
+        "update_0000002.pt",
+        "update_0000004.pt",
+    ]
 
 
 def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path, toy_envs, capsys):
@@ -219,31 +263,50 @@ def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path, toy_envs, caps
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, toy_envs):
     # 4 copies x 8 steps per update; rewards turn NaN after 40 core steps, i.e. in update 6
-    cfg = quick(tmp_path, "env.id=toy-nan-v0", "checkpoint.every_updates=2", "eval.every_env_steps=0")
+    cfg = quick(
+        tmp_path, "env.id=toy-nan-v0", "checkpoint.every_updates=2", "eval.every_env_steps=0"
+    )
     result = train.train(cfg)
     assert result.status == "failed" and result.exit_code == 1
     assert "at update 6" in result.message and "loss '" in result.message
     assert "last good checkpoint" in result.message
-    assert sorted(os.listdir(os.path.join(result.run_dir, "checkpoints"))) == ["update_0000002.pt",
-                                                                                 "update_0000004.pt"]
+    assert sorted(os.listdir(os.path.join(result.run_dir, "checkpoints"))) == [
+        "update_0000002.pt",
+        "update_0000004.pt",
+    ]
     assert params(result.run_dir)["updates"] == 4
 
 
 # ---------------------------------------------------------------------- the generic path
 def test_a_plain_parallel_env_trains_through_the_generic_path(tmp_path, toy_envs):
-    cfg = quick(tmp_path, "env.id=toy-match-v0", "env.num_envs=8", "algo.rollout_length=10", "algo.lr=0.003",
-                "algo.epochs=4", "total_env_steps=4000", "eval.every_env_steps=0", "eval.episodes=16")
+    cfg = quick(
+        tmp_path,
+        "env.id=toy-match-v0",
+        "env.num_envs=8",
+        "algo.rollout_length=10",
+        "algo.lr=0.003",
+        "algo.epochs=4",
+        "total_env_steps=4000",
+        "eval.every_env_steps=0",
+        "eval.episodes=16",
+    )
     result = train.train(cfg)
     # random play: 5 steps x 1/3 x 2 agents = 3.3 per episode; the optimum is 10
     assert result.status == "finished" and result.eval_return > 8.0
 
 
 def test_mpe2_simple_spread_trains(tmp_path):
-    mpe2 = pytest.importorskip("mpe2", reason="mpe2 is not installed (it brings pygame-ce; keep it out of this venv)")
+    mpe2 = pytest.importorskip(
+        "mpe2", reason="mpe2 is not installed (it brings pygame-ce; keep it out of this venv)"
+    )
     from mpe2 import simple_spread_v3
 
-    envs.register("test-simple-spread-v3", parallel=simple_spread_v3.parallel_env,
-                  kwargs={"N": 3, "max_cycles": 25, "continuous_actions": False}, override=True)
+    envs.register(
+        "test-simple-spread-v3",
+        parallel=simple_spread_v3.parallel_env,
+        kwargs={"N": 3, "max_cycles": 25, "continuous_actions": False},
+        override=True,
+    )
     try:
         cfg = quick(tmp_path, "env.id=test-simple-spread-v3", "algo=mappo", "total_env_steps=256")
         assert train.train(cfg).status == "finished"
@@ -252,10 +315,13 @@ def test_mpe2_simple_spread_trains(tmp_path):
     assert mpe2 is not None
 
 
-def test_the_command_line_imports_a_users_env_module_or_names_the_missing_one(tmp_path, monkeypatch, capsys):
+def test_the_command_line_imports_a_users_env_module_or_names_the_missing_one(
+    tmp_path, monkeypatch, capsys
+):
     (tmp_path / "cli_lamps.py").write_text(
         "import envs\nfrom toy_envs import CoordinationCore\n"
-        "envs.register('cli-lamps-v0', CoordinationCore, description='a test env registered by a user module')\n")
+        "envs.register('cli-lamps-v0', CoordinationCore, description='a test env registered by a user module')\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.path", list(__import__("sys").path))  # the import adds the directory
     assert train.main(["--import", "cli_lamps", "--print-config", "env.id=cli-lamps-v0"]) == 0

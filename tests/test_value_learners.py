@@ -21,8 +21,14 @@ from train import ConfigError, load_config
 torch.set_num_threads(1)  # tiny networks: one thread is fastest, and 2-core CI stays unsaturated
 
 VALUE = ["iql", "vdn", "qmix", "mfq"]
-FAST = {"rollout_length": 4, "batch_size": 4, "buffer_size": 64, "env_steps_per_update": 8, "hidden_size": 16,
-        "target_update_interval": 3}
+FAST = {
+    "rollout_length": 4,
+    "batch_size": 4,
+    "buffer_size": 64,
+    "env_steps_per_update": 8,
+    "hidden_size": 16,
+    "target_update_interval": 3,
+}
 VARIANTS = {
     "shared": {},
     "separate": {"share_parameters": False},
@@ -40,12 +46,23 @@ def test_registry_holds_the_value_learners_with_flags():
     for name in VALUE:
         config_cls, learner_cls = ALGORITHMS[name]
         assert config_cls().name == name
-        assert learner_cls.supports_discrete and not learner_cls.supports_continuous and not learner_cls.on_policy
+        assert (
+            learner_cls.supports_discrete
+            and not learner_cls.supports_continuous
+            and not learner_cls.on_policy
+        )
     assert ALGORITHMS["qmix"][1].needs_state and not ALGORITHMS["vdn"][1].needs_state
     assert ALGORITHMS["mfq"][1].needs_neighbours and not ALGORITHMS["iql"][1].needs_neighbours
     defaults = ALGORITHMS["qmix"][0]()
-    assert (defaults.buffer_size, defaults.batch_size, defaults.lr, defaults.target_update_interval,
-            defaults.epsilon_start, defaults.epsilon_finish, defaults.double_q) == (5000, 32, 5e-4, 200, 1.0, 0.05, True)
+    assert (
+        defaults.buffer_size,
+        defaults.batch_size,
+        defaults.lr,
+        defaults.target_update_interval,
+        defaults.epsilon_start,
+        defaults.epsilon_finish,
+        defaults.double_q,
+    ) == (5000, 32, 5e-4, 200, 1.0, 0.05, True)
 
 
 @pytest.mark.parametrize("name", VALUE)
@@ -73,7 +90,9 @@ def test_bad_config_values_name_the_key():
 def test_learner_smoke_respects_masks(name, variant):
     if name == "mfq" and variant == "recurrent":
         pytest.skip("MF-Q is feed-forward only")
-    env = CoordinationCore(4, num_agents=3, masked=True, terminate_on_success=True)  # raises on a masked action
+    env = CoordinationCore(
+        4, num_agents=3, masked=True, terminate_on_success=True
+    )  # raises on a masked action
     learner = make(name, env, **VARIANTS[variant])
     for _ in range(6):
         metrics = learner.train_iteration()
@@ -83,7 +102,9 @@ def test_learner_smoke_respects_masks(name, variant):
     episodes = learner.episodes.drain()
     assert len(episodes["return"]) > 0 and "success_rate" in episodes
     for greedy in (True, False):
-        actions, _ = learner.act(env._observe(), env.action_mask(), env.state(), None, greedy=greedy)
+        actions, _ = learner.act(
+            env._observe(), env.action_mask(), env.state(), None, greedy=greedy
+        )
         assert actions.shape == (4, 3) and (actions != 2).all()
     if name != "mfq":  # the standalone policy (policy.pt) acts as the learner's greedy act does
         greedy, _ = learner.act(env._observe(), env.action_mask())
@@ -96,8 +117,13 @@ def test_stored_episodes_are_what_the_env_produced(copies, terminate):
     rewards and terminations, and the observation after each episode's last step is the final
     one (from before the auto-reset). With one copy, or copies that all end together, slot k
     holds copy ``k % copies``'s episode ``k // copies``."""
-    learner = make("qmix", CoordinationCore(copies, length=4, terminate_on_success=terminate, masked=True),
-                   rollout_length=16, buffer_size=64, batch_size=1)
+    learner = make(
+        "qmix",
+        CoordinationCore(copies, length=4, terminate_on_success=terminate, masked=True),
+        rollout_length=16,
+        buffer_size=64,
+        batch_size=1,
+    )
     learner._collect()
     replay = learner.replay
     assert len(replay) >= 4 * copies
@@ -119,7 +145,7 @@ def test_stored_episodes_are_what_the_env_produced(copies, terminate):
             np.testing.assert_array_equal(episode["obs"][length], info["final_obs"][0])
             np.testing.assert_array_equal(episode["state"][length], info["final_state"][0])
             np.testing.assert_array_equal(episode["mask"][length], info["final_action_mask"][0])
-            assert not episode["obs"][length + 1:].any() and not episode["active"][length:].any()
+            assert not episode["obs"][length + 1 :].any() and not episode["active"][length:].any()
     if terminate:
         assert replay.data["terminated"][: len(replay)].any(), "the test should see terminations"
 
@@ -132,7 +158,9 @@ def test_long_episodes_are_stored_in_chunks_that_join_up():
     for slot in range(len(replay) - 1):
         length = replay.lengths[slot]
         if slot % 3 != 2:  # the chunk's last observation is the next chunk's first
-            np.testing.assert_array_equal(replay.data["obs"][slot, length], replay.data["obs"][slot + 1, 0])
+            np.testing.assert_array_equal(
+                replay.data["obs"][slot, length], replay.data["obs"][slot + 1, 0]
+            )
     assert not replay.data["terminated"][: len(replay)].any()
 
 
@@ -141,7 +169,12 @@ def naive_loss(learner, batch):
     time from the networks' outputs."""
     cfg, gamma = learner.cfg, learner.cfg.gamma
     obs, actions, rewards = batch["obs"], batch["actions"], batch["rewards"]
-    mask, filled, active, term = batch["mask"], batch["filled"], batch["active"], batch["terminated"]
+    mask, filled, active, term = (
+        batch["mask"],
+        batch["filled"],
+        batch["active"],
+        batch["terminated"],
+    )
     e, steps, n = actions.shape
     with torch.no_grad():
         if learner.uses_mean_action:
@@ -157,7 +190,9 @@ def naive_loss(learner, batch):
     errors, gaps, team = [], [], learner.mixer is not None
 
     def error(value, target):  # squared, weighted 2 * expectile where the target is above the value
-        return (2 * cfg.expectile if target > value else 2 * (1 - cfg.expectile)) * (value - target) ** 2
+        return (2 * cfg.expectile if target > value else 2 * (1 - cfg.expectile)) * (
+            value - target
+        ) ** 2
 
     for i in range(e):
         for t in range(steps):
@@ -166,15 +201,26 @@ def naive_loss(learner, batch):
             taken, nexts, alive = [], [], []
             for j in range(n):
                 taken.append(q_now[i, t, j, actions[i, t, j]].item())
-                if active[i, t, j]:  # CQL(H): log-sum-exp over the valid actions minus the taken action's value
-                    here = [q_now[i, t, j, a].item() for a in range(mask.shape[-1]) if mask[i, t, j, a]]
+                if active[
+                    i, t, j
+                ]:  # CQL(H): log-sum-exp over the valid actions minus the taken action's value
+                    here = [
+                        q_now[i, t, j, a].item() for a in range(mask.shape[-1]) if mask[i, t, j, a]
+                    ]
                     gaps.append(np.log(np.sum(np.exp(here))) - taken[-1])
                 valid = [a for a in range(mask.shape[-1]) if mask[i, t + 1, j, a]]
                 if learner.uses_mean_action:
-                    logits = np.array([q_next_online[i, t, j, a].item() for a in valid]) / learner.temperature
+                    logits = (
+                        np.array([q_next_online[i, t, j, a].item() for a in valid])
+                        / learner.temperature
+                    )
                     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-                    nexts.append(sum(p * q_next_target[i, t, j, a].item() for p, a in zip(probs, valid)))
-                elif cfg.bootstrap == "taken" and t + 1 < steps and active[i, t + 1, j]:  # the action taken next
+                    nexts.append(
+                        sum(p * q_next_target[i, t, j, a].item() for p, a in zip(probs, valid))
+                    )
+                elif (
+                    cfg.bootstrap == "taken" and t + 1 < steps and active[i, t + 1, j]
+                ):  # the action taken next
                     nexts.append(q_next_target[i, t, j, actions[i, t + 1, j]].item())
                 else:
                     select = q_next_online if cfg.double_q else q_next_target
@@ -184,9 +230,13 @@ def naive_loss(learner, batch):
             if team:
                 state = batch.get("state")
                 with torch.no_grad():
-                    q_tot = learner.mixer(torch.tensor([taken]), None if state is None else state[i, t][None]).item()
-                    v_next = learner.target_mixer(torch.tensor([[v if a else 0.0 for v, a in zip(nexts, alive)]]),
-                                                  None if state is None else state[i, t + 1][None]).item()
+                    q_tot = learner.mixer(
+                        torch.tensor([taken]), None if state is None else state[i, t][None]
+                    ).item()
+                    v_next = learner.target_mixer(
+                        torch.tensor([[v if a else 0.0 for v, a in zip(nexts, alive)]]),
+                        None if state is None else state[i, t + 1][None],
+                    ).item()
                 reward = rewards[i, t].sum().item()
                 target = reward + (gamma * v_next if any(alive) else 0.0)
                 errors.append(error(q_tot, target))
@@ -198,10 +248,16 @@ def naive_loss(learner, batch):
     return float(np.mean(errors)) + cfg.conservative_alpha * float(np.mean(gaps))
 
 
-@pytest.mark.parametrize("name, extra", [*((n, {}) for n in VALUE), ("mfq", {"learn_on": "previous"}),
-                                         *((n, {"bootstrap": "taken"}) for n in ("iql", "vdn", "qmix")),
-                                         *((n, {"conservative_alpha": 0.5}) for n in ("iql", "qmix", "mfq")),
-                                         *((n, {"expectile": 0.8, "bootstrap": "taken"}) for n in ("iql", "qmix"))])
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        *((n, {}) for n in VALUE),
+        ("mfq", {"learn_on": "previous"}),
+        *((n, {"bootstrap": "taken"}) for n in ("iql", "vdn", "qmix")),
+        *((n, {"conservative_alpha": 0.5}) for n in ("iql", "qmix", "mfq")),
+        *((n, {"expectile": 0.8, "bootstrap": "taken"}) for n in ("iql", "qmix")),
+    ],
+)
 def test_loss_matches_a_naive_computation(name, extra):
     """The learner's TD loss on a sampled batch (after some training, so the online and target
     networks differ) equals a per-element loop: double Q over the next step's valid actions (or
@@ -215,7 +271,9 @@ def test_loss_matches_a_naive_computation(name, extra):
     sample = learner.replay.sample(16, np.random.default_rng(0))
     batch = {k: torch.as_tensor(v) for k, v in sample.items()}
     assert batch["terminated"].any() and not batch["filled"].all()
-    assert any((~batch["terminated"][i, n - 1]).all() for i, n in enumerate(sample["lengths"]))  # a truncation
+    assert any(
+        (~batch["terminated"][i, n - 1]).all() for i, n in enumerate(sample["lengths"])
+    )  # a truncation
     loss, _ = learner._loss(batch)
     assert loss.item() == pytest.approx(naive_loss(learner, batch), rel=1e-5, abs=1e-9)
 
@@ -235,11 +293,19 @@ def test_reward_scaling_divides_by_the_running_std():
 
 
 def test_mfq_stores_the_neighbours_mean_action_and_acts_on_the_previous_one():
-    current = make("mfq", CoordinationCore(2, num_agents=3, num_actions=3, length=4), rollout_length=3)
+    current = make(
+        "mfq", CoordinationCore(2, num_agents=3, num_actions=3, length=4), rollout_length=3
+    )
     current._collect()
-    assert "mean_action" in current.writer.data and "acted_mean" not in current.writer.data  # unused there
-    learner = make("mfq", CoordinationCore(2, num_agents=3, num_actions=3, length=4), rollout_length=3,
-                   learn_on="previous")
+    assert (
+        "mean_action" in current.writer.data and "acted_mean" not in current.writer.data
+    )  # unused there
+    learner = make(
+        "mfq",
+        CoordinationCore(2, num_agents=3, num_actions=3, length=4),
+        rollout_length=3,
+        learn_on="previous",
+    )
     inputs = []
     original = learner._online_q
 
@@ -251,12 +317,18 @@ def test_mfq_stores_the_neighbours_mean_action_and_acts_on_the_previous_one():
     learner._collect()
     writer = learner.writer
     onehot = np.eye(3, dtype=np.float32)[writer.data["actions"][:, :3]]
-    expected = (onehot.sum(2, keepdims=True) - onehot) / 2  # everyone else: the default neighbourhood
+    expected = (
+        onehot.sum(2, keepdims=True) - onehot
+    ) / 2  # everyone else: the default neighbourhood
     np.testing.assert_allclose(writer.data["mean_action"][:, :3], expected)
-    np.testing.assert_allclose(inputs[0], np.full((2, 3, 3), 1 / 3))  # uniform at an episode's start
+    np.testing.assert_allclose(
+        inputs[0], np.full((2, 3, 3), 1 / 3)
+    )  # uniform at an episode's start
     np.testing.assert_allclose(inputs[1], expected[:, 0])
     np.testing.assert_allclose(inputs[2], expected[:, 1])
-    np.testing.assert_allclose(writer.data["acted_mean"][:, :3], np.stack(inputs, axis=1))  # what it acted on
+    np.testing.assert_allclose(
+        writer.data["acted_mean"][:, :3], np.stack(inputs, axis=1)
+    )  # what it acted on
     assert learner.policy() is None
     with pytest.raises(ValueError, match="learn_on must be one of"):
         get_algorithm("mfq")[0](learn_on="next")
@@ -279,8 +351,15 @@ def families_with_discrete_actions():
 @pytest.mark.parametrize("env_id", families_with_discrete_actions())
 @pytest.mark.parametrize("name", VALUE)
 def test_every_env_family_with_discrete_actions_trains(name, env_id):
-    learner = make(name, envs.make_vec(env_id, 2), rollout_length=2, buffer_size=8, batch_size=1,
-                   env_steps_per_update=4, max_episode_length=3)
+    learner = make(
+        name,
+        envs.make_vec(env_id, 2),
+        rollout_length=2,
+        buffer_size=8,
+        batch_size=1,
+        env_steps_per_update=4,
+        max_episode_length=3,
+    )
     for _ in range(3):
         metrics = learner.train_iteration()
     assert learner.gradient_updates > 0 and np.isfinite(metrics["losses/td_loss"])
@@ -296,13 +375,17 @@ def random_return(episodes=64, seed=12345):
     def act(obs, mask, state, hidden):
         return (rng.random(mask.shape) * mask).argmax(-1), hidden
 
-    return float(np.mean(evaluate(act, lambda b: envs.make_vec(LEARN, b), episodes, seed)["return"]))
+    return float(
+        np.mean(evaluate(act, lambda b: envs.make_vec(LEARN, b), episodes, seed)["return"])
+    )
 
 
 @pytest.mark.parametrize("name", VALUE)
 def test_learners_beat_random_on_small_foraging(name):
     """30k env steps (a few seconds): greedy returns several times random play's (about 0.05)."""
-    schedule = {"temperature_anneal_steps": 10_000} if name == "mfq" else {"epsilon_anneal_steps": 10_000}
+    schedule = (
+        {"temperature_anneal_steps": 10_000} if name == "mfq" else {"epsilon_anneal_steps": 10_000}
+    )
     config_cls, learner_cls = get_algorithm(name)
     learner = learner_cls(config_cls(batch_size=16, **schedule), envs.make_vec(LEARN, 32), "cpu", 0)
     while learner.env_steps < 30_000:
@@ -313,11 +396,24 @@ def test_learners_beat_random_on_small_foraging(name):
 
 
 # ---------------------------------------------------------------------- checkpoints and failures
-@pytest.mark.parametrize("name,variant", [("iql", "shared"), ("vdn", "separate"), ("qmix", "recurrent"),
-                                          ("qmix", "soft_single_q"), ("mfq", "shared")])
+@pytest.mark.parametrize(
+    "name,variant",
+    [
+        ("iql", "shared"),
+        ("vdn", "separate"),
+        ("qmix", "recurrent"),
+        ("qmix", "soft_single_q"),
+        ("mfq", "shared"),
+    ],
+)
 def test_state_dict_resumes_bit_for_bit(name, variant):
     def fresh(seed):
-        return make(name, CoordinationCore(4, masked=True, terminate_on_success=True), seed=seed, **VARIANTS[variant])
+        return make(
+            name,
+            CoordinationCore(4, masked=True, terminate_on_success=True),
+            seed=seed,
+            **VARIANTS[variant],
+        )
 
     learner = fresh(0)
     for _ in range(4):
@@ -338,7 +434,9 @@ def test_state_dict_resumes_bit_for_bit(name, variant):
             mine, theirs = mine["state"][0], theirs["state"][0]
         for a, b in zip((mine or {}).values(), (theirs or {}).values()):
             assert torch.equal(a, b)
-    assert other.env_steps == learner.env_steps and other.gradient_updates == learner.gradient_updates
+    assert (
+        other.env_steps == learner.env_steps and other.gradient_updates == learner.gradient_updates
+    )
     assert np.array_equal(other._obs, learner._obs)
     for key in learner.replay.data:
         assert np.array_equal(other.replay.data[key], learner.replay.data[key])
@@ -361,10 +459,22 @@ def test_train_py_writes_the_run_directory_and_resumes(name, tmp_path):
     import train
 
     def overrides(total, run_name):
-        return [f"algo={name}", f"env.id={LEARN}", "env.num_envs=4", f"total_env_steps={total}",
-                "eval.every_env_steps=240", "eval.episodes=4", "eval.absolute_episodes=4", "log.progress=false",
-                f"log.dir={tmp_path}", f"run_name={run_name}", "checkpoint.every_updates=5", "algo.batch_size=4",
-                "algo.buffer_size=32", "algo.rollout_length=12"]
+        return [
+            f"algo={name}",
+            f"env.id={LEARN}",
+            "env.num_envs=4",
+            f"total_env_steps={total}",
+            "eval.every_env_steps=240",
+            "eval.episodes=4",
+            "eval.absolute_episodes=4",
+            "log.progress=false",
+            f"log.dir={tmp_path}",
+            f"run_name={run_name}",
+            "checkpoint.every_updates=5",
+            "algo.batch_size=4",
+            "algo.buffer_size=32",
+            "algo.rollout_length=12",
+        ]
 
     result = train.train(train.load_config(None, overrides(480, "run")))
     run = tmp_path / "run"
@@ -381,20 +491,27 @@ def test_train_py_writes_the_run_directory_and_resumes(name, tmp_path):
         obs, _ = env.reset(seed=0)
         actions, _ = policy.act(obs, env.action_mask())
         assert env.action_mask()[np.arange(2)[:, None], np.arange(2), actions].all()
-    resumed = train.train(train.load_config(str(run / "config.yaml"), ["total_env_steps=960"]), resume=str(run))
+    resumed = train.train(
+        train.load_config(str(run / "config.yaml"), ["total_env_steps=960"]), resume=str(run)
+    )
     assert resumed.status == "finished" and resumed.env_steps == 960
     # the resumed run ends exactly where one uninterrupted run of 960 steps ends
     train.train(train.load_config(None, overrides(960, "straight")))
-    ends = [torch.load(train.latest_checkpoint(str(tmp_path / d)), weights_only=False)["learner"]
-            for d in ("run", "straight")]
+    ends = [
+        torch.load(train.latest_checkpoint(str(tmp_path / d)), weights_only=False)["learner"]
+        for d in ("run", "straight")
+    ]
     for key in ("q_net", "target_q_net", "mixer"):
         for a, b in zip((ends[0][key] or {}).values(), (ends[1][key] or {}).values()):
             assert torch.equal(a, b)
     assert ends[0]["gradient_updates"] == ends[1]["gradient_updates"] > 0
 
 
-CONFIGS = sorted(p for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.yaml")
-                 if p.name.split("_")[0] in VALUE)
+CONFIGS = sorted(
+    p
+    for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.yaml")
+    if p.name.split("_")[0] in VALUE
+)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
@@ -410,34 +527,80 @@ def test_value_benchmark_refuses_an_override_no_learner_has(capsys):
 
     with pytest.raises(SystemExit):
         value_benchmark(["--algos", "iql", "--set", "epsilon_anneal=1000", "--out", "unused"])
-    assert "--set epsilon_anneal: no chosen learner (iql) has this key; did you mean 'epsilon_anneal_steps'" in capsys.readouterr().err
+    assert (
+        "--set epsilon_anneal: no chosen learner (iql) has this key; did you mean 'epsilon_anneal_steps'"
+        in capsys.readouterr().err
+    )
 
 
 def test_value_benchmark_table_groups_by_setting_and_reports_best_and_training_returns():
     from benchmarks.value_based import summarise
 
     def run(seed, final, curve, overrides=None):
-        return {"env": "Foraging-8x8-2p-2f-coop-v3", "algo": "iql", "seed": seed, "overrides": overrides or {},
-                "final_greedy_return": final, "env_steps": 1000, "train_seconds": 2.0, "sps": 500.0,
-                "curve": [{"env_steps": 500, "greedy_return": g, "train_return": t} for g, t in curve]}
+        return {
+            "env": "Foraging-8x8-2p-2f-coop-v3",
+            "algo": "iql",
+            "seed": seed,
+            "overrides": overrides or {},
+            "final_greedy_return": final,
+            "env_steps": 1000,
+            "train_seconds": 2.0,
+            "sps": 500.0,
+            "curve": [{"env_steps": 500, "greedy_return": g, "train_return": t} for g, t in curve],
+        }
 
-    table = summarise([run(0, 0.2, [(0.5, 0.6)]), run(1, 0.4, [(0.1, 0.8)]), run(0, 0.9, [(0.3, 0.7)], {"recurrent": True})])
+    table = summarise(
+        [
+            run(0, 0.2, [(0.5, 0.6)]),
+            run(1, 0.4, [(0.1, 0.8)]),
+            run(0, 0.9, [(0.3, 0.7)], {"recurrent": True}),
+        ]
+    )
     rows = [line for line in table.splitlines() if line.startswith("| Foraging")]
-    assert rows[0].split(" | ")[2:7] == ["defaults", "2", "0.300 ± 0.141 (0.200..0.400)", "0.450 ± 0.071", "0.700 ± 0.141"]
-    assert rows[1].split(" | ")[2:7] == ["recurrent=True", "1", "0.900 ± 0.000 (0.900..0.900)", "0.900 ± 0.000", "0.700 ± 0.000"]
+    assert rows[0].split(" | ")[2:7] == [
+        "defaults",
+        "2",
+        "0.300 ± 0.141 (0.200..0.400)",
+        "0.450 ± 0.071",
+        "0.700 ± 0.141",
+    ]
+    assert rows[1].split(" | ")[2:7] == [
+        "recurrent=True",
+        "1",
+        "0.900 ± 0.000 (0.900..0.900)",
+        "0.900 ± 0.000",
+        "0.700 ± 0.000",
+    ]
 
 
 def test_value_benchmark_table_keeps_budgets_apart():
     from benchmarks.value_based import summarise
 
-    runs = [{"env": "E", "algo": "iql", "seed": 0, "overrides": {}, "final_greedy_return": value, "env_steps": steps,
-             "train_seconds": 1.0, "sps": 1.0, "curve": []} for value, steps in ((0.1, 200), (0.9, 1000))]
+    runs = [
+        {
+            "env": "E",
+            "algo": "iql",
+            "seed": 0,
+            "overrides": {},
+            "final_greedy_return": value,
+            "env_steps": steps,
+            "train_seconds": 1.0,
+            "sps": 1.0,
+            "curve": [],
+        }
+        for value, steps in ((0.1, 200), (0.9, 1000))
+    ]
     rows = [line.split(" | ") for line in summarise(runs).splitlines() if line.startswith("| E")]
-    assert [(row[4].split(" ")[0], row[7]) for row in rows] == [("0.100", "200"), ("0.900", "1,000")]
+    assert [(row[4].split(" ")[0], row[7]) for row in rows] == [
+        ("0.100", "200"),
+        ("0.900", "1,000"),
+    ]
 
 
 def test_bootstrap_choices_are_checked():
-    with pytest.raises(ConfigError, match=r"algo.bootstrap must be one of \['greedy', 'taken'\], got 'sarsa'"):
+    with pytest.raises(
+        ConfigError, match=r"algo.bootstrap must be one of \['greedy', 'taken'\], got 'sarsa'"
+    ):
         load_config(None, ["algo=qmix", "algo.bootstrap=sarsa"])
     with pytest.raises(ConfigError, match="algo.bootstrap must be 'greedy' for mfq"):
         load_config(None, ["algo=mfq", "algo.bootstrap=taken"])

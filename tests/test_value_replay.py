@@ -42,12 +42,21 @@ def run_writer(num_copies, max_length, end_prob, steps, seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(num_copies=st.integers(1, 4), max_length=st.integers(1, 6), end_prob=st.floats(0.0, 0.6),
-       seed=st.integers(0, 2**16))
+@given(
+    num_copies=st.integers(1, 4),
+    max_length=st.integers(1, 6),
+    end_prob=st.floats(0.0, 0.6),
+    seed=st.integers(0, 2**16),
+)
 def test_writer_hands_over_exactly_the_episodes_written(num_copies, max_length, end_prob, seed):
     stored, naive = run_writer(num_copies, max_length, end_prob, 20, seed)
-    flat = [(ep, int(length)) for episodes, lengths in stored for ep, length in
-            ((({k: v[i] for k, v in episodes.items()}), lengths[i]) for i in range(len(lengths)))]
+    flat = [
+        (ep, int(length))
+        for episodes, lengths in stored
+        for ep, length in (
+            (({k: v[i] for k, v in episodes.items()}), lengths[i]) for i in range(len(lengths))
+        )
+    ]
     assert len(flat) == len(naive)
     for (episode, length), (steps, final) in zip(flat, naive):
         assert length == len(steps) <= max_length
@@ -56,7 +65,7 @@ def test_writer_hands_over_exactly_the_episodes_written(num_copies, max_length, 
         np.testing.assert_array_equal(episode["actions"][:length], np.stack([s[1] for s in steps]))
         np.testing.assert_array_equal(episode["flag"][:length], np.stack([s[2] for s in steps]))
         # padding is zero (masks False), so a padded step can never look like a real one
-        assert not episode["flag"][length:].any() and not episode["obs"][length + 1:].any()
+        assert not episode["flag"][length:].any() and not episode["obs"][length + 1 :].any()
 
 
 def test_writer_refuses_to_overfill_a_row():
@@ -70,7 +79,10 @@ def test_writer_refuses_to_overfill_a_row():
 
 def make_episodes(k, max_length, first_id, rng):
     lengths = rng.integers(1, max_length + 1, size=k)
-    episodes = {name: np.zeros((k, max_length + int(f.obs), *f.shape), dtype=f.dtype) for name, f in FIELDS.items()}
+    episodes = {
+        name: np.zeros((k, max_length + int(f.obs), *f.shape), dtype=f.dtype)
+        for name, f in FIELDS.items()
+    }
     for i, length in enumerate(lengths):
         episodes["actions"][i, :length] = first_id + i  # the episode's id in every real step
         episodes["flag"][i, :length] = True

@@ -46,8 +46,15 @@ def naive_targets(rewards, q_online_next, q_target_next, mask_next, alive_next, 
 
 
 @settings(max_examples=40, deadline=None)
-@given(e=st.integers(1, 3), t=st.integers(1, 6), n=st.integers(1, 3), a=st.integers(2, 5),
-       gamma=st.floats(0.0, 1.0), double_q=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    e=st.integers(1, 3),
+    t=st.integers(1, 6),
+    n=st.integers(1, 3),
+    a=st.integers(2, 5),
+    gamma=st.floats(0.0, 1.0),
+    double_q=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_double_q_targets_with_masks_match_a_naive_loop(e, t, n, a, gamma, double_q, seed):
     rng = np.random.default_rng(seed)
     rewards = rng.normal(size=(e, t, n))
@@ -73,7 +80,9 @@ def test_masked_actions_never_win_the_max_even_with_the_largest_value():
 def test_terminal_steps_do_not_bootstrap_and_truncated_ones_do():
     rewards = torch.tensor([1.0, 1.0])
     next_values = torch.tensor([10.0, 10.0])
-    alive = torch.tensor([False, True])  # step 0 terminated, step 1 was truncated (the agent lives on)
+    alive = torch.tensor(
+        [False, True]
+    )  # step 0 terminated, step 1 was truncated (the agent lives on)
     assert td_targets(rewards, next_values, alive, 0.5).tolist() == [1.0, 6.0]
     # a terminal step ignores its next value entirely, even a non-finite one
     assert td_targets(rewards, torch.tensor([math.nan, 2.0]), alive, 0.5).tolist() == [1.0, 2.0]
@@ -85,7 +94,9 @@ def test_boltzmann_values_match_a_naive_expectation_over_valid_actions(a, temper
     rng = np.random.default_rng(seed)
     q_policy, q_eval = rng.normal(size=(2, 4, a))
     mask = random_mask(rng, (4, a))
-    got = boltzmann_values(torch.tensor(q_policy), torch.tensor(q_eval), torch.tensor(mask), temperature)
+    got = boltzmann_values(
+        torch.tensor(q_policy), torch.tensor(q_eval), torch.tensor(mask), temperature
+    )
     for row in range(4):
         valid = np.flatnonzero(mask[row])
         weights = np.exp((q_policy[row, valid] - q_policy[row, valid].max()) / temperature)
@@ -102,7 +113,9 @@ def test_boltzmann_values_ignore_infinite_values_of_masked_actions():
 def test_masked_mse_averages_only_the_weighted_entries():
     values = torch.tensor([1.0, 2.0, 100.0])
     targets = torch.tensor([0.0, 0.0, 0.0])
-    assert masked_mse(values, targets, torch.tensor([True, True, False])).item() == pytest.approx(2.5)
+    assert masked_mse(values, targets, torch.tensor([True, True, False])).item() == pytest.approx(
+        2.5
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -150,9 +163,16 @@ def test_vdn_mixer_is_the_sum():
 
 @pytest.mark.parametrize("layers", [1, 2])
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 5), seed=st.integers(0, 2**16), agent=st.integers(0, 4),
-       increase=st.floats(0.0, 50.0), scale=st.floats(0.01, 20.0))
-def test_qmix_team_value_never_decreases_when_one_agent_q_increases(layers, n, seed, agent, increase, scale):
+@given(
+    n=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+    agent=st.integers(0, 4),
+    increase=st.floats(0.0, 50.0),
+    scale=st.floats(0.01, 20.0),
+)
+def test_qmix_team_value_never_decreases_when_one_agent_q_increases(
+    layers, n, seed, agent, increase, scale
+):
     torch.manual_seed(seed)
     mixer = QMixer(n, 6, embed_dim=8, hypernet_embed=16, hypernet_layers=layers).double()
     qs = torch.randn(32, n, dtype=torch.float64) * scale

@@ -34,9 +34,19 @@ class CoordinationCore(BatchedCore):
     allowed, and picking it anyway is an error; random play earns ``A**-N`` per step.
     """
 
-    def __init__(self, num_envs: int = 1, *, num_agents: int = 2, num_actions: int = 3, length: int = 5,
-                 terminate_on_success: bool = False, masked: bool = False, nan_after: int | None = None,
-                 autoreset: bool = True, render_mode: str | None = None):
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        num_agents: int = 2,
+        num_actions: int = 3,
+        length: int = 5,
+        terminate_on_success: bool = False,
+        masked: bool = False,
+        nan_after: int | None = None,
+        autoreset: bool = True,
+        render_mode: str | None = None,
+    ):
         self.possible_agents = [f"agent_{i}" for i in range(num_agents)]
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(num_actions,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(num_actions)
@@ -62,15 +72,21 @@ class CoordinationCore(BatchedCore):
             raise ValueError("a masked action was played")
         success = (actions == self.target[:, None]).all(axis=1)
         self.successes += success
-        rewards = np.repeat((success / self.length)[:, None], self.num_agents, axis=1).astype(np.float32)
+        rewards = np.repeat((success / self.length)[:, None], self.num_agents, axis=1).astype(
+            np.float32
+        )
         self.steps += 1
         if self.nan_after is not None and self.steps > self.nan_after:
             rewards[:] = np.nan
         self.t += 1
         for b in range(self.num_envs):
             self.target[b] = self.rngs[b].integers(self.choices)
-        terminated = np.repeat((success & self.terminate_on_success)[:, None], self.num_agents, axis=1)
-        truncated = np.repeat((self.t >= self.length)[:, None], self.num_agents, axis=1) & ~terminated
+        terminated = np.repeat(
+            (success & self.terminate_on_success)[:, None], self.num_agents, axis=1
+        )
+        truncated = (
+            np.repeat((self.t >= self.length)[:, None], self.num_agents, axis=1) & ~terminated
+        )
         return rewards, terminated, truncated, {}
 
     def _observe(self):
@@ -96,7 +112,9 @@ class MatchParallelEnv(ParallelEnv):
 
     metadata: ClassVar[dict] = {"name": "match_v0", "render_modes": []}
 
-    def __init__(self, num_agents: int = 2, num_actions: int = 3, length: int = 5, render_mode=None):
+    def __init__(
+        self, num_agents: int = 2, num_actions: int = 3, length: int = 5, render_mode=None
+    ):
         self.possible_agents = [f"player_{i}" for i in range(num_agents)]
         self.n_actions, self.length = num_actions, length
         self.render_mode = render_mode
@@ -141,8 +159,15 @@ class ReachCore(BatchedCore):
     Reward per step: ``-|a - target|^2 / length``; targets are uniform in [-0.5, 0.5]^2.
     """
 
-    def __init__(self, num_envs: int = 1, *, num_agents: int = 2, length: int = 5, autoreset: bool = True,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        num_agents: int = 2,
+        length: int = 5,
+        autoreset: bool = True,
+        render_mode: str | None = None,
+    ):
         self.possible_agents = [f"agent_{i}" for i in range(num_agents)]
         self.observation_space = gym.spaces.Box(-0.5, 0.5, shape=(2,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)

@@ -74,7 +74,8 @@ WALL = -2  # cell code of the padded field's border (FREE: empty; food cells hol
 ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
 # cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
 _FOOD_BLOCK = np.array(
-    [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)] + [(-2, 0), (2, 0), (0, -2), (0, 2)], dtype=np.int64
+    [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)] + [(-2, 0), (2, 0), (0, -2), (0, 2)],
+    dtype=np.int64,
 )
 
 
@@ -151,7 +152,9 @@ class ForagingCore(BatchedCore):
             )
         self.min_food_level = self._levels("min_food_level", min_food_level, self.n_food)
         self.max_food_level = (
-            None if max_food_level is None else self._levels("max_food_level", max_food_level, self.n_food)
+            None
+            if max_food_level is None
+            else self._levels("max_food_level", max_food_level, self.n_food)
         )
         if self.max_food_level is not None and np.any(self.min_food_level > self.max_food_level):
             raise ValueError(
@@ -160,7 +163,9 @@ class ForagingCore(BatchedCore):
             )
         cells = self.rows * self.cols
         if self.n_players > cells:
-            raise ValueError(f"players={self.n_players} do not fit on a {self.rows}x{self.cols} field ({cells} cells)")
+            raise ValueError(
+                f"players={self.n_players} do not fit on a {self.rows}x{self.cols} field ({cells} cells)"
+            )
         fits = max_food_that_fits(self.rows, self.cols)
         if self.n_food > fits:
             raise ValueError(
@@ -169,7 +174,9 @@ class ForagingCore(BatchedCore):
                 "row and column free of other food)"
             )
         if self.n_players + self.n_food > cells:
-            raise ValueError(f"{self.n_players} players and {self.n_food} food need more than {cells} cells")
+            raise ValueError(
+                f"{self.n_players} players and {self.n_food} food need more than {cells} cells"
+            )
 
         self.possible_agents = [f"player_{i}" for i in range(self.n_players)]
         self._build_spaces()
@@ -229,14 +236,18 @@ class ForagingCore(BatchedCore):
             coord = max(self.rows, self.cols) - 1
             per_player = 3 if self.observe_agent_levels else 2
             low = [-1, -1, 0] * f + ([-1, -1, 0] if self.observe_agent_levels else [-1, -1]) * n
-            high = [coord, coord, top_food] * f + ([coord, coord, top_level] if per_player == 3 else [coord, coord]) * n
+            high = [coord, coord, top_food] * f + (
+                [coord, coord, top_level] if per_player == 3 else [coord, coord]
+            ) * n
             self.observation_space = gym.spaces.Box(
                 np.array(low, dtype=np.float32), np.array(high, dtype=np.float32), dtype=np.float32
             )
         self.action_space = gym.spaces.Discrete(6)
         coord = max(self.rows, self.cols) - 1
         state_low = np.array([-1, -1, 0] * (f + n) + [0], dtype=np.float32)
-        state_high = np.array([coord, coord, top_food] * f + [coord, coord, top_level] * n + [1], dtype=np.float32)
+        state_high = np.array(
+            [coord, coord, top_food] * f + [coord, coord, top_level] * n + [1], dtype=np.float32
+        )
         self.state_space = gym.spaces.Box(state_low, state_high, dtype=np.float32)
 
     # ------------------------------------------------------------------ reset
@@ -260,7 +271,12 @@ class ForagingCore(BatchedCore):
         while len(pending):
             k = len(pending)
             u = np.stack([self.rngs[b].random(2 * n + 2 * f + cells * (f + 1)) for b in pending])
-            u_perm, u_lvl, u_fperm, u_flvl = u[:, :n], u[:, n : 2 * n], u[:, 2 * n : 2 * n + f], u[:, 2 * n + f : 2 * n + 2 * f]
+            u_perm, u_lvl, u_fperm, u_flvl = (
+                u[:, :n],
+                u[:, n : 2 * n],
+                u[:, 2 * n : 2 * n + f],
+                u[:, 2 * n + f : 2 * n + 2 * f],
+            )
             player_keys = u[:, 2 * n + 2 * f : 2 * n + 2 * f + cells]
             food_keys = u[:, 2 * n + 2 * f + cells :].reshape(k, f, cells)
             # player levels: lbforaging shuffles the per-player level ranges, then draws each
@@ -272,7 +288,9 @@ class ForagingCore(BatchedCore):
             pos = np.stack([cell // cols, cell % cols], axis=-1)
             # food levels: uniform in [min, top]; top = max_food_level or the 3 lowest player levels
             if self.max_food_level is None:
-                top = np.repeat(np.sort(levels, axis=1)[:, :3].sum(axis=1, keepdims=True), f, axis=1)
+                top = np.repeat(
+                    np.sort(levels, axis=1)[:, :3].sum(axis=1, keepdims=True), f, axis=1
+                )
             else:
                 top = np.broadcast_to(self.max_food_level, (k, f))
             fperm = np.argsort(u_fperm, axis=1)
@@ -301,16 +319,22 @@ class ForagingCore(BatchedCore):
             # lbforaging gives up after 1000 attempts and plays with fewer food; we draw again
             # for those copies (construction already checked that the food fits).
             if done.any():
-                self._set_layout(pending[done], pos[done], levels[done], food_pos[done], food_levels[done])
+                self._set_layout(
+                    pending[done], pos[done], levels[done], food_pos[done], food_levels[done]
+                )
             pending = pending[~done]
 
     def _place_layout(self, idx: np.ndarray, options: dict) -> None:
         players = [tuple(int(v) for v in p) for p in options.get("players", [])]
         food = [tuple(int(v) for v in p) for p in options.get("food", [])]
         if len(players) != self.n_players:
-            raise ValueError(f"options['players'] must list {self.n_players} (row, col, level) triples, got {len(players)}")
+            raise ValueError(
+                f"options['players'] must list {self.n_players} (row, col, level) triples, got {len(players)}"
+            )
         if not 1 <= len(food) <= self.n_food:
-            raise ValueError(f"options['food'] must list 1..{self.n_food} (row, col, level) triples (max_num_food), got {len(food)}")
+            raise ValueError(
+                f"options['food'] must list 1..{self.n_food} (row, col, level) triples (max_num_food), got {len(food)}"
+            )
         seen: dict[tuple[int, int], str] = {}
         for kind, items in (("player", players), ("food", food)):
             for i, item in enumerate(items):
@@ -339,7 +363,9 @@ class ForagingCore(BatchedCore):
         """Write layouts into copies ``idx``; food slots are kept in row-major order (slots
         with level 0 are empty)."""
         alive = food_levels > 0
-        key = np.where(alive, food_pos[..., 0] * self.cols + food_pos[..., 1], np.iinfo(np.int64).max)
+        key = np.where(
+            alive, food_pos[..., 0] * self.cols + food_pos[..., 1], np.iinfo(np.int64).max
+        )
         order = np.argsort(key, axis=1, kind="stable")
         food_pos = np.take_along_axis(food_pos, order[..., None], axis=1)
         food_levels = np.take_along_axis(food_levels, order, axis=1)
@@ -356,15 +382,32 @@ class ForagingCore(BatchedCore):
 
     # ------------------------------------------------------------------ step
     def _step(self, actions: np.ndarray):
-        kernels.step(actions.astype(np.int64, copy=False), self.pos, self.level, self.food_pos, self.food_level, self.food_alive,
-                     self._food_id, self.food_spawned, self._mask, self.normalize_reward, self.penalty,
-                     self._rewards, self._terminated)
+        kernels.step(
+            actions.astype(np.int64, copy=False),
+            self.pos,
+            self.level,
+            self.food_pos,
+            self.food_level,
+            self.food_alive,
+            self._food_id,
+            self.food_spawned,
+            self._mask,
+            self.normalize_reward,
+            self.penalty,
+            self._rewards,
+            self._terminated,
+        )
         self.t += 1
         truncated = self.t >= self.max_episode_steps
         truncated &= ~self._terminated
         n = self.n_players
         # fresh arrays: callers may keep them across steps
-        return self._rewards.copy(), self._terminated[:, None].repeat(n, 1), truncated[:, None].repeat(n, 1), {}
+        return (
+            self._rewards.copy(),
+            self._terminated[:, None].repeat(n, 1),
+            truncated[:, None].repeat(n, 1),
+            {},
+        )
 
     def action_mask(self) -> np.ndarray:
         return self._mask.copy()
@@ -388,7 +431,9 @@ class ForagingCore(BatchedCore):
         order = np.argsort(~seen_food, axis=2, kind="stable")
         seen_sorted = np.take_along_axis(seen_food, order, axis=2)
         rel_sorted = np.take_along_axis(rel_food, order[..., None], axis=2)
-        lvl_sorted = np.take_along_axis(np.broadcast_to(self.food_level[:, None, :], (b, n, f)), order, axis=2)
+        lvl_sorted = np.take_along_axis(
+            np.broadcast_to(self.food_level[:, None, :], (b, n, f)), order, axis=2
+        )
         food_obs = np.where(
             seen_sorted[..., None],
             np.concatenate([rel_sorted, lvl_sorted[..., None]], axis=-1),
@@ -403,18 +448,36 @@ class ForagingCore(BatchedCore):
         vis_sorted = np.take_along_axis(visible, porder, axis=2)
         rel_p = np.take_along_axis(rel, porder[..., None], axis=2)
         if self.observe_agent_levels:
-            lvl_p = np.take_along_axis(np.broadcast_to(self.level[:, None, :], (b, n, n)), porder, axis=2)
-            player_obs = np.where(vis_sorted[..., None], np.concatenate([rel_p, lvl_p[..., None]], -1), np.array([-1, -1, 0]))
+            lvl_p = np.take_along_axis(
+                np.broadcast_to(self.level[:, None, :], (b, n, n)), porder, axis=2
+            )
+            player_obs = np.where(
+                vis_sorted[..., None],
+                np.concatenate([rel_p, lvl_p[..., None]], -1),
+                np.array([-1, -1, 0]),
+            )
         else:
             player_obs = np.where(vis_sorted[..., None], rel_p, np.array([-1, -1]))
-        return np.concatenate([food_obs.reshape(b, n, -1), player_obs.reshape(b, n, -1)], axis=-1).astype(np.float32)
+        return np.concatenate(
+            [food_obs.reshape(b, n, -1), player_obs.reshape(b, n, -1)], axis=-1
+        ).astype(np.float32)
 
     def _observe_full(self) -> np.ndarray:
         """The vector observation when every agent sees the whole field (the common case):
         the same food slots for everyone, players in a fixed self-first order."""
-        out = np.empty((self.num_envs, self.n_players, self.observation_space.shape[0]), dtype=np.float32)
-        kernels.observe_full(self.pos, self.level, self.food_pos, self.food_level, self.food_alive,
-                             self._self_first, self.observe_agent_levels, out)
+        out = np.empty(
+            (self.num_envs, self.n_players, self.observation_space.shape[0]), dtype=np.float32
+        )
+        kernels.observe_full(
+            self.pos,
+            self.level,
+            self.food_pos,
+            self.food_level,
+            self.food_alive,
+            self._self_first,
+            self.observe_agent_levels,
+            out,
+        )
         return out
 
     def _observe_grid(self) -> np.ndarray:
@@ -422,7 +485,9 @@ class ForagingCore(BatchedCore):
         rows, cols = self.rows + 2 * s, self.cols + 2 * s
         layers = np.zeros((b, rows, cols, 3), dtype=np.float32)
         ar = np.arange(b)[:, None]
-        layers[ar, self.pos[..., 0] + s, self.pos[..., 1] + s, 0] = self.level if self.observe_agent_levels else 1
+        layers[ar, self.pos[..., 0] + s, self.pos[..., 1] + s, 0] = (
+            self.level if self.observe_agent_levels else 1
+        )
         fb, ff = np.nonzero(self.food_alive)
         fr, fc = self.food_pos[fb, ff, 0] + s, self.food_pos[fb, ff, 1] + s
         layers[fb, fr, fc, 1] = self.food_level[fb, ff]
@@ -432,7 +497,9 @@ class ForagingCore(BatchedCore):
         w = np.arange(2 * s + 1)
         r_idx = self.pos[..., 0, None] + w  # [B, N, W]
         c_idx = self.pos[..., 1, None] + w
-        win = layers[np.arange(b)[:, None, None, None], r_idx[..., :, None], c_idx[..., None, :]]  # [B,N,W,W,3]
+        win = layers[
+            np.arange(b)[:, None, None, None], r_idx[..., :, None], c_idx[..., None, :]
+        ]  # [B,N,W,W,3]
         return np.ascontiguousarray(win.transpose(0, 1, 4, 2, 3))
 
     def state(self) -> np.ndarray:
@@ -465,10 +532,16 @@ class ForagingCore(BatchedCore):
         if self._renderer is None:
             from envs.foraging.rendering import ForagingRenderer
 
-            self._renderer = ForagingRenderer(self.rows, self.cols, self.render_mode, self.metadata["render_fps"])
+            self._renderer = ForagingRenderer(
+                self.rows, self.cols, self.render_mode, self.metadata["render_fps"]
+            )
         return self._renderer.draw(
-            self.pos[index], self.level[index], self.food_pos[index][self.food_alive[index]],
-            self.food_level[index][self.food_alive[index]], int(self.t[index]), self.sight,
+            self.pos[index],
+            self.level[index],
+            self.food_pos[index][self.food_alive[index]],
+            self.food_level[index][self.food_alive[index]],
+            int(self.t[index]),
+            self.sight,
         )
 
     def close(self) -> None:

@@ -29,7 +29,12 @@ def _write_mask(pos, field, mask, b, i):
     the padded ``field`` is FREE, LOAD when one of the four neighbours holds food."""
     r = pos[b, i, 0] + 1
     c = pos[b, i, 1] + 1
-    north, south, west, east = field[b, r - 1, c], field[b, r + 1, c], field[b, r, c - 1], field[b, r, c + 1]
+    north, south, west, east = (
+        field[b, r - 1, c],
+        field[b, r + 1, c],
+        field[b, r, c - 1],
+        field[b, r, c + 1],
+    )
     mask[b, i, NONE] = True
     mask[b, i, NORTH] = north == FREE
     mask[b, i, SOUTH] = south == FREE
@@ -47,8 +52,21 @@ def update_mask(pos, field, mask, copies):
 
 
 @numba.njit(cache=True, nogil=True)
-def step(actions, pos, level, food_pos, food_level, food_alive, field, food_spawned, mask,
-         normalize, penalty, rewards, done):
+def step(
+    actions,
+    pos,
+    level,
+    food_pos,
+    food_level,
+    food_alive,
+    field,
+    food_spawned,
+    mask,
+    normalize,
+    penalty,
+    rewards,
+    done,
+):
     """Advance every copy by one joint action ``actions [B, N]`` in place.
 
     Writes ``rewards [B, N]`` (float32) and ``done [B]`` (all food gone), updates positions,
@@ -120,7 +138,9 @@ def step(actions, pos, level, food_pos, food_level, food_alive, field, food_spaw
                             group_level[code] += level[b, i]
                             break
             for f in range(n_food):
-                eaten[f] = group_level[f] > 0 and food_alive[b, f] and group_level[f] >= food_level[b, f]
+                eaten[f] = (
+                    group_level[f] > 0 and food_alive[b, f] and group_level[f] >= food_level[b, f]
+                )
             for i in range(n):
                 f = target_food[i]
                 if f < 0:

@@ -27,8 +27,10 @@ def equilibrium_route_flows(core: RoutingCore, gap: float = 1e-6) -> np.ndarray:
     """Route flows ``[P, k]`` (vehicles per route slot) of the restricted user equilibrium."""
     network, paths = core.network, core.paths
     ue = solve(network, "ue", gap=gap, paths=paths)
-    od_rows = sp.csr_matrix((np.ones(paths.num_paths), (paths.od, np.arange(paths.num_paths))),
-                            shape=(network.num_od_pairs, paths.num_paths))
+    od_rows = sp.csr_matrix(
+        (np.ones(paths.num_paths), (paths.od, np.arange(paths.num_paths))),
+        shape=(network.num_od_pairs, paths.num_paths),
+    )
     system = sp.vstack([paths.incidence.T, od_rows]).toarray()
     target = np.concatenate([ue.link_flows, network.demand])
     route_flow, _ = scipy.optimize.nnls(system, target, maxiter=50 * paths.num_paths)
@@ -55,8 +57,9 @@ class UserEquilibriumRoutes:
         shares = flows / np.maximum(flows.sum(axis=1, keepdims=True), 1e-12)
         count = split_drivers(shares, core.drivers_per_od)
         # driver j of OD pair p (in index order) takes the route slot its rank falls into
-        rank = np.arange(core.num_agents) - np.repeat(np.cumsum(core.drivers_per_od) - core.drivers_per_od,
-                                                       core.drivers_per_od)
+        rank = np.arange(core.num_agents) - np.repeat(
+            np.cumsum(core.drivers_per_od) - core.drivers_per_od, core.drivers_per_od
+        )
         bounds = np.cumsum(count, axis=1)[core.agent_od]  # [N, k]
         self.actions = (rank[:, None] >= bounds).sum(axis=1)
 
