@@ -1,0 +1,155 @@
+"""One short run per learner, pinned bit for bit: a refactoring must not change what is learned.
+
+Each case trains through ``train.train`` and hashes what the run produced: every tensor and
+array in the learner's ``state_dict`` (as a multiset, so renamed or regrouped keys do not
+matter, changed numbers do), every non-timing metric in ``metrics.jsonl`` and the evaluation
+returns in ``eval.json``. MANSA's cases set the defaults of the day explicitly, so that moving
+its defaults does not count as a change of behaviour.
+
+To re-pin after a deliberate change of behaviour, run ``python tests/test_pinned_runs.py`` and
+say in the commit why the numbers moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import train
+
+COMMON = [
+    "env.id=Foraging-5x5-2p-1f-coop-v3",
+    "env.num_envs=4",
+    "seed=3",
+    "total_env_steps=480",
+    "eval.every_env_steps=240",
+    "eval.episodes=4",
+    "eval.absolute_episodes=4",
+    "log.progress=false",
+    "log.tensorboard=false",
+    "checkpoint.every_updates=1000",
+]
+PPO = ["algo.rollout_length=8", "algo.minibatches=2", "algo.epochs=2"]
+VALUE = [
+    "algo.rollout_length=4",
+    "algo.batch_size=4",
+    "algo.buffer_size=64",
+    "algo.env_steps_per_update=8",
+    "algo.target_update_interval=3",
+]
+MANSA_OLD_DEFAULTS = [
+    "algo.cost=0.01",
+    "algo.budget=null",
+    "algo.budget_scope=episode",
+    "algo.rollout_length=8",
+    "algo.switcher.explore=0.0",
+    "algo.switcher.stall_input=false",
+    "algo.switcher.init_cl_prob=0.5",
+    "algo.switcher.mode=learned",
+]
+SMALL_Q = {
+    "batch_size": 4,
+    "buffer_size": 64,
+    "env_steps_per_update": 8,
+    "target_update_interval": 3,
+    "epsilon_anneal_steps": 400,
+}
+CASES = {
+    "ippo": ["algo=ippo", *PPO],
+    "mappo": ["algo=mappo", *PPO],
+    "mfac": ["algo=mfac", *PPO],
+    "iql": ["algo=iql", *VALUE, "algo.epsilon_anneal_steps=400"],
+    "vdn": ["algo=vdn", *VALUE, "algo.epsilon_anneal_steps=400"],
+    "qmix": ["algo=qmix", *VALUE, "algo.epsilon_anneal_steps=400"],
+    "mfq": ["algo=mfq", *VALUE, "algo.temperature_anneal_steps=400"],
+    "mansa_value": [
+        "algo=mansa",
+        *MANSA_OLD_DEFAULTS,
+        "algo.budget=2",
+        "algo.cl_cfg.bootstrap=taken",
+        *(f"algo.{side}.{k}={v}" for side in ("il_cfg", "cl_cfg") for k, v in SMALL_Q.items()),
+    ],
+    "mansa_ppo": [
+        "algo=mansa",
+        "algo.il=ippo",
+        "algo.cl=mappo",
+        *MANSA_OLD_DEFAULTS,
+        *(f"algo.{side}.{k}={v}" for side in ("il_cfg", "cl_cfg") for k, v in (("epochs", 2),)),
+    ],
+}
+#: digest of each case's run (``python tests/test_pinned_runs.py`` prints them)
+PINNED = {
+    "ippo": "cf53237edc4a0f57d438055dd798a576434188bfd96a1aa2708dd21152975964",
+    "iql": "1a1aae65968e507c2863db2b8b775132e58bada5601e1ff3bcc9387ab8711317",
+    "mansa_ppo": "badab5c33c43774d64742cce70f9e4f5dcd37eb33f406867327b5e056544bde8",
+    "mansa_value": "7f0c0cc4a2e972eaa8f51f594b0d55d474cdfe7080c3442163d0554d5a88d1ba",
+    "mappo": "bf542251ed0638d5cbe82aad916e832faf6a2ec7adfad0fe8975213a60c61991",
+    "mfac": "99ed1bb86c6b00a39a4f0db98ad28ae613bc6eb5ee1b11c2ed91159228bdd5ba",
+    "mfq": "b75b5c428372f603301120ff3b7f7d9c19e50751af92f21df80c25cb6dcc7a3d",
+    "qmix": "9919d7b1370baa75f6fae84f8cd5e9eab507aa470bf2e49d76e835603e285786",
+    "vdn": "a74551f9f3390c8bda9294e05778a441a43b6e7d193dcc32c171937e247973b4",
+}
+
+
+def _leaves(obj, out: list[bytes]) -> None:
+    if isinstance(obj, torch.Tensor):
+        out.append(str(obj.dtype).encode() + obj.detach().cpu().contiguous().numpy().tobytes())
+    elif isinstance(obj, np.ndarray) and obj.dtype != object:
+        out.append(str(obj.dtype).encode() + np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            _leaves(value, out)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _leaves(value, out)
+
+
+def _timing(key: str) -> bool:
+    return key == "charts/SPS" or any(w in key for w in ("time", "seconds", "wall"))
+
+
+def run_digest(name: str, tmp_dir: str) -> str:
+    """Train case ``name`` in ``tmp_dir`` and hash what it produced."""
+    cfg = train.load_config(None, [*COMMON, f"log.dir={tmp_dir}", f"run_name={name}", *CASES[name]])
+    seen = {}
+    result = train.train(cfg, on_update=lambda learner, metrics: seen.update(learner=learner))
+    leaves: list[bytes] = []
+    _leaves(seen["learner"].state_dict(), leaves)
+    digest = hashlib.sha256()
+    for leaf in sorted(hashlib.sha256(x).digest() for x in leaves):
+        digest.update(leaf)
+    with open(f"{result.run_dir}/metrics.jsonl") as f:
+        for line in f:
+            row = json.loads(line)
+            kept = {k: v for k, v in sorted(row.items()) if not _timing(k)}
+            digest.update(json.dumps(kept, sort_keys=True).encode())
+    with open(f"{result.run_dir}/eval.json") as f:
+        digest.update(json.dumps(json.load(f), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_short_run_is_pinned_bit_for_bit(name, tmp_path):
+    assert run_digest(name, str(tmp_path)) == PINNED[name]
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in sorted(CASES):
+            print(f'    "{case}": "{run_digest(case, tmp)}",', file=sys.stdout)
