@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import difflib
 import inspect
 import json
 import math
@@ -52,6 +51,7 @@ from agents.files import atomic_path
 from algorithms import NonFiniteLossError, get_algorithm
 from algorithms.base import AlgoConfig
 from algorithms.ippo import IPPOConfig
+from envs.hints import closest_hint
 
 CHECKPOINT_FORMAT = "marlgym-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -163,14 +163,6 @@ def _get(obj: Any, dotted: str) -> Any:
 
 class ConfigError(ValueError):
     """A configuration problem found before training starts."""
-
-
-def closest_hint(key: str, choices: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices`` to an unknown ``key``, else the valid keys."""
-    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.5)
-    return (
-        f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(choices))}"
-    )
 
 
 def _schema_keys(schema: DictConfig, parent: str) -> list[str]:

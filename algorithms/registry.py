@@ -6,9 +6,8 @@ picks pairs (train.py, tests, the leaderboard) can ask ``ALGORITHMS[name][1].on_
 
 from __future__ import annotations
 
-import difflib
-
 from algorithms.base import AlgoConfig, Learner
+from envs.hints import closest
 
 #: name -> (config dataclass, learner class)
 ALGORITHMS: dict[str, tuple[type[AlgoConfig], type[Learner]]] = {}
@@ -28,7 +27,7 @@ def register_algorithm(name: str, config_cls: type[AlgoConfig], learner_cls: typ
 def get_algorithm(name: str) -> tuple[type[AlgoConfig], type[Learner]]:
     """The (config, learner) pair for ``name``; an unknown name is refused naming the closest."""
     if name not in ALGORITHMS:
-        close = difflib.get_close_matches(str(name), list(ALGORITHMS), n=1)
+        close = closest(name, ALGORITHMS, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise KeyError(f"unknown algorithm {name!r}; {hint}registered: {sorted(ALGORITHMS)}")
     return ALGORITHMS[name]

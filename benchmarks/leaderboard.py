@@ -285,7 +285,7 @@ def _overrides(mapping: Any, where: str) -> tuple[str, ...]:
 def _check_keys(mapping: dict, allowed: Sequence[str], where: str) -> None:
     for key in mapping:
         if key not in allowed:
-            from train import closest_hint
+            from envs.hints import closest_hint
 
             raise ValueError(f"{where}: unknown key '{key}'{closest_hint(str(key), allowed)}")
 

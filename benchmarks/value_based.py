@@ -46,7 +46,7 @@ def parse_value(text: str):
 def check_overrides(overrides: dict, algos: list[str], parser: argparse.ArgumentParser) -> None:
     """Refuse a --set key that none of the chosen learners has (it would be silently dropped)."""
     from algorithms import get_algorithm
-    from train import closest_hint
+    from envs.hints import closest_hint
 
     known = {f.name for a in algos for f in fields(get_algorithm(a)[0])}
     for key in overrides:

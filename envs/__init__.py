@@ -13,7 +13,6 @@ Our own ids are mirrored into PettingZoo's registry under the ``marlgym/`` names
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import re
@@ -26,6 +25,7 @@ from pettingzoo import ParallelEnv
 
 from envs.core import BatchedCore
 from envs.generic import ParallelEnvBatch
+from envs.hints import closest
 from envs.parallel_view import ParallelView
 
 __all__ = [
@@ -131,7 +131,7 @@ def spec(env_id: str) -> tuple[EnvSpec, dict[str, Any]]:
             target, kwargs = alias.resolve(match)
             return _REGISTRY[target], kwargs
     candidates = list(_REGISTRY) + [e for a in _ALIASES for e in a.examples]
-    close = difflib.get_close_matches(env_id, candidates, n=5, cutoff=0.4)
+    close = closest(env_id, candidates, n=5, cutoff=0.4)
     hint = f"closest registered ids: {close}" if close else f"registered ids: {sorted(_REGISTRY)}"
     raise KeyError(f"unknown env id {env_id!r}; {hint} (list_envs() lists them all)")
 
