@@ -46,11 +46,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 import envs
-from agents.evaluation import MarlEvalLog, evaluate
-from agents.files import atomic_path
 from algorithms import NonFiniteLossError, get_algorithm
 from algorithms.base import AlgoConfig
 from algorithms.ippo import IPPOConfig
+from algorithms.runs.evaluation import MarlEvalLog, evaluate
+from algorithms.runs.files import atomic_path
 from envs.hints import closest_hint
 
 CHECKPOINT_FORMAT = "marlgym-checkpoint"
