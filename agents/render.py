@@ -17,7 +17,8 @@ window). A policy is one of:
 - ``scripted[:name]``: a family's scripted reference policy (``--list-policies ENV_ID``
   names them; the first is the default): the Vicsek rule for swarming, always-cooperate and
   the other classic strategies for the donor game, user-equilibrium routes for routing when
-  that family provides them. :func:`register_scripted` adds one for a user's env.
+  that family provides them. Each family registers its own (:mod:`envs.scripted`);
+  :func:`envs.register_scripted` adds one for a user's env.
 - ``--checkpoint``: a run directory (its ``policy.pt``; ``--best`` takes ``policy_best.pt``),
   a policy file, or a training checkpoint (``checkpoints/update_*.pt``, for learners without
   a standalone policy, e.g. mfq). The env id and keyword arguments default to the run's.
@@ -32,7 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,95 +42,13 @@ import numpy as np
 import yaml
 
 import envs
+from envs.scripted import ScriptedAct, env_class, scripted_policies
 
 #: ``act(obs [1, N, ...], core) -> actions [1, N] (or [1, N, D])``
-RenderPolicy = Callable[[np.ndarray, Any], np.ndarray]
-#: builds a scripted policy for a core (may raise ValueError saying what the env lacks)
-ScriptedBuilder = Callable[[Any], RenderPolicy]
+RenderPolicy = ScriptedAct
 
 CAPTION_HEIGHT = 22
 VIDEO_SUFFIXES = (".gif", ".mp4")
-
-
-# ---------------------------------------------------------------------- scripted policies
-def _swarming_policies() -> dict[str, ScriptedBuilder]:
-    from envs.swarming.policies import VicsekPolicy, vicsek_actions
-
-    def observed(core):
-        policy = VicsekPolicy(core)
-        return lambda obs, _core: policy(obs)
-
-    return {"vicsek": lambda core: lambda obs, c: vicsek_actions(c), "vicsek-observed": observed}
-
-
-def _donor_policies() -> dict[str, ScriptedBuilder]:
-    from envs.donor import policies
-
-    def wrap(cls):
-        def build(core):
-            policy = cls(core)
-            return lambda obs, _core: policy(obs)
-
-        return build
-
-    return {
-        "always-cooperate": wrap(policies.AlwaysCooperate),
-        "always-defect": wrap(policies.AlwaysDefect),
-        "discriminator": wrap(policies.Discriminator),
-        "trace-reciprocator": wrap(policies.TraceReciprocator),
-    }
-
-
-def _routing_policies() -> dict[str, ScriptedBuilder]:
-    try:
-        from envs.routing import policies
-    except ImportError:  # the family ships no scripted policies (yet)
-        return {}
-    return dict(getattr(policies, "SCRIPTED", {}))
-
-
-#: family package -> loader of ``{name: builder}`` (loaded lazily: families import on demand)
-_FAMILY_LOADERS: dict[str, Callable[[], dict[str, ScriptedBuilder]]] = {
-    "envs.swarming": _swarming_policies,
-    "envs.donor": _donor_policies,
-    "envs.routing": _routing_policies,
-}
-_USER_SCRIPTED: dict[str | type, dict[str, ScriptedBuilder]] = {}
-
-
-def _env_class(core: Any) -> type:
-    """The class that defines the env: the core's, or the user's ParallelEnv behind the generic path."""
-    wrapped = getattr(core, "envs", None)
-    if isinstance(core, envs.ParallelEnvBatch) and wrapped:
-        return type(wrapped[0])
-    return type(core)
-
-
-def _family(cls: type) -> str:
-    """The package a class lives in (``envs.swarming``), or its module for a top-level module."""
-    return cls.__module__.rpartition(".")[0] or cls.__module__
-
-
-def register_scripted(key: str | type, name: str, builder: ScriptedBuilder) -> None:
-    """Offer ``builder`` as ``--policy scripted:<name>`` for an env.
-
-    Args:
-        key: the env's class (a batched core, or the ParallelEnv of the generic path), or a
-            family package name (e.g. ``"envs.swarming"``) for every env defined in it.
-        name: the policy's name; the first registered for a key is its default.
-        builder: ``builder(core) -> act(obs, core) -> actions`` for a one-copy batched core.
-    """
-    _USER_SCRIPTED.setdefault(key, {})[name] = builder
-
-
-def scripted_policies(core: Any) -> dict[str, ScriptedBuilder]:
-    """The scripted policies available for ``core`` (name -> builder; first is the default)."""
-    cls = _env_class(core)
-    family = _family(cls)
-    found = dict(_FAMILY_LOADERS[family]()) if family in _FAMILY_LOADERS else {}
-    found.update(_USER_SCRIPTED.get(family, {}))
-    found.update(_USER_SCRIPTED.get(cls, {}))
-    return found
 
 
 # ---------------------------------------------------------------------- policies
@@ -256,13 +175,13 @@ def make_policy(
         available = scripted_policies(core)
         if not available:
             raise ValueError(
-                f"no scripted policy is known for {_env_class(core).__name__}; "
-                "use --policy random, a checkpoint, or agents.render.register_scripted()"
+                f"no scripted policy is known for {env_class(core).__name__}; "
+                "use --policy random, a checkpoint, or envs.register_scripted()"
             )
         name = policy.partition(":")[2] or next(iter(available))
         if name not in available:
             raise ValueError(
-                f"unknown scripted policy {name!r} for {_env_class(core).__name__}; "
+                f"unknown scripted policy {name!r} for {env_class(core).__name__}; "
                 f"available: {', '.join(available)}"
             )
         return available[name](core)
