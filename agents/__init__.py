@@ -4,8 +4,9 @@
 - :mod:`agents.distributions`: masked categorical and diagonal Gaussian with explicit generators.
 - :mod:`agents.critic_inputs`: local, centralised and mean-field critic inputs.
 - :mod:`agents.policy`: a policy that acts, saves and loads without its learner.
-- :mod:`agents.evaluation`: greedy evaluation and the marl-eval JSON log.
-- :mod:`agents.files`: atomic file writes (checkpoints, policies, logs).
+
+Run I/O (evaluation, checkpoints, atomic files, rendering) lives one layer up, in
+:mod:`algorithms.runs`.
 """
 
 from agents.critic_inputs import (
@@ -17,7 +18,6 @@ from agents.critic_inputs import (
     make_critic_input,
 )
 from agents.distributions import MASKED_LOGIT, DiagGaussian, MaskedCategorical
-from agents.evaluation import MarlEvalLog, evaluate
 from agents.networks import AgentGRUCell, AgentLinear, AgentNet
 from agents.policy import Policy, PolicySpec
 
@@ -31,11 +31,9 @@ __all__ = [
     "CriticInput",
     "DiagGaussian",
     "LocalInput",
-    "MarlEvalLog",
     "MaskedCategorical",
     "MeanFieldInput",
     "Policy",
     "PolicySpec",
-    "evaluate",
     "make_critic_input",
 ]

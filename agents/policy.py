@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from agents.distributions import DiagGaussian, MaskedCategorical
-from agents.files import atomic_path
 from agents.networks import AgentNet
 
 POLICY_FORMAT = "marlgym-policy"
@@ -184,8 +183,7 @@ class Policy(nn.Module):
                 json.dumps(metadata if metadata is not None else self.metadata, default=str)
             ),
         }
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+        _save_atomically(payload, os.fspath(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Policy:
@@ -208,3 +206,19 @@ class Policy(nn.Module):
         policy.load_state_dict(payload["state_dict"])
         policy.metadata = dict(payload.get("metadata", {}))
         return policy.to(map_location)
+
+
+def _save_atomically(payload: dict, path: str) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A reader (the render command, a resumed run) sees the old file or the new one, never half
+    of one. The runs layer's :func:`algorithms.runs.files.atomic_path` does the same for the
+    other run files; agents/ sits below that layer, so the policy keeps its own few lines.
+    """
+    tmp = f"{path}.tmp"
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -7,6 +7,9 @@ interface). Families may also register *aliases*: a regular expression over ids 
 a name such as ``Foraging-8x8-2p-2f-coop-v3`` to an entry plus keyword arguments, so
 published names work while parameters stay keyword arguments.
 
+Each family also registers its scripted reference policies (``register_scripted``, looked up
+with ``scripted_policies(core)``; see :mod:`envs.scripted`).
+
 Our own ids are mirrored into PettingZoo's registry under the ``marlgym/`` namespace, so
 ``pettingzoo.make("parallel", "marlgym/foraging-v0")`` works too.
 """
@@ -27,6 +30,7 @@ from envs.core import BatchedCore
 from envs.generic import ParallelEnvBatch
 from envs.hints import closest
 from envs.parallel_view import ParallelView
+from envs.scripted import register_scripted, scripted_policies
 
 __all__ = [
     "BatchedCore",
@@ -37,6 +41,8 @@ __all__ = [
     "make_vec",
     "register",
     "register_alias",
+    "register_scripted",
+    "scripted_policies",
     "list_envs",
     "spec",
     "import_env_modules",

@@ -12,9 +12,9 @@ from toy_envs import CoordinationCore, ReachCore, one_torch_thread  # noqa: F401
 
 from agents.critic_inputs import CentralInput, LocalInput, MeanFieldInput, make_critic_input
 from agents.distributions import DiagGaussian, MaskedCategorical
-from agents.evaluation import MarlEvalLog, evaluate, marl_eval_names
 from agents.networks import AgentGRUCell, AgentLinear, AgentNet
 from agents.policy import Policy, PolicySpec
+from algorithms.runs.evaluation import MarlEvalLog, evaluate, marl_eval_names
 
 
 # ---------------------------------------------------------------------- distributions

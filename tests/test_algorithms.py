@@ -8,9 +8,9 @@ import pytest
 import torch
 from toy_envs import CoordinationCore, ReachCore, one_torch_thread  # noqa: F401  (autouse fixture)
 
-from agents.evaluation import evaluate
 from algorithms import ALGORITHMS, NonFiniteLossError, get_algorithm
 from algorithms.base import EpisodeTracker, check_finite
+from algorithms.runs.evaluation import evaluate
 
 ON_POLICY = ["ippo", "mappo", "mfac"]
 VARIANTS = {

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from agents.files import atomic_path, write_text_atomic
+from algorithms.runs.files import atomic_path, write_text_atomic
 
 
 def test_write_replaces_the_file(tmp_path):

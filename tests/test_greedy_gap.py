@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import train
-from agents.evaluation import evaluate
+from algorithms.runs.evaluation import evaluate
 from benchmarks import greedy_gap
 
 
@@ -51,7 +51,7 @@ def test_standing_still_is_always_frozen_and_random_play_seldom(tmp_path):
 
 
 def test_the_census_return_is_the_greedy_evaluation_return(tmp_path):
-    """The census plays the same seeded episodes as agents.evaluation.evaluate, so its greedy
+    """The census plays the same seeded episodes as algorithms.runs.evaluation.evaluate, so its greedy
     return must be evaluate's (which the script therefore does not run a second time)."""
     cfg = lbf_config(tmp_path, "env.id=Foraging-5x5-2p-1f-v3")
     learner = FixedActions()

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from toy_envs import CoordinationCore
 
 import envs
-from agents.evaluation import evaluate
 from algorithms import ALGORITHMS, get_algorithm
 from algorithms.mansa import MANSAConfig, MANSALearner, SwitcherConfig
+from algorithms.runs.evaluation import evaluate
 from train import ConfigError, build, load_config, train
 
 FORAGING = "Foraging-5x5-2p-1f-coop-v3"

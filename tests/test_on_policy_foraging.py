@@ -10,8 +10,8 @@ import pytest
 from toy_envs import one_torch_thread  # noqa: F401  (autouse fixture)
 
 import envs
-from agents.evaluation import evaluate
 from algorithms import get_algorithm
+from algorithms.runs.evaluation import evaluate
 
 ENV_ID = "Foraging-5x5-2p-1f-coop-v3"
 

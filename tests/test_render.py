@@ -11,14 +11,8 @@ from pettingzoo import ParallelEnv
 
 import envs
 from agents.policy import Policy, PolicySpec
-from agents.render import (
-    main,
-    parse_kwargs,
-    play_episode,
-    register_scripted,
-    render_episode,
-    scripted_policies,
-)
+from algorithms.runs.render import main, parse_kwargs, play_episode, render_episode
+from envs import register_scripted, scripted_policies
 
 # (env id, kwargs that keep it small, the episode length those kwargs give)
 FAMILIES = {

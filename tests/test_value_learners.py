@@ -12,9 +12,9 @@ import torch
 from toy_envs import CoordinationCore, MatchParallelEnv, ReachCore
 
 import envs
-from agents.evaluation import evaluate
 from agents.policy import Policy
 from algorithms import ALGORITHMS, NonFiniteLossError, get_algorithm
+from algorithms.runs.evaluation import evaluate
 from envs.generic import ParallelEnvBatch
 from train import ConfigError, load_config
 

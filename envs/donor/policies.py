@@ -13,6 +13,9 @@ which forwards the attributes they read) and maps observations ``[..., obs_dim]`
   last time (a fully cooperative first move); it needs the trace.
 - :class:`RandomPolicy` picks uniform random actions (seeded).
 - :class:`Mixture` assigns a policy to each agent: mixed populations.
+
+The first four are the family's scripted policies (:func:`envs.register_scripted`), which
+the render command plays with ``--policy scripted:<name>``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
+
+from envs.scripted import register_scripted
 
 
 class DonorPolicy(Protocol):
@@ -132,3 +137,20 @@ class Mixture:
         by_policy = {id(p): p(obs) for p in self._distinct}
         columns = [by_policy[id(p)][..., i] for i, p in enumerate(self._assignment)]
         return np.stack(columns, axis=-1)
+
+
+def _scripted(cls):
+    def build(core):
+        policy = cls(core)
+        return lambda obs, _core: policy(obs)
+
+    return build
+
+
+for _name, _cls in (
+    ("always-cooperate", AlwaysCooperate),
+    ("always-defect", AlwaysDefect),
+    ("discriminator", Discriminator),
+    ("trace-reciprocator", TraceReciprocator),
+):
+    register_scripted("envs.donor", _name, _scripted(_cls))

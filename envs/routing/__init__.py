@@ -5,6 +5,7 @@
 - :func:`solve` finds the user equilibrium (``"ue"``) or system optimum (``"so"``).
 - :func:`k_shortest_paths` gives each OD pair's k shortest loop-free paths (Yen).
 - :class:`RoutingCore` is the batched env (drivers pick routes day after day).
+- :class:`UserEquilibriumRoutes` and :class:`BestResponse` are its scripted policies.
 
 Registered ids: ``routing-v0`` (any network, ``network=`` keyword), ``routing-braess-v0``
 (6 drivers, one vehicle each), ``routing-siouxfalls-v0`` (1000 drivers) and
@@ -18,6 +19,7 @@ from envs.routing.core import METRICS, REWARDS, ROUTES, RoutingCore, apportion, 
 from envs.routing.equilibrium import Assignment, reference, relative_gap, solve
 from envs.routing.network import Network
 from envs.routing.paths import PathSet, all_or_nothing, k_shortest_paths, od_costs
+from envs.routing.policies import BestResponse, UserEquilibriumRoutes
 from envs.routing.tntp import SHIPPED, TNTPFormatError, load_network, load_tntp
 
 __all__ = [
@@ -26,10 +28,12 @@ __all__ = [
     "ROUTES",
     "SHIPPED",
     "Assignment",
+    "BestResponse",
     "Network",
     "PathSet",
     "RoutingCore",
     "TNTPFormatError",
+    "UserEquilibriumRoutes",
     "all_or_nothing",
     "apportion",
     "k_shortest_paths",

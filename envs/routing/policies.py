@@ -9,22 +9,25 @@
 - :class:`BestResponse` lets every driver take the route that was fastest yesterday (read
   from its observation): the classic myopic day-to-day dynamic, which oscillates on its own.
 
-Both follow the render command's scripted-policy protocol: ``SCRIPTED[name](core)`` gives
-``act(obs, core) -> actions [B, N]``.
+Both are the family's scripted policies (``SCRIPTED[name](core)`` gives
+``act(obs, core) -> actions [B, N]``), registered with :func:`envs.register_scripted` for the
+render command's ``--policy scripted:<name>``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
 import scipy.sparse as sp
 
 from envs.routing.core import RoutingCore
 from envs.routing.equilibrium import solve
+from envs.scripted import register_scripted
 
 
 def equilibrium_route_flows(core: RoutingCore, gap: float = 1e-6) -> np.ndarray:
     """Route flows ``[P, k]`` (vehicles per route slot) of the restricted user equilibrium."""
+    import scipy.optimize  # here, not at the top: ``import envs`` stays fast
+
     network, paths = core.network, core.paths
     ue = solve(network, "ue", gap=gap, paths=paths)
     od_rows = sp.csr_matrix(
@@ -84,3 +87,5 @@ SCRIPTED = {
     "ue-routes": lambda core: UserEquilibriumRoutes(core),
     "best-response": lambda core: BestResponse(core),
 }
+for _name, _builder in SCRIPTED.items():
+    register_scripted("envs.routing", _name, _builder)

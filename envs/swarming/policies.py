@@ -5,7 +5,8 @@ agents within ``r`` (itself included); the env then adds the noise. Here the rul
 expressed as the env's action: the turn that lands the aligned angle on that mean
 (after the natural frequency, for Kuramoto phases), clipped to ``max_turn`` and, for
 discrete actions, rounded to the nearest turn of the table. It is the reference the
-learners are compared with, and a policy the render command can play. Two forms:
+learners are compared with, and a policy the render command can play (both forms are
+registered as the family's scripted policies, ``vicsek`` first). Two forms:
 
 - :func:`vicsek_actions` reads the exact angles from the core: the reference rule.
 - :class:`VicsekPolicy` acts from observations alone (the binned histogram), like a
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.scripted import register_scripted
 from envs.swarming.core import SwarmingCore, wrap_angle
 
 
@@ -70,3 +72,12 @@ class VicsekPolicy:
         if self.kuramoto:
             turn = turn - obs[..., self.bins + 1]
         return _to_actions(turn, self.env)
+
+
+def _observed(core):
+    policy = VicsekPolicy(core)
+    return lambda obs, _core: policy(obs)
+
+
+register_scripted("envs.swarming", "vicsek", lambda core: lambda obs, c: vicsek_actions(c))
+register_scripted("envs.swarming", "vicsek-observed", _observed)

@@ -1,10 +1,10 @@
 """Play one episode of any registered env and watch it: a pygame window, a GIF or an MP4.
 
-    python -m agents.render Foraging-8x8-2p-2f-coop-v3 --out episode.gif             # random policy
-    python -m agents.render swarming-vicsek-v0 num_agents=200 --policy scripted --out flock.mp4
-    python -m agents.render donor-v0 --policy scripted:always-defect --window
-    python -m agents.render --checkpoint runs/<name> --out trained.gif                # env from the run
-    python -m agents.render --list-policies swarming-vicsek-v0
+    python -m algorithms.runs.render Foraging-8x8-2p-2f-coop-v3 --out episode.gif   # random policy
+    python -m algorithms.runs.render swarming-vicsek-v0 num_agents=200 --policy scripted --out flock.mp4
+    python -m algorithms.runs.render donor-v0 --policy scripted:always-defect --window
+    python -m algorithms.runs.render --checkpoint runs/<name> --out trained.gif      # env from the run
+    python -m algorithms.runs.render --list-policies swarming-vicsek-v0
 
 The env id (with ``key=value`` keyword arguments, values read as YAML) is any id or alias of
 the registry, including a user's own env registered with ``envs.register(id, core=...)`` or
@@ -16,8 +16,9 @@ window). A policy is one of:
 - ``random`` (default): uniform over the allowed actions (the action mask) or the Box.
 - ``scripted[:name]``: a family's scripted reference policy (``--list-policies ENV_ID``
   names them; the first is the default): the Vicsek rule for swarming, always-cooperate and
-  the other classic strategies for the donor game, user-equilibrium routes for routing when
-  that family provides them. :func:`register_scripted` adds one for a user's env.
+  the other classic strategies for the donor game, user-equilibrium routes and day-to-day
+  best response for routing. Each family registers its own (:mod:`envs.scripted`);
+  :func:`envs.register_scripted` adds one for a user's env.
 - ``--checkpoint``: a run directory (its ``policy.pt``; ``--best`` takes ``policy_best.pt``),
   a policy file, or a training checkpoint (``checkpoints/update_*.pt``, for learners without
   a standalone policy, e.g. mfq). The env id and keyword arguments default to the run's.
@@ -32,7 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,95 +42,17 @@ import numpy as np
 import yaml
 
 import envs
+from agents.policy import Policy
+from algorithms.runs.checkpoint import latest_checkpoint, load_checkpoint
+from algorithms.runs.config import CONFIG_FILE, build, load_config
+from algorithms.runs.rundir import BEST_POLICY_FILE, POLICY_FILE
+from envs.scripted import ScriptedAct, env_class, scripted_policies
 
 #: ``act(obs [1, N, ...], core) -> actions [1, N] (or [1, N, D])``
-RenderPolicy = Callable[[np.ndarray, Any], np.ndarray]
-#: builds a scripted policy for a core (may raise ValueError saying what the env lacks)
-ScriptedBuilder = Callable[[Any], RenderPolicy]
+RenderPolicy = ScriptedAct
 
 CAPTION_HEIGHT = 22
 VIDEO_SUFFIXES = (".gif", ".mp4")
-
-
-# ---------------------------------------------------------------------- scripted policies
-def _swarming_policies() -> dict[str, ScriptedBuilder]:
-    from envs.swarming.policies import VicsekPolicy, vicsek_actions
-
-    def observed(core):
-        policy = VicsekPolicy(core)
-        return lambda obs, _core: policy(obs)
-
-    return {"vicsek": lambda core: lambda obs, c: vicsek_actions(c), "vicsek-observed": observed}
-
-
-def _donor_policies() -> dict[str, ScriptedBuilder]:
-    from envs.donor import policies
-
-    def wrap(cls):
-        def build(core):
-            policy = cls(core)
-            return lambda obs, _core: policy(obs)
-
-        return build
-
-    return {
-        "always-cooperate": wrap(policies.AlwaysCooperate),
-        "always-defect": wrap(policies.AlwaysDefect),
-        "discriminator": wrap(policies.Discriminator),
-        "trace-reciprocator": wrap(policies.TraceReciprocator),
-    }
-
-
-def _routing_policies() -> dict[str, ScriptedBuilder]:
-    try:
-        from envs.routing import policies
-    except ImportError:  # the family ships no scripted policies (yet)
-        return {}
-    return dict(getattr(policies, "SCRIPTED", {}))
-
-
-#: family package -> loader of ``{name: builder}`` (loaded lazily: families import on demand)
-_FAMILY_LOADERS: dict[str, Callable[[], dict[str, ScriptedBuilder]]] = {
-    "envs.swarming": _swarming_policies,
-    "envs.donor": _donor_policies,
-    "envs.routing": _routing_policies,
-}
-_USER_SCRIPTED: dict[str | type, dict[str, ScriptedBuilder]] = {}
-
-
-def _env_class(core: Any) -> type:
-    """The class that defines the env: the core's, or the user's ParallelEnv behind the generic path."""
-    wrapped = getattr(core, "envs", None)
-    if isinstance(core, envs.ParallelEnvBatch) and wrapped:
-        return type(wrapped[0])
-    return type(core)
-
-
-def _family(cls: type) -> str:
-    """The package a class lives in (``envs.swarming``), or its module for a top-level module."""
-    return cls.__module__.rpartition(".")[0] or cls.__module__
-
-
-def register_scripted(key: str | type, name: str, builder: ScriptedBuilder) -> None:
-    """Offer ``builder`` as ``--policy scripted:<name>`` for an env.
-
-    Args:
-        key: the env's class (a batched core, or the ParallelEnv of the generic path), or a
-            family package name (e.g. ``"envs.swarming"``) for every env defined in it.
-        name: the policy's name; the first registered for a key is its default.
-        builder: ``builder(core) -> act(obs, core) -> actions`` for a one-copy batched core.
-    """
-    _USER_SCRIPTED.setdefault(key, {})[name] = builder
-
-
-def scripted_policies(core: Any) -> dict[str, ScriptedBuilder]:
-    """The scripted policies available for ``core`` (name -> builder; first is the default)."""
-    cls = _env_class(core)
-    family = _family(cls)
-    found = dict(_FAMILY_LOADERS[family]()) if family in _FAMILY_LOADERS else {}
-    found.update(_USER_SCRIPTED.get(family, {}))
-    found.update(_USER_SCRIPTED.get(cls, {}))
-    return found
 
 
 # ---------------------------------------------------------------------- policies
@@ -190,24 +113,20 @@ def resolve_checkpoint(path: str, best: bool = False) -> CheckpointSource:
         raise FileNotFoundError(f"--checkpoint {path} does not exist")
     if os.path.isdir(path):
         run_dir = path
-        names = ("policy_best.pt", "policy.pt") if best else ("policy.pt", "policy_best.pt")
+        names = (BEST_POLICY_FILE, POLICY_FILE) if best else (POLICY_FILE, BEST_POLICY_FILE)
         for name in names:
             if os.path.isfile(os.path.join(path, name)):
                 return _policy_source(os.path.join(path, name), run_dir)
-        import train
-
-        return _training_source(train.latest_checkpoint(path), run_dir)
+        return _training_source(latest_checkpoint(path), run_dir)
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.basename(parent) == "checkpoints":
         return _training_source(path, os.path.dirname(parent))
     return _policy_source(
-        path, parent if os.path.isfile(os.path.join(parent, "config.yaml")) else None
+        path, parent if os.path.isfile(os.path.join(parent, CONFIG_FILE)) else None
     )
 
 
 def _policy_source(path: str, run_dir: str | None) -> CheckpointSource:
-    from agents.policy import Policy
-
     metadata = Policy.load(path).metadata
     return CheckpointSource(
         path, "policy", metadata.get("env_id"), dict(metadata.get("env_kwargs") or {}), run_dir
@@ -215,19 +134,15 @@ def _policy_source(path: str, run_dir: str | None) -> CheckpointSource:
 
 
 def _training_source(path: str, run_dir: str) -> CheckpointSource:
-    import train
-
-    cfg = train.load_config(os.path.join(run_dir, "config.yaml"))
+    cfg = load_config(os.path.join(run_dir, CONFIG_FILE))
     return CheckpointSource(path, "training", cfg.env.id, dict(cfg.env.kwargs), run_dir)
 
 
 def _learner_policy(source: CheckpointSource, core: Any) -> RenderPolicy:
     """Rebuild the run's learner from its training checkpoint and act greedily with it."""
-    import train
-
-    cfg = train.load_config(os.path.join(source.run_dir, "config.yaml"), ["torch_threads=0"])
-    _, learner = train.build(cfg)
-    learner.load_state_dict(train.load_checkpoint(source.path, cfg)["learner"])
+    cfg = load_config(os.path.join(source.run_dir, CONFIG_FILE), ["torch_threads=0"])
+    _, learner = build(cfg)
+    learner.load_state_dict(load_checkpoint(source.path, cfg)["learner"])
     hidden = None
 
     def act(obs, c):
@@ -247,8 +162,6 @@ def make_policy(
     if checkpoint is not None:
         if checkpoint.kind == "training":
             return _learner_policy(checkpoint, core)
-        from agents.policy import Policy
-
         return _policy_from_file(Policy.load(checkpoint.path), core)
     if policy == "random":
         return random_policy(core, seed)
@@ -256,13 +169,13 @@ def make_policy(
         available = scripted_policies(core)
         if not available:
             raise ValueError(
-                f"no scripted policy is known for {_env_class(core).__name__}; "
-                "use --policy random, a checkpoint, or agents.render.register_scripted()"
+                f"no scripted policy is known for {env_class(core).__name__}; "
+                "use --policy random, a checkpoint, or envs.register_scripted()"
             )
         name = policy.partition(":")[2] or next(iter(available))
         if name not in available:
             raise ValueError(
-                f"unknown scripted policy {name!r} for {_env_class(core).__name__}; "
+                f"unknown scripted policy {name!r} for {env_class(core).__name__}; "
                 f"available: {', '.join(available)}"
             )
         return available[name](core)
@@ -479,7 +392,7 @@ def parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m agents.render",
+        prog="python -m algorithms.runs.render",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

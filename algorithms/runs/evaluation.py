@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.files import atomic_path
+from algorithms.runs.files import atomic_path
 
 #: ``act(obs [B,N,...], mask [B,N,A] | None, state [B,S] | None, hidden) -> (actions, hidden)``
 ActFn = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None, Any], tuple[np.ndarray, Any]]

@@ -1,8 +1,9 @@
 """Atomic file writes: a reader (or a resumed run) sees the old file or the new one, never half of one.
 
-The files a run, a resume or a benchmark grid reads back (checkpoints, policies, evaluation
-logs, metrics, run status, the leaderboard's JSON and README block, the MANSA benchmark's
-results) go through :func:`atomic_path`: the content is written to a temporary file in the same
+The files a run, a resume or a benchmark grid reads back (checkpoints, evaluation logs,
+metrics, run status, the leaderboard's JSON and README block, the MANSA benchmark's results) go
+through :func:`atomic_path` (policy files use :meth:`agents.policy.Policy.save`, which writes
+the same way from the layer below): the content is written to a temporary file in the same
 directory, then renamed over the target (``os.replace`` is atomic on POSIX and Windows within
 one filesystem). A write that raises leaves the old file untouched and removes the temporary one.
 """

@@ -1,0 +1,63 @@
+"""The layers import downwards only: envs <- agents <- algorithms <- algorithms.runs <- train.py."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import envs
+
+ROOT = Path(__file__).resolve().parent.parent
+#: package -> the first-party packages its modules must not import (at any depth of the module)
+FORBIDDEN = {
+    "envs": ("agents", "algorithms", "train", "benchmarks"),
+    "agents": ("algorithms", "train", "benchmarks"),
+    "algorithms": ("algorithms.runs", "train", "benchmarks"),  # learners: not the runs layer
+    "algorithms/runs": ("train", "benchmarks"),
+}
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports, top level or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def modules(package: str) -> list[Path]:
+    files = sorted((ROOT / package).rglob("*.py"))
+    if package == "algorithms":  # the runs layer is checked on its own
+        files = [f for f in files if "runs" not in f.relative_to(ROOT / package).parts]
+    return files
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_a_layer_imports_no_layer_above_it(package):
+    upward = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in modules(package)
+        for name in imported(path)
+        if any(name == bad or name.startswith(f"{bad}.") for bad in FORBIDDEN[package])
+    }
+    assert not upward
+
+
+def test_train_py_is_the_loop_and_the_command_line():
+    assert len((ROOT / "train.py").read_text().splitlines()) <= 300
+
+
+def test_each_family_registers_its_scripted_policies():
+    defaults = {
+        "swarming-vicsek-v0": "vicsek",
+        "donor-v0": "always-cooperate",
+        "routing-braess-v0": "ue-routes",
+    }
+    for env_id, first in defaults.items():
+        core = envs.make_vec(env_id, 1)
+        assert next(iter(envs.scripted_policies(core))) == first, env_id
+        core.close()
+    assert envs.scripted_policies(envs.make_vec("foraging-v0", 1)) == {}
