@@ -239,8 +239,9 @@ class DonorCore(BatchedCore):
         b = self.num_envs
         self._rows = np.arange(b)[:, None]  # [B, 1] row index for gathers
         self._flat_offset = self._rows * n  # [B, 1] offsets into flattened [B * N] arrays
-        self._block = np.empty((b, 4 * n))  # [B, 4N] each step's uniforms, refilled in place
-        self._block_rows = list(self._block)  # per-copy row views, filled by each copy's generator
+        # [B, 4N] each step's uniforms, refilled in place row by row (no views kept: a
+        # pickled or deep-copied core must not fill a row that _block no longer owns)
+        self._block = np.empty((b, 4 * n))
         self._resources = np.full((b, n), self.start_resources)  # [B, N]
         self._reputation = np.full((b, n), self.norm.initial, dtype=np.int64)  # [B, N]
         self._trace = np.zeros(
@@ -366,7 +367,7 @@ class DonorCore(BatchedCore):
     def _step(self, actions: np.ndarray):
         b, n = self.num_envs, self.num_agents
         # one block of uniforms per copy and step: pairing | execution | assessment | ties
-        for rng, row in zip(self.rngs, self._block_rows):
+        for rng, row in zip(self.rngs, self._block):
             rng.random(out=row)
         u = self._block.reshape(b, 4, n)
         recipients = self._recipients
