@@ -204,7 +204,8 @@ class BatchedCore(abc.ABC):
         return stats
 
     def _check_actions(self, actions) -> np.ndarray:
-        """Validate the shape and range of a joint action; raise naming what is allowed."""
+        """Validate the shape and range of a joint action; raise naming the offending value,
+        its agent and copy, and what is allowed."""
         actions = np.asarray(actions)
         b, n = self.num_envs, self.num_agents
         space = self.action_space
@@ -213,13 +214,28 @@ class BatchedCore(abc.ABC):
                 raise ValueError(
                     f"actions must have shape [num_envs, num_agents] = ({b}, {n}), got {actions.shape}"
                 )
-            if actions.dtype.kind not in "iu":
-                if actions.dtype.kind not in "fb" or not np.all(np.mod(actions, 1) == 0):
+            low, high = int(space.start), int(space.start + space.n - 1)
+            valid = f"valid actions are {low}..{high}"
+            if actions.dtype.kind == "b":
+                actions = actions.astype(np.int64)
+            elif actions.dtype.kind == "f":
+                with np.errstate(invalid="ignore"):
+                    fractional = actions != np.floor(actions)  # NaN included; inf is out of range
+                if fractional.any():
                     raise ValueError(
-                        f"discrete actions must be integers, got dtype {actions.dtype}"
+                        f"discrete actions must be integers: {self._action_at(actions, fractional)} "
+                        f"is not ({valid})"
+                    )
+                outside = (actions < low) | (actions > high)
+                if outside.any():
+                    raise ValueError(
+                        f"{self._action_at(actions, outside)} is out of range: {valid}"
                     )
                 actions = actions.astype(np.int64)
-            low, high = int(space.start), int(space.start + space.n - 1)
+            elif actions.dtype.kind not in "iu":
+                raise ValueError(
+                    f"discrete actions must be integers, got dtype {actions.dtype} ({valid})"
+                )
             # one comparison catches both ends: below `low` wraps to a huge unsigned value
             offset = (
                 actions.view(np.uint64)
@@ -227,19 +243,41 @@ class BatchedCore(abc.ABC):
                 else (actions - low).astype(np.uint64)
             )
             if (offset > high - low).any():
-                bad = actions[(actions < low) | (actions > high)][0]
-                raise ValueError(f"action {bad} is out of range: valid actions are {low}..{high}")
+                outside = (actions < low) | (actions > high)
+                raise ValueError(f"{self._action_at(actions, outside)} is out of range: {valid}")
             return actions
         if isinstance(space, gym.spaces.Box):
             shape = (b, n, *space.shape)
             if actions.shape != shape:
                 raise ValueError(f"actions must have shape {shape}, got {actions.shape}")
+            if actions.dtype.kind not in "iuf":
+                raise ValueError(f"continuous actions must be numbers, got dtype {actions.dtype}")
             actions = actions.astype(np.float32)
-            if not np.all(np.isfinite(actions)):
-                raise ValueError("continuous actions must be finite")
-            if np.any(actions < space.low) or np.any(actions > space.high):
+            bounds = f"[{space.low.min()}, {space.high.max()}]"
+            finite = np.isfinite(actions)
+            if not finite.all():
                 raise ValueError(
-                    f"continuous actions must lie in [{space.low.min()}, {space.high.max()}]"
+                    f"continuous actions must be finite: {self._action_at(actions, ~finite)} "
+                    f"is not (valid actions lie in {bounds})"
+                )
+            outside = (actions < space.low) | (actions > space.high)
+            if outside.any():
+                raise ValueError(
+                    f"continuous actions must lie in {bounds}: "
+                    f"{self._action_at(actions, outside)} does not"
                 )
             return actions
         raise TypeError(f"unsupported action space {space}")
+
+    def _action_at(self, actions: np.ndarray, bad: np.ndarray) -> str:
+        """``"action <value> of <agent> in copy <b>"`` for the first True entry of ``bad``."""
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = actions[where]
+        value = float(value) if value.dtype.kind == "f" else int(value)
+        components = where[2:]
+        part = (
+            f" (component {', '.join(map(str, components))})"
+            if components and actions[where[:2]].size > 1
+            else ""
+        )
+        return f"action {value!r}{part} of {self.possible_agents[where[1]]} in copy {where[0]}"

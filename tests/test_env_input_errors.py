@@ -1,0 +1,99 @@
+"""Bad input is refused with one clear error, never accepted silently nor reported from deep
+inside: actions, seeds and options, layouts, and calls made before reset()."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import envs
+
+DISCRETE = ["foraging-v0", "donor-v0", "swarming-vicsek-v0", "routing-braess-v0"]
+
+
+def _view(env_id: str, **kwargs):
+    env = envs.make(env_id, **kwargs)
+    env.reset(seed=0)
+    return env
+
+
+def _joint(env, agent_action) -> dict:
+    """Action 0 for every live agent except the first, which gets ``agent_action``."""
+    first = env.agents[0]
+    return {a: (agent_action if a == first else 0) for a in env.agents}
+
+
+# ---------------------------------------------------------------------- actions (view)
+@pytest.mark.parametrize("env_id", DISCRETE)
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        (1.5, "action 1.5 of {agent} is not an integer"),
+        ("1", "action '1' of {agent} must be an integer, got str"),
+        (1e300, "action 1e+300 of {agent} is out of range"),
+        (float("nan"), "action nan of {agent} is not an integer"),
+        (-1, "action -1 of {agent} is out of range"),
+        (2**70, f"action {2**70} of {{agent}} is out of range"),
+        (None, "action None of {agent} must be an integer"),
+    ],
+)
+def test_the_view_refuses_non_integer_and_out_of_range_discrete_actions(env_id, action, message):
+    env = _view(env_id)
+    agent, n = env.agents[0], env.action_space(env.agents[0]).n
+    pattern = re.escape(message.format(agent=agent)) + rf".*valid actions are 0\.\.{n - 1}"
+    with pytest.raises(ValueError, match=pattern):
+        env.step(_joint(env, action))
+
+
+@pytest.mark.parametrize("env_id", DISCRETE)
+def test_the_view_accepts_integral_numbers_of_any_numeric_type(env_id):
+    steps = []
+    for action in (1, np.int8(1), np.float32(1.0), 1.0, np.array(1)):
+        env = _view(env_id)
+        steps.append(env.step(_joint(env, action))[1])
+    assert all(s == steps[0] for s in steps)
+
+
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        (np.array([np.nan]), "action [nan] of agent_0 must be finite"),
+        (np.array([5.0]), "action [5.0] of agent_0 must lie in"),
+        ("a", "action of agent_0 must be numbers in"),
+        (np.zeros(2), "action of agent_0 must have shape (1,), got (2,)"),
+    ],
+)
+def test_the_view_refuses_bad_continuous_actions(action, message):
+    env = _view("swarming-vicsek-v0", actions="continuous", num_agents=3)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        env.step({a: (action if a == "agent_0" else np.zeros(1)) for a in env.agents})
+
+
+# ---------------------------------------------------------------------- actions (core)
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (1e300, "action 1e+300 of player_1 in copy 1 is out of range: valid actions are 0..5"),
+        (-1, "action -1 of player_1 in copy 1 is out of range: valid actions are 0..5"),
+        (np.nan, "discrete actions must be integers: action nan of player_1 in copy 1 is not"),
+        (2.5, "discrete actions must be integers: action 2.5 of player_1 in copy 1 is not"),
+    ],
+)
+def test_the_core_names_the_bad_action_its_agent_and_copy(bad, message):
+    core = envs.make_vec("foraging-v0", 2)
+    core.reset(seed=0)
+    actions = np.zeros((2, 2), dtype=np.float64 if isinstance(bad, float) else np.int64)
+    actions[1, 1] = bad
+    with pytest.raises(ValueError, match=re.escape(message)):
+        core.step(actions)
+
+
+def test_the_core_names_a_bad_continuous_action():
+    core = envs.make_vec("swarming-vicsek-v0", 2, actions="continuous", num_agents=3)
+    core.reset(seed=0)
+    actions = np.zeros((2, 3, 1))
+    actions[1, 2, 0] = np.inf
+    with pytest.raises(ValueError, match=re.escape("action inf of agent_2 in copy 1 is not")):
+        core.step(actions)
