@@ -97,3 +97,65 @@ def test_the_core_names_a_bad_continuous_action():
     actions[1, 2, 0] = np.inf
     with pytest.raises(ValueError, match=re.escape("action inf of agent_2 in copy 1 is not")):
         core.step(actions)
+
+
+# ---------------------------------------------------------------------- seeds and options
+@pytest.mark.parametrize("env_id", DISCRETE)
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"seed": 2**63}, ValueError, "seed must be None, an integer in [0, 2**63 - 1]"),
+        ({"seed": -1}, ValueError, "seed must be None, an integer in [0, 2**63 - 1]"),
+        ({"seed": 1.5}, TypeError, "seed must be None, an integer in [0, 2**63 - 1]"),
+        ({"seed": "3"}, TypeError, "seed must be None"),
+        ({"seed": True}, TypeError, "seed must be None"),
+        ({"options": [1]}, TypeError, "options must be a dict (the env's reset options) or None"),
+        ({"options": "ab"}, TypeError, "options must be a dict (the env's reset options) or None"),
+    ],
+)
+def test_the_view_refuses_bad_seeds_and_options(env_id, kwargs, error, message):
+    env = envs.make(env_id)
+    with pytest.raises(error, match=re.escape(message)):
+        env.reset(**kwargs)
+
+
+@pytest.mark.parametrize("env_id", DISCRETE)
+def test_none_and_large_seeds_stay_valid(env_id):
+    env = envs.make(env_id)
+    env.reset(seed=None)
+    env.reset(seed=2**63 - 1, options=None)
+    env.reset(seed=np.int64(7), options={})
+    core = envs.make_vec(env_id, 2)
+    core.reset(seed=[0, 2**63 - 1])
+    with pytest.raises(ValueError, match=re.escape("got 9223372036854775807, out of range")):
+        core.reset(seed=2**63 - 1)  # copy 1 would get 2**63
+    with pytest.raises(ValueError, match=re.escape("a list of 2 such integers")):
+        core.reset(seed=[1, 2, 3])
+
+
+# ---------------------------------------------------------------------- before reset, render
+@pytest.mark.parametrize("env_id", DISCRETE)
+def test_state_mask_and_render_before_reset_raise(env_id):
+    env = envs.make(env_id, render_mode="rgb_array")
+    for name, call in [
+        ("state", env.state),
+        ("action_mask", env.core.action_mask),
+        ("render", env.render),
+    ]:
+        with pytest.raises(RuntimeError, match=re.escape(f"call reset() before {name}()")):
+            call()
+    env.reset(seed=0)
+    assert env.state().shape == env.state_space.shape and env.render().ndim == 3
+
+
+@pytest.mark.parametrize("env_id", DISCRETE)
+def test_render_refuses_copies_that_do_not_exist(env_id):
+    core = envs.make_vec(env_id, 2, render_mode="rgb_array")
+    core.reset(seed=0)
+    assert core.render(1).ndim == 3
+    for index in (-1, 2):
+        with pytest.raises(IndexError, match=re.escape(f"render index {index} is out of range")):
+            core.render(index)
+    with pytest.raises(TypeError, match=re.escape("valid copies are 0..1")):
+        core.render(1.0)
+    core.close()

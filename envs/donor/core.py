@@ -393,6 +393,7 @@ class DonorCore(BatchedCore):
     def state(self) -> np.ndarray:
         """``[B, 4N + 1]``: per agent (log resources, reputation value, its recipient's
         reputation value, its recipient's log resources), then the round fraction."""
+        self._require_reset("state")
         return self._observer.state(
             self._reputation, self._recipients, self._resources, self._round
         )
@@ -415,10 +416,6 @@ class DonorCore(BatchedCore):
     # ------------------------------------------------------------------ helpers
     def _render_snapshot(self, index: int) -> dict:
         """What the renderer draws of copy ``index``: plain arrays and labels."""
-        if not 0 <= index < self.num_envs:
-            raise IndexError(
-                f"render index {index} is out of range: the core has {self.num_envs} copies"
-            )
         return {
             "resources": self._resources[index].copy(),
             "start_resources": self.start_resources,

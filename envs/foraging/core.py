@@ -410,6 +410,7 @@ class ForagingCore(BatchedCore):
         )
 
     def action_mask(self) -> np.ndarray:
+        self._require_reset("action_mask")
         return self._mask.copy()
 
     # ------------------------------------------------------------------ observations
@@ -503,6 +504,7 @@ class ForagingCore(BatchedCore):
         return np.ascontiguousarray(win.transpose(0, 1, 4, 2, 3))
 
     def state(self) -> np.ndarray:
+        self._require_reset("state")
         food = np.where(
             self.food_alive[..., None],
             np.concatenate([self.food_pos, self.food_level[..., None]], -1),

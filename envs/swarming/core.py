@@ -313,6 +313,7 @@ class SwarmingCore(BatchedCore):
         return mean_angle, (np.hypot(sum_c, sum_s) / size).reshape(shape)
 
     def state(self) -> np.ndarray:
+        self._require_reset("state")
         angles = self._aligned()
         c, s = np.cos(angles).mean(axis=1), np.sin(angles).mean(axis=1)
         bins = np.minimum(
