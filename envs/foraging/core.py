@@ -69,9 +69,12 @@ import numpy as np
 from envs.core import BatchedCore
 from envs.foraging import kernels
 from envs.foraging.kernels import EAST, FREE, LOAD, NONE, NORTH, SOUTH, WEST  # noqa: F401  (the action ids)
+from envs.foraging.observation import observe_grid, observe_window
 
 WALL = -2  # cell code of the padded field's border (FREE: empty; food cells hold the food's slot)
 ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
+
+
 # cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
 _FOOD_BLOCK = np.array(
     [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)] + [(-2, 0), (2, 0), (0, -2), (0, 2)],
@@ -414,54 +417,30 @@ class ForagingCore(BatchedCore):
         return self._mask.copy()
 
     # ------------------------------------------------------------------ observations
-    def _window_offset(self) -> np.ndarray:
-        """Top-left corner of each agent's sight window clipped at the grid edge, [B, N, 2]."""
-        return np.maximum(self.pos - self.sight, 0)
-
     def _observe(self) -> np.ndarray:
         if self.grid_observation:
-            return self._observe_grid()
+            return observe_grid(
+                self.pos,
+                self.level,
+                self.food_pos,
+                self.food_level,
+                self.food_alive,
+                self.rows,
+                self.cols,
+                self.sight,
+                self.observe_agent_levels,
+            )
         if self._full_sight:
             return self._observe_full()
-        b, n, f = self.num_envs, self.n_players, self.n_food
-        offset = self._window_offset()  # [B, N, 2]
-        # food: inside the (properly clipped) window, row-major order
-        rel_food = self.food_pos[:, None, :, :] - offset[:, :, None, :]  # [B, N, F, 2]
-        far = np.abs(self.food_pos[:, None, :, :] - self.pos[:, :, None, :]).max(-1) > self.sight
-        seen_food = self.food_alive[:, None, :] & ~far
-        order = np.argsort(~seen_food, axis=2, kind="stable")
-        seen_sorted = np.take_along_axis(seen_food, order, axis=2)
-        rel_sorted = np.take_along_axis(rel_food, order[..., None], axis=2)
-        lvl_sorted = np.take_along_axis(
-            np.broadcast_to(self.food_level[:, None, :], (b, n, f)), order, axis=2
+        return observe_window(
+            self.pos,
+            self.level,
+            self.food_pos,
+            self.food_level,
+            self.food_alive,
+            self.sight,
+            self.observe_agent_levels,
         )
-        food_obs = np.where(
-            seen_sorted[..., None],
-            np.concatenate([rel_sorted, lvl_sorted[..., None]], axis=-1),
-            np.array([-1, -1, 0]),
-        )
-        # players: self first, then visible others in index order (lbforaging's visibility test)
-        rel = self.pos[:, None, :, :] - offset[:, :, None, :]  # [B, i, j, 2]
-        visible = (rel.min(-1) >= 0) & (rel.max(-1) <= 2 * self.sight)
-        rank = np.where(visible, np.arange(n) + 1, n + 1)
-        rank[:, np.arange(n), np.arange(n)] = 0
-        porder = np.argsort(rank, axis=2, kind="stable")
-        vis_sorted = np.take_along_axis(visible, porder, axis=2)
-        rel_p = np.take_along_axis(rel, porder[..., None], axis=2)
-        if self.observe_agent_levels:
-            lvl_p = np.take_along_axis(
-                np.broadcast_to(self.level[:, None, :], (b, n, n)), porder, axis=2
-            )
-            player_obs = np.where(
-                vis_sorted[..., None],
-                np.concatenate([rel_p, lvl_p[..., None]], -1),
-                np.array([-1, -1, 0]),
-            )
-        else:
-            player_obs = np.where(vis_sorted[..., None], rel_p, np.array([-1, -1]))
-        return np.concatenate(
-            [food_obs.reshape(b, n, -1), player_obs.reshape(b, n, -1)], axis=-1
-        ).astype(np.float32)
 
     def _observe_full(self) -> np.ndarray:
         """The vector observation when every agent sees the whole field (the common case):
@@ -480,28 +459,6 @@ class ForagingCore(BatchedCore):
             out,
         )
         return out
-
-    def _observe_grid(self) -> np.ndarray:
-        b, s = self.num_envs, self.sight
-        rows, cols = self.rows + 2 * s, self.cols + 2 * s
-        layers = np.zeros((b, rows, cols, 3), dtype=np.float32)
-        ar = np.arange(b)[:, None]
-        layers[ar, self.pos[..., 0] + s, self.pos[..., 1] + s, 0] = (
-            self.level if self.observe_agent_levels else 1
-        )
-        fb, ff = np.nonzero(self.food_alive)
-        fr, fc = self.food_pos[fb, ff, 0] + s, self.food_pos[fb, ff, 1] + s
-        layers[fb, fr, fc, 1] = self.food_level[fb, ff]
-        layers[:, s : s + self.rows, s : s + self.cols, 2] = 1.0
-        layers[ar, self.pos[..., 0] + s, self.pos[..., 1] + s, 2] = 0.0
-        layers[fb, fr, fc, 2] = 0.0
-        w = np.arange(2 * s + 1)
-        r_idx = self.pos[..., 0, None] + w  # [B, N, W]
-        c_idx = self.pos[..., 1, None] + w
-        win = layers[
-            np.arange(b)[:, None, None, None], r_idx[..., :, None], c_idx[..., None, :]
-        ]  # [B,N,W,W,3]
-        return np.ascontiguousarray(win.transpose(0, 1, 4, 2, 3))
 
     def state(self) -> np.ndarray:
         self._require_reset("state")
