@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import envs
 
@@ -159,3 +161,57 @@ def test_render_refuses_copies_that_do_not_exist(env_id):
     with pytest.raises(TypeError, match=re.escape("valid copies are 0..1")):
         core.render(1.0)
     core.close()
+
+
+# ---------------------------------------------------------------------- foraging layouts
+def _foraging(**kwargs):
+    return envs.make_vec("foraging-v0", 1, field_size=8, players=2, max_num_food=2, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "players, food, message",
+    [
+        (
+            [(0, 0, 99), (1, 1, 1)],
+            [(3, 3, 1)],
+            "player 0 has level 99; player levels must be in 1..2",
+        ),
+        ([(0, 0, 1), (1, 1, 1)], [(3, 3, 5)], "food 0 has level 5; food levels must be in 1..4"),
+        ([(0.7, 0, 1), (1, 1, 1)], [(3, 3, 1)], "0.7 is not an integer"),
+        ([(0, 0, 1), (1, 1, 1)], [(3, 3, float("nan"))], "nan is not an integer"),
+        ([(0, 0, 1), (1, 1, True)], [(3, 3, 1)], "True is not an integer"),
+        ([(0, 0, 1), (1, 1)], [(3, 3, 1)], "player 1 must be (row, col, level), got (1, 1)"),
+        ([(0, 0, 1), "abc"], [(3, 3, 1)], "player 1 must be (row, col, level), got 'abc'"),
+        (5, [(3, 3, 1)], "options['players'] must be a list of (row, col, level) triples, got 5"),
+        ([(0, 0, 1), (1, 1, 1)], [(3, -1, 1)], "food 0 at (3, -1) is off the grid"),
+    ],
+)
+def test_foraging_refuses_layouts_that_leave_the_observation_space(players, food, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _foraging().reset(options={"players": players, "food": food})
+
+
+def test_foraging_accepts_whole_numbers_of_any_type_in_layouts():
+    a, b = _foraging(), _foraging()
+    a.reset(options={"players": [(0, 0, 1), (1, 1, 2)], "food": [(3, 3, 4)]})
+    b.reset(options={"players": np.array([[0.0, 0, 1], [1, 1, 2]]), "food": [(3, 3, np.int8(4))]})
+    np.testing.assert_array_equal(a._observe(), b._observe())
+
+
+_cell = st.integers(-1, 8)
+_triple = st.tuples(_cell, _cell, st.integers(0, 6))
+
+
+@given(
+    players=st.lists(_triple, min_size=2, max_size=2),
+    food=st.lists(_triple, min_size=1, max_size=2),
+    grid=st.booleans(),
+)
+def test_every_accepted_layout_observes_inside_the_spaces(players, food, grid):
+    core = _foraging(grid_observation=grid, sight=2)
+    try:
+        obs, _ = core.reset(options={"players": players, "food": food})
+    except ValueError:
+        return
+    assert all(core.observation_space.contains(o) for o in obs[0])
+    assert core.state_space.contains(core.state()[0])

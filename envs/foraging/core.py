@@ -69,35 +69,17 @@ import numpy as np
 from envs.core import BatchedCore
 from envs.foraging import kernels
 from envs.foraging.kernels import EAST, FREE, LOAD, NONE, NORTH, SOUTH, WEST  # noqa: F401  (the action ids)
+from envs.foraging.layout import FOOD_BLOCK, check_layout, max_food_that_fits
 from envs.foraging.observation import observe_grid, observe_window
 
 WALL = -2  # cell code of the padded field's border (FREE: empty; food cells hold the food's slot)
 ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
 
 
-# cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
-_FOOD_BLOCK = np.array(
-    [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)] + [(-2, 0), (2, 0), (0, -2), (0, 2)],
-    dtype=np.int64,
-)
-
-
 def _positive_int(name: str, value) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def max_food_that_fits(rows: int, cols: int) -> int:
-    """How many foods the placement rule fits on an empty field (greedy row-major packing)."""
-    blocked = np.zeros((rows + 4, cols + 4), dtype=bool)
-    count = 0
-    for r in range(1, rows - 1):
-        for c in range(1, cols - 1):
-            if not blocked[r + 2, c + 2]:
-                count += 1
-                blocked[r + 2 + _FOOD_BLOCK[:, 0], c + 2 + _FOOD_BLOCK[:, 1]] = True
-    return count
 
 
 class ForagingCore(BatchedCore):
@@ -315,9 +297,9 @@ class ForagingCore(BatchedCore):
                 r, c = best // cols, best % cols
                 food_pos[:, slot] = np.stack([r, c], axis=-1)
                 placed[:, slot] = ok
-                rr = (r[:, None] + _FOOD_BLOCK[:, 0] + 2)[ok]
-                cc = (c[:, None] + _FOOD_BLOCK[:, 1] + 2)[ok]
-                blocked[np.repeat(ar[ok], len(_FOOD_BLOCK)), rr.ravel(), cc.ravel()] = True
+                rr = (r[:, None] + FOOD_BLOCK[:, 0] + 2)[ok]
+                cc = (c[:, None] + FOOD_BLOCK[:, 1] + 2)[ok]
+                blocked[np.repeat(ar[ok], len(FOOD_BLOCK)), rr.ravel(), cc.ravel()] = True
             done = placed.all(axis=1)
             # lbforaging gives up after 1000 attempts and plays with fewer food; we draw again
             # for those copies (construction already checked that the food fits).
@@ -328,31 +310,15 @@ class ForagingCore(BatchedCore):
             pending = pending[~done]
 
     def _place_layout(self, idx: np.ndarray, options: dict) -> None:
-        players = [tuple(int(v) for v in p) for p in options.get("players", [])]
-        food = [tuple(int(v) for v in p) for p in options.get("food", [])]
-        if len(players) != self.n_players:
-            raise ValueError(
-                f"options['players'] must list {self.n_players} (row, col, level) triples, got {len(players)}"
-            )
-        if not 1 <= len(food) <= self.n_food:
-            raise ValueError(
-                f"options['food'] must list 1..{self.n_food} (row, col, level) triples (max_num_food), got {len(food)}"
-            )
-        seen: dict[tuple[int, int], str] = {}
-        for kind, items in (("player", players), ("food", food)):
-            for i, item in enumerate(items):
-                if len(item) != 3:
-                    raise ValueError(f"{kind} {i} must be (row, col, level), got {item}")
-                r, c, lvl = item
-                if not (0 <= r < self.rows and 0 <= c < self.cols):
-                    raise ValueError(
-                        f"{kind} {i} at ({r}, {c}) is off the grid: rows are 0..{self.rows - 1}, cols 0..{self.cols - 1}"
-                    )
-                if lvl < 1:
-                    raise ValueError(f"{kind} {i} has level {lvl}; levels must be >= 1")
-                if (r, c) in seen:
-                    raise ValueError(f"{kind} {i} at ({r}, {c}) overlaps {seen[(r, c)]}")
-                seen[(r, c)] = f"{kind} {i}"
+        players, food = check_layout(
+            options,
+            self.rows,
+            self.cols,
+            self.n_players,
+            self.n_food,
+            int(self.max_player_level.max()),
+            self.food_level_cap,
+        )
         k = len(idx)
         pos = np.broadcast_to(np.array([p[:2] for p in players]), (k, self.n_players, 2))
         levels = np.broadcast_to(np.array([p[2] for p in players]), (k, self.n_players))
