@@ -215,3 +215,19 @@ def test_every_accepted_layout_observes_inside_the_spaces(players, food, grid):
         return
     assert all(core.observation_space.contains(o) for o in obs[0])
     assert core.state_space.contains(core.state()[0])
+
+
+# ---------------------------------------------------------------------- other reset options
+@pytest.mark.parametrize(
+    "env_id, options, message",
+    [
+        ("donor-v0", {"resources": "abc"}, "options['resources'] must be a number or an array"),
+        ("donor-v0", {"resources": [1, 2]}, "broadcastable to [N] = (12,), got [1, 2]"),
+        ("donor-v0", {"reputation": [1, 2, 3]}, "options['reputation'] must be a number or"),
+        ("donor-v0", {"reputation": "x"}, "options['reputation'] must be numbers, got 'x'"),
+        ("swarming-vicsek-v0", {"headings": "abc"}, "reset option 'headings' must be numbers"),
+    ],
+)
+def test_malformed_reset_options_name_the_option(env_id, options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        envs.make_vec(env_id).reset(options=options)

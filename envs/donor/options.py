@@ -43,12 +43,16 @@ def check_reset_options(
     n = shape[1]
     checked: dict[str, np.ndarray] = {}
     if "resources" in options:
-        value = np.broadcast_to(np.asarray(options["resources"], dtype=np.float64), shape)
+        value = _broadcast(options, "resources", shape, np.float64)
         if np.any(~np.isfinite(value)) or np.any(value < 0):
             raise ValueError("options['resources'] must be finite and >= 0")
         checked["resources"] = value
     if "reputation" in options:
-        value = np.broadcast_to(np.asarray(options["reputation"]), shape)
+        value = _broadcast(options, "reputation", shape, None)
+        if value.dtype.kind not in "biuf":
+            raise ValueError(
+                f"options['reputation'] must be numbers, got {options['reputation']!r}"
+            )
         if norm.kind == "binary":
             allowed, what = np.isin(value, (0, 1)), "0 (bad) or 1 (good)"
         else:
@@ -79,3 +83,14 @@ def check_reset_options(
             )
         checked["recipients"] = rec
     return checked
+
+
+def _broadcast(options: Mapping, key: str, shape: tuple[int, int], dtype) -> np.ndarray:
+    """``options[key]`` as an array broadcast to ``shape``; ValueError naming the option."""
+    try:
+        return np.broadcast_to(np.asarray(options[key], dtype=dtype), shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"options[{key!r}] must be a number or an array broadcastable to [N] = "
+            f"({shape[1]},), got {options[key]!r}"
+        ) from None

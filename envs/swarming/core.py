@@ -481,7 +481,10 @@ class SwarmingCore(BatchedCore):
                 continue  # other keys belong to callers (PettingZoo's API test passes one)
             if key in ("phases", "frequencies") and self._phases is None:
                 raise ValueError(f"reset option {key!r} needs model='kuramoto'")
-            array = np.asarray(value, dtype=np.float64)
+            try:
+                array = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"reset option {key!r} must be numbers, got {value!r}") from None
             if array.shape != shapes[key]:
                 raise ValueError(
                     f"reset option {key!r} must have shape {shapes[key]}, got {array.shape}"
