@@ -13,13 +13,15 @@ Array shapes: observations ``[B, N, *obs_shape]``, rewards / terminated / trunca
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 SeedLike = int | Sequence[int] | None
+#: The largest seed: seeds are kept (in configs, run records, numpy arrays) as int64.
+MAX_SEED = 2**63 - 1
 
 
 class BatchedCore(abc.ABC):
@@ -40,6 +42,8 @@ class BatchedCore(abc.ABC):
     team_reward: str = "sum"
 
     possible_agents: list[str]
+    #: Whether reset() has been called (state, masks and frames exist only after it).
+    _started: bool = False
     observation_space: gym.Space
     action_space: gym.Space
     state_space: gym.spaces.Box
@@ -82,22 +86,48 @@ class BatchedCore(abc.ABC):
 
     # ------------------------------------------------------------------ public API
     def reset(self, seed: SeedLike = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        """Reset every copy. Returns observations ``[B, N, ...]`` and an info dict."""
+        """Reset every copy. Returns observations ``[B, N, ...]`` and an info dict.
+
+        Args:
+            seed: None (continue each copy's stream), an integer ``s`` in ``[0, 2**63 - 1]``
+                (copy ``b`` gets ``s + b``), or one such integer per copy.
+            options: None or a dict (the family's reset options, e.g. a layout).
+        """
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(
+                f"options must be a dict (the env's reset options) or None, "
+                f"got {type(options).__name__} {options!r}"
+            )
         if seed is not None:
             self.seed(seed)
         self._episode_return = np.zeros((self.num_envs, self.num_agents), dtype=np.float64)
         self._episode_length[:] = 0
         self._reset_copies(np.arange(self.num_envs), options)
         self._needs_reset = False
+        self._started = True
         return self._observe(), {}
 
     def seed(self, seed: SeedLike) -> None:
-        if isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + b for b in range(self.num_envs)]
+        """Give every copy a fresh generator (see the class docstring); raises TypeError or
+        ValueError naming ``seed`` and what is accepted."""
+        b = self.num_envs
+        accepted = (
+            f"seed must be None, an integer in [0, 2**63 - 1] (copy b gets seed + b) "
+            f"or a list of {b} such integers (one per copy)"
+        )
+        if _is_integer(seed):
+            if not 0 <= int(seed) <= MAX_SEED - (b - 1):
+                raise ValueError(f"{accepted}; got {seed!r}, out of range for {b} copies")
+            seeds = [int(seed) + i for i in range(b)]
+        elif isinstance(seed, (Sequence, np.ndarray)) and not isinstance(seed, (str, bytes)):
+            seeds = list(seed)
+            if len(seeds) != b or not all(_is_integer(s) for s in seeds):
+                raise ValueError(f"{accepted}; got {seed!r}")
+            if not all(0 <= int(s) <= MAX_SEED for s in seeds):
+                raise ValueError(f"{accepted}; got {seed!r}, out of range")
+            seeds = [int(s) for s in seeds]
         else:
-            seeds = [int(s) for s in seed]
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} env copies")
+            raise TypeError(f"{accepted}; got {type(seed).__name__} {seed!r}")
         self.rngs = [np.random.default_rng(s) for s in seeds]
 
     def step(self, actions: np.ndarray):
@@ -138,6 +168,7 @@ class BatchedCore(abc.ABC):
 
     def action_mask(self) -> np.ndarray:
         """Boolean ``[B, N, A]``: the actions that are not equivalent to doing nothing."""
+        self._require_reset("action_mask")
         return np.ones((self.num_envs, self.num_agents, self.num_actions), dtype=bool)
 
     @abc.abstractmethod
@@ -162,7 +193,13 @@ class BatchedCore(abc.ABC):
             raise RuntimeError(
                 "render() needs a render_mode; create the env with render_mode='rgb_array' or 'human'"
             )
-        return self._render_frame(index)
+        self._require_reset("render")
+        copies = f"valid copies are 0..{self.num_envs - 1}"
+        if not _is_integer(index):
+            raise TypeError(f"render index must be an integer ({copies}), got {index!r}")
+        if not 0 <= index < self.num_envs:
+            raise IndexError(f"render index {index} is out of range: {copies}")
+        return self._render_frame(int(index))
 
     def close(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Release the renderer's window, if any."""
@@ -188,6 +225,13 @@ class BatchedCore(abc.ABC):
         return {}
 
     # ------------------------------------------------------------------ helpers
+    def _require_reset(self, what: str) -> None:
+        """Refuse ``what`` (a method name) before the first reset: there is no state yet."""
+        if not self._started:
+            raise RuntimeError(
+                f"call reset() before {what}(): {type(self).__name__} has no episode yet"
+            )
+
     def _episode_stats(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Statistics of the episodes ending now in copies ``idx``, as ``[B]`` arrays (NaN elsewhere)."""
         agent_return = np.full((self.num_envs, self.num_agents), np.nan)
@@ -204,7 +248,8 @@ class BatchedCore(abc.ABC):
         return stats
 
     def _check_actions(self, actions) -> np.ndarray:
-        """Validate the shape and range of a joint action; raise naming what is allowed."""
+        """Validate the shape and range of a joint action; raise naming the offending value,
+        its agent and copy, and what is allowed."""
         actions = np.asarray(actions)
         b, n = self.num_envs, self.num_agents
         space = self.action_space
@@ -213,13 +258,28 @@ class BatchedCore(abc.ABC):
                 raise ValueError(
                     f"actions must have shape [num_envs, num_agents] = ({b}, {n}), got {actions.shape}"
                 )
-            if actions.dtype.kind not in "iu":
-                if actions.dtype.kind not in "fb" or not np.all(np.mod(actions, 1) == 0):
+            low, high = int(space.start), int(space.start + space.n - 1)
+            valid = f"valid actions are {low}..{high}"
+            if actions.dtype.kind == "b":
+                actions = actions.astype(np.int64)
+            elif actions.dtype.kind == "f":
+                with np.errstate(invalid="ignore"):
+                    fractional = actions != np.floor(actions)  # NaN included; inf is out of range
+                if fractional.any():
                     raise ValueError(
-                        f"discrete actions must be integers, got dtype {actions.dtype}"
+                        f"discrete actions must be integers: {self._action_at(actions, fractional)} "
+                        f"is not ({valid})"
+                    )
+                outside = (actions < low) | (actions > high)
+                if outside.any():
+                    raise ValueError(
+                        f"{self._action_at(actions, outside)} is out of range: {valid}"
                     )
                 actions = actions.astype(np.int64)
-            low, high = int(space.start), int(space.start + space.n - 1)
+            elif actions.dtype.kind not in "iu":
+                raise ValueError(
+                    f"discrete actions must be integers, got dtype {actions.dtype} ({valid})"
+                )
             # one comparison catches both ends: below `low` wraps to a huge unsigned value
             offset = (
                 actions.view(np.uint64)
@@ -227,19 +287,46 @@ class BatchedCore(abc.ABC):
                 else (actions - low).astype(np.uint64)
             )
             if (offset > high - low).any():
-                bad = actions[(actions < low) | (actions > high)][0]
-                raise ValueError(f"action {bad} is out of range: valid actions are {low}..{high}")
+                outside = (actions < low) | (actions > high)
+                raise ValueError(f"{self._action_at(actions, outside)} is out of range: {valid}")
             return actions
         if isinstance(space, gym.spaces.Box):
             shape = (b, n, *space.shape)
             if actions.shape != shape:
                 raise ValueError(f"actions must have shape {shape}, got {actions.shape}")
+            if actions.dtype.kind not in "iuf":
+                raise ValueError(f"continuous actions must be numbers, got dtype {actions.dtype}")
             actions = actions.astype(np.float32)
-            if not np.all(np.isfinite(actions)):
-                raise ValueError("continuous actions must be finite")
-            if np.any(actions < space.low) or np.any(actions > space.high):
+            bounds = f"[{space.low.min()}, {space.high.max()}]"
+            finite = np.isfinite(actions)
+            if not finite.all():
                 raise ValueError(
-                    f"continuous actions must lie in [{space.low.min()}, {space.high.max()}]"
+                    f"continuous actions must be finite: {self._action_at(actions, ~finite)} "
+                    f"is not (valid actions lie in {bounds})"
+                )
+            outside = (actions < space.low) | (actions > space.high)
+            if outside.any():
+                raise ValueError(
+                    f"continuous actions must lie in {bounds}: "
+                    f"{self._action_at(actions, outside)} does not"
                 )
             return actions
         raise TypeError(f"unsupported action space {space}")
+
+    def _action_at(self, actions: np.ndarray, bad: np.ndarray) -> str:
+        """``"action <value> of <agent> in copy <b>"`` for the first True entry of ``bad``."""
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = actions[where]
+        value = float(value) if value.dtype.kind == "f" else int(value)
+        components = where[2:]
+        part = (
+            f" (component {', '.join(map(str, components))})"
+            if components and actions[where[:2]].size > 1
+            else ""
+        )
+        return f"action {value!r}{part} of {self.possible_agents[where[1]]} in copy {where[0]}"
+
+
+def _is_integer(value) -> bool:
+    """An int or numpy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))

@@ -121,19 +121,10 @@ class ParallelView(ParallelEnv):
         for agent, action in actions.items():
             if agent not in self.agents:
                 continue  # PettingZoo lets callers pass actions for agents that are done
-            if isinstance(action, (int, np.integer)):
-                joint[0, self._index[agent]] = action
-                continue
-            value = np.asarray(action)
-            if isinstance(space, gym.spaces.Discrete) and value.shape != ():
-                raise ValueError(
-                    f"action of {agent} must be a scalar in 0..{space.n - 1}, got shape {value.shape}"
-                )
-            if isinstance(space, gym.spaces.Box) and value.shape != space.shape:
-                raise ValueError(
-                    f"action of {agent} must have shape {space.shape}, got {value.shape}"
-                )
-            joint[0, self._index[agent]] = value
+            if isinstance(space, gym.spaces.Discrete):
+                joint[0, self._index[agent]] = _discrete_action(agent, action, space)
+            else:
+                joint[0, self._index[agent]] = _box_action(agent, action, space)
         return joint
 
     def _obs_dict(self, obs: np.ndarray, agents: list[str] | None = None) -> dict:
@@ -161,3 +152,54 @@ class ParallelView(ParallelEnv):
                     for k, v in episode.items()
                 }
         return infos
+
+
+def _discrete_action(agent: str, action: Any, space: gym.spaces.Discrete) -> int:
+    """One agent's discrete action as an int; raise ValueError naming the value, the agent
+    and the valid range for anything else (1.5, "1", NaN, 1e300, arrays)."""
+    low, high = int(space.start), int(space.start + space.n - 1)
+    valid = f"valid actions are {low}..{high}"
+    if isinstance(action, (int, np.integer)):  # the common case, bools included
+        value = int(action)
+    else:
+        array = np.asarray(action)
+        if array.shape != ():
+            raise ValueError(
+                f"action of {agent} must be a scalar in {low}..{high}, got shape {array.shape}"
+            )
+        if array.dtype.kind in "iub":
+            value = int(array)
+        elif array.dtype.kind == "f":
+            number = float(array)
+            if np.isnan(number) or (low <= number <= high and not number.is_integer()):
+                raise ValueError(f"action {number!r} of {agent} is not an integer: {valid}")
+            if not low <= number <= high:
+                raise ValueError(f"action {number!r} of {agent} is out of range: {valid}")
+            value = int(number)
+        else:
+            raise ValueError(
+                f"action {action!r} of {agent} must be an integer, "
+                f"got {type(action).__name__}: {valid}"
+            )
+    if not low <= value <= high:
+        raise ValueError(f"action {value} of {agent} is out of range: {valid}")
+    return value
+
+
+def _box_action(agent: str, action: Any, space: gym.spaces.Box) -> np.ndarray:
+    """One agent's continuous action as float32; raise ValueError naming the agent and the
+    bounds for a wrong shape, non-numbers, NaN or infinity, or values out of bounds."""
+    bounds = f"[{space.low.min()}, {space.high.max()}]"
+    value = np.asarray(action)
+    if value.dtype.kind not in "iuf":
+        raise ValueError(
+            f"action of {agent} must be numbers in {bounds}, got {type(action).__name__} {action!r}"
+        )
+    if value.shape != space.shape:
+        raise ValueError(f"action of {agent} must have shape {space.shape}, got {value.shape}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"action {value.tolist()} of {agent} must be finite, in {bounds}")
+    value = value.astype(np.float32)
+    if np.any(value < space.low) or np.any(value > space.high):
+        raise ValueError(f"action {value.tolist()} of {agent} must lie in {bounds}")
+    return value

@@ -56,14 +56,15 @@ def test_unnormalised_reward_is_level_times_food_level():
 
 
 def test_food_choice_order_is_north_south_west_east():
-    # the agent at (4,4) touches food north (3,4) and south (5,4) (a layout spawning never makes)
-    core, _ = scenario([(4, 4, 3)], [(3, 4, 1), (5, 4, 1)])
+    # the agent at (4,4) touches food north (3,4) and south (5,4) (a layout spawning never makes);
+    # its level 3 needs max_player_level=3, or its observation would leave the space
+    core, _ = scenario([(4, 4, 3)], [(3, 4, 1), (5, 4, 1)], max_player_level=3)
     step(core, LOAD)
     assert our_food(core) == {(5, 4, 1)}
-    core, _ = scenario([(4, 4, 3)], [(4, 3, 1), (5, 4, 1)])
+    core, _ = scenario([(4, 4, 3)], [(4, 3, 1), (5, 4, 1)], max_player_level=3)
     step(core, LOAD)  # south comes before west
     assert our_food(core) == {(4, 3, 1)}
-    core, _ = scenario([(4, 4, 3)], [(4, 3, 1), (4, 5, 1)])
+    core, _ = scenario([(4, 4, 3)], [(4, 3, 1), (4, 5, 1)], max_player_level=3)
     step(core, LOAD)  # west before east
     assert our_food(core) == {(4, 5, 1)}
 

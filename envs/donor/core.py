@@ -116,7 +116,6 @@ Unknown keys are ignored with a warning, as gymnasium envs ignore them.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -124,7 +123,11 @@ import gymnasium as gym
 import numpy as np
 
 from envs.core import BatchedCore
+from envs.donor.generations import replacements
+from envs.donor.metrics import EpisodeMetrics
 from envs.donor.norms import Norm, get_norm
+from envs.donor.observation import DonorObserver
+from envs.donor.options import check_reset_options
 from envs.donor.pairing import (
     check_pairing,
     random_matching,
@@ -132,8 +135,8 @@ from envs.donor.pairing import (
     round_robin_schedule,
     seating,
 )
+from envs.donor.transfers import check_economy, play_round
 
-RESET_OPTIONS = ("resources", "reputation", "recipients", "seating")
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -179,37 +182,19 @@ class DonorCore(BatchedCore):
             _check_int("generation_length", generation_length, 1)
         self.pairing = check_pairing(pairing, int(num_agents))
         self.norm: Norm = get_norm(norm)
-        if not np.isfinite(multiplier) or multiplier < 1:
+        levels = check_economy(
+            start_resources,
+            donation_levels,
+            multiplier,
+            execution_error,
+            punishment,
+            punish_fraction,
+            punish_fine,
+        )
+        if not 0.0 <= float(assessment_error) <= 1.0:
             raise ValueError(
-                f"multiplier must be a finite number >= 1 (donating must not destroy value), "
-                f"got {multiplier!r}"
+                f"assessment_error is a probability and must lie in [0, 1], got {assessment_error!r}"
             )
-        if not np.isfinite(start_resources) or start_resources <= 0:
-            raise ValueError(f"start_resources must be a positive number, got {start_resources!r}")
-        for name, p in (
-            ("execution_error", execution_error),
-            ("assessment_error", assessment_error),
-        ):
-            if not 0.0 <= float(p) <= 1.0:
-                raise ValueError(f"{name} is a probability and must lie in [0, 1], got {p!r}")
-        levels = np.asarray(donation_levels, dtype=np.float64)
-        if (
-            levels.ndim != 1
-            or levels.size == 0
-            or np.any(~np.isfinite(levels))
-            or np.any(levels < 0)
-            or np.any(levels > 1)
-            or np.unique(levels).size != levels.size
-        ):
-            raise ValueError(
-                f"donation_levels must be a non-empty sequence of distinct fractions in [0, 1], "
-                f"got {donation_levels!r}"
-            )
-        if punishment:
-            if not 0 < punish_fraction <= 1:
-                raise ValueError(f"punish_fraction must lie in (0, 1], got {punish_fraction!r}")
-            if not np.isfinite(punish_fine) or punish_fine < 0:
-                raise ValueError(f"punish_fine must be a finite number >= 0, got {punish_fine!r}")
 
         n = int(num_agents)
         self.num_rounds = int(num_rounds)
@@ -232,15 +217,27 @@ class DonorCore(BatchedCore):
         self.action_space = gym.spaces.Discrete(len(levels) + int(self.punishment))
         # fraction donated by each action; the punishment action donates nothing
         self._fractions = np.concatenate([levels, [0.0] if self.punishment else []])
-        self._build_observation_space()
+        self._observer = DonorObserver(
+            self.norm,
+            self.score_bound,
+            self.start_resources,
+            self.num_rounds,
+            self.observe_reputation,
+            self.trace_length,
+            self._trace_channels,
+            self.generation_length,
+        )
+        self.observation_space = self._observer.space
+        #: The named parts of the observation vector (see "Observations").
+        self.obs_slices: dict[str, slice] = self._observer.slices
         self.state_space = gym.spaces.Box(-np.inf, np.inf, shape=(4 * n + 1,), dtype=np.float32)
         self._schedule = round_robin_schedule(n) if self.pairing == "round_robin" else None
 
         b = self.num_envs
         self._rows = np.arange(b)[:, None]  # [B, 1] row index for gathers
-        self._flat_offset = self._rows * n  # [B, 1] offsets into flattened [B * N] arrays
-        self._block = np.empty((b, 4 * n))  # [B, 4N] each step's uniforms, refilled in place
-        self._block_rows = list(self._block)  # per-copy row views, filled by each copy's generator
+        # [B, 4N] each step's uniforms, refilled in place row by row (no views kept: a
+        # pickled or deep-copied core must not fill a row that _block no longer owns)
+        self._block = np.empty((b, 4 * n))
         self._resources = np.full((b, n), self.start_resources)  # [B, N]
         self._reputation = np.full((b, n), self.norm.initial, dtype=np.int64)  # [B, N]
         self._trace = np.zeros(
@@ -251,15 +248,8 @@ class DonorCore(BatchedCore):
         self._seat_round = np.zeros(b, dtype=np.int64)  # [B] rounds since the seating was drawn
         self._round = np.zeros(b, dtype=np.int64)  # [B] rounds played this episode
         self._generation = np.zeros(b, dtype=np.int64)  # [B] generations started (0 = the first)
-        # per-episode sums for the metrics
-        self._coop_count = np.zeros(b)
-        self._donated_sum = np.zeros(b)
-        self._punish_count = np.zeros(b)
-        self._good_sum = np.zeros(b)
+        self._metrics = EpisodeMetrics(b, self.num_rounds, self.punishment)
         # the last round, for the renderer
-        self._coop_history = np.full(
-            (b, self.num_rounds), np.nan
-        )  # [B, T] cooperation rate per round
         self._last_recipients = np.full((b, n), -1, dtype=np.int64)
         self._last_donated = np.zeros((b, n))
         self._last_punished = np.zeros((b, n), dtype=bool)
@@ -269,32 +259,6 @@ class DonorCore(BatchedCore):
     @property
     def _trace_channels(self) -> int:
         return 3 if self.punishment else 2
-
-    def _build_observation_space(self) -> None:
-        low: list[float] = []
-        high: list[float] = []
-        self.obs_slices: dict[str, slice] = {}
-
-        def add(name: str, lo: list[float], hi: list[float]) -> None:
-            self.obs_slices[name] = slice(len(low), len(low) + len(lo))
-            low.extend(lo)
-            high.extend(hi)
-
-        if self.observe_reputation:
-            add("reputation", [-1.0], [1.0])
-        if self.trace_length:
-            add(
-                "trace",
-                [0.0] * self.trace_length * self._trace_channels,
-                [1.0] * self.trace_length * self._trace_channels,
-            )
-        add("resources", [0.0], [np.inf])
-        add("round", [0.0], [1.0])
-        if self.generation_length is not None:
-            add("generation_round", [0.0], [1.0])
-        self.observation_space = gym.spaces.Box(
-            np.array(low, dtype=np.float32), np.array(high, dtype=np.float32), dtype=np.float32
-        )
 
     # ------------------------------------------------------------------ public views
     @property
@@ -347,9 +311,7 @@ class DonorCore(BatchedCore):
         self._round[idx] = 0
         self._generation[idx] = 0
         self._seat_round[idx] = 0
-        for acc in (self._coop_count, self._donated_sum, self._punish_count, self._good_sum):
-            acc[idx] = 0.0
-        self._coop_history[idx] = np.nan
+        self._metrics.reset(idx)
         self._last_recipients[idx] = -1
         self._last_donated[idx] = 0.0
         self._last_punished[idx] = False
@@ -366,31 +328,23 @@ class DonorCore(BatchedCore):
     def _step(self, actions: np.ndarray):
         b, n = self.num_envs, self.num_agents
         # one block of uniforms per copy and step: pairing | execution | assessment | ties
-        for rng, row in zip(self.rngs, self._block_rows):
+        for rng, row in zip(self.rngs, self._block):
             rng.random(out=row)
         u = self._block.reshape(b, 4, n)
         recipients = self._recipients
         resources = self._resources
-
-        chosen = self._fractions[actions]  # [B, N] intended fraction
-        chose_donation = chosen > 0
-        donated = np.where(chose_donation & (u[:, 1] < self.execution_error), 0.0, chosen)
-        gift = donated * resources  # [B, N] what each donor gives up
-        flat = (recipients + self._flat_offset).ravel()
-        received = np.bincount(
-            flat, weights=(self.multiplier * gift).ravel(), minlength=b * n
-        ).reshape(b, n)
-        new_resources = resources - gift + received
-        if self.punishment:
-            punished = actions == self.punish_action
-            cost = np.where(punished, self.punish_fraction * resources, 0.0)
-            fines = np.bincount(
-                flat, weights=(self.punish_fine * cost).ravel(), minlength=b * n
-            ).reshape(b, n)
-            new_resources -= cost + fines
-            np.maximum(new_resources, 0.0, out=new_resources)
-        else:
-            punished = np.zeros((b, n), dtype=bool)
+        new_resources, chose_donation, donated, punished = play_round(
+            actions,
+            resources,
+            recipients,
+            self._fractions,
+            u[:, 1],
+            execution_error=self.execution_error,
+            multiplier=self.multiplier,
+            punish_action=self.punish_action,
+            punish_fraction=self.punish_fraction,
+            punish_fine=self.punish_fine,
+        )
         rewards = new_resources - resources
 
         recipient_good = self.norm.is_good(self._reputation[self._rows, recipients])
@@ -409,14 +363,8 @@ class DonorCore(BatchedCore):
             if self.punishment:
                 self._trace[:, :, 0, 2] = punished
 
-        coop_share = chose_donation.sum(axis=1) / n
-        self._coop_history[self._rows[:, 0], np.minimum(self._round, self.num_rounds - 1)] = (
-            coop_share
-        )
-        self._coop_count += chose_donation.sum(axis=1)
-        self._donated_sum += donated.sum(axis=1)
-        self._punish_count += punished.sum(axis=1)
-        self._good_sum += self.norm.is_good(self._reputation).sum(axis=1) / n
+        good = self.norm.is_good(self._reputation)
+        self._metrics.record(self._round, chose_donation, donated, punished, good)
         self._last_recipients = recipients.copy()
         self._last_donated = donated.copy()
         self._last_punished = punished.copy()
@@ -438,50 +386,20 @@ class DonorCore(BatchedCore):
         return rewards, terminated, truncated, info
 
     def _observe(self) -> np.ndarray:
-        b, n = self.num_envs, self.num_agents
-        parts = []
-        if self.observe_reputation:
-            rec_rep = self._reputation[self._rows, self._recipients]
-            parts.append(self.norm.value(rec_rep, self.score_bound)[..., None])
-        if self.trace_length:
-            parts.append(self._trace[self._rows, self._recipients].reshape(b, n, -1))
-        parts.append(np.log2(1.0 + self._resources / self.start_resources)[..., None])
-        parts.append(np.repeat((self._round / self.num_rounds)[:, None, None], n, axis=1))
-        if self.generation_length is not None:
-            in_generation = (self._round % self.generation_length) / self.generation_length
-            parts.append(np.repeat(in_generation[:, None, None], n, axis=1))
-        return np.concatenate(parts, axis=2).astype(np.float32)
+        return self._observer.observe(
+            self._reputation, self._recipients, self._trace, self._resources, self._round
+        )
 
     def state(self) -> np.ndarray:
         """``[B, 4N + 1]``: per agent (log resources, reputation value, its recipient's
         reputation value, its recipient's log resources), then the round fraction."""
-        log_res = np.log2(1.0 + self._resources / self.start_resources)
-        rep = self.norm.value(self._reputation, self.score_bound)
-        per_agent = np.stack(
-            [
-                log_res,
-                rep,
-                rep[self._rows, self._recipients],
-                log_res[self._rows, self._recipients],
-            ],
-            axis=2,
-        )
-        rounds = (self._round / self.num_rounds)[:, None]
-        return np.concatenate([per_agent.reshape(self.num_envs, -1), rounds], axis=1).astype(
-            np.float32
+        self._require_reset("state")
+        return self._observer.state(
+            self._reputation, self._recipients, self._resources, self._round
         )
 
     def _episode_metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        decisions = self.num_agents * np.maximum(self._round[idx], 1)
-        metrics = {
-            "cooperation_rate": self._coop_count[idx] / decisions,
-            "donated_fraction": self._donated_sum[idx] / decisions,
-            "final_resources": self._resources[idx].mean(axis=1),
-            "good_reputation_share": self._good_sum[idx] / np.maximum(self._round[idx], 1),
-        }
-        if self.punishment:
-            metrics["punishment_rate"] = self._punish_count[idx] / decisions
-        return metrics
+        return self._metrics.summary(idx, self._round[idx], self._resources[idx])
 
     def _render_frame(self, index: int) -> np.ndarray | None:
         from envs.donor.rendering import DonorRenderer
@@ -498,10 +416,6 @@ class DonorCore(BatchedCore):
     # ------------------------------------------------------------------ helpers
     def _render_snapshot(self, index: int) -> dict:
         """What the renderer draws of copy ``index``: plain arrays and labels."""
-        if not 0 <= index < self.num_envs:
-            raise IndexError(
-                f"render index {index} is out of range: the core has {self.num_envs} copies"
-            )
         return {
             "resources": self._resources[index].copy(),
             "start_resources": self.start_resources,
@@ -511,7 +425,7 @@ class DonorCore(BatchedCore):
             "recipients": self._last_recipients[index].copy(),
             "donated": self._last_donated[index].copy(),
             "punished": self._last_punished[index].copy(),
-            "cooperation_history": self._coop_history[index].copy(),
+            "cooperation_history": self._metrics.coop_history[index].copy(),
             "round": int(self._round[index]),
             "num_rounds": self.num_rounds,
             "generation": int(self._generation[index]) if self.generation_length else None,
@@ -529,11 +443,7 @@ class DonorCore(BatchedCore):
         if not boundary.any():
             return replaced_by
         g = np.flatnonzero(boundary)
-        order = np.lexsort((tie_uniforms[g], -self._resources[g]), axis=-1)  # richest first
-        half = n // 2
-        sub = replaced_by[g]
-        np.put_along_axis(sub, order[:, ::-1][:, :half], order[:, :half], axis=1)
-        replaced_by[g] = sub
+        replaced_by[g] = replacements(self._resources[g], tie_uniforms[g])
         self._resources[g] = self.start_resources
         self._reputation[g] = self.norm.initial
         self._trace[g] = 0.0
@@ -552,56 +462,19 @@ class DonorCore(BatchedCore):
         self._recipients = round_robin(self._seats, self._seat_round, self._schedule)
 
     def _apply_options(self, idx: np.ndarray, options: dict) -> None:
-        unknown = sorted(set(options) - set(RESET_OPTIONS), key=str)
-        if unknown:  # ignored, as gymnasium envs do, but said out loud
-            warnings.warn(
-                f"ignoring unknown reset option(s) {unknown}; the donor game's options are "
-                f"{list(RESET_OPTIONS)}",
-                stacklevel=4,
-            )
-        n = self.num_agents
-        shape = (len(idx), n)
-        if "resources" in options:
-            value = np.broadcast_to(np.asarray(options["resources"], dtype=np.float64), shape)
-            if np.any(~np.isfinite(value)) or np.any(value < 0):
-                raise ValueError("options['resources'] must be finite and >= 0")
-            self._resources[idx] = value
-        if "reputation" in options:
-            value = np.broadcast_to(np.asarray(options["reputation"]), shape)
-            if self.norm.kind == "binary":
-                allowed, what = np.isin(value, (0, 1)), "0 (bad) or 1 (good)"
-            else:
-                allowed = (value == np.round(value)) & (np.abs(value) <= self.score_bound)
-                what = f"integer scores in [-{self.score_bound}, {self.score_bound}]"
-            if not np.all(allowed):
-                raise ValueError(
-                    f"options['reputation'] under norm {self.norm.name!r} must be {what}"
-                )
-            self._reputation[idx] = value.astype(np.int64)
-        if "seating" in options:
-            if self.pairing != "round_robin":
-                raise ValueError("options['seating'] needs pairing='round_robin'")
-            seats = np.asarray(options["seating"])
-            if seats.shape != (n,) or not np.array_equal(np.sort(seats), np.arange(n)):
-                raise ValueError(f"options['seating'] must be a permutation of 0..{n - 1}")
-            self._seats[idx] = seats
+        shape = (len(idx), self.num_agents)
+        checked = check_reset_options(options, shape, self.norm, self.score_bound, self.pairing)
+        if "resources" in checked:
+            self._resources[idx] = checked["resources"]
+        if "reputation" in checked:
+            self._reputation[idx] = checked["reputation"]
+        if "seating" in checked:
+            self._seats[idx] = checked["seating"]
             self._recipients[idx] = round_robin(
                 self._seats[idx], self._seat_round[idx], self._schedule
             )
-        if "recipients" in options:
-            rec = np.asarray(options["recipients"])
-            if (
-                rec.shape != (n,)
-                or not np.issubdtype(rec.dtype, np.integer)
-                or rec.min() < 0
-                or rec.max() >= n
-                or np.any(rec == np.arange(n))
-            ):
-                raise ValueError(
-                    f"options['recipients'] must be {n} agent indices in 0..{n - 1}, "
-                    f"none equal to its own position (no self-donation)"
-                )
-            self._recipients[idx] = rec
+        if "recipients" in checked:
+            self._recipients[idx] = checked["recipients"]
 
 
 def _check_int(name: str, value, minimum: int) -> None:

@@ -69,32 +69,17 @@ import numpy as np
 from envs.core import BatchedCore
 from envs.foraging import kernels
 from envs.foraging.kernels import EAST, FREE, LOAD, NONE, NORTH, SOUTH, WEST  # noqa: F401  (the action ids)
+from envs.foraging.layout import FOOD_BLOCK, check_layout, max_food_that_fits
+from envs.foraging.observation import observe_grid, observe_window
 
 WALL = -2  # cell code of the padded field's border (FREE: empty; food cells hold the food's slot)
 ACTION_NAMES = ("NONE", "NORTH", "SOUTH", "WEST", "EAST", "LOAD")
-# cells a placed food blocks for other food: its 3x3 neighbourhood and 2 steps along row/col
-_FOOD_BLOCK = np.array(
-    [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)] + [(-2, 0), (2, 0), (0, -2), (0, 2)],
-    dtype=np.int64,
-)
 
 
 def _positive_int(name: str, value) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def max_food_that_fits(rows: int, cols: int) -> int:
-    """How many foods the placement rule fits on an empty field (greedy row-major packing)."""
-    blocked = np.zeros((rows + 4, cols + 4), dtype=bool)
-    count = 0
-    for r in range(1, rows - 1):
-        for c in range(1, cols - 1):
-            if not blocked[r + 2, c + 2]:
-                count += 1
-                blocked[r + 2 + _FOOD_BLOCK[:, 0], c + 2 + _FOOD_BLOCK[:, 1]] = True
-    return count
 
 
 class ForagingCore(BatchedCore):
@@ -312,9 +297,9 @@ class ForagingCore(BatchedCore):
                 r, c = best // cols, best % cols
                 food_pos[:, slot] = np.stack([r, c], axis=-1)
                 placed[:, slot] = ok
-                rr = (r[:, None] + _FOOD_BLOCK[:, 0] + 2)[ok]
-                cc = (c[:, None] + _FOOD_BLOCK[:, 1] + 2)[ok]
-                blocked[np.repeat(ar[ok], len(_FOOD_BLOCK)), rr.ravel(), cc.ravel()] = True
+                rr = (r[:, None] + FOOD_BLOCK[:, 0] + 2)[ok]
+                cc = (c[:, None] + FOOD_BLOCK[:, 1] + 2)[ok]
+                blocked[np.repeat(ar[ok], len(FOOD_BLOCK)), rr.ravel(), cc.ravel()] = True
             done = placed.all(axis=1)
             # lbforaging gives up after 1000 attempts and plays with fewer food; we draw again
             # for those copies (construction already checked that the food fits).
@@ -325,31 +310,15 @@ class ForagingCore(BatchedCore):
             pending = pending[~done]
 
     def _place_layout(self, idx: np.ndarray, options: dict) -> None:
-        players = [tuple(int(v) for v in p) for p in options.get("players", [])]
-        food = [tuple(int(v) for v in p) for p in options.get("food", [])]
-        if len(players) != self.n_players:
-            raise ValueError(
-                f"options['players'] must list {self.n_players} (row, col, level) triples, got {len(players)}"
-            )
-        if not 1 <= len(food) <= self.n_food:
-            raise ValueError(
-                f"options['food'] must list 1..{self.n_food} (row, col, level) triples (max_num_food), got {len(food)}"
-            )
-        seen: dict[tuple[int, int], str] = {}
-        for kind, items in (("player", players), ("food", food)):
-            for i, item in enumerate(items):
-                if len(item) != 3:
-                    raise ValueError(f"{kind} {i} must be (row, col, level), got {item}")
-                r, c, lvl = item
-                if not (0 <= r < self.rows and 0 <= c < self.cols):
-                    raise ValueError(
-                        f"{kind} {i} at ({r}, {c}) is off the grid: rows are 0..{self.rows - 1}, cols 0..{self.cols - 1}"
-                    )
-                if lvl < 1:
-                    raise ValueError(f"{kind} {i} has level {lvl}; levels must be >= 1")
-                if (r, c) in seen:
-                    raise ValueError(f"{kind} {i} at ({r}, {c}) overlaps {seen[(r, c)]}")
-                seen[(r, c)] = f"{kind} {i}"
+        players, food = check_layout(
+            options,
+            self.rows,
+            self.cols,
+            self.n_players,
+            self.n_food,
+            int(self.max_player_level.max()),
+            self.food_level_cap,
+        )
         k = len(idx)
         pos = np.broadcast_to(np.array([p[:2] for p in players]), (k, self.n_players, 2))
         levels = np.broadcast_to(np.array([p[2] for p in players]), (k, self.n_players))
@@ -410,57 +379,34 @@ class ForagingCore(BatchedCore):
         )
 
     def action_mask(self) -> np.ndarray:
+        self._require_reset("action_mask")
         return self._mask.copy()
 
     # ------------------------------------------------------------------ observations
-    def _window_offset(self) -> np.ndarray:
-        """Top-left corner of each agent's sight window clipped at the grid edge, [B, N, 2]."""
-        return np.maximum(self.pos - self.sight, 0)
-
     def _observe(self) -> np.ndarray:
         if self.grid_observation:
-            return self._observe_grid()
+            return observe_grid(
+                self.pos,
+                self.level,
+                self.food_pos,
+                self.food_level,
+                self.food_alive,
+                self.rows,
+                self.cols,
+                self.sight,
+                self.observe_agent_levels,
+            )
         if self._full_sight:
             return self._observe_full()
-        b, n, f = self.num_envs, self.n_players, self.n_food
-        offset = self._window_offset()  # [B, N, 2]
-        # food: inside the (properly clipped) window, row-major order
-        rel_food = self.food_pos[:, None, :, :] - offset[:, :, None, :]  # [B, N, F, 2]
-        far = np.abs(self.food_pos[:, None, :, :] - self.pos[:, :, None, :]).max(-1) > self.sight
-        seen_food = self.food_alive[:, None, :] & ~far
-        order = np.argsort(~seen_food, axis=2, kind="stable")
-        seen_sorted = np.take_along_axis(seen_food, order, axis=2)
-        rel_sorted = np.take_along_axis(rel_food, order[..., None], axis=2)
-        lvl_sorted = np.take_along_axis(
-            np.broadcast_to(self.food_level[:, None, :], (b, n, f)), order, axis=2
+        return observe_window(
+            self.pos,
+            self.level,
+            self.food_pos,
+            self.food_level,
+            self.food_alive,
+            self.sight,
+            self.observe_agent_levels,
         )
-        food_obs = np.where(
-            seen_sorted[..., None],
-            np.concatenate([rel_sorted, lvl_sorted[..., None]], axis=-1),
-            np.array([-1, -1, 0]),
-        )
-        # players: self first, then visible others in index order (lbforaging's visibility test)
-        rel = self.pos[:, None, :, :] - offset[:, :, None, :]  # [B, i, j, 2]
-        visible = (rel.min(-1) >= 0) & (rel.max(-1) <= 2 * self.sight)
-        rank = np.where(visible, np.arange(n) + 1, n + 1)
-        rank[:, np.arange(n), np.arange(n)] = 0
-        porder = np.argsort(rank, axis=2, kind="stable")
-        vis_sorted = np.take_along_axis(visible, porder, axis=2)
-        rel_p = np.take_along_axis(rel, porder[..., None], axis=2)
-        if self.observe_agent_levels:
-            lvl_p = np.take_along_axis(
-                np.broadcast_to(self.level[:, None, :], (b, n, n)), porder, axis=2
-            )
-            player_obs = np.where(
-                vis_sorted[..., None],
-                np.concatenate([rel_p, lvl_p[..., None]], -1),
-                np.array([-1, -1, 0]),
-            )
-        else:
-            player_obs = np.where(vis_sorted[..., None], rel_p, np.array([-1, -1]))
-        return np.concatenate(
-            [food_obs.reshape(b, n, -1), player_obs.reshape(b, n, -1)], axis=-1
-        ).astype(np.float32)
 
     def _observe_full(self) -> np.ndarray:
         """The vector observation when every agent sees the whole field (the common case):
@@ -480,29 +426,8 @@ class ForagingCore(BatchedCore):
         )
         return out
 
-    def _observe_grid(self) -> np.ndarray:
-        b, s = self.num_envs, self.sight
-        rows, cols = self.rows + 2 * s, self.cols + 2 * s
-        layers = np.zeros((b, rows, cols, 3), dtype=np.float32)
-        ar = np.arange(b)[:, None]
-        layers[ar, self.pos[..., 0] + s, self.pos[..., 1] + s, 0] = (
-            self.level if self.observe_agent_levels else 1
-        )
-        fb, ff = np.nonzero(self.food_alive)
-        fr, fc = self.food_pos[fb, ff, 0] + s, self.food_pos[fb, ff, 1] + s
-        layers[fb, fr, fc, 1] = self.food_level[fb, ff]
-        layers[:, s : s + self.rows, s : s + self.cols, 2] = 1.0
-        layers[ar, self.pos[..., 0] + s, self.pos[..., 1] + s, 2] = 0.0
-        layers[fb, fr, fc, 2] = 0.0
-        w = np.arange(2 * s + 1)
-        r_idx = self.pos[..., 0, None] + w  # [B, N, W]
-        c_idx = self.pos[..., 1, None] + w
-        win = layers[
-            np.arange(b)[:, None, None, None], r_idx[..., :, None], c_idx[..., None, :]
-        ]  # [B,N,W,W,3]
-        return np.ascontiguousarray(win.transpose(0, 1, 4, 2, 3))
-
     def state(self) -> np.ndarray:
+        self._require_reset("state")
         food = np.where(
             self.food_alive[..., None],
             np.concatenate([self.food_pos, self.food_level[..., None]], -1),

@@ -279,12 +279,14 @@ class RoutingCore(BatchedCore):
         return np.concatenate(parts, axis=2).astype(np.float32)
 
     def state(self) -> np.ndarray:
+        self._require_reset("state")
         ratio = self.link_flow / self.network.capacity
         return np.concatenate([ratio, (self.day / self.max_days)[:, None]], axis=1).astype(
             np.float32
         )
 
     def action_mask(self) -> np.ndarray:
+        self._require_reset("action_mask")
         return np.broadcast_to(
             self.route_valid[self.agent_od], (self.num_envs, self.num_agents, self.k)
         ).copy()

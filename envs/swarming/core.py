@@ -313,6 +313,7 @@ class SwarmingCore(BatchedCore):
         return mean_angle, (np.hypot(sum_c, sum_s) / size).reshape(shape)
 
     def state(self) -> np.ndarray:
+        self._require_reset("state")
         angles = self._aligned()
         c, s = np.cos(angles).mean(axis=1), np.sin(angles).mean(axis=1)
         bins = np.minimum(
@@ -480,7 +481,10 @@ class SwarmingCore(BatchedCore):
                 continue  # other keys belong to callers (PettingZoo's API test passes one)
             if key in ("phases", "frequencies") and self._phases is None:
                 raise ValueError(f"reset option {key!r} needs model='kuramoto'")
-            array = np.asarray(value, dtype=np.float64)
+            try:
+                array = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"reset option {key!r} must be numbers, got {value!r}") from None
             if array.shape != shapes[key]:
                 raise ValueError(
                     f"reset option {key!r} must have shape {shapes[key]}, got {array.shape}"
