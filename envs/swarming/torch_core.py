@@ -274,8 +274,10 @@ class TorchSwarmingCore(TorchBatchedCore):
         total = b * n
         flat = self._positions.reshape(total, 2)
         agent = torch.arange(total, device=dev)
-        if n <= DENSE_AGENTS:  # every agent of the copy is a candidate
+        if n <= DENSE_AGENTS:  # every agent of the copy is a candidate: no gather needed
             nbr = (agent // n * n)[:, None] + torch.arange(n, device=dev)
+            p = self._positions
+            delta = (p[:, None, :, :] - p[:, :, None, :]).abs().view(total, n, 2)  # [B*N, N, 2]
         else:  # cell lists: the agents of the 9 cells around one's own
             m = self._cells
             cell_xy = torch.clamp((flat * (m / self.box_size)).long(), max=m - 1)  # [B*N, 2]
@@ -290,7 +292,7 @@ class TorchSwarmingCore(TorchBatchedCore):
             filled = slot < per_cell[near][..., None]  # [B*N, S, cap]
             where = torch.clamp(start[near][..., None] + slot, max=total - 1)
             nbr = torch.where(filled, order[where], agent[:, None, None]).reshape(total, -1)
-        delta = (flat[nbr] - flat[:, None, :]).abs()  # [B*N, K, 2]
+            delta = (flat[nbr] - flat[:, None, :]).abs()  # [B*N, K, 2]
         delta = torch.minimum(delta, self.box_size - delta)  # the nearest periodic image
         close = (delta * delta).sum(dim=-1) < self.radius * self.radius
         self._nbr, self._valid = nbr, close & (nbr != agent[:, None])
