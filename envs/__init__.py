@@ -43,6 +43,7 @@ __all__ = [
     "register_alias",
     "register_scripted",
     "scripted_policies",
+    "register_torch_core",
     "list_envs",
     "spec",
     "import_env_modules",
@@ -164,14 +165,18 @@ def make(
     return entry.parallel(**merged)
 
 
-def make_vec(env_id: str, num_envs: int = 1, **kwargs) -> BatchedCore:
+def make_vec(env_id: str, num_envs: int = 1, device: str | None = None, **kwargs) -> BatchedCore:
     """The batched core for ``env_id`` with ``num_envs`` copies (auto-resetting).
 
     A batched-core entry is built directly; a ParallelEnv entry is wrapped in
-    :class:`~envs.generic.ParallelEnvBatch`.
+    :class:`~envs.generic.ParallelEnvBatch`. With ``device`` (``"cuda"``, ``"cuda:k"`` or
+    ``"cpu"``) the family's torch core is built instead (:mod:`envs.torch_core`), tensors on
+    that device; without it the numba/numpy core is the default.
     """
     entry, alias_kwargs = spec(env_id)
     merged = {**entry.kwargs, **alias_kwargs, **kwargs}
+    if device is not None:
+        return _torch_core(entry.id)(num_envs=num_envs, device=device, **merged)
     if entry.batched:
         return entry.core(num_envs=num_envs, **merged)
     render_mode = merged.pop("render_mode", None)
@@ -182,6 +187,26 @@ def make_vec(env_id: str, num_envs: int = 1, **kwargs) -> BatchedCore:
         autoreset=autoreset,
         render_mode=render_mode,
     )
+
+
+# registered id -> "module:Class" of its torch core, imported only when asked for
+_TORCH_CORES: dict[str, str] = {}
+
+
+def register_torch_core(env_id: str, target: str) -> None:
+    """Give the registered ``env_id`` a torch core: ``target`` is ``"module:Class"``."""
+    _TORCH_CORES[env_id] = target
+
+
+def _torch_core(env_id: str) -> Callable[..., Any]:
+    """The torch core class of a registered id, or an error naming the ids that have one."""
+    if env_id not in _TORCH_CORES:
+        raise ValueError(
+            f"env {env_id!r} has no torch core (device=...); torch cores exist for "
+            f"{sorted(_TORCH_CORES)} and their aliases. Leave device unset for the numpy core."
+        )
+    module, name = _TORCH_CORES[env_id].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def list_envs(aliases: bool = False) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from envs import register, register_alias
+from envs import register, register_alias, register_torch_core
 from envs.foraging.core import ACTION_NAMES, ForagingCore
 
 __all__ = ["ForagingCore", "ACTION_NAMES", "lbforaging_kwargs"]
@@ -23,6 +23,8 @@ register(
     description="Level-Based Foraging (lbforaging 2.0.0 rules, defects fixed)",
     pettingzoo_namespace="marlgym",
 )
+
+register_torch_core("foraging-v0", "envs.foraging.torch_core:TorchForagingCore")
 
 ALIAS = (
     r"Foraging(?P<grid>-grid)?(?:-(?P<sight>\d+)s)?-(?P<rows>\d+)x(?P<cols>\d+)-(?P<players>\d+)p"

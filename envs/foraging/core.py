@@ -47,7 +47,8 @@
 ``field_size`` (int or (rows, cols)), ``players``, ``max_num_food``, ``sight`` (default:
 the field size, i.e. full observation), ``min_player_level``, ``max_player_level``,
 ``min_food_level``, ``max_food_level``, ``force_coop``, ``penalty``, ``max_episode_steps``,
-``normalize_reward``, ``grid_observation``, ``observe_agent_levels``.
+``normalize_reward``, ``grid_observation``, ``observe_agent_levels``, ``threads`` (numba
+threads the step uses, default all: ``numba.config.NUMBA_NUM_THREADS``).
 
 ``reset(options={"players": [(row, col, level), ...], "food": [(row, col, level), ...]})``
 places a given layout in every copy (validated).
@@ -56,7 +57,9 @@ places a given layout in every copy (validated).
 The state lives in batched numpy arrays; spawning and observations are numpy array ops over
 the batch, while the step itself (movement, loading, action mask) is one compiled loop over
 ``[B, N]`` in :mod:`envs.foraging.kernels`, since as numpy ops its many tiny decisions cost
-more in per-call overhead than lbforaging's whole step at B=1.
+more in per-call overhead than lbforaging's whole step at B=1. With ``threads`` > 1 and at
+least a few hundred copies per thread the kernels run in parallel over slices of the copies;
+below that (and at B=1) the serial kernels run, so single-core speed is unchanged.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import gymnasium as gym
+import numba
 import numpy as np
 
 from envs.core import BatchedCore
@@ -106,6 +110,7 @@ class ForagingCore(BatchedCore):
         normalize_reward: bool = True,
         grid_observation: bool = False,
         observe_agent_levels: bool = True,
+        threads: int | None = None,
         autoreset: bool = True,
         render_mode: str | None = None,
     ):
@@ -127,6 +132,14 @@ class ForagingCore(BatchedCore):
         self.normalize_reward = bool(normalize_reward)
         self.grid_observation = bool(grid_observation)
         self.observe_agent_levels = bool(observe_agent_levels)
+        most = numba.config.NUMBA_NUM_THREADS
+        self.threads = most if threads is None else threads
+        integer = isinstance(self.threads, (int, np.integer)) and not isinstance(threads, bool)
+        if not integer or not 1 <= self.threads <= most:
+            raise ValueError(
+                f"threads must be an integer in 1..{most} (all cores), got {threads!r}"
+            )
+        self._chunks = kernels.chunks_for(self.num_envs, int(self.threads))  # 1: serial kernels
 
         self.min_player_level = self._levels("min_player_level", min_player_level, self.n_players)
         self.max_player_level = self._levels("max_player_level", max_player_level, self.n_players)
@@ -351,7 +364,7 @@ class ForagingCore(BatchedCore):
 
     # ------------------------------------------------------------------ step
     def _step(self, actions: np.ndarray):
-        kernels.step(
+        args = (
             actions.astype(np.int64, copy=False),
             self.pos,
             self.level,
@@ -366,6 +379,10 @@ class ForagingCore(BatchedCore):
             self._rewards,
             self._terminated,
         )
+        if self._chunks > 1:
+            kernels.step_parallel(*args, self._chunks)
+        else:
+            kernels.step(*args)
         self.t += 1
         truncated = self.t >= self.max_episode_steps
         truncated &= ~self._terminated
@@ -414,7 +431,7 @@ class ForagingCore(BatchedCore):
         out = np.empty(
             (self.num_envs, self.n_players, self.observation_space.shape[0]), dtype=np.float32
         )
-        kernels.observe_full(
+        args = (
             self.pos,
             self.level,
             self.food_pos,
@@ -424,6 +441,10 @@ class ForagingCore(BatchedCore):
             self.observe_agent_levels,
             out,
         )
+        if self._chunks > 1:
+            kernels.observe_full_parallel(*args, self._chunks)
+        else:
+            kernels.observe_full(*args)
         return out
 
     def state(self) -> np.ndarray:

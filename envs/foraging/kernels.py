@@ -7,6 +7,12 @@ numpy's per-call overhead alone (about 0.5-1 us each) costs more than lbforaging
 pure-Python step. One compiled pass over ``[B, N]`` does the same work in a few microseconds
 at B=1 and scales linearly with B, on the same batched arrays the rest of the core uses.
 
+The step and the full-sight observation also come in a ``_parallel`` form: the copies are
+cut into contiguous slices, one per thread, each running the same serial loop (``prange``
+over slices, so scratch arrays are allocated once per slice, not per copy). The core picks
+the serial form for one thread or small batches (:func:`chunks_for`), so that path, and
+single-core speed, are what they were.
+
 The rules are those of :mod:`envs.foraging.core` (its docstring states them); the
 differential test against lbforaging checks this module step by step.
 """
@@ -21,6 +27,9 @@ FREE = -1
 # (d_row, d_col) of each action; NONE and LOAD stay
 _DROW = (0, -1, 1, 0, 0, 0)
 _DCOL = (0, 0, 0, -1, 1, 0)
+# copies per thread below which waking the thread pool costs more than it saves: a copy's
+# step takes tens of nanoseconds, a parallel launch microseconds (far more on a loaded machine)
+MIN_COPIES_PER_THREAD = 1024
 
 
 @numba.njit(cache=True, nogil=True)
@@ -52,7 +61,9 @@ def update_mask(pos, field, mask, copies):
 
 
 @numba.njit(cache=True, nogil=True)
-def step(
+def _step_copies(
+    lo,
+    hi,
     actions,
     pos,
     level,
@@ -67,13 +78,8 @@ def step(
     rewards,
     done,
 ):
-    """Advance every copy by one joint action ``actions [B, N]`` in place.
-
-    Writes ``rewards [B, N]`` (float32) and ``done [B]`` (all food gone), updates positions,
-    food, the padded ``field`` of food ids and the action ``mask`` (which, on entry, is the
-    mask of the state being left: invalid actions act as NONE).
-    """
-    num_envs, n = actions.shape
+    """Advance copies ``lo .. hi-1`` (see :func:`step`); the scratch arrays are per call."""
+    n = actions.shape[1]
     n_food = food_level.shape[1]
     width = field.shape[2]
     act = np.empty(n, dtype=np.int64)
@@ -83,7 +89,7 @@ def step(
     target_food = np.empty(n, dtype=np.int64)
     group_level = np.empty(n_food, dtype=np.int64)
     eaten = np.empty(n_food, dtype=np.bool_)
-    for b in range(num_envs):
+    for b in range(lo, hi):
         # invalid actions act as NONE
         any_move = False
         any_load = False
@@ -167,14 +173,143 @@ def step(
 
 
 @numba.njit(cache=True, nogil=True)
+def step(
+    actions,
+    pos,
+    level,
+    food_pos,
+    food_level,
+    food_alive,
+    field,
+    food_spawned,
+    mask,
+    normalize,
+    penalty,
+    rewards,
+    done,
+):
+    """Advance every copy by one joint action ``actions [B, N]`` in place.
+
+    Writes ``rewards [B, N]`` (float32) and ``done [B]`` (all food gone), updates positions,
+    food, the padded ``field`` of food ids and the action ``mask`` (which, on entry, is the
+    mask of the state being left: invalid actions act as NONE).
+    """
+    _step_copies(
+        0,
+        actions.shape[0],
+        actions,
+        pos,
+        level,
+        food_pos,
+        food_level,
+        food_alive,
+        field,
+        food_spawned,
+        mask,
+        normalize,
+        penalty,
+        rewards,
+        done,
+    )
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def step_parallel(
+    actions,
+    pos,
+    level,
+    food_pos,
+    food_level,
+    food_alive,
+    field,
+    food_spawned,
+    mask,
+    normalize,
+    penalty,
+    rewards,
+    done,
+    chunks,
+):
+    """:func:`step` with the copies cut into ``chunks`` contiguous slices stepped in parallel
+    (numba threads); each slice runs the serial loop, its scratch arrays allocated once."""
+    num_envs = actions.shape[0]
+    for c in numba.prange(chunks):
+        _step_copies(
+            c * num_envs // chunks,
+            (c + 1) * num_envs // chunks,
+            actions,
+            pos,
+            level,
+            food_pos,
+            food_level,
+            food_alive,
+            field,
+            food_spawned,
+            mask,
+            normalize,
+            penalty,
+            rewards,
+            done,
+        )
+
+
+def chunks_for(num_envs: int, threads: int) -> int:
+    """How many parallel slices to cut ``num_envs`` copies into with ``threads`` threads.
+
+    1 means "use the serial kernels": with one thread, or with too few copies per thread to
+    repay the cost of waking the thread pool (about ``MIN_COPIES_PER_THREAD`` copies each).
+    """
+    return max(1, min(threads, num_envs // MIN_COPIES_PER_THREAD))
+
+
+@numba.njit(cache=True, nogil=True)
 def observe_full(pos, level, food_pos, food_level, food_alive, self_first, with_levels, out):
     """Vector observations ``out [B, N, 3F + 3N]`` when every agent sees the whole field: the
     live food in slot (row-major) order then (-1, -1, 0) slots, and the players self first;
     (row, col[, level]) in grid coordinates."""
-    num_envs, n = level.shape
+    _observe_copies(
+        0,
+        level.shape[0],
+        pos,
+        level,
+        food_pos,
+        food_level,
+        food_alive,
+        self_first,
+        with_levels,
+        out,
+    )
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def observe_full_parallel(
+    pos, level, food_pos, food_level, food_alive, self_first, with_levels, out, chunks
+):
+    """:func:`observe_full` over ``chunks`` slices of the copies in parallel."""
+    num_envs = level.shape[0]
+    for c in numba.prange(chunks):
+        _observe_copies(
+            c * num_envs // chunks,
+            (c + 1) * num_envs // chunks,
+            pos,
+            level,
+            food_pos,
+            food_level,
+            food_alive,
+            self_first,
+            with_levels,
+            out,
+        )
+
+
+@numba.njit(cache=True, nogil=True)
+def _observe_copies(
+    lo, hi, pos, level, food_pos, food_level, food_alive, self_first, with_levels, out
+):
+    n = level.shape[1]
     n_food = food_level.shape[1]
     per_player = 3 if with_levels else 2
-    for b in range(num_envs):
+    for b in range(lo, hi):
         for i in range(n):
             k = 0
             for f in range(n_food):

@@ -8,7 +8,7 @@ Registered ids (parameters are keyword arguments of :class:`SwarmingCore`; see i
 Both are mirrored in PettingZoo's registry as ``marlgym/<id>``.
 """
 
-from envs import register
+from envs import register, register_torch_core
 from envs.swarming.core import SwarmingCore
 from envs.swarming.neighbours import NeighbourPairs, brute_force_pairs, cell_list_pairs
 from envs.swarming.policies import VicsekPolicy, vicsek_actions, vicsek_turns
@@ -37,3 +37,5 @@ register(
     description="Kuramoto phase synchronisation on moving agents; reward: Kuramoto order parameter",
     pettingzoo_namespace="marlgym",
 )
+register_torch_core("swarming-vicsek-v0", "envs.swarming.torch_core:TorchSwarmingCore")
+register_torch_core("swarming-kuramoto-v0", "envs.swarming.torch_core:TorchSwarmingCore")
