@@ -421,14 +421,18 @@ def _finished(cell: Cell) -> dict | None:
 
 
 def run_grid(
-    grid: Grid, launcher: Launcher | None, log: Callable[[str], None] = print
+    grid: Grid,
+    launcher: Launcher | None,
+    log: Callable[[str], None] = print,
+    select: Callable[[Cell], bool] | None = None,
 ) -> list[RunRow]:
     """Run the grid's unfinished runs with ``launcher`` (None: run nothing); rows in grid order.
 
+    ``select``, if given, keeps only the cells it accepts (a benchmark's subset of its grid).
     ``runs.json`` in ``grid.out`` is rewritten as each run ends, so an interrupted grid
     leaves an up-to-date account of what finished.
     """
-    cells = grid.cells()
+    cells = [c for c in grid.cells() if select is None or select(c)]
     rows: dict[str, RunRow] = {}
     todo: list[Cell] = []
     for cell in cells:
