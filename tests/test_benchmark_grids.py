@@ -89,3 +89,16 @@ def test_routing_benchmark_takes_each_networks_config(tmp_path, capsys):
 def test_a_learning_grid_refuses_an_unknown_condition():
     with pytest.raises(SystemExit):
         routing_learning.main(["--conditions", "braess_greedy"])
+
+
+def test_train_speed_measures_through_public_apis_and_the_launchers(tmp_path):
+    from benchmarks import train_speed
+
+    small = ["env.num_envs=4", "algo.rollout_length=16"]
+    speed = train_speed.throughput(0.3, small)
+    assert speed["frames"] > 0 and speed["collect_frames_per_s"] > speed["env_frames_per_s"] > 0
+    args = train_speed.main_parser().parse_args(
+        [*small, "--max-steps", "128", "--solve-seeds", "0", "--launcher", "serial"]
+    )
+    (row,) = train_speed.time_to_solve(args, str(tmp_path))
+    assert row["seed"] == 0 and not row["solved"] and row["env_steps"] == 128
