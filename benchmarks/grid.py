@@ -496,6 +496,70 @@ def add_launcher_arguments(parser: argparse.ArgumentParser, jobs: int | None = N
     parser.add_argument("--address", help="join this Ray cluster (with --launcher ray)")
 
 
+#: a benchmark's command-line options that set a train.py key for every run: (key, help)
+RUN_OPTIONS = {
+    "env_steps": ("total_env_steps", "env steps per run"),
+    "num_envs": ("env.num_envs", "env copies stepped together"),
+    "eval_every": (
+        "eval.every_env_steps",
+        "env steps between learning-curve points (0: at the end)",
+    ),
+    "curve_episodes": ("eval.episodes", "greedy episodes per curve point"),
+}
+
+
+def benchmark_parser(doc: str, grid_file: str) -> argparse.ArgumentParser:
+    """A benchmark's command line (``doc``: its module docstring): its grid file (positional,
+    default ``grid_file``) and the options that replace its parts (:func:`benchmark_grid_data`),
+    the launcher's (one job by default), and ``--out`` / ``--runs-dir``."""
+    parser = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=doc,
+    )
+    parser.add_argument(
+        "grid", nargs="?", default=grid_file, help="grid file (default: %(default)s)"
+    )
+    parser.add_argument("--envs", nargs="+", help="env ids (replace the grid's)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds (replace the grid's)")
+    for option, (_, text) in RUN_OPTIONS.items():
+        parser.add_argument(f"--{option.replace('_', '-')}", type=int, help=text)
+    parser.add_argument(
+        "--eval-episodes", type=int, help="greedy episodes of the final evaluation (post_run)"
+    )
+    add_launcher_arguments(parser, jobs=1)
+    parser.add_argument("--out", help="output directory (default: the grid's out)")
+    parser.add_argument("--runs-dir", help="where run directories go (default: the grid's)")
+    return parser
+
+
+def benchmark_grid_data(args: argparse.Namespace) -> dict:
+    """The grid file's mapping with :func:`benchmark_parser`'s replacements."""
+    with open(args.grid) as f:
+        data = yaml.safe_load(f) or {}
+    for key in ("envs", "seeds"):
+        if getattr(args, key):
+            data[key] = list(getattr(args, key))
+    data["overrides"] = dict(data.get("overrides") or {})
+    for option, (key, _) in RUN_OPTIONS.items():
+        if getattr(args, option) is not None:
+            data["overrides"][key] = getattr(args, option)
+    if args.eval_episodes is not None:
+        data["post_run"].setdefault("kwargs", {})["episodes"] = args.eval_episodes
+    for key in ("out", "runs_dir"):
+        if getattr(args, key):
+            data[key] = getattr(args, key)
+    return data
+
+
+def load_or_exit(parser: argparse.ArgumentParser, data: dict, source: str) -> Grid:
+    """:func:`grid_from_dict`, a bad grid reported as the command line's error."""
+    try:
+        return grid_from_dict(data, source=source)
+    except (OSError, ValueError, TypeError) as err:
+        parser.error(str(err))
+
+
 def launcher_from_args(args: argparse.Namespace) -> Launcher:
     """The launcher :func:`add_launcher_arguments`' options name."""
     return make_launcher(args.launcher, args.jobs, args.address)

@@ -46,9 +46,10 @@ import yaml
 from agents.files import write_text_atomic
 from benchmarks.grid import (
     RunRow,
-    add_launcher_arguments,
-    grid_from_dict,
+    benchmark_grid_data,
+    benchmark_parser,
     launcher_from_args,
+    load_or_exit,
     run_grid,
 )
 from benchmarks.run_dirs import (
@@ -70,13 +71,6 @@ TARGET_FRACTION, TARGET_GAP = 0.05, 0.05
 LATE_POINTS = 3
 #: written into each run directory by :func:`evaluate_run`
 EVAL_FILE = "mansa_eval.json"
-#: the command line's options that set train.py keys for every run
-RUN_OPTIONS = {
-    "env_steps": "total_env_steps",
-    "num_envs": "env.num_envs",
-    "eval_every": "eval.every_env_steps",
-    "curve_episodes": "eval.episodes",
-}
 
 
 # ---------------------------------------------------------------------- the grid
@@ -107,28 +101,12 @@ def _label(entry) -> str:
 
 def grid_data(args: argparse.Namespace) -> dict:
     """The grid file's mapping with the command line's replacements."""
-    with open(args.grid) as f:
-        data = yaml.safe_load(f) or {}
-    if args.envs:
-        data["envs"] = list(args.envs)
-    if args.seeds:
-        data["seeds"] = list(args.seeds)
+    data = benchmark_grid_data(args)
     sets = (args.mansa_set, args.il_set, args.cl_set)
     if args.pairing or any(s is not None for s in sets):
         data["algorithms"] = method_entries(args.pairing or "value", *(s or () for s in sets))
     if args.methods:
         data["algorithms"] = [a for a in data["algorithms"] if _label(a) in args.methods]
-    overrides = dict(data.get("overrides") or {})
-    for option, key in RUN_OPTIONS.items():
-        if getattr(args, option) is not None:
-            overrides[key] = getattr(args, option)
-    data["overrides"] = overrides
-    if args.eval_episodes is not None:
-        post_run = data.setdefault("post_run", {"function": f"{__name__}:evaluate_run"})
-        post_run.setdefault("kwargs", {})["episodes"] = args.eval_episodes
-    for key in ("out", "runs_dir"):
-        if getattr(args, key):
-            data[key] = getattr(args, key)
     return data
 
 
@@ -627,46 +605,22 @@ def plot(runs: list[dict], out: str) -> list[str]:
 
 def main_parser() -> argparse.ArgumentParser:
     """The command line of :func:`main`."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
-    )
-    parser.add_argument(
-        "grid", nargs="?", default=GRID_FILE, help="grid file (default: benchmarks/mansa.yaml)"
-    )
-    parser.add_argument("--envs", nargs="+", help="env ids (replace the grid's)")
+    parser = benchmark_parser(__doc__, GRID_FILE)
     parser.add_argument(
         "--pairing",
         choices=sorted(PAIRINGS),
         help="value: IQL / QMIX (the paper's), policy: IPPO / MAPPO (replaces the grid's methods)",
     )
     parser.add_argument("--methods", nargs="+", choices=METHODS, help="run only these methods")
-    parser.add_argument("--seeds", nargs="+", type=int, help="seeds (replace the grid's)")
-    parser.add_argument("--env-steps", type=int, help="env steps per run (all methods)")
-    parser.add_argument("--num-envs", type=int, help="env copies stepped together")
-    parser.add_argument(
-        "--eval-episodes", type=int, help="greedy episodes of the final evaluations"
-    )
-    parser.add_argument(
-        "--eval-every", type=int, help="env steps between learning-curve points (0: at the end)"
-    )
-    parser.add_argument("--curve-episodes", type=int, help="greedy episodes per curve point")
     for side, example in (
         (
             "mansa",
             "MANSA's own settings (algo.KEY=VALUE), e.g. cost=0.01 budget=2 switcher.lr=1e-3",
         ),
-        (
-            "il",
-            "the IL learner's settings, alone and inside MANSA (e.g. epsilon_anneal_steps=200000)",
-        ),
+        ("il", "the IL learner's settings, alone and inside MANSA (e.g. epsilon_anneal_steps=2e5)"),
         ("cl", "the CL learner's settings, alone and inside MANSA"),
     ):
         parser.add_argument(f"--{side}-set", nargs="*", metavar="KEY=VALUE", help=example)
-    add_launcher_arguments(parser, jobs=1)
-    parser.add_argument("--out", help="output directory (default: the grid's out)")
-    parser.add_argument("--runs-dir", help="where run directories go (default: the grid's)")
     parser.add_argument(
         "--plots-only",
         action="store_true",
@@ -678,10 +632,7 @@ def main_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = main_parser()
     args = parser.parse_args(argv)
-    try:
-        grid = grid_from_dict(grid_data(args), source=args.grid)
-    except (OSError, ValueError, TypeError) as err:
-        parser.error(str(err))
+    grid = load_or_exit(parser, grid_data(args), args.grid)
     os.makedirs(grid.out, exist_ok=True)
     path = os.path.join(grid.out, "results.json")
     if args.plots_only:

@@ -125,6 +125,12 @@ def random_routes(
         env.close()
 
 
+def _figures(res: dict[str, float | str]) -> list[float | str]:
+    """A driven result's table cells, from TSTT to the route split."""
+    keys = ("tstt", "ue_tstt", "so_tstt", "ue_ratio", "price_of_anarchy", "relative_gap")
+    return [*(res[k] for k in keys), res.get("split", "-")]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -193,21 +199,7 @@ def main(argv: list[str] | None = None) -> None:
                 target = f"below UE: {'yes' if res['ue_ratio'] < 1.0 else 'no'}"
             else:
                 target = f"UE ± 5%: {'yes' if abs(res['ue_ratio'] - 1.0) <= 0.05 else 'no'}"
-            rows.append(
-                [
-                    record["label"],
-                    record["seed"],
-                    play_mode,
-                    res["tstt"],
-                    res["ue_tstt"],
-                    res["so_tstt"],
-                    res["ue_ratio"],
-                    res["price_of_anarchy"],
-                    res["relative_gap"],
-                    res.get("split", "-"),
-                    target,
-                ]
-            )
+            rows.append([record["label"], record["seed"], play_mode, *_figures(res), target])
     references = {}
     for env in grid.envs:
         network = env.label
@@ -216,21 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         references[network] = res = random_routes(
             env.id, args.days, args.tail, args.copies, seed=99
         )
-        rows.append(
-            [
-                f"{network} random routes",
-                "-",
-                "-",
-                res["tstt"],
-                res["ue_tstt"],
-                res["so_tstt"],
-                res["ue_ratio"],
-                res["price_of_anarchy"],
-                res["relative_gap"],
-                res.get("split", "-"),
-                "reference",
-            ]
-        )
+        rows.append([f"{network} random routes", "-", "-", *_figures(res), "reference"])
     payload = {
         "references": references,
         "seeds": args.seeds,

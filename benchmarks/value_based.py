@@ -32,9 +32,10 @@ import yaml
 
 from benchmarks.grid import (
     RunRow,
-    add_launcher_arguments,
-    grid_from_dict,
+    benchmark_grid_data,
+    benchmark_parser,
     launcher_from_args,
+    load_or_exit,
     run_grid,
 )
 from benchmarks.run_dirs import FINAL_FILE, eval_entry, eval_steps, metrics_rows, read_json
@@ -43,13 +44,6 @@ GRID_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "value_base
 ALGOS = ("iql", "vdn", "qmix", "mfq")
 #: EPyMARL's reported final normalised returns on 8x8-2p-2f-coop (about 1.0 for all three)
 REFERENCE = {("Foraging-8x8-2p-2f-coop-v3", a): "~1.0 (EPyMARL)" for a in ("iql", "vdn", "qmix")}
-#: the command line's options that set train.py keys for every run
-RUN_OPTIONS = {
-    "env_steps": "total_env_steps",
-    "num_envs": "env.num_envs",
-    "eval_every": "eval.every_env_steps",
-    "curve_episodes": "eval.episodes",
-}
 
 
 def parse_value(text: str):
@@ -95,22 +89,9 @@ def algo_entries(algos: list[str], overrides: dict) -> list[dict]:
 
 def grid_data(args: argparse.Namespace, overrides: dict) -> dict:
     """The grid file's mapping with the command line's replacements."""
-    with open(args.grid) as f:
-        data = yaml.safe_load(f) or {}
-    for key in ("envs", "seeds"):
-        if getattr(args, key):
-            data[key] = list(getattr(args, key))
+    data = benchmark_grid_data(args)
     if args.algos or overrides:
         data["algorithms"] = algo_entries(args.algos or list(ALGOS), overrides)
-    data["overrides"] = dict(data.get("overrides") or {})
-    for option, key in RUN_OPTIONS.items():
-        if getattr(args, option) is not None:
-            data["overrides"][key] = getattr(args, option)
-    if args.eval_episodes is not None:
-        data["post_run"]["kwargs"] = {"episodes": args.eval_episodes}
-    for key in ("out", "runs_dir"):
-        if getattr(args, key):
-            data[key] = getattr(args, key)
     return data
 
 
@@ -234,27 +215,8 @@ def summarise(runs: list[dict]) -> str:
 
 def main_parser() -> argparse.ArgumentParser:
     """The command line of :func:`main`."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
-    )
-    parser.add_argument(
-        "grid",
-        nargs="?",
-        default=GRID_FILE,
-        help="grid file (default: benchmarks/value_based.yaml)",
-    )
+    parser = benchmark_parser(__doc__, GRID_FILE)
     parser.add_argument("--algos", nargs="+", choices=ALGOS, help="learners (replace the grid's)")
-    parser.add_argument("--envs", nargs="+", help="env ids (replace the grid's)")
-    parser.add_argument("--seeds", nargs="+", type=int, help="seeds (replace the grid's)")
-    parser.add_argument("--env-steps", type=int, help="env steps per run")
-    parser.add_argument("--num-envs", type=int, help="env copies stepped together")
-    parser.add_argument("--eval-episodes", type=int, help="greedy episodes of the final evaluation")
-    parser.add_argument(
-        "--eval-every", type=int, help="env steps between learning-curve points (0: at the end)"
-    )
-    parser.add_argument("--curve-episodes", type=int, help="greedy episodes per curve point")
     parser.add_argument(
         "--set",
         nargs="*",
@@ -262,9 +224,6 @@ def main_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="config overrides for every learner that has the key (e.g. epsilon_anneal_steps=100000)",
     )
-    add_launcher_arguments(parser, jobs=1)
-    parser.add_argument("--out", help="output directory (default: the grid's out)")
-    parser.add_argument("--runs-dir", help="where run directories go (default: the grid's)")
     parser.add_argument(
         "--merge",
         nargs="+",
@@ -299,10 +258,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--set takes KEY=VALUE, got {item!r}")
         overrides[key.removeprefix("algo.")] = parse_value(value)
     check_overrides(overrides, args.algos or list(ALGOS), parser)
-    try:
-        grid = grid_from_dict(grid_data(args, overrides), source=args.grid)
-    except (OSError, ValueError, TypeError) as err:
-        parser.error(str(err))
+    grid = load_or_exit(parser, grid_data(args, overrides), args.grid)
     rows = run_grid(grid, launcher_from_args(args))
     runs = [run_record(r, overrides) for r in rows if r.record.done]
     failed = [r for r in rows if not r.record.done]
