@@ -564,7 +564,8 @@ def plot(runs: list[dict], out: str) -> list[str]:
         bottom.axhline(100 * TARGET_FRACTION, color="grey", linewidth=0.8, linestyle=":")
         bottom.set_ylabel("MANSA CL calls (%)")
         bottom.set_xlabel("env steps")
-        bottom.legend(fontsize=8)
+        if bottom.get_legend_handles_labels()[0]:  # MANSA ran on this task
+            bottom.legend(fontsize=8)
         fig.tight_layout()
         written.append(os.path.join(out, f"{name}_curves.png"))
         fig.savefig(written[-1], dpi=90)
