@@ -15,8 +15,12 @@ always-cooperate and always-defect, on the same env settings.
     python benchmarks/donor_learning.py --algos ippo mfac --seeds 0 1 2 --save
     python benchmarks/donor_learning.py --conditions stern_visible --extra total_env_steps=50000
 
-The env parameters the issue leaves free (episode length, donation levels) are set in the
-configs ``configs/<algo>_donor_<condition>.yaml``; the results file records them.
+The runs are the grid ``benchmarks/donor_learning.yaml`` (:mod:`benchmarks.grid`: one env
+entry per condition, ``--algos`` the learners), run through the launchers (a process pool,
+``--jobs`` at once, or ``--launcher ray``) into ``--log-dir`` (the grid's ``runs_dir`` by
+default); a finished run is not trained again. The env parameters the issue leaves free
+(episode length, donation levels) are the env's defaults; the results file records the
+conditions' env settings.
 """
 
 from __future__ import annotations
@@ -29,16 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from omegaconf import OmegaConf
-
 import envs
+from benchmarks.grid import EnvEntry
 from benchmarks.learning_runs import (
-    ROOT,
-    Condition,
+    add_learning_arguments,
     aggregate,
+    load_learning_grid,
     markdown_table,
-    run_conditions,
-    save_results,
+    print_or_save,
+    run_learning_grid,
     scripted_reference,
 )
 from envs.donor.policies import AlwaysCooperate, AlwaysDefect, Discriminator
@@ -46,33 +49,19 @@ from envs.donor.policies import AlwaysCooperate, AlwaysDefect, Discriminator
 CONDITIONS = ("stern_visible", "stern_hidden", "image_visible")
 ALGOS = ("ippo", "mfac")
 TARGET_VISIBLE, TARGET_HIDDEN = 0.8, 0.2
+TITLE = "Donor game: learned cooperation"
 
 
-def condition(algo: str, name: str) -> Condition:
-    return Condition(f"{algo}-{name}", f"configs/{algo}_donor_{name}.yaml")
-
-
-def env_of(cond: Condition) -> tuple[str, dict]:
-    """The env id and keyword arguments a condition's config trains on."""
-    cfg = OmegaConf.load(ROOT / cond.config)
-    kwargs = cfg.env.get("kwargs")
-    return str(cfg.env.id), dict(OmegaConf.to_container(kwargs)) if kwargs is not None else {}
-
-
-def references(conditions: list[Condition], episodes: int) -> dict[str, dict[str, float]]:
+def references(conditions: list[EnvEntry], episodes: int) -> dict[str, dict[str, float]]:
     """Scripted discriminator / always-cooperate / always-defect on each condition's env settings."""
     out: dict[str, dict[str, float]] = {}
-    for cond in conditions:
-        env_id, kwargs = env_of(cond)
-        name = cond.label.split("-", 1)[1]
-        if any(key.endswith(name) for key in out):
-            continue
+    for env in conditions:
 
-        def make(copies: int, env_id=env_id, kwargs=kwargs):
-            return envs.make_vec(env_id, copies, **kwargs)
+        def make(copies: int, env=env):
+            return envs.make_vec(env.id, copies, **env.kwargs)
 
         policies = {"ALLC": AlwaysCooperate, "ALLD": AlwaysDefect}
-        if kwargs.get("observe_reputation", True):
+        if env.kwargs.get("observe_reputation", True):
             policies["DISC"] = Discriminator
         for short, cls in policies.items():
             cache: dict = {}
@@ -80,7 +69,7 @@ def references(conditions: list[Condition], episodes: int) -> dict[str, dict[str
             def act(obs, env, cls=cls, cache=cache):
                 return cache.setdefault("p", cls(env))(obs)
 
-            out[f"{short} {name}"] = scripted_reference(act, make, episodes)
+            out[f"{short} {env.label}"] = scripted_reference(act, make, episodes)
     return out
 
 
@@ -123,21 +112,13 @@ def tabulate(labels: list[str], records: list[dict], refs: dict[str, dict[str, f
     return markdown_table(header, rows)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--algos", nargs="+", choices=ALGOS, default=["ippo"])
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument(
-        "--extra",
-        nargs="*",
-        default=[],
-        metavar="key=value",
-        help="train.py overrides added to every run",
-    )
-    parser.add_argument("--log-dir", default="runs")
+    add_learning_arguments(parser, "donor_learning.yaml")
     parser.add_argument("--reference-episodes", type=int, default=64)
     parser.add_argument(
         "--save", action="store_true", help="write benchmarks/results/donor/<--name>.{json,md}"
@@ -146,7 +127,7 @@ def main() -> None:
     parser.add_argument(
         "--retable", metavar="JSON", help="rewrite the table of a saved results file; no training"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.retable:
         with open(args.retable) as f:
             saved = json.load(f)
@@ -155,35 +136,33 @@ def main() -> None:
             saved["runs"],
             saved["references"],
         )
-        Path(args.retable).with_suffix(".md").write_text(
-            f"# Donor game: learned cooperation\n\n{table}\n"
-        )
+        Path(args.retable).with_suffix(".md").write_text(f"# {TITLE}\n\n{table}\n")
         print(table)
         return
 
-    conds = [condition(a, c) for a in args.algos for c in args.conditions]
-    refs = references(conds, args.reference_episodes)
-    records = run_conditions(conds, args.seeds, args.log_dir, args.extra, tag="donor")
-    table = tabulate([c.label for c in conds], records, refs)
-    print(table)
-    if args.save:
-        payload = {
-            "conditions": {c.label: dict(zip(("env_id", "kwargs"), env_of(c))) for c in conds},
-            "seeds": args.seeds,
-            "extra": args.extra,
-            "runs": records,
-            "references": refs,
-        }
-        folder = save_results(
-            "donor", args.name, payload, f"# Donor game: learned cooperation\n\n{table}"
-        )
-        print(f"saved to {folder}")
-    else:
-        print(
-            json.dumps(
-                {r["label"] + f"/seed{r['seed']}": r.get("final", r.get("error")) for r in records}
-            )
-        )
+    grid = load_learning_grid(args, algorithms=args.algos)
+    chosen = [env for env in grid.envs if env.label in args.conditions]
+    refs = references(chosen, args.reference_episodes)
+    records = run_learning_grid(
+        grid,
+        args,
+        label=lambda cell: f"{cell.algo.label}-{cell.env.label}",
+        select=lambda cell: cell.env.label in args.conditions,
+    )
+    labels = [f"{a.label}-{env.label}" for a in grid.algorithms for env in chosen]
+    table = tabulate(labels, records, refs)
+    payload = {
+        "conditions": {
+            f"{a.label}-{env.label}": {"env_id": env.id, "kwargs": env.kwargs}
+            for a in grid.algorithms
+            for env in chosen
+        },
+        "seeds": grid.seeds,
+        "extra": args.extra,
+        "runs": records,
+        "references": refs,
+    }
+    print_or_save(args, "donor", TITLE, table, payload, "final")
 
 
 if __name__ == "__main__":

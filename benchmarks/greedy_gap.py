@@ -13,21 +13,13 @@ greedy episodes with a frozen stretch (observations unchanged for ``--frozen`` s
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
 
 import train
 from agents.evaluation import evaluate
-
-
-def load_run(run_dir: str):
-    """The learner of ``run_dir`` restored from its latest checkpoint, and its config."""
-    cfg = train.load_config(os.path.join(run_dir, "config.yaml"))
-    _, learner = train.build(cfg)
-    learner.load_state_dict(train.load_checkpoint(train.latest_checkpoint(run_dir), cfg)["learner"])
-    return learner, cfg
+from benchmarks.run_dirs import load_learner
 
 
 def greedy_census(learner, cfg, episodes: int, seed: int, frozen: int) -> tuple[float, float]:
@@ -78,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         help="steps of unchanged observations that count as frozen",
     )
     args = parser.parse_args(argv)
-    learner, cfg = load_run(args.run)
+    learner, cfg = load_learner(args.run)
     greedy, share = greedy_census(learner, cfg, args.episodes, args.seed, args.frozen)
     sampled = evaluate(
         lambda o, m, s, h: learner.act(o, m, s, h, greedy=False),

@@ -2,8 +2,10 @@
 
 Every launcher runs the same function, :func:`execute`, on a :class:`RunSpec`: it builds the
 config with train.py's own ``load_config`` (the YAML file and ``key=value`` overrides a
-``python train.py`` call would take) and calls ``train.train``, so a leaderboard run is a
-train.py run. ``execute`` never raises: an error (a bad config, a crash, a NaN loss) comes
+``python train.py`` call would take) and calls ``train.train``, so a benchmark's run is a
+train.py run. A spec may name a :class:`PostRun` hook, called in the worker once the run has
+finished (a benchmark's evaluations of the trained learner, written into the run directory).
+``execute`` never raises: an error (a bad config, a crash, a NaN loss, a failing hook) comes
 back as a :class:`RunRecord` with ``status="failed"`` and the error, and the grid goes on.
 
 - :class:`ProcessPoolLauncher` (the default): ``concurrent.futures`` with ``spawn``ed worker
@@ -13,8 +15,9 @@ back as a :class:`RunRecord` with ``status="failed"`` and the error, and the gri
 - :class:`RayLauncher`: each run is a Ray task (``num_cpus=1``) on a local Ray instance, or
   on a cluster with ``address`` (``"auto"``, ``"host:6379"``, ``"ray://host:10001"``); the
   code is shipped to the cluster as the job's working directory. A worker on another host
-  trains in a temporary directory and sends back the run's small files (eval.json, config,
-  metrics, policies, status) for the driver to write into the grid's run directory.
+  trains in a temporary directory and sends back the files at the top of the run directory
+  (eval.json, config, metrics, policies, status, what a hook wrote; not the checkpoints nor
+  the TensorBoard events) for the driver to write into the grid's run directory.
 - :class:`SerialLauncher`: runs one after another in this process (debugging, tests).
 
 A launcher calls ``on_result(record)`` in the driver as each run finishes.
@@ -35,23 +38,36 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Protocol
+from importlib import import_module
+from typing import Any, Protocol
 
 from agents.files import atomic_path
 
-#: the run's files a remote worker sends back (checkpoints and TensorBoard events stay there)
-SHIPPED_FILES = (
-    "config.yaml",
-    "eval.json",
-    "metrics.jsonl",
-    "policy.pt",
-    "policy_best.pt",
-    "leaderboard_run.json",
-)
+#: files a remote worker keeps to itself (the TensorBoard events; checkpoints/ is a folder)
+UNSHIPPED_PREFIXES = ("events.out.tfevents",)
 #: written into a run directory when the run finished; a re-run grid skips such runs
 STATUS_FILE = "leaderboard_run.json"
 DONE = ("finished", "solved")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class PostRun:
+    """A function called in the worker after a run finished: ``function(run_dir, **kwargs)``.
+
+    ``function`` is ``"module:name"`` (imported in the worker, so it needs no pickling). It
+    may write files into the run directory; an exception fails the run (no status file is
+    written, so running the grid again calls it again, after resuming the finished run).
+    """
+
+    function: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, run_dir: str) -> None:
+        module, _, name = self.function.partition(":")
+        if not module or not name:
+            raise ValueError(f"post_run function must be 'module:name', got {self.function!r}")
+        getattr(import_module(module), name)(run_dir, **dict(self.kwargs))
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,8 @@ class RunSpec:
     """The driver's working directory: put on ``sys.path`` for ``imports``, where it exists."""
     driver_host: str = field(default_factory=socket.gethostname)
     """The host whose file system holds ``run_dir``."""
+    post_run: PostRun | None = None
+    """Called with the run directory once the run finished."""
 
 
 @dataclass
@@ -147,6 +165,10 @@ def execute(spec: RunSpec) -> RunRecord:
         if not record.done:
             record.error = result.message
         else:
+            if spec.post_run is not None:
+                record.status = "failed"  # until the hook returns
+                spec.post_run(result.run_dir)
+                record.status = result.status
             _write_json(
                 os.path.join(run_dir, STATUS_FILE),
                 {
@@ -164,9 +186,9 @@ def execute(spec: RunSpec) -> RunRecord:
         record.error = f"{type(err).__name__}: {err}\n" + "".join(lines[-6:])
     record.seconds = time.perf_counter() - start
     if remote and os.path.isdir(run_dir):
-        for name in SHIPPED_FILES:
+        for name in sorted(os.listdir(run_dir)):
             path = os.path.join(run_dir, name)
-            if os.path.isfile(path):
+            if os.path.isfile(path) and not name.startswith(UNSHIPPED_PREFIXES):
                 with open(path, "rb") as f:
                     record.files[name] = f.read()
         shutil.rmtree(os.path.dirname(run_dir), ignore_errors=True)

@@ -6,14 +6,12 @@
         --seeds 0 1 2 --set total_env_steps=200000 --out my_results
     python -m benchmarks.leaderboard benchmarks/leaderboard.yaml --report-only   # tables from finished runs
 
-Each run is a train.py run (:func:`benchmarks.launchers.execute`): its directory under
-``runs_dir`` holds what ``python train.py`` writes, eval.json included. Runs go to a local
-process pool (``--launcher process``, the default, ``--jobs`` at once), to Ray (``--launcher
-ray``: a local instance, or the cluster at ``--address``), or run in this process
-(``--launcher serial``). A failed run is reported with its error and the others go on; a
-finished run leaves a status file, so running the same grid again skips it (an interrupted
-run resumes from its last checkpoint). Changing a run's config changes its directory name
-(it ends in a hash of the config), so a changed grid never reuses stale runs.
+The grid (its YAML format is in :mod:`benchmarks.grid`) runs through the launchers of
+:mod:`benchmarks.launchers`: a local process pool (``--launcher process``, the default,
+``--jobs`` at once), Ray (``--launcher ray``: a local instance, or the cluster at
+``--address``), or this process (``--launcher serial``). A failed run is reported with its
+error and the others go on; running the same grid again skips finished runs and resumes
+interrupted ones.
 
 Outputs in ``out``:
 
@@ -32,45 +30,17 @@ A run's score is its absolute metric (the best policy's mean return over
 ``eval.absolute_episodes`` episodes, as marl-eval) or, with ``score: final``, the mean return
 of its last evaluation. Normalisation bounds per task are marl-eval's (the lowest and highest
 episode return any run recorded on the task) unless the grid gives ``bounds``.
-
-Grid file (YAML; only ``envs`` and ``algorithms`` are required)::
-
-    name: small                        # the title; default directories use it
-    seeds: [0, 1, 2]                   # or a count: 3 means 0, 1, 2
-    config: null                       # a train.py config file for every run
-    overrides:                         # train.py key=value for every run
-      total_env_steps: 100000
-      eval.every_env_steps: 10000
-    envs:
-      - Foraging-8x8-2p-2f-coop-v3     # an id, or a mapping:
-      - id: swarming-vicsek-v0
-        kwargs: {num_agents: 20}       # env keyword arguments (env.kwargs)
-        overrides: {env.num_envs: 8}   # train.py overrides for this env only
-    algorithms:
-      - ippo                           # a name, or a mapping:
-      - {name: mappo, label: mappo-lr3e-4, overrides: {algo.lr: 3.0e-4}}
-    bounds: {swarming-vicsek-v0: [0, 200]}   # optional fixed normalisation bounds per env id
-    imports: [my_envs]                 # modules that register a user's envs (in every worker)
-    score: absolute                    # or final
-    render: {max_steps: 100, seed: 0}  # the best-run GIFs (enabled: false to skip)
-    runs_dir: runs/leaderboard/small   # default runs/leaderboard/<name>
-    out: benchmarks/results/small      # default benchmarks/results/<name>
-    readme: README.md                  # optional: copy the two main tables into this file, between
-                                       # <!-- leaderboard:small --> and <!-- /leaderboard:small -->
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import html
-import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,17 +48,20 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
 import numpy as np
 import yaml
 
-from agents.evaluation import marl_eval_names
-from agents.files import atomic_path, write_text_atomic
-from benchmarks.launchers import (
-    DONE,
-    Launcher,
-    RunRecord,
-    RunSpec,
-    make_launcher,
-    materialise,
-    read_status,
+from agents.files import write_text_atomic
+from benchmarks import grid as grid_module
+from benchmarks.grid import (
+    Cell,
+    EnvEntry,
+    Grid,
+    RunRow,
+    add_launcher_arguments,
+    grid_from_dict,
+    launcher_from_args,
+    run_grid,
+    slug,
 )
+from benchmarks.run_dirs import eval_entry, eval_steps, write_json
 from benchmarks.scores import (
     Interval,
     iqm,
@@ -99,22 +72,6 @@ from benchmarks.scores import (
     task_bounds,
 )
 
-GRID_KEYS = (
-    "name",
-    "seeds",
-    "config",
-    "overrides",
-    "envs",
-    "algorithms",
-    "bounds",
-    "score",
-    "render",
-    "runs_dir",
-    "out",
-    "reps",
-    "imports",
-    "readme",
-)
 COMMAND = "python -m benchmarks.leaderboard"
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
@@ -124,381 +81,7 @@ STYLE = (
 )
 
 
-# ---------------------------------------------------------------------- the grid
-@dataclass(frozen=True)
-class EnvEntry:
-    """One task of the grid: an env id, its keyword arguments and train.py overrides for it."""
-
-    id: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    overrides: tuple[str, ...] = ()
-
-    @property
-    def names(self) -> tuple[str, str]:
-        """marl-eval's (env_name, task_name)."""
-        return marl_eval_names(self.id, self.kwargs)
-
-    @property
-    def label(self) -> str:
-        return "/".join(self.names)
-
-
-@dataclass(frozen=True)
-class AlgoEntry:
-    """One algorithm of the grid: a registered learner, its overrides and its column label."""
-
-    name: str
-    label: str
-    overrides: tuple[str, ...] = ()
-
-
-@dataclass
-class Grid:
-    """A leaderboard grid (see the module docstring for the YAML form)."""
-
-    envs: list[EnvEntry]
-    algorithms: list[AlgoEntry]
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    name: str = "leaderboard"
-    config_file: str | None = None
-    overrides: tuple[str, ...] = ()
-    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
-    score: str = "absolute"
-    render: dict[str, Any] = field(default_factory=dict)
-    runs_dir: str | None = None
-    out: str | None = None
-    reps: int = 50_000
-    imports: tuple[str, ...] = ()
-    readme: str | None = None
-    """A markdown file whose ``<!-- leaderboard:NAME -->`` block receives the main tables."""
-    source: str | None = None
-    last_overrides: tuple[str, ...] = ()
-    """Overrides applied after every other (the command line's ``--set``)."""
-
-    def __post_init__(self):
-        if not self.envs or not self.algorithms or not self.seeds:
-            raise ValueError("a grid needs at least one env, one algorithm and one seed")
-        if self.score not in ("absolute", "final"):
-            raise ValueError(f"score must be 'absolute' or 'final', got {self.score!r}")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
-            raise ValueError(
-                f"name must be a plain directory name (letters, digits, _ . -), got {self.name!r}"
-            )
-        for kind, labels in (
-            ("env", [e.label for e in self.envs]),
-            ("algorithm", [a.label for a in self.algorithms]),
-            ("seed", self.seeds),
-        ):
-            repeated = sorted({str(x) for x in labels if labels.count(x) > 1})
-            if repeated:
-                hint = " (give each a distinct label:)" if kind == "algorithm" else ""
-                raise ValueError(
-                    f"the grid lists {kind} {', '.join(repeated)} more than once{hint}"
-                )
-        unknown = set(self.render) - {"enabled", "max_steps", "seed"}
-        if unknown:
-            raise ValueError(
-                f"unknown render keys {sorted(unknown)}; valid: enabled, max_steps, seed"
-            )
-        self.runs_dir = self.runs_dir or os.path.join("runs", "leaderboard", self.name)
-        self.out = self.out or os.path.join("benchmarks", "results", self.name)
-
-    def cells(self) -> list[Cell]:
-        """Every run of the grid, env-major, then algorithm, then seed."""
-        config_text = ""
-        if self.config_file:
-            with open(self.config_file) as f:
-                config_text = f.read()
-        runs_dir = os.path.abspath(self.runs_dir)
-        cells = []
-        for env in self.envs:
-            for algo in self.algorithms:
-                for seed in self.seeds:
-                    overrides = [
-                        *self.overrides,
-                        *env.overrides,
-                        *algo.overrides,
-                        *self.last_overrides,
-                        f"env.id={env.id}",
-                        *(
-                            f"env.kwargs.{k}={_dotlist_value(v)}"
-                            for k, v in sorted(env.kwargs.items())
-                        ),
-                        f"algo={algo.name}",
-                        f"seed={seed}",
-                    ]
-                    digest = hashlib.sha1(
-                        json.dumps([config_text, overrides]).encode()
-                    ).hexdigest()[:8]
-                    name = f"{_slug(env.id)}__{_slug(algo.label)}__seed{seed}__{digest}"
-                    full = (
-                        *overrides,
-                        f"run_name={name}",
-                        f"log.dir={runs_dir}",
-                        "log.progress=false",
-                    )
-                    spec = RunSpec(
-                        name,
-                        os.path.join(runs_dir, name),
-                        full,
-                        self.config_file,
-                        digest,
-                        self.imports,
-                    )
-                    cells.append(Cell(env, algo, seed, spec))
-        return cells
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One run of the grid: which task, algorithm and seed, and its launch spec."""
-
-    env: EnvEntry
-    algo: AlgoEntry
-    seed: int
-    spec: RunSpec
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
-
-
-def _dotlist_value(value: Any) -> str:
-    """A value as OmegaConf's dotlist parser reads it back (strings as they are)."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _overrides(mapping: Any, where: str) -> tuple[str, ...]:
-    if mapping is None:
-        return ()
-    if isinstance(mapping, (list, tuple)):
-        items = [str(x) for x in mapping]
-        bad = [x for x in items if "=" not in x]
-        if bad:
-            raise ValueError(f"{where}: overrides must be key=value, got {bad}")
-        return tuple(items)
-    if not isinstance(mapping, dict):
-        raise TypeError(f"{where}: overrides must be a mapping of train.py keys to values")
-    return tuple(f"{k}={_dotlist_value(v)}" for k, v in mapping.items())
-
-
-def _check_keys(mapping: dict, allowed: Sequence[str], where: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            from envs.hints import closest_hint
-
-            raise ValueError(f"{where}: unknown key '{key}'{closest_hint(str(key), allowed)}")
-
-
-def _env_entry(item: Any) -> EnvEntry:
-    if isinstance(item, str):
-        return EnvEntry(item)
-    if not isinstance(item, dict) or "id" not in item:
-        raise ValueError(f"envs: each entry is an env id or a mapping with 'id', got {item!r}")
-    _check_keys(item, ("id", "kwargs", "overrides"), f"envs entry {item.get('id')}")
-    kwargs = item.get("kwargs") or {}
-    if not isinstance(kwargs, dict):
-        raise TypeError(f"envs entry {item['id']}: kwargs must be a mapping")
-    return EnvEntry(
-        str(item["id"]), dict(kwargs), _overrides(item.get("overrides"), f"envs entry {item['id']}")
-    )
-
-
-def _algo_entry(item: Any) -> AlgoEntry:
-    if isinstance(item, str):
-        return AlgoEntry(item, item)
-    if not isinstance(item, dict) or "name" not in item:
-        raise ValueError(f"algorithms: each entry is a name or a mapping with 'name', got {item!r}")
-    _check_keys(item, ("name", "label", "overrides"), f"algorithms entry {item.get('name')}")
-    name = str(item["name"])
-    return AlgoEntry(
-        name,
-        str(item.get("label") or name),
-        _overrides(item.get("overrides"), f"algorithms entry {name}"),
-    )
-
-
-def _seeds(value: Any) -> list[int]:
-    if isinstance(value, bool):
-        raise TypeError(f"seeds must be a count or a list of integers, got {value!r}")
-    if isinstance(value, int):
-        if value < 1:
-            raise ValueError(f"seeds must be at least 1, got {value}")
-        return list(range(value))
-    if (
-        isinstance(value, (list, tuple))
-        and value
-        and all(isinstance(s, int) and not isinstance(s, bool) for s in value)
-    ):
-        return [int(s) for s in value]
-    raise ValueError(f"seeds must be a count or a non-empty list of integers, got {value!r}")
-
-
-def grid_from_dict(
-    data: dict, source: str | None = None, last_overrides: Sequence[str] = ()
-) -> Grid:
-    """A :class:`Grid` from the YAML mapping; unknown keys fail naming the closest valid one."""
-    if not isinstance(data, dict):
-        raise TypeError(
-            "a grid file must hold a mapping (see python -m benchmarks.leaderboard --help)"
-        )
-    _check_keys(data, GRID_KEYS, "grid")
-    for required in ("envs", "algorithms"):
-        if not data.get(required):
-            raise ValueError(f"grid: '{required}' is required and must list at least one entry")
-    bounds = {}
-    for key, pair in (data.get("bounds") or {}).items():
-        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
-            raise ValueError(f"bounds: {key} must be [low, high], got {pair!r}")
-        bounds[str(key)] = (float(pair[0]), float(pair[1]))
-    return Grid(
-        envs=[_env_entry(e) for e in data["envs"]],
-        algorithms=[_algo_entry(a) for a in data["algorithms"]],
-        seeds=_seeds(data.get("seeds", 3)),
-        name=str(
-            data.get("name")
-            or (os.path.splitext(os.path.basename(source))[0] if source else "leaderboard")
-        ),
-        config_file=data.get("config"),
-        overrides=_overrides(data.get("overrides"), "overrides"),
-        bounds=bounds,
-        score=str(data.get("score", "absolute")),
-        render=dict(data.get("render") or {}),
-        runs_dir=data.get("runs_dir"),
-        out=data.get("out"),
-        reps=int(data.get("reps", 50_000)),
-        imports=tuple(str(m) for m in data.get("imports") or ()),
-        readme=data.get("readme"),
-        source=source,
-        last_overrides=tuple(last_overrides),
-    )
-
-
-def load_grid(path: str) -> Grid:
-    """Read a grid YAML file."""
-    try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ValueError(f"grid file {path} does not exist") from None
-    return grid_from_dict(data, source=path)
-
-
-# ---------------------------------------------------------------------- running
-@dataclass
-class RunRow:
-    """A grid cell and how its run ended."""
-
-    cell: Cell
-    record: RunRecord
-    skipped: bool = False
-
-    def as_json(self) -> dict:
-        env, algo = self.cell.env, self.cell.algo
-        return {
-            "name": self.cell.spec.name,
-            "env_id": env.id,
-            "env_kwargs": env.kwargs,
-            "task": env.label,
-            "algorithm": algo.label,
-            "seed": self.cell.seed,
-            "status": self.record.status,
-            "skipped": self.skipped,
-            "error": self.record.error,
-            "env_steps": self.record.env_steps,
-            "seconds": round(self.record.seconds, 2),
-            "run_dir": os.path.relpath(self.cell.spec.run_dir),
-        }
-
-
-def _write_json(path: str, data: Any, indent: int | None = 1) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(data, f, indent=indent, separators=None if indent else (",", ":"))
-        f.write("\n")
-
-
-def _finished(cell: Cell) -> dict | None:
-    status = read_status(cell.spec.run_dir)
-    if (
-        status
-        and status.get("status") in DONE
-        and status.get("config_hash") == cell.spec.config_hash
-        and os.path.isfile(os.path.join(cell.spec.run_dir, "eval.json"))
-    ):
-        return status
-    return None
-
-
-def run_grid(
-    grid: Grid, launcher: Launcher | None, log: Callable[[str], None] = print
-) -> list[RunRow]:
-    """Run the grid's unfinished runs with ``launcher`` (None: run nothing); rows in grid order.
-
-    ``runs.json`` in ``grid.out`` is rewritten as each run ends, so an interrupted grid
-    leaves an up-to-date account of what finished.
-    """
-    cells = grid.cells()
-    rows: dict[str, RunRow] = {}
-    todo: list[Cell] = []
-    for cell in cells:
-        status = _finished(cell)
-        if status is not None:
-            record = RunRecord(
-                cell.spec.name,
-                status["status"],
-                env_steps=int(status.get("env_steps", 0)),
-                seconds=float(status.get("seconds", 0.0)),
-            )
-            rows[cell.spec.name] = RunRow(cell, record, skipped=True)
-        else:
-            todo.append(cell)
-    runs_file = os.path.join(grid.out, "runs.json")
-
-    def save():
-        _write_json(runs_file, [rows[c.spec.name].as_json() for c in cells if c.spec.name in rows])
-
-    by_name = {c.spec.name: c for c in todo}
-    log(
-        f"{grid.name}: {len(cells)} runs, {len(cells) - len(todo)} finished before, "
-        f"{len(todo) if launcher is not None else 0} to run"
-    )
-
-    def on_result(record: RunRecord) -> None:
-        cell = by_name[record.name]
-        materialise(record, cell.spec)
-        rows[record.name] = RunRow(cell, record)
-        done = sum(1 for r in rows.values() if not r.skipped)
-        detail = f" ({record.error.splitlines()[0]})" if record.error else ""
-        log(f"[{done}/{len(todo)}] {record.name}: {record.status} in {record.seconds:.0f}s{detail}")
-        save()
-
-    try:
-        if launcher is not None and todo:
-            launcher.run([c.spec for c in todo], on_result)
-    finally:  # also when interrupted: runs.json says what finished and what did not
-        for cell in todo:
-            if cell.spec.name not in rows:
-                rows[cell.spec.name] = RunRow(cell, RunRecord(cell.spec.name, "not run"))
-        save()
-    return [rows[c.spec.name] for c in cells]
-
-
 # ---------------------------------------------------------------------- results
-def _eval_leaf(run_dir: str) -> dict:
-    """The one run entry (``{"step_0": ..., "absolute_metrics": ...}``) of a run's eval.json."""
-    with open(os.path.join(run_dir, "eval.json")) as f:
-        data = json.load(f)
-    leaves = [
-        seeds
-        for tasks in data.values()
-        for algos in tasks.values()
-        for runs in algos.values()
-        for seeds in runs.values()
-    ]
-    if len(leaves) != 1:
-        raise ValueError(f"{run_dir}/eval.json holds {len(leaves)} runs, expected 1")
-    return leaves[0]
 
 
 def collect(rows: Sequence[RunRow]) -> dict:
@@ -509,30 +92,24 @@ def collect(rows: Sequence[RunRow]) -> dict:
             continue
         env_name, task_name = row.cell.env.names
         algos = results.setdefault(env_name, {}).setdefault(task_name, {})
-        algos.setdefault(row.cell.algo.label, {})[f"seed_{row.cell.seed}"] = _eval_leaf(
+        algos.setdefault(row.cell.algo.label, {})[f"seed_{row.cell.seed}"] = eval_entry(
             row.cell.spec.run_dir
         )
     return results
-
-
-def _steps(run: dict) -> list[dict]:
-    return sorted(
-        (v for k, v in run.items() if k.startswith("step_")), key=lambda v: v["step_count"]
-    )
 
 
 def run_score(run: dict, score: str = "absolute") -> float:
     """A run's score: the mean absolute-metric return, or the last evaluation's mean return."""
     if score == "absolute" and run.get("absolute_metrics", {}).get("return"):
         return float(np.mean(run["absolute_metrics"]["return"]))
-    steps = _steps(run)
+    steps = eval_steps(run)
     if not steps:
         raise ValueError("a run without evaluations has no score")
     return float(np.mean(steps[-1]["return"]))
 
 
 def _episode_returns(run: dict) -> list[list[float]]:
-    lists = [s["return"] for s in _steps(run)]
+    lists = [s["return"] for s in eval_steps(run)]
     if run.get("absolute_metrics", {}).get("return"):
         lists.append(run["absolute_metrics"]["return"])
     return lists
@@ -571,7 +148,7 @@ def summarise(grid: Grid, results: dict) -> list[TaskSummary]:
             for s, value in zip(seeds, scores[algo.label]):
                 if value > best_score:
                     best, best_score = (algo.label, s), value
-            steps = [_steps(runs[f"seed_{s}"]) for s in seeds]
+            steps = [eval_steps(runs[f"seed_{s}"]) for s in seeds]
             length = min(len(s) for s in steps)
             if length:
                 x = np.mean([[p["step_count"] for p in s[:length]] for s in steps], axis=0)
@@ -758,7 +335,7 @@ def write_report(
     out = grid.out
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     results = collect(rows)
-    _write_json(
+    write_json(
         os.path.join(out, "results.json"), results, indent=None
     )  # every episode's numbers: compact
     summaries = summarise(grid, results)
@@ -873,7 +450,7 @@ def write_report(
     report.heading("Sample efficiency")
     plots = []
     for s in summaries:
-        name = f"{_slug(s.env.label)}.png"
+        name = f"{slug(s.env.label)}.png"
         plot_task(s, os.path.join(out, "plots", name))
         plots.append((s.env.label, f"plots/{name}"))
     report.images(plots)
@@ -886,7 +463,7 @@ def write_report(
         for s in summaries:
             if s.best is None:
                 continue
-            name = f"{_slug(s.env.label)}.gif"
+            name = f"{slug(s.env.label)}.gif"
             error = render_best(grid, s, cells, os.path.join(out, "gifs", name))
             if error:
                 notes.append(f"{s.env.label}: no GIF ({error})")
@@ -926,7 +503,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=COMMAND,
         description=__doc__.split("\n\n")[0],
-        epilog=__doc__,
+        epilog=__doc__ + "\n" + grid_module.__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("grid", nargs="?", help="grid YAML file (or give --envs and --algos)")
@@ -954,11 +531,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="MODULE",
         help="import MODULE in every run (it registers your env); repeatable",
     )
-    parser.add_argument("--launcher", default="process", choices=("process", "ray", "serial"))
-    parser.add_argument(
-        "--jobs", type=int, help="runs at once (process pool / local Ray CPUs; default: CPU count)"
-    )
-    parser.add_argument("--address", help="join this Ray cluster (with --launcher ray)")
+    add_launcher_arguments(parser)
     parser.add_argument("--out", help="where results go (default benchmarks/results/<name>)")
     parser.add_argument(
         "--runs-dir", help="where run directories go (default runs/leaderboard/<name>)"
@@ -1007,9 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
         grid = grid_from_args(args)
-        launcher = (
-            None if args.report_only else make_launcher(args.launcher, args.jobs, args.address)
-        )
+        launcher = None if args.report_only else launcher_from_args(args)
     except (ValueError, TypeError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,10 +1,10 @@
-"""Shared plumbing of the learning benchmarks: run train.py, read back what it wrote, tabulate.
+"""Shared plumbing of the learning benchmarks: run a grid through the launchers, summarise each run.
 
 Each family script (``swarming_learning.py``, ``donor_learning.py``, ``routing_learning.py``)
-lists its conditions as :class:`Condition` objects (a config file plus ``key=value``
-overrides) and hands them to :func:`run_conditions`, which trains them one after another
-(one process at a time, ``torch_threads=1``: the benchmarks share small machines) over the
-requested seeds, and summarises every run from its ``eval.json`` and ``metrics.jsonl``:
+describes its conditions as a grid file (:mod:`benchmarks.grid`: ``benchmarks/<script>.yaml``)
+and hands it to :func:`run_learning_grid`, which runs the unfinished runs through the
+launchers (a process pool by default, ``--jobs`` at once, ``torch_threads=1``; or Ray) and
+summarises every run from its ``eval.json`` and ``metrics.jsonl``:
 
 - ``final``: the greedy evaluation of the last policy (mean over its episodes),
 - ``best``: marl-eval's absolute metric, the best policy evaluated over more episodes,
@@ -16,83 +16,80 @@ with the same evaluator the trainer uses, so learned and scripted figures are co
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import shlex
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from agents.evaluation import evaluate
+from benchmarks.grid import (
+    Cell,
+    Grid,
+    add_launcher_arguments,
+    grid_from_dict,
+    launcher_from_args,
+    run_grid,
+)
+from benchmarks.run_dirs import eval_entry, eval_steps, metrics_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 #: updates at the end of training whose env metrics are averaged into ``train``
 TRAIN_WINDOW = 10
 
 
-@dataclass
-class Condition:
-    """One trained setting: a config file and the overrides that make it this condition."""
+def add_learning_arguments(parser: argparse.ArgumentParser, grid_file: str) -> None:
+    """The options every learning benchmark shares: its grid file, seeds, extra overrides,
+    where runs go and the launcher."""
+    parser.add_argument(
+        "--grid", default=str(ROOT / "benchmarks" / grid_file), help="grid file (%(default)s)"
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds (default: the grid's)")
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        metavar="key=value",
+        help="train.py overrides added to every run (applied last)",
+    )
+    parser.add_argument("--log-dir", help="where run directories go (default: the grid's)")
+    add_launcher_arguments(parser)
 
-    label: str
-    config: str
-    overrides: list[str] = field(default_factory=list)
 
-
-def run_command(condition: Condition, seed: int, run_name: str, log_dir: str) -> list[str]:
-    """The train.py command line of one run (quiet: no progress bar, no TensorBoard)."""
-    return [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "--config",
-        str(ROOT / condition.config),
-        *condition.overrides,
-        f"seed={seed}",
-        f"run_name={run_name}",
-        f"log.dir={log_dir}",
-        "log.progress=false",
-        "log.tensorboard=false",
-        "torch_threads=1",
-    ]
+def load_learning_grid(args: argparse.Namespace, **replace: Any) -> Grid:
+    """The grid file of ``args.grid`` with ``replace``'s keys (e.g. ``algorithms``) and the
+    shared options applied."""
+    with open(args.grid) as f:
+        data = {**(yaml.safe_load(f) or {}), **replace}
+    if args.seeds:
+        data["seeds"] = list(args.seeds)
+    if args.log_dir:
+        data["runs_dir"] = data["out"] = args.log_dir
+    data.setdefault("out", data.get("runs_dir"))  # runs.json goes beside the runs
+    return grid_from_dict(data, source=args.grid, last_overrides=args.extra)
 
 
 def summarise_run(run_dir: str | Path, window: int = TRAIN_WINDOW) -> dict[str, Any]:
     """Final greedy, best-policy and end-of-training env metrics of a finished run directory."""
-    run_dir = Path(run_dir)
-    with open(run_dir / "eval.json") as f:
-        log = json.load(f)
-    (entry,) = [
-        seeds
-        for family in log.values()
-        for task in family.values()
-        for algo in task.values()
-        for seeds in algo.values()
-    ]
-    steps = sorted((k for k in entry if k.startswith("step_")), key=lambda k: int(k.split("_")[1]))
-    final = entry[steps[-1]] if steps else {}
+    entry = eval_entry(str(run_dir))
+    steps = eval_steps(entry)
+    final = steps[-1] if steps else {}
     summary: dict[str, Any] = {
         "env_steps": int(final.get("step_count", 0)),
         "final": {k: float(np.mean(v)) for k, v in final.items() if k != "step_count"},
         "best": {k: float(np.mean(v)) for k, v in entry.get("absolute_metrics", {}).items()},
         "curve": [
             {
-                "env_steps": int(entry[k]["step_count"]),
-                **{m: float(np.mean(v)) for m, v in entry[k].items() if m != "step_count"},
+                "env_steps": int(point["step_count"]),
+                **{m: float(np.mean(v)) for m, v in point.items() if m != "step_count"},
             }
-            for k in steps
+            for point in steps
         ],
     }
-    rows = [
-        json.loads(line)
-        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
+    rows = metrics_rows(str(run_dir))
     with_env = [r for r in rows if any(k.startswith("env/") for k in r)][-window:]
     keys = sorted(
         {k for r in with_env for k in r if k.startswith("env/") or k == "charts/episodic_return"}
@@ -105,56 +102,35 @@ def summarise_run(run_dir: str | Path, window: int = TRAIN_WINDOW) -> dict[str, 
     return summary
 
 
-def run_conditions(
-    conditions: Sequence[Condition],
-    seeds: Sequence[int],
-    log_dir: str,
-    extra: Sequence[str] = (),
-    tag: str = "learn",
+def run_learning_grid(
+    grid: Grid,
+    args: argparse.Namespace,
+    label: Callable[[Cell], str],
+    select: Callable[[Cell], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train every condition over every seed, one process at a time; one summary per run.
+    """Run the grid's unfinished runs with the launcher ``args`` names; one summary per run.
 
-    Runs are named ``<tag>__<label>__seed<seed>__<start time>`` under ``log_dir`` (the
-    summary's ``run_dir``), so a benchmark never collides with an earlier one.
-
-    ``extra`` overrides are appended to every run (e.g. ``total_env_steps=...`` for a quick
-    look). A run that fails is reported with its exit code and the tail of its output
-    instead of a summary, and the others still run.
+    A record holds the condition's ``label(cell)``, the seed, the run directory, its train.py
+    config file and overrides, the wall-clock time and :func:`summarise_run`'s figures; a run
+    that failed holds its ``error`` instead, and the others still run.
     """
-    results = []
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for condition in conditions:
-        for seed in seeds:
-            name = f"{tag}__{condition.label}__seed{seed}__{stamp}"
-            cond = Condition(condition.label, condition.config, [*condition.overrides, *extra])
-            command = run_command(cond, seed, name, log_dir)
-            shown = "python " + " ".join(shlex.quote(a) for a in command[1:]).replace(
-                str(ROOT) + "/", ""
-            )
-            print(f"[{condition.label} seed {seed}] {shown}", file=sys.stderr, flush=True)
-            tick = time.perf_counter()
-            proc = subprocess.run(
-                command,
-                check=False,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
-            )
-            record: dict[str, Any] = {
-                "label": condition.label,
-                "seed": seed,
-                "command": shown,
-                "run_dir": str(Path(log_dir) / name),
-                "wall_s": round(time.perf_counter() - tick, 1),
-            }
-            if proc.returncode != 0:
-                record["error"] = f"exit {proc.returncode}: {(proc.stderr or proc.stdout)[-800:]}"
-                print(f"  failed: {record['error']}", file=sys.stderr, flush=True)
-            else:
-                record.update(summarise_run(Path(log_dir) / name))
-            results.append(record)
-    return results
+    records = []
+    for row in run_grid(grid, launcher_from_args(args), select=select):
+        spec = row.cell.spec
+        record: dict[str, Any] = {
+            "label": label(row.cell),
+            "seed": row.cell.seed,
+            "config": spec.config_file,
+            "overrides": [o for o in spec.overrides if not o.startswith(("log.", "run_name="))],
+            "run_dir": spec.run_dir,
+            "wall_s": round(row.record.seconds, 1),
+        }
+        if row.record.done:
+            record.update(summarise_run(spec.run_dir))
+        else:
+            record["error"] = f"{row.record.status}: {row.record.error[-800:]}"
+        records.append(record)
+    return records
 
 
 def scripted_reference(
@@ -215,3 +191,26 @@ def save_results(family: str, name: str, payload: dict[str, Any], table: str) ->
     (folder / f"{name}.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     (folder / f"{name}.md").write_text(table + "\n")
     return folder
+
+
+def print_or_save(
+    args: argparse.Namespace,
+    family: str,
+    title: str,
+    table: str,
+    payload: dict[str, Any],
+    shown: str,
+) -> None:
+    """Print the table; with ``--save`` write the results files, else print each run's
+    ``shown`` figures (or its error) as JSON."""
+    print(table)
+    if args.save:
+        folder = save_results(family, args.name, payload, f"# {title}\n\n{table}")
+        print(f"saved to {folder}")
+    else:
+        runs = payload["runs"]
+        print(
+            json.dumps(
+                {f"{r['label']}/seed{r['seed']}": r.get(shown, r.get("error")) for r in runs}
+            )
+        )

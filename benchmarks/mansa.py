@@ -1,25 +1,36 @@
 """MANSA against IL alone and CL alone on Level-Based Foraging: return, CL-call fraction, wall-clock.
 
-    python -m benchmarks.mansa                                        # the issue's grid (long: 2 tasks x 5 seeds x 3)
+    python -m benchmarks.mansa                                        # the issue's grid, benchmarks/mansa.yaml (long)
     python -m benchmarks.mansa --env-steps 200000 --seeds 0 1 --jobs 2
     python -m benchmarks.mansa --pairing policy                       # IPPO / MAPPO instead of IQL / QMIX
+    python -m benchmarks.mansa my_grid.yaml --launcher ray            # another grid file, on Ray
     python -m benchmarks.mansa --plots-only                           # redraw from results.json
 
-Every (task, seed) trains three learners for the same number of env steps, through
-``train.load_config`` / ``train.build`` as ``train.py`` does, with torch on one thread: MANSA
-(``algo=mansa``), its IL learner alone and its CL learner alone. ``--il-set`` / ``--cl-set``
-change a sub-learner's hyperparameters in both places (alone and inside MANSA), ``--mansa-set``
-MANSA's own (cost, budget, switcher). Each run ends with ``--eval-episodes`` greedy episodes on
-fixed seeds (MANSA: its joint policy, switcher included, with the per-episode budget).
+The runs are a grid (:mod:`benchmarks.grid`; ``benchmarks/mansa.yaml`` by default) run through
+the launchers (``--launcher process|ray|serial``, ``--jobs``): every (task, seed) trains MANSA
+(label ``mansa``), its IL learner alone (``il``) and its CL learner alone (``cl``) as train.py
+runs, for the same number of env steps. MANSA's settings are ``MANSAConfig``'s defaults
+unless the grid (or ``--mansa-set``) overrides them. The command line's options replace the
+file's: ``--pairing`` and ``--il-set`` / ``--cl-set`` / ``--mansa-set`` write the three methods
+(a sub-learner's settings apply alone and inside MANSA), ``--env-steps``, ``--num-envs``,
+``--eval-every`` and ``--curve-episodes`` set train.py's ``total_env_steps``, ``env.num_envs``,
+``eval.every_env_steps`` and ``eval.episodes``. A finished run is not trained again.
+
+After each run the worker calls :func:`evaluate_run` (the grid's ``post_run``): it rebuilds
+the trained learner from the run's checkpoint and plays ``--eval-episodes`` greedy episodes on
+fixed seeds; for MANSA with a greedy and with a sampled switcher, its parts alone and the
+controls of :func:`parts_table`, and writes them to ``mansa_eval.json``. The analysis
+(:func:`run_record`) reads each run directory: that file, eval.json (the learning curve:
+train.py's periodic greedy evaluations, MANSA's switcher sampled as its ``act`` plays) and
+metrics.jsonl (CL calls in training, wall-clock split, peak Q per curve window).
 
 Written to ``--out``: ``results.json`` (every run: final return, CL-call fractions in training
 and at evaluation, wall-clock split, learning curve, CL calls by episode step, agent positions
-at CL calls; for MANSA also the returns of its parts on the same final episodes, see
-:func:`parts_table`, and per curve window the peak Q of each value learner), ``results.md``
-(mean ± std over seeds and the issue's target: MANSA uses at most 5% CL calls and returns at
-least max(IL, CL) - 0.05), and per task ``<task>_curves.png``
-(greedy return against env steps, MANSA's CL fraction), ``<task>_cl_steps.png`` (where in the
-episode CL was called) and ``<task>_cl_grid.png`` (where on the grid the agents stood when it was).
+at CL calls in the sampled-switcher evaluation; for MANSA also the returns of its parts),
+``results.md`` (mean ± std over seeds and the issue's target: MANSA uses at most 5% CL calls
+and returns at least max(IL, CL) - 0.05), and per task ``<task>_curves.png`` (greedy return
+against env steps, MANSA's CL fraction), ``<task>_cl_steps.png`` (where in the episode CL was
+called in training) and ``<task>_cl_grid.png`` (where on the grid the agents stood when it was).
 """
 
 from __future__ import annotations
@@ -27,179 +38,243 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
-from concurrent.futures import ProcessPoolExecutor
+import sys
 
 import numpy as np
+import yaml
 
-from agents.files import atomic_path, write_text_atomic
+from agents.files import write_text_atomic
+from benchmarks.grid import (
+    RunRow,
+    benchmark_grid_data,
+    benchmark_parser,
+    launcher_from_args,
+    load_or_exit,
+    run_grid,
+)
+from benchmarks.run_dirs import (
+    FINAL_SEED,
+    eval_entry,
+    eval_steps,
+    load_learner,
+    metrics_rows,
+    read_json,
+    write_json,
+)
 
+GRID_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mansa.yaml")
 TASKS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-2s-8x8-2p-2f-coop-v3")
 PAIRINGS = {"value": ("iql", "qmix"), "policy": ("ippo", "mappo")}
 METHODS = ("mansa", "il", "cl")
 SIDES = ("cl", "il")  #: MANSA's two learners, as its metrics name them (losses/<side>/...)
-#: MANSA's defaults here: 2 CL calls per episode (4% of a 50-step episode, more once episodes end sooner), cost 0.01 per call
-MANSA_DEFAULTS = ("cost=0.01", "budget=2", "budget_scope=episode")
 TARGET_FRACTION, TARGET_GAP = 0.05, 0.05
 LATE_POINTS = 3
+#: written into each run directory by :func:`evaluate_run`
+EVAL_FILE = "mansa_eval.json"
 
 
-def overrides_for(job: dict) -> list[str]:
-    """The ``train.py`` overrides of one run."""
-    il, cl = PAIRINGS[job["pairing"]]
-    base = [f"env.id={job['env']}", f"env.num_envs={job['num_envs']}", f"seed={job['seed']}"]
-    if job["method"] == "il":
-        return [*base, f"algo={il}", *(f"algo.{kv}" for kv in job["il_set"])]
-    if job["method"] == "cl":
-        return [*base, f"algo={cl}", *(f"algo.{kv}" for kv in job["cl_set"])]
+# ---------------------------------------------------------------------- the grid
+def method_entries(pairing: str, mansa_set=(), il_set=(), cl_set=()) -> list[dict[str, object]]:
+    """The grid's three algorithm entries: MANSA, its IL alone and its CL alone. ``*_set`` are
+    ``KEY=VALUE`` settings of MANSA (``algo.KEY``) and of its sub-learners, alone and inside it."""
+    il, cl = PAIRINGS[pairing]
     return [
-        *base,
-        "algo=mansa",
-        f"algo.il={il}",
-        f"algo.cl={cl}",
-        *(f"algo.{kv}" for kv in job["mansa_set"]),
-        *(f"algo.il_cfg.{kv}" for kv in job["il_set"]),
-        *(f"algo.cl_cfg.{kv}" for kv in job["cl_set"]),
+        {
+            "name": "mansa",
+            "label": "mansa",
+            "overrides": [
+                f"algo.il={il}",
+                f"algo.cl={cl}",
+                *(f"algo.{kv}" for kv in mansa_set),
+                *(f"algo.il_cfg.{kv}" for kv in il_set),
+                *(f"algo.cl_cfg.{kv}" for kv in cl_set),
+            ],
+        },
+        {"name": il, "label": "il", "overrides": [f"algo.{kv}" for kv in il_set]},
+        {"name": cl, "label": "cl", "overrides": [f"algo.{kv}" for kv in cl_set]},
     ]
 
 
-def run_one(job: dict) -> dict:
-    """Train one (task, method, seed), evaluate it greedily; figures, learning curve, where CL was called."""
-    import torch
+def _label(entry) -> str:
+    return entry if isinstance(entry, str) else str(entry.get("label") or entry.get("name"))
 
-    torch.set_num_threads(1)
-    import envs
-    from algorithms import NonFiniteLossError
+
+def grid_data(args: argparse.Namespace) -> dict:
+    """The grid file's mapping with the command line's replacements."""
+    data = benchmark_grid_data(args)
+    sets = (args.mansa_set, args.il_set, args.cl_set)
+    if args.pairing or any(s is not None for s in sets):
+        data["algorithms"] = method_entries(args.pairing or "value", *(s or () for s in sets))
+    if args.methods:
+        data["algorithms"] = [a for a in data["algorithms"] if _label(a) in args.methods]
+    return data
+
+
+# ---------------------------------------------------------------------- after each run
+def evaluate_run(run_dir: str, episodes: int = 100) -> dict:
+    """The grid's ``post_run``: greedy evaluations of the trained learner (rebuilt from the run's
+    checkpoint) over ``episodes`` episodes on fixed seeds, written to :data:`EVAL_FILE`.
+
+    For MANSA: its joint policy with a greedy switcher and with a sampled one (the share of
+    steps that called CL in each), and on the same episodes the controls of
+    :func:`random_step_players` at the sampled switcher's rate of calls,
+    :func:`stalled_step_player` and each learner alone (:func:`learners_alone`); where the
+    agents stood at the sampled switcher's calls (LBF), and the training calls by episode step.
+    """
+    import train
     from algorithms.mansa import MANSALearner
-    from train import build, load_config
 
-    cfg = load_config(None, overrides_for(job))
-    env, learner = build(cfg)
-    env_id = job["env"]
-    is_mansa = isinstance(learner, MANSALearner)
-    grid = None
-    if is_mansa and hasattr(env, "pos") and hasattr(env, "rows"):
-        grid = np.zeros((env.rows, env.cols), dtype=np.int64)
+    learner, cfg = load_learner(run_dir)
+    seed = FINAL_SEED + cfg.seed
+    cells = []
 
-        def record(core, cl, step):  # where the agents stand when CL is called
-            pos = core.pos[cl].reshape(-1, 2)
-            np.add.at(grid, (pos[:, 0], pos[:, 1]), 1)
-
-        learner.call_recorder = record
-
-    def greedy_switcher(
-        obs, mask, state, hidden
-    ):  # MANSA's headline and curve figures: its switcher greedy too
-        return learner.act(obs, mask, state, hidden, switcher_greedy=True)
-
-    def greedy(
-        episodes: int, player=greedy_switcher if is_mansa else learner.act
-    ) -> tuple[float, float | None]:
-        """Mean greedy return of ``player``, and for MANSA the fraction of its steps that called CL."""
+    def greedy(player, on_call=None) -> tuple[float, float]:
         results, fraction = evaluate_calls(
             player,
-            lambda b: envs.make_vec(env_id, b),
+            lambda b: train.make_env(cfg, b),
             episodes,
-            10_000 + job["seed"],
+            seed,
             needs_state=learner.act_needs_state,
+            on_call=on_call,
         )
-        return float(np.mean(results["return"])), (fraction if is_mansa else None)
+        return float(np.mean(results["return"])), fraction
 
-    curve, returns, train_time, next_eval = [], [], 0.0, job["eval_every"]
-    window_calls, window_steps, window_q = 0, 0, {side: [] for side in SIDES}
+    figures: dict = {"episodes": episodes}
+    if not isinstance(learner, MANSALearner):
+        figures["final_greedy_return"] = greedy(learner.act)[0]
+        write_json(os.path.join(run_dir, EVAL_FILE), figures)
+        return figures
 
-    def record(**figures) -> dict:
-        """The run's identity, its env steps and curve so far, and ``figures``."""
-        return {
-            **{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")},
-            "algo": cfg.algo.name,
-            "overrides": overrides_for(job),
-            "env_steps": learner.env_steps,
-            "curve": curve,
-            **figures,
-        }
+    def greedy_switcher(obs, mask, state, hidden):
+        return learner.act(obs, mask, state, hidden, switcher_greedy=True)
 
-    while learner.env_steps < job["env_steps"]:
-        tick = time.perf_counter()
-        try:
-            metrics = learner.train_iteration()
-        except NonFiniteLossError as error:  # a failed run is recorded with its curve so far
-            return record(error=str(error))
-        train_time += time.perf_counter() - tick
-        returns.extend(learner.episodes.drain().get("return", []))
-        if is_mansa:
-            window_calls += metrics["mansa/cl_fraction"] * job["num_envs"] * learner.length
-            window_steps += job["num_envs"] * learner.length
-            for side, values in window_q.items():  # value learners: how large their Q-values grow
-                if f"losses/{side}/q_taken" in metrics:
-                    values.append(metrics[f"losses/{side}/q_taken"])
-        if job["eval_every"] and learner.env_steps >= next_eval:
-            ret, eval_fraction = greedy(job["curve_episodes"])
-            curve.append(
-                {
-                    "env_steps": learner.env_steps,
-                    "greedy_return": ret,
-                    "eval_cl_fraction": eval_fraction,
-                    "train_return": float(np.mean(returns[-200:])) if returns else None,
-                    "train_cl_fraction": window_calls / window_steps if is_mansa else None,
-                    "train_seconds": train_time,
-                    **{
-                        f"{side}_q_taken_max": max(v) if v else None for side, v in window_q.items()
-                    },
-                }
-            )
-            window_calls, window_steps, window_q = 0, 0, {side: [] for side in SIDES}
-            next_eval += job["eval_every"]
-    final, eval_fraction = greedy(job["eval_episodes"])
-    run = record(
-        train_seconds=train_time,
-        sps=learner.env_steps / max(train_time, 1e-9),
-        final_greedy_return=final,
+    def record_cells(env, cl):  # where the agents stand when CL is called (LBF's cores)
+        if hasattr(env, "pos") and hasattr(env, "rows"):
+            if not cells:
+                cells.append(np.zeros((env.rows, env.cols), dtype=np.int64))
+            pos = env.pos[cl].reshape(-1, 2)
+            np.add.at(cells[0], (pos[:, 0], pos[:, 1]), 1)
+
+    figures["final_greedy_return"], figures["eval_cl_fraction"] = greedy(greedy_switcher)
+    sampled, rate = greedy(learner.act, record_cells)  # act's default: the switcher sampled
+    figures["final_sampled_switcher_return"], figures["eval_sampled_cl_fraction"] = sampled, rate
+    figures["final_part_returns"] = {
+        name: greedy(player)[0] for name, player in learners_alone(learner).items()
+    }
+    figures["eval_control_fractions"] = {}
+    controls = {
+        **random_step_players(learner, rate, cfg.seed),
+        "cl_when_stalled": stalled_step_player(learner),
+    }
+    for name, player in controls.items():
+        figures["final_part_returns"][name], figures["eval_control_fractions"][name] = greedy(
+            player
+        )
+    figures["cl_calls_by_step"] = learner.cl_calls_by_step.tolist()
+    figures["cl_grid"] = cells[0].tolist() if cells else None
+    write_json(os.path.join(run_dir, EVAL_FILE), figures)
+    return figures
+
+
+# ---------------------------------------------------------------------- reading the runs
+def _pairing(cell) -> str:
+    """value or policy: from the learner the run trains (MANSA's: its IL learner's)."""
+    name = cell.algo.name
+    if name == "mansa":
+        from algorithms.mansa import MANSAConfig
+
+        chosen = [o.split("=", 1)[1] for o in cell.spec.overrides if o.startswith("algo.il=")]
+        name = chosen[-1] if chosen else MANSAConfig().il
+    return next(p for p, pair in PAIRINGS.items() if name in pair)
+
+
+def _window_curve(run_dir: str, is_mansa: bool) -> tuple[list[dict], list[dict]]:
+    """The learning curve (one point per periodic evaluation after the first step) with the
+    training figures of the updates since the previous point; and every metrics.jsonl line
+    (an update's, or an evaluation's ``eval/*``)."""
+    rows = metrics_rows(run_dir)
+    curve, start = [], 0
+    for point in eval_steps(eval_entry(run_dir)):
+        end = point["step_count"]
+        if end == 0:
+            continue
+        window = [r for r in rows if start < r["env_steps"] <= end]
+        start = end
+
+        def values(key, window=window):
+            return [r[key] for r in window if r.get(key) is not None]
+
+        returns, sps = values("charts/episodic_return"), values("charts/SPS")
+        curve.append(
+            {
+                "env_steps": end,
+                "greedy_return": float(np.mean(point["return"])),
+                "eval_cl_fraction": None,
+                "train_return": float(np.mean(returns)) if returns else None,
+                "train_cl_fraction": (
+                    float(np.mean(values("mansa/cl_fraction"))) if is_mansa and window else None
+                ),
+                "train_seconds": window[-1]["env_steps"] / sps[-1] if sps else None,
+                **{
+                    f"{side}_q_taken_max": max(values(f"losses/{side}/q_taken"), default=None)
+                    for side in SIDES
+                },
+            }
+        )
+    return curve, rows
+
+
+def run_record(row: RunRow) -> dict:
+    """One run as results.json keeps it: its identity, curve and figures (``error`` if it failed)."""
+    cell, run_dir = row.cell, row.cell.spec.run_dir
+    run = {
+        "env": cell.env.id,
+        "method": cell.algo.label,
+        "seed": cell.seed,
+        "pairing": _pairing(cell),
+        "algo": cell.algo.name,
+        "overrides": [o for o in cell.spec.overrides if o.startswith(("algo", "env.num"))],
+        "env_steps": row.record.env_steps,
+        "run_dir": os.path.relpath(run_dir),
+    }
+    if not row.record.done:
+        return {**run, "error": row.record.error.splitlines()[0], "curve": []}
+    with open(os.path.join(run_dir, "config.yaml")) as f:
+        run["num_envs"] = yaml.safe_load(f)["env"]["num_envs"]
+    is_mansa = cell.algo.name == "mansa"
+    curve, rows = _window_curve(run_dir, is_mansa)
+    last = [r for r in rows if "charts/SPS" in r][
+        -1
+    ]  # the last update's line (not an evaluation's)
+    run.update(
+        curve=curve,
+        train_seconds=last["env_steps"] / last["charts/SPS"],
+        sps=last["charts/SPS"],
+        **read_json(run_dir, EVAL_FILE),
     )
     if is_mansa:
-        run.update(
-            train_cl_fraction=learner.cl_calls / learner.env_steps,
-            eval_cl_fraction=eval_fraction,
-            timers=dict(learner.timers),
-            cl_calls_by_step=learner.cl_calls_by_step.tolist(),
-            cl_grid=grid.tolist() if grid is not None else None,
-        )
-        # MANSA's parts, on the same evaluation episodes: a sampled switcher; the same rate of calls
-        # at random steps, to CL or to random joint actions (is it where the switcher calls that
-        # counts, or that IL's greedy play is broken up?); each learner alone
-        run["final_sampled_switcher_return"], rate = greedy(
-            job["eval_episodes"], learner.act
-        )  # act's default
-        run["eval_sampled_cl_fraction"] = rate
-        run["final_part_returns"] = {
-            name: greedy(job["eval_episodes"], p)[0] for name, p in learners_alone(learner).items()
+        run["train_cl_fraction"] = last["mansa/cl_fraction_total"]
+        run["timers"] = {
+            k.removeprefix("mansa/time_"): v for k, v in last.items() if k.startswith("mansa/time_")
         }
-        run["eval_control_fractions"] = {}
-        players = {
-            **random_step_players(learner, rate, job["seed"]),
-            "cl_when_stalled": stalled_step_player(learner),
-        }
-        for name, player in players.items():
-            run["final_part_returns"][name], run["eval_control_fractions"][name] = greedy(
-                job["eval_episodes"], player
-            )
     return run
 
 
 def evaluate_calls(
-    player, make_env, episodes: int, seed: int, needs_state: bool
+    player, make_env, episodes: int, seed: int, needs_state: bool, on_call=None
 ) -> tuple[dict, float]:
     """:func:`agents.evaluation.evaluate` of ``player``, and the share of the evaluated episodes'
     steps whose ``SwitchMemory`` says CL was called. Only the counted episodes' steps count: a
-    copy whose episode has ended plays on until every copy's has, and those steps are not figures."""
+    copy whose episode has ended plays on until every copy's has, and those steps are not figures.
+    ``on_call(env, cl [B])``, if given, sees the env before each step with counted calls."""
     from agents.evaluation import evaluate
     from algorithms.mansa import SwitchMemory
 
     live = [np.zeros(0, dtype=bool)]  # copies of the current chunk still in their first episode
-    calls, steps = [0], [0]
+    calls, steps, current = [0], [0], [None]
 
     def tracked_env(copies: int):
-        env = make_env(copies)
+        env = current[0] = make_env(copies)
         live[0] = np.ones(copies, dtype=bool)
         step = env.step
 
@@ -218,6 +293,8 @@ def evaluate_calls(
         if isinstance(hidden, SwitchMemory):
             calls[0] += int(hidden.cl[counted].sum())
             steps[0] += int(counted.sum())
+            if on_call is not None and (hidden.cl & counted).any():
+                on_call(current[0], hidden.cl & counted)
         return actions, hidden
 
     results = evaluate(act, tracked_env, episodes, seed, needs_state=needs_state)
@@ -472,23 +549,23 @@ def plot(runs: list[dict], out: str) -> list[str]:
                     [[p["train_cl_fraction"] for p in r["curve"][:length]] for r in group]
                 )
                 bottom.plot(x, f.mean(0), color=colours[method], label="training")
-                g = 100 * np.array(
-                    [[p["eval_cl_fraction"] for p in r["curve"][:length]] for r in group]
-                )
-                bottom.plot(
-                    x,
-                    g.mean(0),
-                    color=colours[method],
-                    linestyle="--",
-                    label="greedy evaluation (greedy switcher)",
-                )
+                g = [[p["eval_cl_fraction"] for p in r["curve"][:length]] for r in group]
+                if all(v is not None for points in g for v in points):  # runs made before PR 27
+                    bottom.plot(
+                        x,
+                        100 * np.array(g).mean(0),
+                        color=colours[method],
+                        linestyle="--",
+                        label="greedy evaluation (greedy switcher)",
+                    )
         top.set_ylabel("greedy return")
         top.set_title(f"{name}: MANSA vs IL alone vs CL alone")
         top.legend(fontsize=8)
         bottom.axhline(100 * TARGET_FRACTION, color="grey", linewidth=0.8, linestyle=":")
         bottom.set_ylabel("MANSA CL calls (%)")
         bottom.set_xlabel("env steps")
-        bottom.legend(fontsize=8)
+        if bottom.get_legend_handles_labels()[0]:  # MANSA ran on this task
+            bottom.legend(fontsize=8)
         fig.tight_layout()
         written.append(os.path.join(out, f"{name}_curves.png"))
         fig.savefig(written[-1], dpi=90)
@@ -527,132 +604,56 @@ def plot(runs: list[dict], out: str) -> list[str]:
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
-    )
-    parser.add_argument("--envs", nargs="+", default=list(TASKS))
+def main_parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
+    parser = benchmark_parser(__doc__, GRID_FILE)
     parser.add_argument(
         "--pairing",
         choices=sorted(PAIRINGS),
-        default="value",
-        help="value: IQL / QMIX (the paper's), policy: IPPO / MAPPO",
+        help="value: IQL / QMIX (the paper's), policy: IPPO / MAPPO (replaces the grid's methods)",
     )
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument(
-        "--env-steps", type=int, default=2_000_000, help="env steps per run (all methods)"
-    )
-    parser.add_argument("--num-envs", type=int, default=32, help="env copies stepped together")
-    parser.add_argument(
-        "--eval-episodes", type=int, default=100, help="greedy episodes of the final evaluation"
-    )
-    parser.add_argument(
-        "--eval-every", type=int, default=100_000, help="learning-curve points (0: none)"
-    )
-    parser.add_argument(
-        "--curve-episodes", type=int, default=32, help="greedy episodes per curve point"
-    )
-    parser.add_argument(
-        "--mansa-set",
-        nargs="*",
-        default=list(MANSA_DEFAULTS),
-        metavar="KEY=VALUE",
-        help="MANSA's own settings (algo.KEY=VALUE), e.g. cost=0.01 budget=2 switcher.lr=1e-3",
-    )
-    parser.add_argument(
-        "--il-set",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="the IL learner's settings, alone and inside MANSA (e.g. epsilon_anneal_steps=200000)",
-    )
-    parser.add_argument(
-        "--cl-set",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="the CL learner's settings, alone and inside MANSA",
-    )
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
-    parser.add_argument("--out", default="benchmarks/results/mansa", help="output directory")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, help="run only these methods")
+    for side, example in (
+        (
+            "mansa",
+            "MANSA's own settings (algo.KEY=VALUE), e.g. cost=0.01 budget=2 switcher.lr=1e-3",
+        ),
+        ("il", "the IL learner's settings, alone and inside MANSA (e.g. epsilon_anneal_steps=2e5)"),
+        ("cl", "the CL learner's settings, alone and inside MANSA"),
+    ):
+        parser.add_argument(f"--{side}-set", nargs="*", metavar="KEY=VALUE", help=example)
     parser.add_argument(
         "--plots-only",
         action="store_true",
         help="redraw results.md and the plots from results.json",
     )
-    args = parser.parse_args(argv)
+    return parser
 
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "results.json")
+
+def main(argv: list[str] | None = None) -> None:
+    parser = main_parser()
+    args = parser.parse_args(argv)
+    grid = load_or_exit(parser, grid_data(args), args.grid)
+    os.makedirs(grid.out, exist_ok=True)
+    path = os.path.join(grid.out, "results.json")
     if args.plots_only:
         with open(path) as f:
             runs = json.load(f)
     else:
-        for item in [*args.mansa_set, *args.il_set, *args.cl_set]:
-            if "=" not in item:
-                parser.error(f"settings take KEY=VALUE, got {item!r}")
-        jobs = [
-            {
-                "env": e,
-                "method": m,
-                "seed": s,
-                "pairing": args.pairing,
-                "num_envs": args.num_envs,
-                "env_steps": args.env_steps,
-                "eval_episodes": args.eval_episodes,
-                "eval_every": args.eval_every,
-                "curve_episodes": args.curve_episodes,
-                "mansa_set": args.mansa_set,
-                "il_set": args.il_set,
-                "cl_set": args.cl_set,
-            }
-            for e in args.envs
-            for s in args.seeds
-            for m in args.methods
-        ]
-        runs = []
-        start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            for run in pool.map(run_one, jobs):
-                runs.append(run)
-                with (
-                    atomic_path(path) as tmp,
-                    open(tmp, "w") as f,
-                ):  # every run kept as soon as it ends
-                    json.dump(runs, f)
-                if "error" in run:
-                    print(
-                        f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: FAILED after "
-                        f"{run['env_steps']:,} steps: {run['error']}",
-                        flush=True,
-                    )
-                    continue
-                extra = (
-                    f", CL calls {100 * run['train_cl_fraction']:.2f}%"
-                    if run["method"] == "mansa"
-                    else ""
-                )
-                print(
-                    f"{run['env']} {run['method']} ({run['algo']}) seed {run['seed']}: greedy "
-                    f"{run['final_greedy_return']:.3f} after {run['env_steps']:,} steps, "
-                    f"{run['train_seconds']:.0f} s{extra}",
-                    flush=True,
-                )
-        print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s")
+        rows = run_grid(grid, launcher_from_args(args))
+        runs = [run_record(r) for r in rows if r.record.status != "not run"]
+        write_json(path, runs, indent=None)
     failed = [r for r in runs if "error" in r]
     runs = [r for r in runs if "error" not in r]
     table = summarise(runs) + "".join(
         f"\n- FAILED: {r['env']} {r['method']} seed {r['seed']} after {r['env_steps']:,} steps: {r['error']}"
         for r in failed
     )
-    write_text_atomic(os.path.join(args.out, "results.md"), table)
+    write_text_atomic(os.path.join(grid.out, "results.md"), table)
     print(table)
-    for file in plot(runs, args.out):
+    for file in plot(runs, grid.out):
         print("wrote", file)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,88 +4,94 @@
     python -m benchmarks.mansa_q_growth --env-steps 900000 algo.cl_cfg.bootstrap=greedy   # Q-learning targets: diverge
     python -m benchmarks.mansa_q_growth --env-steps 900000 algo.cl_cfg.bootstrap=greedy algo.switcher.mode=il algo.cl=vdn
 
-Trains one MANSA run (the value pairing, the MANSA grid's settings unless overridden:
-IQL + QMIX, 32 copies of Foraging-8x8-2p-2f-coop-v3, cost 0.01, budget 2 per episode,
-rollout_length 10) and prints, every ``--every`` env steps, the mean Q of the taken joint
-action (``losses/<side>/q_taken``) of the CL and IL learners. A learner that learns from
-another's steps can diverge: its Q-values then grow without bound until a gradient norm
-overflows, and the run stops naming the side (``cl/grad_norm``). With
-``switcher.mode=il`` the CL learner never acts and learns only from IQL's steps.
-(benchmarks/results/mansa/value_2m/README.md has the runs.)
+Trains one MANSA run (a one-run grid through the launchers: IQL + QMIX, 32 copies of
+Foraging-8x8-2p-2f-coop-v3, seed 0, ``MANSAConfig``'s defaults unless overridden) and prints,
+every ``--every`` env steps, the mean Q of the taken joint action (``losses/<side>/q_taken``
+in the run's metrics.jsonl) of the CL and IL learners. A learner that learns from another's
+steps can diverge: its Q-values then grow without bound until a gradient norm overflows, and
+the run stops naming the side (``cl/grad_norm``). With ``switcher.mode=il`` the CL learner
+never acts and learns only from IQL's steps. (benchmarks/results/mansa/value_2m/README.md has
+the runs.) A finished run is read back, not trained again.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import torch
+from benchmarks.grid import add_launcher_arguments, grid_from_dict, launcher_from_args, run_grid
+from benchmarks.launchers import Launcher, SerialLauncher
+from benchmarks.mansa import SIDES, learners_alone
+from benchmarks.run_dirs import greedy_return, load_learner, metrics_rows
 
-from benchmarks.mansa import MANSA_DEFAULTS, SIDES, learners_alone
-
-GRID = (
-    "env.id=Foraging-8x8-2p-2f-coop-v3",
-    "env.num_envs=32",
-    "seed=0",
-    "algo=mansa",
-    "algo.il=iql",
-    "algo.cl=qmix",
-    *(f"algo.{kv}" for kv in MANSA_DEFAULTS),
-    "algo.rollout_length=10",
-)
+GRID = {
+    "name": "mansa_q_growth",
+    "seeds": [0],
+    "envs": ["Foraging-8x8-2p-2f-coop-v3"],
+    "algorithms": [{"name": "mansa", "overrides": ["algo.il=iql", "algo.cl=qmix"]}],
+    "overrides": {
+        "env.num_envs": 32,
+        "eval.every_env_steps": 0,
+        "eval.absolute_episodes": 0,
+        "log.tensorboard": False,
+    },
+}
 
 
 def q_growth(
-    overrides: list[str], env_steps: int, every: int, evaluate_episodes: int = 0
+    overrides: list[str],
+    env_steps: int,
+    every: int,
+    evaluate_episodes: int = 0,
+    launcher: Launcher | None = None,
+    runs_dir: str = "runs/mansa_q_growth",
 ) -> tuple[list[dict], str | None, dict | None]:
     """Q of the taken action per side at every ``every`` env steps, the error that stopped the run
     (if any), and with ``evaluate_episodes`` (and no error) the final figures of :func:`final_returns`."""
-    from algorithms import NonFiniteLossError
-    from train import build, load_config
-
-    cfg = load_config(None, [*GRID, *overrides])
-    _, learner = build(cfg)
+    data = {**GRID, "runs_dir": runs_dir, "out": runs_dir}
+    rest = []
+    for item in overrides:  # the env and the seed are the grid's cell: they go there
+        key, _, value = item.partition("=")
+        if key == "env.id":
+            data["envs"] = [value]
+        elif key == "seed":
+            data["seeds"] = [int(value)]
+        else:
+            rest.append(item)
+    grid = grid_from_dict(data, last_overrides=[*rest, f"total_env_steps={env_steps}"])
+    (row,) = run_grid(grid, launcher or SerialLauncher(), log=lambda _: None)
     points, next_point = [], every
-    try:
-        while learner.env_steps < env_steps:
-            metrics = learner.train_iteration()
-            if learner.env_steps >= next_point:
-                points.append(
-                    {
-                        "env_steps": learner.env_steps,
-                        **{side: metrics.get(f"losses/{side}/q_taken") for side in SIDES},
-                    }
-                )
-                next_point += every
-    except NonFiniteLossError as error:
-        return points, f"stopped at {learner.env_steps:,} steps: {error}", None
-    return (
-        points,
-        None,
-        final_returns(learner, cfg.env.id, evaluate_episodes) if evaluate_episodes else None,
-    )
+    updates = [r for r in metrics_rows(row.cell.spec.run_dir) if "charts/SPS" in r]
+    for metrics in updates:
+        if metrics["env_steps"] >= next_point:
+            points.append(
+                {
+                    "env_steps": metrics["env_steps"],
+                    **{side: metrics.get(f"losses/{side}/q_taken") for side in SIDES},
+                }
+            )
+            next_point += every
+    if not row.record.done:
+        return points, f"stopped at {row.record.env_steps:,} steps: {row.record.error}", None
+    if not evaluate_episodes:
+        return points, None, None
+    final = final_returns(row.cell.spec.run_dir, evaluate_episodes)
+    final["train_cl_fraction"] = updates[-1]["mansa/cl_fraction_total"]
+    return points, None, final
 
 
-def final_returns(learner, env_id: str, episodes: int) -> dict:
+def final_returns(run_dir: str, episodes: int) -> dict:
     """Greedy returns of MANSA's joint policy (learners greedy, switcher sampled: ``act``'s default)
-    and of its IL and CL learners alone, on the same
-    episodes (``final``), and the CL share of training steps."""
+    and of its IL and CL learners alone, on the same episodes (``final``), rebuilt from the run's
+    last checkpoint."""
     import numpy as np
 
-    import envs
-    from agents.evaluation import evaluate
-
+    learner, cfg = load_learner(run_dir)
     players = {"mansa": learner.act, **learners_alone(learner)}
     returns = {
-        name: float(
-            np.mean(
-                evaluate(
-                    act, lambda b: envs.make_vec(env_id, b), episodes, seed=10_000, needs_state=True
-                )["return"]
-            )
-        )
+        name: float(np.mean(greedy_return(act, cfg, episodes, needs_state=True)["return"]))
         for name, act in players.items()
     }
-    return {"final": returns, "train_cl_fraction": learner.cl_calls / max(learner.env_steps, 1)}
+    return {"final": returns}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,9 +112,17 @@ def main(argv: list[str] | None = None) -> None:
         metavar="EPISODES",
         help="at the end, greedy returns of MANSA, its IL and its CL over this many episodes",
     )
+    add_launcher_arguments(parser, jobs=1)
+    parser.add_argument("--runs-dir", default="runs/mansa_q_growth", help="where the run goes")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    points, error, final = q_growth(args.overrides, args.env_steps, args.every, args.evaluate)
+    points, error, final = q_growth(
+        args.overrides,
+        args.env_steps,
+        args.every,
+        args.evaluate,
+        launcher_from_args(args),
+        args.runs_dir,
+    )
     print("env steps | CL q_taken | IL q_taken")
     for p in points:  # a side that has not updated yet has no Q to show
         cl, il = ("-" if p[side] is None else f"{p[side]:.4g}" for side in ("cl", "il"))

@@ -14,6 +14,11 @@ days) are kept in the results file.
     python benchmarks/routing_learning.py                                  # all four conditions, seed 0
     python benchmarks/routing_learning.py --conditions braess_selfish braess_altruistic --seeds 0 1 2
     python benchmarks/routing_learning.py --save                           # + benchmarks/results/routing/
+
+The runs are the grid ``benchmarks/routing_learning.yaml`` (:mod:`benchmarks.grid`: a condition
+is a network x a reward), run through the launchers (a process pool, ``--jobs`` at once, or
+``--launcher ray``) into ``--log-dir`` (the grid's ``runs_dir`` by default); a finished run is
+not trained again.
 """
 
 from __future__ import annotations
@@ -32,30 +37,17 @@ from omegaconf import OmegaConf
 
 import envs
 from agents.policy import Policy
+from benchmarks.grid import Cell
 from benchmarks.learning_runs import (
     ROOT,
-    Condition,
+    add_learning_arguments,
+    load_learning_grid,
     markdown_table,
-    run_conditions,
-    save_results,
+    print_or_save,
+    run_learning_grid,
 )
 
-CONDITIONS = {
-    "braess_selfish": Condition("braess_selfish", "configs/ippo_routing_braess_learn.yaml"),
-    "braess_altruistic": Condition(
-        "braess_altruistic",
-        "configs/ippo_routing_braess_learn.yaml",
-        ["env.kwargs.reward=altruistic"],
-    ),
-    "siouxfalls_selfish": Condition(
-        "siouxfalls_selfish", "configs/ippo_routing_siouxfalls_learn.yaml"
-    ),
-    "siouxfalls_altruistic": Condition(
-        "siouxfalls_altruistic",
-        "configs/ippo_routing_siouxfalls_learn.yaml",
-        ["env.kwargs.reward=altruistic"],
-    ),
-}
+CONDITIONS = ("braess_selfish", "braess_altruistic", "siouxfalls_selfish", "siouxfalls_altruistic")
 METRICS = ("tstt", "ue_ratio", "price_of_anarchy", "relative_gap")
 
 
@@ -112,12 +104,16 @@ def drive(
         env.close()
 
 
+def condition(cell: Cell) -> str:
+    """A run's condition: ``<network>_<reward>``, e.g. ``braess_selfish``."""
+    return f"{cell.env.label}_{cell.algo.label}"
+
+
 def random_routes(
-    condition: Condition, days: int, tail: int, copies: int, seed: int
+    env_id: str, days: int, tail: int, copies: int, seed: int
 ) -> dict[str, float | str]:
     """Reference: every driver picks one of its valid routes uniformly at random every day."""
-    cfg = OmegaConf.load(ROOT / condition.config)
-    env = envs.make_vec(str(cfg.env.id), copies, max_days=days + 1)
+    env = envs.make_vec(env_id, copies, max_days=days + 1)
     rng = np.random.default_rng(seed)
 
     def act(obs, mask):
@@ -129,22 +125,20 @@ def random_routes(
         env.close()
 
 
-def main() -> None:
+def _figures(res: dict[str, float | str]) -> list[float | str]:
+    """A driven result's table cells, from TSTT to the route split."""
+    keys = ("tstt", "ue_tstt", "so_tstt", "ue_ratio", "price_of_anarchy", "relative_gap")
+    return [*(res[k] for k in keys), res.get("split", "-")]
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--conditions", nargs="+", choices=sorted(CONDITIONS), default=list(CONDITIONS)
     )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument(
-        "--extra",
-        nargs="*",
-        default=[],
-        metavar="key=value",
-        help="train.py overrides added to every run",
-    )
-    parser.add_argument("--log-dir", default="runs")
+    add_learning_arguments(parser, "routing_learning.yaml")
     parser.add_argument("--days", type=int, default=50, help="days driven by the trained policy")
     parser.add_argument("--tail", type=int, default=10, help="last days averaged")
     parser.add_argument("--copies", type=int, default=8, help="env copies driven (averaged)")
@@ -157,10 +151,11 @@ def main() -> None:
         metavar="JSON",
         help="drive the runs of a saved results file again (no training); with --save, overwrite it",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not 1 <= args.tail <= args.days:
         raise SystemExit(f"--tail must be in [1, --days={args.days}], got {args.tail}")
 
+    grid = load_learning_grid(args)
     if args.redrive:
         with open(args.redrive) as f:
             saved = json.load(f)
@@ -168,13 +163,10 @@ def main() -> None:
         args.conditions = list(dict.fromkeys(r["label"] for r in records))
         args.seeds, args.extra, args.name = saved["seeds"], saved["extra"], Path(args.redrive).stem
     else:
-        records = run_conditions(
-            [CONDITIONS[c] for c in args.conditions],
-            args.seeds,
-            args.log_dir,
-            args.extra,
-            tag="routing",
+        records = run_learning_grid(
+            grid, args, label=condition, select=lambda cell: condition(cell) in args.conditions
         )
+        args.seeds = grid.seeds
     header = [
         "condition",
         "seed",
@@ -207,70 +199,27 @@ def main() -> None:
                 target = f"below UE: {'yes' if res['ue_ratio'] < 1.0 else 'no'}"
             else:
                 target = f"UE ± 5%: {'yes' if abs(res['ue_ratio'] - 1.0) <= 0.05 else 'no'}"
-            rows.append(
-                [
-                    record["label"],
-                    record["seed"],
-                    play_mode,
-                    res["tstt"],
-                    res["ue_tstt"],
-                    res["so_tstt"],
-                    res["ue_ratio"],
-                    res["price_of_anarchy"],
-                    res["relative_gap"],
-                    res.get("split", "-"),
-                    target,
-                ]
-            )
-    networks = {}
-    for name in args.conditions:
-        networks.setdefault(CONDITIONS[name].config, CONDITIONS[name])
+            rows.append([record["label"], record["seed"], play_mode, *_figures(res), target])
     references = {}
-    for cond in networks.values():
-        network = cond.label.split("_", 1)[0]
-        references[network] = res = random_routes(cond, args.days, args.tail, args.copies, seed=99)
-        rows.append(
-            [
-                f"{network} random routes",
-                "-",
-                "-",
-                res["tstt"],
-                res["ue_tstt"],
-                res["so_tstt"],
-                res["ue_ratio"],
-                res["price_of_anarchy"],
-                res["relative_gap"],
-                res.get("split", "-"),
-                "reference",
-            ]
+    for env in grid.envs:
+        network = env.label
+        if not any(name.startswith(f"{network}_") for name in args.conditions):
+            continue
+        references[network] = res = random_routes(
+            env.id, args.days, args.tail, args.copies, seed=99
         )
+        rows.append([f"{network} random routes", "-", "-", *_figures(res), "reference"])
+    payload = {
+        "references": references,
+        "seeds": args.seeds,
+        "extra": args.extra,
+        "days": args.days,
+        "tail": args.tail,
+        "runs": records,
+    }
     table = markdown_table(header, rows)
-    print(table)
-    if args.save:
-        payload = {
-            "references": references,
-            "seeds": args.seeds,
-            "extra": args.extra,
-            "days": args.days,
-            "tail": args.tail,
-            "runs": records,
-        }
-        folder = save_results(
-            "routing",
-            args.name,
-            payload,
-            f"# Route choice: learned assignments (last {args.tail} of {args.days} days)\n\n{table}",
-        )
-        print(f"saved to {folder}")
-    else:
-        print(
-            json.dumps(
-                {
-                    r["label"] + f"/seed{r['seed']}": r.get("driven_greedy", r.get("error"))
-                    for r in records
-                }
-            )
-        )
+    title = f"Route choice: learned assignments (last {args.tail} of {args.days} days)"
+    print_or_save(args, "routing", title, table, payload, "driven_greedy")
 
 
 if __name__ == "__main__":

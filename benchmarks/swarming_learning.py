@@ -13,13 +13,14 @@ same rule read from observations (``VicsekPolicy``), and uniform random turns.
     python benchmarks/swarming_learning.py --seeds 0 1 2 --save  # + benchmarks/results/swarming/
     python benchmarks/swarming_learning.py --algos ippo --extra total_env_steps=20480
 
-Runs go to ``--log-dir`` (runs/ by default), one training process at a time.
+The runs are the grid ``benchmarks/swarming_learning.yaml`` (:mod:`benchmarks.grid`), run
+through the launchers (a process pool, ``--jobs`` at once, or ``--launcher ray``) into
+``--log-dir`` (the grid's ``runs_dir`` by default); a finished run is not trained again.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -29,20 +30,18 @@ import numpy as np
 
 import envs
 from benchmarks.learning_runs import (
-    Condition,
+    add_learning_arguments,
     aggregate,
+    load_learning_grid,
     markdown_table,
-    run_conditions,
-    save_results,
+    print_or_save,
+    run_learning_grid,
     scripted_reference,
 )
 from envs.swarming.policies import VicsekPolicy, vicsek_actions
 
 ENV_ID = "swarming-vicsek-v0"
-CONDITIONS = {
-    "ippo": Condition("ippo", "configs/ippo_swarming_learn.yaml"),
-    "mfac": Condition("mfac", "configs/mfac_swarming_learn.yaml"),
-}
+ALGOS = ("ippo", "mfac")
 TARGET_ORDER = 0.9
 
 
@@ -69,33 +68,22 @@ def references(episodes: int) -> dict[str, dict[str, float]]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--algos", nargs="+", choices=sorted(CONDITIONS), default=sorted(CONDITIONS)
-    )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument(
-        "--extra",
-        nargs="*",
-        default=[],
-        metavar="key=value",
-        help="train.py overrides added to every run",
-    )
-    parser.add_argument("--log-dir", default="runs")
+    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
+    add_learning_arguments(parser, "swarming_learning.yaml")
     parser.add_argument("--reference-episodes", type=int, default=32)
     parser.add_argument(
         "--save", action="store_true", help="write benchmarks/results/swarming/<--name>.{json,md}"
     )
     parser.add_argument("--name", default="learning", help="results file name (without extension)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     refs = references(args.reference_episodes)
-    records = run_conditions(
-        [CONDITIONS[a] for a in args.algos], args.seeds, args.log_dir, args.extra, tag="swarming"
-    )
+    grid = load_learning_grid(args, algorithms=args.algos)
+    records = run_learning_grid(grid, args, label=lambda cell: cell.algo.label)
     header = [
         "policy",
         "seeds",
@@ -124,26 +112,15 @@ def main() -> None:
         )
     for name, ref in refs.items():
         rows.append([name, "-", ref["order"], ref["order"], "-", ref["mean_order"], "reference"])
+    payload = {
+        "env_id": ENV_ID,
+        "seeds": grid.seeds,
+        "extra": args.extra,
+        "runs": records,
+        "references": refs,
+    }
     table = markdown_table(header, rows)
-    print(table)
-    if args.save:
-        payload = {
-            "env_id": ENV_ID,
-            "seeds": args.seeds,
-            "extra": args.extra,
-            "runs": records,
-            "references": refs,
-        }
-        folder = save_results(
-            "swarming", args.name, payload, f"# {ENV_ID}: learned flocking\n\n{table}"
-        )
-        print(f"saved to {folder}")
-    else:
-        print(
-            json.dumps(
-                {r["label"] + f"/seed{r['seed']}": r.get("best", r.get("error")) for r in records}
-            )
-        )
+    print_or_save(args, "swarming", f"{ENV_ID}: learned flocking", table, payload, "best")
 
 
 if __name__ == "__main__":

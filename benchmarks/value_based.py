@@ -1,17 +1,22 @@
 """Final greedy returns of IQL, VDN, QMIX and MF-Q on Level-Based Foraging, with env steps and wall-clock.
 
-    python -m benchmarks.value_based                                   # the issue's grid (long)
+    python -m benchmarks.value_based                                   # the issue's grid, benchmarks/value_based.yaml (long)
     python -m benchmarks.value_based --env-steps 200000 --seeds 0 1 2 --jobs 2 --out benchmarks/results/value_based
     python -m benchmarks.value_based --merge a/results.json b/results.json   # tabulate runs made apart
 
-Each run trains one learner with its config defaults (EPyMARL's; ``--set key=value`` changes
-one for every run) through the Learner interface exactly as ``train.py`` drives it, with
-``torch`` on one thread, then plays ``--eval-episodes`` greedy episodes on fixed seeds. Runs go
-to a process pool (``--jobs``). Written to ``--out``: ``results.json`` (every run, with its
-learning curve) and ``results.md`` (mean and spread over seeds per env and learner). The
-reference is the EPyMARL benchmark (Papoudakis et al. 2021), where IQL, VDN and QMIX reach a
-normalised return of about 1.0 on Foraging-8x8-2p-2f-coop-v3 (their runs: millions of env
-steps); random play earns about 0.004 there.
+The runs are a grid (:mod:`benchmarks.grid`; ``benchmarks/value_based.yaml`` by default) run
+through the launchers (``--launcher process|ray|serial``, ``--jobs``) as train.py runs, each
+learner with its config defaults (EPyMARL's; ``--set key=value`` changes one for every
+learner that has the key). The command line's options replace the file's: ``--env-steps``,
+``--num-envs``, ``--eval-every`` and ``--curve-episodes`` set train.py's ``total_env_steps``,
+``env.num_envs``, ``eval.every_env_steps`` and ``eval.episodes``. After each run the worker
+plays ``--eval-episodes`` greedy episodes of the final policy on fixed seeds
+(:func:`benchmarks.run_dirs.evaluate_final`). Written to ``--out``: ``results.json`` (every
+run, with its learning curve: train.py's periodic greedy evaluations) and ``results.md``
+(mean and spread over seeds per env and learner). The reference is the EPyMARL benchmark
+(Papoudakis et al. 2021), where IQL, VDN and QMIX reach a normalised return of about 1.0 on
+Foraging-8x8-2p-2f-coop-v3 (their runs: millions of env steps); random play earns about
+0.004 there.
 """
 
 from __future__ import annotations
@@ -19,14 +24,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
-from concurrent.futures import ProcessPoolExecutor
+import sys
 from dataclasses import fields
 
 import numpy as np
+import yaml
 
+from benchmarks.grid import (
+    RunRow,
+    benchmark_grid_data,
+    benchmark_parser,
+    launcher_from_args,
+    load_or_exit,
+    run_grid,
+)
+from benchmarks.run_dirs import FINAL_FILE, eval_entry, eval_steps, metrics_rows, read_json
+
+GRID_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "value_based.yaml")
 ALGOS = ("iql", "vdn", "qmix", "mfq")
-ENVS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-10x10-3p-3f-v3")
 #: EPyMARL's reported final normalised returns on 8x8-2p-2f-coop (about 1.0 for all three)
 REFERENCE = {("Foraging-8x8-2p-2f-coop-v3", a): "~1.0 (EPyMARL)" for a in ("iql", "vdn", "qmix")}
 
@@ -43,68 +58,81 @@ def parse_value(text: str):
     return text
 
 
+def learner_keys(algo: str) -> set[str]:
+    """The top-level config keys of a learner (``net`` for ``net.hidden_size``)."""
+    from algorithms import get_algorithm
+
+    return {f.name for f in fields(get_algorithm(algo)[0])}
+
+
 def check_overrides(overrides: dict, algos: list[str], parser: argparse.ArgumentParser) -> None:
     """Refuse a --set key that none of the chosen learners has (it would be silently dropped)."""
-    from algorithms import get_algorithm
     from envs.hints import closest_hint
 
-    known = {f.name for a in algos for f in fields(get_algorithm(a)[0])}
+    known = set().union(*(learner_keys(a) for a in algos))
     for key in overrides:
-        if key not in known:
+        if key.split(".")[0] not in known:
             parser.error(
                 f"--set {key}: no chosen learner ({', '.join(algos)}) has this key{closest_hint(key, known)}"
             )
 
 
-def run_one(job: dict) -> dict:
-    """Train one (env, algo, seed) and evaluate it greedily; returns figures and the learning curve."""
-    import torch
+def algo_entries(algos: list[str], overrides: dict) -> list[dict]:
+    """The grid's algorithm entries: each learner with the ``--set`` keys it has."""
+    entries = []
+    for algo in algos:
+        known = learner_keys(algo)
+        mine = {f"algo.{k}": v for k, v in overrides.items() if k.split(".")[0] in known}
+        entries.append({"name": algo, "overrides": mine} if mine else algo)
+    return entries
 
-    torch.set_num_threads(1)
-    import envs
-    from agents.evaluation import evaluate
-    from algorithms import get_algorithm
 
-    config_cls, learner_cls = get_algorithm(job["algo"])
-    known = {f.name for f in fields(config_cls)}
-    overrides = {k: v for k, v in job["overrides"].items() if k in known}
-    cfg = config_cls(**overrides)
-    env_id = job["env"]
-    learner = learner_cls(cfg, envs.make_vec(env_id, job["num_envs"]), "cpu", job["seed"])
+def grid_data(args: argparse.Namespace, overrides: dict) -> dict:
+    """The grid file's mapping with the command line's replacements."""
+    data = benchmark_grid_data(args)
+    if args.algos or overrides:
+        data["algorithms"] = algo_entries(args.algos or list(ALGOS), overrides)
+    return data
 
-    def greedy(episodes: int) -> float:
-        results = evaluate(
-            learner.act, lambda b: envs.make_vec(env_id, b), episodes, 10_000 + job["seed"]
+
+def run_record(row: RunRow, overrides: dict) -> dict:
+    """One finished run as results.json keeps it: figures and the learning curve."""
+    run_dir = row.cell.spec.run_dir
+    updates = [r for r in metrics_rows(run_dir) if "charts/SPS" in r]
+    final = read_json(run_dir, FINAL_FILE)
+    curve, start = [], 0
+    for point in eval_steps(eval_entry(run_dir)):
+        if point["step_count"] == 0:
+            continue
+        returns = [
+            r["charts/episodic_return"]
+            for r in updates
+            if start < r["env_steps"] <= point["step_count"] and "charts/episodic_return" in r
+        ]
+        start = point["step_count"]
+        curve.append(
+            {
+                "env_steps": point["step_count"],
+                "greedy_return": float(np.mean(point["return"])),
+                "train_return": float(np.mean(returns)) if returns else None,
+            }
         )
-        return float(np.mean(results["return"]))
-
-    curve, train_time, next_eval = [], 0.0, job["eval_every"]
-    returns: list[float] = []
-    while learner.env_steps < job["env_steps"]:
-        tick = time.perf_counter()
-        learner.train_iteration()
-        train_time += time.perf_counter() - tick
-        returns.extend(learner.episodes.drain().get("return", []))
-        if job["eval_every"] and learner.env_steps >= next_eval:
-            curve.append(
-                {
-                    "env_steps": learner.env_steps,
-                    "greedy_return": greedy(job["curve_episodes"]),
-                    "train_return": float(np.mean(returns[-200:])) if returns else None,
-                    "train_seconds": train_time,
-                }
-            )
-            next_eval += job["eval_every"]
-    final = greedy(job["eval_episodes"])
+    with open(os.path.join(run_dir, "config.yaml")) as f:
+        num_envs = yaml.safe_load(f)["env"]["num_envs"]
+    known = learner_keys(row.cell.algo.name)
     return {
-        **{k: job[k] for k in ("env", "algo", "seed", "num_envs")},
-        "overrides": overrides,
-        "env_steps": learner.env_steps,
-        "gradient_updates": learner.gradient_updates,
-        "train_seconds": train_time,
-        "sps": learner.env_steps / max(train_time, 1e-9),
-        "final_greedy_return": final,
+        "env": row.cell.env.id,
+        "algo": row.cell.algo.name,
+        "seed": row.cell.seed,
+        "num_envs": num_envs,
+        "overrides": {k: v for k, v in overrides.items() if k.split(".")[0] in known},
+        "env_steps": final["env_steps"],
+        "gradient_updates": final["gradient_updates"],
+        "train_seconds": updates[-1]["env_steps"] / updates[-1]["charts/SPS"],
+        "sps": updates[-1]["charts/SPS"],
+        "final_greedy_return": final["greedy_return"],
         "curve": curve,
+        "run_dir": os.path.relpath(run_dir),
     }
 
 
@@ -185,26 +213,10 @@ def summarise(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
-    )
-    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
-    parser.add_argument("--envs", nargs="+", default=list(ENVS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--env-steps", type=int, default=1_000_000, help="env steps per run")
-    parser.add_argument("--num-envs", type=int, default=32, help="env copies stepped together")
-    parser.add_argument(
-        "--eval-episodes", type=int, default=100, help="greedy episodes of the final evaluation"
-    )
-    parser.add_argument(
-        "--eval-every", type=int, default=50_000, help="learning-curve points (0: none)"
-    )
-    parser.add_argument(
-        "--curve-episodes", type=int, default=32, help="greedy episodes per curve point"
-    )
+def main_parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
+    parser = benchmark_parser(__doc__, GRID_FILE)
+    parser.add_argument("--algos", nargs="+", choices=ALGOS, help="learners (replace the grid's)")
     parser.add_argument(
         "--set",
         nargs="*",
@@ -212,25 +224,29 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="config overrides for every learner that has the key (e.g. epsilon_anneal_steps=100000)",
     )
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
-    parser.add_argument("--out", default="benchmarks/results/value_based", help="output directory")
     parser.add_argument(
         "--merge",
         nargs="+",
         metavar="RESULTS_JSON",
         help="train nothing: merge these results.json files into --out and tabulate them",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = main_parser()
     args = parser.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
     if args.merge:
+        out = args.out or "benchmarks/results/value_based"
+        os.makedirs(out, exist_ok=True)
         runs = []
         for path in args.merge:
             with open(path) as f:
                 runs.extend(json.load(f))
-        with open(os.path.join(args.out, "results.json"), "w") as f:
+        with open(os.path.join(out, "results.json"), "w") as f:
             json.dump(runs, f, indent=1)
         table = summarise(runs) + "\n" + random_returns(sorted({r["env"] for r in runs}))
-        with open(os.path.join(args.out, "results.md"), "w") as f:
+        with open(os.path.join(out, "results.md"), "w") as f:
             f.write(f"{len(runs)} runs merged from {', '.join(args.merge)}\n\n{table}")
         print(table)
         return
@@ -241,42 +257,23 @@ def main(argv: list[str] | None = None) -> None:
         if not sep:
             parser.error(f"--set takes KEY=VALUE, got {item!r}")
         overrides[key.removeprefix("algo.")] = parse_value(value)
-    check_overrides(overrides, args.algos, parser)
-    jobs = [
-        {
-            "env": e,
-            "algo": a,
-            "seed": s,
-            "num_envs": args.num_envs,
-            "env_steps": args.env_steps,
-            "eval_episodes": args.eval_episodes,
-            "eval_every": args.eval_every,
-            "curve_episodes": args.curve_episodes,
-            "overrides": overrides,
-        }
-        for e in args.envs
-        for a in args.algos
-        for s in args.seeds
-    ]
-    runs = []
-    start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for run in pool.map(run_one, jobs):
-            runs.append(run)
-            print(
-                f"{run['env']} {run['algo']} seed {run['seed']}: greedy {run['final_greedy_return']:.3f} after "
-                f"{run['env_steps']:,} steps, {run['train_seconds']:.0f} s ({run['sps']:,.0f} steps/s)",
-                flush=True,
-            )
-            with open(os.path.join(args.out, "results.json"), "w") as f:
-                json.dump(runs, f, indent=1)
-    table = summarise(runs) + "\n" + random_returns(args.envs)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(
-            f"{len(runs)} runs, {time.perf_counter() - start:.0f} s in all, {args.jobs} parallel jobs\n\n{table}"
-        )
+    check_overrides(overrides, args.algos or list(ALGOS), parser)
+    grid = load_or_exit(parser, grid_data(args, overrides), args.grid)
+    rows = run_grid(grid, launcher_from_args(args))
+    runs = [run_record(r, overrides) for r in rows if r.record.done]
+    failed = [r for r in rows if not r.record.done]
+    with open(os.path.join(grid.out, "results.json"), "w") as f:
+        json.dump(runs, f, indent=1)
+    table = summarise(runs) + "\n" + random_returns([e.id for e in grid.envs])
+    table += "".join(
+        f"\n- {r.record.status.upper()}: {r.cell.spec.name}: {r.record.error.splitlines()[0]}"
+        for r in failed
+        if r.record.error
+    )
+    with open(os.path.join(grid.out, "results.md"), "w") as f:
+        f.write(f"{len(runs)} runs ({len(failed)} not finished) from {grid.source}\n\n{table}")
     print(table)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,5 +1,6 @@
 """Worker targets for the process-pool tests: a light module, quick to import in a spawned worker."""
 
+import json
 import os
 
 from benchmarks.launchers import RunRecord, RunSpec
@@ -10,3 +11,9 @@ def die_or_finish(spec: RunSpec) -> RunRecord:
     if spec.name == "die":
         os._exit(3)
     return RunRecord(spec.name, "finished")
+
+
+def note_steps(run_dir: str, tag: str) -> None:
+    """A post_run hook: write note.json into the finished run's directory."""
+    with open(os.path.join(run_dir, "note.json"), "w") as f:
+        json.dump({"tag": tag, "eval": os.path.isfile(os.path.join(run_dir, "eval.json"))}, f)

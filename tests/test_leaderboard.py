@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from leaderboard_workers import die_or_finish
 
+from benchmarks.grid import grid_from_dict, run_grid
 from benchmarks.launchers import (
     STATUS_FILE,
     ProcessPoolLauncher,
@@ -16,7 +17,7 @@ from benchmarks.launchers import (
     execute,
     materialise,
 )
-from benchmarks.leaderboard import copy_into_readme, grid_from_dict, main, run_grid, write_report
+from benchmarks.leaderboard import copy_into_readme, main, write_report
 from benchmarks.scores import mean_confidence_interval
 
 TASK = "Foraging-5x5-2p-1f-coop-v3"
@@ -268,6 +269,56 @@ def test_a_remote_worker_ships_the_run_files_back(tmp_path):
     assert status["status"] == "finished" and status["config_hash"] == cell.spec.config_hash
     rows = run_grid(tiny_grid(tmp_path, seeds=[0]), None, log=lambda _: None)
     assert rows[0].skipped
+
+
+def test_env_entries_take_a_label_and_a_config_file(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("total_env_steps: 512\n")
+    grid = grid_from_dict(
+        {
+            "envs": [
+                {"id": TASK, "label": "plain"},
+                {"id": TASK, "label": "other", "config": str(config), "kwargs": {"sight": 1}},
+            ],
+            "algorithms": ["ippo"],
+            "seeds": 1,
+            "runs_dir": str(tmp_path),
+        }
+    )
+    plain, other = grid.cells()
+    assert (plain.env.label, other.env.label) == ("plain", "other")
+    assert plain.spec.config_file is None and other.spec.config_file == str(config)
+    assert plain.spec.name.startswith("plain__ippo__seed0__")
+    with pytest.raises(ValueError, match="env plain more than once"):
+        grid_from_dict(
+            {"envs": [{"id": TASK, "label": "plain"}] * 2, "algorithms": ["ippo"], "seeds": 1}
+        )
+
+
+def test_a_post_run_hook_writes_into_the_run_and_ships_back(tmp_path):
+    grid = tiny_grid(
+        tmp_path,
+        seeds=[0],
+        post_run={"function": "leaderboard_workers:note_steps", "kwargs": {"tag": "x"}},
+    )
+    (cell,) = grid.cells()
+    remote = RunSpec(
+        cell.spec.name,
+        cell.spec.run_dir,
+        cell.spec.overrides,
+        post_run=cell.spec.post_run,
+        driver_host="a-driver-elsewhere",
+    )
+    record = execute(remote)
+    assert record.status == "finished" and "note.json" in record.files
+    assert not any(name.startswith("events.out") for name in record.files)
+    rows = run_grid(grid, SerialLauncher(), log=lambda _: None)
+    note = json.loads(read(os.path.join(cell.spec.run_dir, "note.json")))
+    assert rows[0].record.status == "finished" and note == {"tag": "x", "eval": True}
+    failing = tiny_grid(tmp_path / "f", seeds=[0], post_run="leaderboard_workers:missing")
+    (row,) = run_grid(failing, SerialLauncher(), log=lambda _: None)
+    assert row.record.status == "failed" and "missing" in row.record.error
+    assert not os.path.exists(os.path.join(row.cell.spec.run_dir, STATUS_FILE))
 
 
 # ---------------------------------------------------------------------- the report

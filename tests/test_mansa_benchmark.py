@@ -1,4 +1,5 @@
-"""benchmarks/mansa.py: a tiny grid end to end, and a run whose loss turns NaN is recorded, not fatal."""
+"""benchmarks/mansa.py: a tiny grid end to end through the launchers, the analysis of its run
+directories, and a run whose loss turns NaN is recorded, not fatal."""
 
 import json
 
@@ -6,7 +7,10 @@ import numpy as np
 import pytest
 
 from algorithms import NonFiniteLossError
+from benchmarks import launchers
 from benchmarks import mansa as bench
+from benchmarks.grid import grid_from_dict
+from benchmarks.launchers import RunRecord, execute
 
 TINY = [
     "--envs",
@@ -23,16 +27,25 @@ TINY = [
     "4",
     "--curve-episodes",
     "2",
-    "--jobs",
-    "1",
+    "--launcher",
+    "serial",
 ]
 
 
+def tiny(tmp_path, *extra):
+    return [*TINY, "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path), *extra]
+
+
 def test_tiny_grid_writes_table_target_and_plots(tmp_path):
-    bench.main([*TINY, "--pairing", "policy", "--out", str(tmp_path)])
+    bench.main(tiny(tmp_path, "--pairing", "policy"))
     runs = json.loads((tmp_path / "results.json").read_text())
     assert sorted(r["method"] for r in runs) == ["cl", "il", "mansa"]
     assert all(r["env_steps"] >= 256 and len(r["curve"]) >= 1 for r in runs)
+    (mansa,) = [r for r in runs if r["method"] == "mansa"]
+    assert mansa["algo"] == "mansa" and mansa["pairing"] == "policy"
+    assert "algo.il=ippo" in mansa["overrides"] and 0.0 <= mansa["train_cl_fraction"] <= 1.0
+    assert set(mansa["timers"]) >= {"il_act", "cl_act", "il_update", "cl_update"}
+    assert sum(mansa["cl_calls_by_step"]) > 0
     table = (tmp_path / "results.md").read_text()
     assert "Target (issue 8)" in table and "CL calls" in table
     assert {p.name for p in tmp_path.glob("*.png")} == {
@@ -44,7 +57,7 @@ def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path):
     small = ["batch_size=2", "env_steps_per_update=8"]
     bench.main(
         [
-            *TINY,
+            *tiny(tmp_path),
             "--methods",
             "mansa",
             "--pairing",
@@ -57,8 +70,6 @@ def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path):
             "512",
             "--eval-every",
             "256",
-            "--out",
-            str(tmp_path),
         ]
     )  # updates start once 2 episodes end
     (run,) = json.loads((tmp_path / "results.json").read_text())
@@ -87,7 +98,7 @@ def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path):
     assert f"{run['final_part_returns']['cl_random_steps']:.3f} ± 0.000 (" in row
 
 
-def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
+def test_a_non_finite_loss_fails_the_run_not_the_grid(tmp_path, monkeypatch):
     import train
 
     real_build = train.build
@@ -102,51 +113,45 @@ def test_a_non_finite_loss_fails_the_run_not_the_grid(monkeypatch):
         return env, learner
 
     monkeypatch.setattr(train, "build", failing_build)
-    job = {
-        "env": "Foraging-5x5-2p-1f-coop-v3",
-        "method": "il",
-        "seed": 0,
-        "pairing": "value",
-        "num_envs": 2,
-        "env_steps": 100,
-        "eval_episodes": 2,
-        "eval_every": 0,
-        "curve_episodes": 2,
-        "mansa_set": [],
-        "il_set": [],
-        "cl_set": [],
-    }
-    run = bench.run_one(job)
-    assert run["error"] == "loss 'td_loss' is nan at update 3; stopping before applying it"
-    assert run["curve"] == [] and run["algo"] == "iql"
+    bench.main(tiny(tmp_path, "--methods", "il", "--pairing", "value"))
+    (run,) = json.loads((tmp_path / "results.json").read_text())
+    assert run["error"].startswith("loss 'td_loss' is nan at update 3; stopping before applying it")
+    assert run["curve"] == [] and run["algo"] == "iql" and run["method"] == "il"
 
 
-def _il_fails(job):
-    """run_one, but every IL run fails (module level: the worker process unpickles it by name)."""
-    if job["method"] == "il":
-        return {
-            **{k: job[k] for k in ("env", "method", "seed", "num_envs", "pairing")},
-            "algo": "ippo",
-            "overrides": [],
-            "env_steps": 64,
-            "error": "loss 'x' is nan at update 1",
-            "curve": [],
-        }
-    return REAL_RUN_ONE(job)
-
-
-REAL_RUN_ONE = bench.run_one
+def _il_fails(spec):
+    """execute, but every IL run fails."""
+    if "__il__" in spec.name:
+        return RunRecord(spec.name, "failed", error="loss 'x' is nan at update 1", env_steps=64)
+    return execute(spec)
 
 
 def test_failed_runs_are_kept_in_results_json_and_listed(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "run_one", _il_fails)
-    bench.main([*TINY, "--pairing", "policy", "--out", str(tmp_path)])
+    monkeypatch.setattr(launchers, "execute", _il_fails)
+    bench.main(tiny(tmp_path, "--pairing", "policy"))
     runs = json.loads((tmp_path / "results.json").read_text())
     assert sorted(r["method"] for r in runs) == ["cl", "il", "mansa"]
     assert (
         "- FAILED: Foraging-5x5-2p-1f-coop-v3 il seed 0 after 64 steps"
         in (tmp_path / "results.md").read_text()
     )
+
+
+def test_a_finished_grid_is_not_trained_again_and_the_file_is_the_default(tmp_path, monkeypatch):
+    bench.main(tiny(tmp_path, "--methods", "cl", "--pairing", "policy"))
+    first = (tmp_path / "results.json").read_text()
+    monkeypatch.setattr(launchers, "execute", None)  # would fail if any run were launched
+    bench.main(tiny(tmp_path, "--methods", "cl", "--pairing", "policy"))
+    assert (tmp_path / "results.json").read_text() == first
+    grid = grid_from_dict(bench.grid_data(bench.main_parser().parse_args([])))
+    assert [a.label for a in grid.algorithms] == ["mansa", "il", "cl"]
+    assert grid.post_run.function == "benchmarks.mansa:evaluate_run"
+    assert [(c.env.id, c.algo.label, c.seed) for c in grid.cells()][:2] == [
+        ("Foraging-8x8-2p-2f-coop-v3", "mansa", 0),
+        ("Foraging-8x8-2p-2f-coop-v3", "mansa", 1),
+    ]
+    mansa = grid.cells()[0].spec.overrides
+    assert "algo.il=iql" in mansa and not any("cost" in o or "budget" in o for o in mansa)
 
 
 def test_a_sub_learners_non_finite_loss_names_the_side():
@@ -169,13 +174,14 @@ def test_a_sub_learners_non_finite_loss_names_the_side():
         learner.train_iteration()
 
 
-def test_q_growth_reports_both_sides():
+def test_q_growth_reports_both_sides(tmp_path):
     from benchmarks.mansa_q_growth import q_growth
 
     points, error, final = q_growth(
         [
             "env.id=Foraging-5x5-2p-1f-coop-v3",
             "env.num_envs=4",
+            "algo.rollout_length=10",
             "algo.il_cfg.batch_size=2",
             "algo.cl_cfg.batch_size=2",
             "algo.il_cfg.env_steps_per_update=8",
@@ -184,6 +190,7 @@ def test_q_growth_reports_both_sides():
         400,
         200,
         evaluate_episodes=4,
+        runs_dir=str(tmp_path),
     )
     assert error is None and [p["env_steps"] for p in points] == [200, 400]
     assert all(p["cl"] is not None and p["il"] is not None for p in points)

@@ -1,0 +1,104 @@
+"""The benchmarks that train run grid files through the launchers, then read the run directories.
+
+Tiny runs (a few hundred env steps, in this process with ``--launcher serial``): the value-based
+benchmark with its post-run final evaluation, and the donor and routing learning benchmarks
+(env entries with labels, kwargs and their own config files, a subset of the grid's cells).
+"""
+
+import json
+
+import pytest
+
+from benchmarks import donor_learning, routing_learning, value_based
+from benchmarks.grid import grid_from_dict
+from benchmarks.run_dirs import FINAL_FILE, read_json
+
+TINY = [
+    "total_env_steps=64",
+    "env.num_envs=2",
+    "algo.rollout_length=32",
+    "eval.every_env_steps=0",
+    "eval.episodes=1",
+    "eval.absolute_episodes=1",
+]
+
+
+def test_value_benchmark_runs_its_grid_and_evaluates_each_final_policy(tmp_path, capsys):
+    args = [
+        *("--algos", "iql", "qmix", "--envs", "Foraging-5x5-2p-1f-coop-v3", "--seeds", "0"),
+        *("--num-envs", "4", "--env-steps", "400", "--eval-every", "200"),
+        *("--eval-episodes", "4", "--curve-episodes", "2", "--set", "batch_size=2"),
+        *("--launcher", "serial", "--out", str(tmp_path / "out")),
+        *("--runs-dir", str(tmp_path / "runs")),
+    ]
+    value_based.main(args)
+    runs = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [(r["algo"], r["overrides"]) for r in runs] == [
+        ("iql", {"batch_size": 2}),
+        ("qmix", {"batch_size": 2}),
+    ]
+    for run in runs:
+        assert [p["env_steps"] for p in run["curve"]] == [200, 400]
+        final = read_json(run["run_dir"], FINAL_FILE)
+        assert final["episodes"] == 4 and run["final_greedy_return"] == final["greedy_return"]
+        assert run["env_steps"] == 400 and run["gradient_updates"] > 0 and run["sps"] > 0
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "| Foraging-5x5-2p-1f-coop-v3 | qmix | batch_size=2 | 1 |" in table
+    capsys.readouterr()
+    value_based.main(args)  # a finished grid is read back, not trained again
+    assert "2 runs, 2 finished before, 0 to run" in capsys.readouterr().out
+
+
+def test_the_committed_value_grid_is_the_issues(tmp_path):
+    args = value_based.main_parser().parse_args([])
+    grid = grid_from_dict(value_based.grid_data(args, {}))
+    assert [a.name for a in grid.algorithms] == list(value_based.ALGOS) and grid.seeds == [0, 1, 2]
+    assert grid.post_run.function == "benchmarks.run_dirs:evaluate_final"
+
+
+def test_donor_benchmark_runs_the_chosen_conditions(tmp_path, capsys):
+    donor_learning.main(
+        [
+            *("--conditions", "stern_hidden", "--extra", *TINY, "--reference-episodes", "1"),
+            *("--launcher", "serial", "--log-dir", str(tmp_path)),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "| ippo-stern_hidden | 1 |" in out and "ALLC stern_hidden" in out
+    assert "stern_visible" not in out
+    (config,) = tmp_path.glob("stern_hidden__ippo__seed0__*/config.yaml")
+    assert "observe_reputation: false" in config.read_text()
+
+
+def test_routing_benchmark_takes_each_networks_config(tmp_path, capsys):
+    routing_learning.main(
+        [
+            *("--conditions", "braess_altruistic", "--extra", *TINY),
+            *("--days", "3", "--tail", "1", "--copies", "1"),
+            *("--launcher", "serial", "--log-dir", str(tmp_path)),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "| braess_altruistic | 0 | greedy |" in out and "braess random routes" in out
+    assert "selfish" not in out and "siouxfalls" not in out
+    (config,) = tmp_path.glob("braess__altruistic__seed0__*/config.yaml")
+    text = config.read_text()
+    assert "reward: altruistic" in text and "share_parameters: false" in text
+
+
+def test_a_learning_grid_refuses_an_unknown_condition():
+    with pytest.raises(SystemExit):
+        routing_learning.main(["--conditions", "braess_greedy"])
+
+
+def test_train_speed_measures_through_public_apis_and_the_launchers(tmp_path):
+    from benchmarks import train_speed
+
+    small = ["env.num_envs=4", "algo.rollout_length=16"]
+    speed = train_speed.throughput(0.3, small)
+    assert speed["frames"] > 0 and speed["collect_frames_per_s"] > speed["env_frames_per_s"] > 0
+    args = train_speed.main_parser().parse_args(
+        [*small, "--max-steps", "128", "--solve-seeds", "0", "--launcher", "serial"]
+    )
+    (row,) = train_speed.time_to_solve(args, str(tmp_path))
+    assert row["seed"] == 0 and not row["solved"] and row["env_steps"] == 128
