@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 import train
-from agents.evaluation import evaluate
+from algorithms.runs.evaluation import evaluate
 from benchmarks.run_dirs import load_learner
 
 

@@ -58,7 +58,7 @@ from typing import Any
 
 import yaml
 
-from agents.evaluation import marl_eval_names
+from algorithms.runs.evaluation import marl_eval_names
 from benchmarks.launchers import (
     DONE,
     Launcher,

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any, Protocol
 
-from agents.files import atomic_path
+from algorithms.runs.files import atomic_path
 
 #: files a remote worker keeps to itself (the TensorBoard events; checkpoints/ is a folder)
 UNSHIPPED_PREFIXES = ("events.out.tfevents",)

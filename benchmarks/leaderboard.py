@@ -48,7 +48,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
 import numpy as np
 import yaml
 
-from agents.files import write_text_atomic
+from algorithms.runs.files import write_text_atomic
 from benchmarks import grid as grid_module
 from benchmarks.grid import (
     Cell,
@@ -309,7 +309,7 @@ def render_best(
 ) -> str | None:
     """Write a GIF of the best run's best policy on its task; returns an error message or None."""
     import envs
-    from agents.render import render_episode
+    from algorithms.runs.render import render_episode
 
     envs.import_env_modules(grid.imports, os.getcwd())
     label, seed = summary.best

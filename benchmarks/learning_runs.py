@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.evaluation import evaluate
+from algorithms.runs.evaluation import evaluate
 from benchmarks.grid import (
     Cell,
     Grid,

@@ -43,7 +43,7 @@ import sys
 import numpy as np
 import yaml
 
-from agents.files import write_text_atomic
+from algorithms.runs.files import write_text_atomic
 from benchmarks.grid import (
     RunRow,
     benchmark_grid_data,
@@ -263,12 +263,12 @@ def run_record(row: RunRow) -> dict:
 def evaluate_calls(
     player, make_env, episodes: int, seed: int, needs_state: bool, on_call=None
 ) -> tuple[dict, float]:
-    """:func:`agents.evaluation.evaluate` of ``player``, and the share of the evaluated episodes'
+    """:func:`algorithms.runs.evaluation.evaluate` of ``player``, and the share of the evaluated episodes'
     steps whose ``SwitchMemory`` says CL was called. Only the counted episodes' steps count: a
     copy whose episode has ended plays on until every copy's has, and those steps are not figures.
     ``on_call(env, cl [B])``, if given, sees the env before each step with counted calls."""
-    from agents.evaluation import evaluate
     from algorithms.mansa import SwitchMemory
+    from algorithms.runs.evaluation import evaluate
 
     live = [np.zeros(0, dtype=bool)]  # copies of the current chunk still in their first episode
     calls, steps, current = [0], [0], [None]

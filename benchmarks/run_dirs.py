@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.files import atomic_path
+from algorithms.runs.files import atomic_path
 
 #: written by :func:`evaluate_final` into the run directory
 FINAL_FILE = "final_eval.json"
@@ -76,9 +76,9 @@ def load_learner(run_dir: str):
 
 
 def greedy_return(act, cfg, episodes: int, needs_state: bool) -> dict[str, list[float]]:
-    """:func:`agents.evaluation.evaluate` of ``act`` on the run's env, on the final-evaluation seeds."""
+    """:func:`algorithms.runs.evaluation.evaluate` of ``act`` on the run's env, on the final-evaluation seeds."""
     import train
-    from agents.evaluation import evaluate
+    from algorithms.runs.evaluation import evaluate
 
     return evaluate(
         act,

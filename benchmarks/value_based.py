@@ -139,7 +139,7 @@ def run_record(row: RunRow, overrides: dict) -> dict:
 def random_returns(env_ids: list[str], episodes: int = 200) -> str:
     """Markdown lines: the mean return of uniformly random valid actions on each env (the floor)."""
     import envs
-    from agents.evaluation import evaluate
+    from algorithms.runs.evaluation import evaluate
 
     lines = []
     for env_id in env_ids:

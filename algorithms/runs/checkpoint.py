@@ -61,7 +61,9 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def _checkpoint_files(folder: str) -> list[str]:
     """The checkpoint file names in ``folder``, oldest first."""
-    return sorted(f for f in os.listdir(folder) if _NAME.fullmatch(f)) if os.path.isdir(folder) else []
+    return (
+        sorted(f for f in os.listdir(folder) if _NAME.fullmatch(f)) if os.path.isdir(folder) else []
+    )
 
 
 def save_checkpoint(path: str, cfg: TrainConfig, learner: Learner, trainer_state: dict) -> None:
@@ -77,7 +79,9 @@ def save_checkpoint(path: str, cfg: TrainConfig, learner: Learner, trainer_state
         torch.save(payload, tmp)
 
 
-def save_run_checkpoint(run_dir: str, cfg: TrainConfig, learner: Learner, trainer_state: dict) -> str:
+def save_run_checkpoint(
+    run_dir: str, cfg: TrainConfig, learner: Learner, trainer_state: dict
+) -> str:
     """Save ``checkpoints/update_<updates>.pt`` in ``run_dir``, keep the newest
     ``cfg.checkpoint.keep`` and remove older ones; return the new file's path."""
     folder = os.path.join(run_dir, CHECKPOINT_DIR)

@@ -171,7 +171,9 @@ def load_config(config_file: str | None = None, overrides: Sequence[str] = ()) -
         config_cls, _ = get_algorithm(name)
     except KeyError as err:
         raise ConfigError(f"algo: {err.args[0]}") from None
-    return _merge(TrainConfig(algo=config_cls()), [(file_cfg, config_file), (cli_cfg, "the command line")])
+    return _merge(
+        TrainConfig(algo=config_cls()), [(file_cfg, config_file), (cli_cfg, "the command line")]
+    )
 
 
 def _take_algo_name(source: DictConfig) -> str | None:
