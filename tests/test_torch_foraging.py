@@ -62,9 +62,9 @@ SCENARIOS = {
         [(LOAD, LOAD)],
         {"normalize_reward": False},
     ),
-    "order_n_s": ([(4, 4, 3)], [(3, 4, 1), (5, 4, 1)], [(LOAD,), (LOAD,)], {}),
-    "order_s_w": ([(4, 4, 3)], [(4, 3, 1), (5, 4, 1)], [(LOAD,), (LOAD,)], {}),
-    "order_w_e": ([(4, 4, 3)], [(4, 3, 1), (4, 5, 1)], [(LOAD,), (LOAD,)], {}),
+    "order_n_s": ([(4, 4, 3)], [(3, 4, 1), (5, 4, 1)], [(LOAD,), (LOAD,)], {"max_player_level": 3}),
+    "order_s_w": ([(4, 4, 3)], [(4, 3, 1), (5, 4, 1)], [(LOAD,), (LOAD,)], {"max_player_level": 3}),
+    "order_w_e": ([(4, 4, 3)], [(4, 3, 1), (4, 5, 1)], [(LOAD,), (LOAD,)], {"max_player_level": 3}),
     "border_food": ([(1, 3, 2)], [(0, 3, 1)], [(LOAD,)], {}),
     "same_cell": ([(2, 2, 1), (2, 4, 1)], [(6, 6, 1)], [(EAST, WEST)], {}),
     "stay_swap_chain": (
