@@ -11,11 +11,55 @@ policies work in both modes.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+@dataclass
+class NetConfig:
+    """The architecture of a learner's networks (a config's ``net`` field: ``algo.net.hidden_size``)."""
+
+    hidden_size: int = 64
+    """Width of the hidden layers (and of the GRU state)."""
+    layers: int = 2
+    """Hidden layers of the MLP."""
+    activation: str = "relu"
+    """Hidden activation: relu or tanh."""
+    feature_norm: bool = False
+    """LayerNorm on the network inputs (MAPPO's feature normalisation)."""
+    recurrent: bool = False
+    """A GRU between the MLP and the output layer."""
+    share_parameters: bool = True
+    """One network for all agents (with an agent-id one-hot); False gives every agent its own."""
+    agent_id: bool = True
+    """Append the agent-id one-hot to network inputs when parameters are shared."""
+
+    def check(self, prefix: str) -> None:
+        """Refuse out-of-range values, naming the key as ``<prefix>.<field>``."""
+        for key in ("hidden_size", "layers"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{prefix}.{key} must be > 0, got {getattr(self, key)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"{prefix}.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
+            )
+
+    def agent_net_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`AgentNet` this config sets."""
+        return {
+            "hidden_size": self.hidden_size,
+            "layers": self.layers,
+            "shared": self.share_parameters,
+            "agent_id": self.agent_id,
+            "feature_norm": self.feature_norm,
+            "activation": self.activation,
+            "recurrent": self.recurrent,
+        }
 
 
 class AgentLinear(nn.Module):

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from algorithms.on_policy import weighted_mean
 from algorithms.registry import register_algorithm
-from algorithms.value_based import EpsilonGreedyConfig, ValueLearner, masked_mse, td_targets
+from algorithms.value_based import ValueLearner
+from algorithms.value_config import EpsilonGreedyConfig
+from algorithms.value_targets import masked_mse, td_targets
 
 
 @dataclass
@@ -30,7 +32,7 @@ class IQLLearner(ValueLearner):
     """Independent double Q-learning over episode replay, one TD error per agent and step."""
 
     def _loss(self, batch):
-        taken, next_values, penalty = self.agent_values(batch)  # [E, L, N] each, and a scalar
+        taken, next_values = self.agent_values(batch)  # [E, L, N] each
         rewards = batch["rewards"]
         if self.cfg.team_reward:
             rewards = self.team_rewards(rewards).unsqueeze(-1).expand_as(rewards)
@@ -42,9 +44,7 @@ class IQLLearner(ValueLearner):
         )
         w = weights.to(taken.dtype)
         logs = {"q_taken": weighted_mean(taken.detach(), w), "target": weighted_mean(targets, w)}
-        if self.cfg.conservative_alpha:
-            logs["conservative_penalty"] = penalty.detach()
-        return masked_mse(taken, targets, weights, self.cfg.expectile) + penalty, logs
+        return masked_mse(taken, targets, weights), logs
 
 
 register_algorithm("iql", IQLConfig, IQLLearner)

@@ -17,14 +17,10 @@ and the mean effect of its neighbours. Following the paper's Algorithm 1:
 ``learn_on=previous`` departs from Algorithm 1 in one place: the Q-network learns at o_t on
 ``a_bar_i^-``, the mean action it acted on, instead of the step's own ``a_bar_i`` (the target
 still uses ``a_bar_i`` at o_{t+1}, which is what acting sees there). Algorithm 1 learns a Q
-conditioned on the neighbours' *simultaneous* action and acts with a *lagged* one; on a task
-that needs simultaneous actions (LBF's coop loading: Q(load | the other loads now) is high,
-Q(load | the other moved last step) low) the near-greedy policy then waits for a partner
-that waits too. Measured on Foraging-8x8-2p-2f-coop (1M steps, 3 seeds): the exploring return
-rises to about 0.6 and then collapses to 0.07 with ``current`` (hotter end temperatures, 0.3 and
-1.0, and a 4x larger replay do not prevent it), while ``previous`` ends at 0.537 greedy and
-about 0.9 exploring; on 10x10-3p-3f it gives 0.426 against 0.376 (benchmarks/results/value_based).
-The paper's rule stays the default; the LBF configs choose ``previous``.
+conditioned on the neighbours' *simultaneous* action and acts with a *lagged* one, which on a task
+that needs simultaneous actions (LBF's coop loading) leaves a near-greedy policy waiting for a
+partner that waits too. The paper's rule stays the default; the LBF configs choose ``previous``
+(docs/experiments/mfq.md).
 
 Acting outside training (``act``: evaluation, rendering) sees observations only, so there
 ``a_bar_i`` is the mean of the *other agents'* previous actions over the whole group: exact
@@ -45,8 +41,8 @@ import torch
 from algorithms.iql import IQLLearner
 from algorithms.registry import register_algorithm
 from algorithms.replay import Field
-from algorithms.value_based import (
-    ValueConfig,
+from algorithms.value_config import ValueConfig
+from algorithms.value_targets import (
     boltzmann_sample,
     boltzmann_values,
     epsilon_greedy,
@@ -92,10 +88,10 @@ class MFQConfig(ValueConfig):
             raise ValueError(
                 f"algo.temperature_anneal_steps must be >= 0, got {self.temperature_anneal_steps}"
             )
-        if self.recurrent:
+        if self.net.recurrent:
             raise ValueError(
-                "algo.recurrent=true is not supported by mfq (the paper's MF-Q is feed-forward); "
-                "set algo.recurrent=false"
+                "algo.net.recurrent=true is not supported by mfq (the paper's MF-Q is "
+                "feed-forward); set algo.net.recurrent=false"
             )
 
 
@@ -129,7 +125,7 @@ class MFQLearner(IQLLearner):
     def _explore(self, q, mask):
         return boltzmann_sample(q, mask, self.temperature, self.rng)
 
-    def _exploration_metrics(self):
+    def exploration_metrics(self):
         return {"charts/temperature": self.temperature}
 
     def _mean_action_input(self):
@@ -167,7 +163,7 @@ class MFQLearner(IQLLearner):
             next_values = boltzmann_values(
                 q_policy, q_target, batch["mask"][:, 1:], self.temperature
             )
-        return taken, next_values, self.conservative_penalty(q, taken, batch)
+        return taken, next_values
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()

@@ -1,13 +1,20 @@
-"""What every on-policy learner needs: rollout storage, GAE, the PPO loss, value normalisation.
+"""What every on-policy learner needs: rollout storage, episode flags, GAE, the PPO loss and its
+update loop, value normalisation.
 
 Each piece is small and unit-tested against a naive Python loop (tests/test_on_policy.py).
-Shapes: a rollout is ``[T, B, N, ...]`` (time, env copies, agents).
+Shapes: a rollout is ``[T, B, N, ...]`` (time, env copies, agents). :func:`ppo_update` is the one
+clipped-PPO minibatch loop: the PPO learners and MANSA's switcher both run it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
+
+from algorithms.base import check_finite
 
 
 class RolloutBuffer:
@@ -44,6 +51,19 @@ class RolloutBuffer:
             target.copy_(
                 torch.as_tensor(value).to(target.dtype) if isinstance(value, np.ndarray) else value
             )
+
+
+def next_episode_flags(
+    agent_done: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, info: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """After a step of B copies: ``(starts [B], agent_done [B, N])``, where a new episode begins
+    and which agents have finished their current one (all False again in copies that reset)."""
+    done = agent_done | terminated | truncated
+    final = info.get("_final")
+    if final is None:
+        return np.zeros(len(done), dtype=bool), done
+    done[final] = False
+    return final.copy(), done
 
 
 def compute_gae(
@@ -129,6 +149,17 @@ class ValueNorm:
         )
 
 
+def normalise_advantages(advantages: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Advantages standardised over the entries where ``weights`` is 1; unchanged with fewer than
+    two such entries (one entry alone would standardise to 0)."""
+    count = weights.sum()
+    if count <= 1:
+        return advantages
+    mean = (advantages * weights).sum() / count
+    var = ((advantages - mean).pow(2) * weights).sum() / count
+    return (advantages - mean) / (var.sqrt() + 1e-8)
+
+
 def weighted_mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     """Mean of ``x`` over the entries where ``weights`` is 1 (all entries if None)."""
     if weights is None:
@@ -147,8 +178,11 @@ def ppo_losses(
     clip_coef: float,
     clip_value: bool = False,
     weights: torch.Tensor | None = None,
+    weigh_values: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """The clipped PPO objective (Schulman et al. 2017), averaged over the entries in ``weights``.
+    """The clipped PPO objective (Schulman et al. 2017), averaged over the entries in ``weights``
+    (the value loss over every entry if not ``weigh_values``: a critic may learn where the policy
+    had no choice).
 
     Returns ``policy_loss``, ``value_loss`` (0.5 * squared error, clipped around the old value
     if ``clip_value``), ``entropy`` (with gradients), and ``approx_kl`` / ``clipfrac``
@@ -163,7 +197,7 @@ def ppo_losses(
     if clip_value:
         v_clipped = old_values + (new_values - old_values).clamp(-clip_coef, clip_coef)
         v_error = torch.maximum(v_error, (v_clipped - returns).pow(2))
-    value_loss = 0.5 * weighted_mean(v_error, weights)
+    value_loss = 0.5 * weighted_mean(v_error, weights if weigh_values else None)
     with torch.no_grad():
         approx_kl = weighted_mean((ratio - 1.0) - log_ratio, weights)
         clipfrac = weighted_mean(((ratio - 1.0).abs() > clip_coef).to(ratio.dtype), weights)
@@ -182,3 +216,77 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
     if var == 0:
         return float("nan")
     return float(1.0 - (targets - predictions).var(unbiased=False) / var)
+
+
+def ppo_update(
+    data: dict[str, torch.Tensor],
+    size: int,
+    evaluate: Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, ...]],
+    optimizer: torch.optim.Optimizer,
+    params: list[torch.nn.Parameter],
+    cfg: Any,
+    generator: torch.Generator,
+    update: int,
+    *,
+    take: Callable[[dict[str, torch.Tensor], torch.Tensor], dict[str, torch.Tensor]] | None = None,
+    clip_value: bool = False,
+    weigh_values: bool = True,
+    prefix: str = "",
+) -> dict[str, float]:
+    """``cfg.epochs`` passes of ``cfg.minibatches`` clipped PPO steps over ``size`` samples.
+
+    Args:
+        data: ``log_probs`` (the behaviour's), ``advantages``, ``targets`` (normalised as the
+            critic predicts), ``active`` (loss weights), ``old_values`` (with ``clip_value``),
+            and whatever ``evaluate`` reads; indexed along dim 0 unless ``take`` says otherwise.
+        evaluate: a minibatch -> ``(log_prob, entropy, values)`` of the current networks.
+        cfg: has ``epochs``, ``minibatches``, ``clip_coef``, ``ent_coef``, ``vf_coef`` and
+            ``max_grad_norm`` (a PPO or switcher config).
+        update: the update number a non-finite loss is reported with; ``prefix`` its loss names'.
+
+    Returns:
+        The mean of each loss term (and ``grad_norm``) over the minibatches, by name.
+    """
+    take = take or (lambda d, idx: {k: v[idx] for k, v in d.items()})
+    batches = min(cfg.minibatches, size)
+    totals: dict[str, torch.Tensor] = {}
+    for _ in range(cfg.epochs):
+        order = torch.randperm(size, generator=generator, device=generator.device)
+        for idx in order.tensor_split(batches):
+            mb = take(data, idx)
+            log_prob, entropy, values = evaluate(mb)
+            losses = ppo_losses(
+                log_prob,
+                mb["log_probs"],
+                mb["advantages"],
+                entropy,
+                values,
+                mb.get("old_values"),
+                mb["targets"],
+                cfg.clip_coef,
+                clip_value,
+                weights=mb["active"],
+                weigh_values=weigh_values,
+            )
+            loss = (
+                losses["policy_loss"]
+                - cfg.ent_coef * losses["entropy"]
+                + cfg.vf_coef * losses["value_loss"]
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            checked = ("policy_loss", "value_loss", "entropy")
+            check_finite(
+                {
+                    **{f"{prefix}{k}": losses[k] for k in checked},
+                    f"{prefix}grad_norm": grad_norm,
+                },
+                update,
+            )
+            optimizer.step()
+            losses["grad_norm"] = grad_norm
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0.0) + v.detach()
+    count = cfg.epochs * batches
+    return {k: float(v) / count for k, v in totals.items()}

@@ -15,22 +15,24 @@ from its starting hidden state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from agents.critic_inputs import make_critic_input
-from agents.networks import AgentNet
+from agents.networks import AgentNet, NetConfig
 from agents.policy import Policy, PolicySpec
-from algorithms.base import AlgoConfig, Learner, check_finite
+from algorithms.base import AlgoConfig, Learner
 from algorithms.on_policy import (
     RolloutBuffer,
     ValueNorm,
     compute_gae,
     explained_variance,
-    ppo_losses,
+    next_episode_flags,
+    normalise_advantages,
+    ppo_update,
 )
 
 
@@ -67,20 +69,9 @@ class PPOConfig(AlgoConfig):
     """Normalise value targets with running statistics (MAPPO's ValueNorm)."""
     team_reward: bool = False
     """Train every agent on the team reward (sum or mean of the agents' rewards, as the env says)."""
-    hidden_size: int = 64
-    """Width of the hidden layers (and of the GRU state)."""
-    layers: int = 2
-    """Hidden layers of the actor and critic MLPs."""
-    activation: str = "relu"
-    """Hidden activation: relu or tanh."""
-    feature_norm: bool = False
-    """LayerNorm on the network inputs (MAPPO's; it hurts low-dimensional observations)."""
-    recurrent: bool = False
-    """GRU actor and critic."""
-    share_parameters: bool = True
-    """One network for all agents (with an agent-id one-hot); False gives every agent its own."""
-    agent_id: bool = True
-    """Append the agent-id one-hot to network inputs when parameters are shared."""
+    net: NetConfig = field(default_factory=NetConfig)
+    """Actor and critic architecture (``algo.net.hidden_size`` ...; no input LayerNorm by default:
+    MAPPO's feature normalisation hurts low-dimensional observations)."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy (continuous actions)."""
 
@@ -92,8 +83,6 @@ class PPOConfig(AlgoConfig):
             "minibatches": self.minibatches,
             "clip_coef": self.clip_coef,
             "max_grad_norm": self.max_grad_norm,
-            "hidden_size": self.hidden_size,
-            "layers": self.layers,
         }
         for key, value in positive.items():
             if not value > 0:
@@ -104,8 +93,7 @@ class PPOConfig(AlgoConfig):
         for key in ("ent_coef", "vf_coef"):
             if getattr(self, key) < 0:
                 raise ValueError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
-        if self.activation not in ("relu", "tanh"):
-            raise ValueError(f"algo.activation must be 'relu' or 'tanh', got {self.activation!r}")
+        self.net.check("algo.net")
 
 
 class PPOLearner(Learner):
@@ -119,30 +107,12 @@ class PPOLearner(Learner):
         super().__init__(cfg, env, device, seed)
         self.critic_in = make_critic_input(self.critic_input, env)
         b, n, t = env.num_envs, env.num_agents, cfg.rollout_length
-        net = {
-            "hidden_size": cfg.hidden_size,
-            "layers": cfg.layers,
-            "activation": cfg.activation,
-            "recurrent": cfg.recurrent,
-            "share_parameters": cfg.share_parameters,
-            "agent_id": cfg.agent_id,
-            "feature_norm": cfg.feature_norm,
-        }
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self.actor = Policy(PolicySpec.for_env(env, init_log_std=cfg.init_log_std, **net))
+            spec = PolicySpec.for_env(env, init_log_std=cfg.init_log_std, **asdict(cfg.net))
+            self.actor = Policy(spec)
             self.critic = AgentNet(
-                self.critic_in.dim,
-                1,
-                n,
-                hidden_size=cfg.hidden_size,
-                layers=cfg.layers,
-                shared=cfg.share_parameters,
-                agent_id=cfg.agent_id,
-                feature_norm=cfg.feature_norm,
-                activation=cfg.activation,
-                recurrent=cfg.recurrent,
-                out_gain=1.0,
+                self.critic_in.dim, 1, n, out_gain=1.0, **cfg.net.agent_net_kwargs()
             )
         self.actor.to(self.device)
         self.critic.to(self.device)
@@ -229,7 +199,7 @@ class PPOLearner(Learner):
     @torch.no_grad()
     def _collect(self) -> torch.Tensor:
         """Fill the buffer with T steps; return the value of the observation after the last."""
-        env, buf, gamma = self.env, self.buffer, self.cfg.gamma
+        env, buf = self.env, self.buffer
         self._hidden0 = (self._actor_h.clone(), self._critic_h.clone())
         for t in range(buf.length):
             obs, state = self._inputs(self._obs)
@@ -240,41 +210,21 @@ class PPOLearner(Learner):
             env_actions = self.actor.to_env(actions)
             neighbours = self._neighbour_actions(env_actions)
             values, self._critic_h = self._value(obs, state, neighbours, self._critic_h, starts)
-
-            next_obs, rewards, terminated, truncated, info = env.step(env_actions)
-            rewards = self._rewards(rewards).astype(np.float32)
-            bootstrap = truncated & ~terminated & ~self._agent_done
-            if bootstrap.any():  # time limit: bootstrap from the final observation's value
-                final_obs, final_state = self._inputs(
-                    info.get("final_obs", next_obs), info.get("final_state")
-                )
-                final_values, _ = self._value(final_obs, final_state, neighbours, self._critic_h)
-                rewards = rewards + gamma * final_values.cpu().numpy() * bootstrap
-            buf.store(
+            step = env.step(env_actions)
+            self._store(
                 t,
-                obs=obs,
-                log_probs=dist.log_prob(actions),
-                values=values,
-                actions=actions,
-                rewards=rewards,
-                dones=terminated | truncated,
-                active=~self._agent_done,
-                starts=self._starts,
+                (obs, state, mask, neighbours),
+                actions,
+                dist.log_prob(actions),
+                values,
+                step,
+                self._starts,
+                self._agent_done,
+                critic_h=self._critic_h,
             )
-            if mask is not None:
-                buf.store(t, mask=mask)
-            if state is not None:
-                buf.store(t, state=state)
-            if neighbours is not None:
-                buf.store(t, neighbour_actions=neighbours)
-
-            self._agent_done |= terminated | truncated
-            final = info.get("_final")
-            self._starts = np.zeros_like(self._starts) if final is None else final.copy()
-            if final is not None:
-                self._agent_done[final] = False
-            self._obs = next_obs
-            self.episodes.add(info)
+            self._starts, self._agent_done = next_episode_flags(self._agent_done, *step[2:])
+            self._obs = step[0]
+            self.episodes.add(step[4])
 
         obs, state = self._inputs(self._obs)
         starts = torch.as_tensor(self._starts).to(self.device)
@@ -284,8 +234,106 @@ class PPOLearner(Learner):
             dist, _ = self.actor.distribution(obs, mask, self._actor_h, starts)
             neighbours = self._neighbour_actions(self.actor.to_env(dist.sample(self.generator)))
         last_values, _ = self._value(obs, state, neighbours, self._critic_h, starts)
-        self.env_steps += buf.length * env.num_envs
         return last_values
+
+    def _store(
+        self,
+        t: int,
+        inputs: tuple,
+        actions: torch.Tensor,
+        log_probs: torch.Tensor,
+        values: torch.Tensor,
+        step: tuple,
+        starts: np.ndarray,
+        done: np.ndarray,
+        learn: np.ndarray | None = None,
+        critic_h: torch.Tensor | None = None,
+    ) -> None:
+        """Write step ``t``: ``inputs`` ``(obs, state, mask, neighbour actions)`` the actions were
+        chosen from (tensors or None), the ``env.step`` tuple, the episode flags before it; the
+        losses use the copies where ``learn [B]`` is True (None: all)."""
+        obs, state, mask, neighbours = inputs
+        next_obs, rewards, terminated, truncated, info = step
+        rewards = self._rewards(rewards).astype(np.float32)
+        bootstrap = truncated & ~terminated & ~done
+        if bootstrap.any():  # time limit: bootstrap from the final observation's value
+            final_obs, final_state = self._inputs(
+                info.get("final_obs", next_obs), info.get("final_state")
+            )
+            final_values, _ = self._value(final_obs, final_state, neighbours, critic_h)
+            rewards = rewards + self.cfg.gamma * final_values.cpu().numpy() * bootstrap
+        active = ~done if learn is None else ~done & learn[:, None]
+        self.buffer.store(
+            t,
+            obs=obs,
+            log_probs=log_probs,
+            values=values,
+            actions=actions,
+            rewards=rewards,
+            dones=terminated | truncated,
+            active=active,
+            starts=starts,
+        )
+        for name, value in (("mask", mask), ("state", state), ("neighbour_actions", neighbours)):
+            if value is not None:
+                self.buffer.store(t, **{name: value})
+        self.env_steps += len(rewards)
+
+    # ------------------------------------------------------------------ hooks for a controller
+    # A controller that chooses who acts per env copy (MANSA) drives the rollout itself: it asks
+    # for actions on the copies this learner plays, records every step (whoever acted) into
+    # ``buffer`` with its own episode flags, and runs the update. Feed-forward, local or central
+    # critics only (a GRU or a mean-field critic needs every copy's history or neighbours).
+    def _check_hookable(self) -> None:
+        if self.cfg.net.recurrent or self.critic_in.uses_actions:
+            raise ValueError(
+                f"{type(self).__name__}: the controller hooks need a feed-forward network and a "
+                "critic without neighbours' actions"
+            )
+
+    @torch.no_grad()
+    def behaviour_actions(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Training actions ``[K, N]`` sampled for observations ``[K, N, ...]`` of any K copies."""
+        self._check_hookable()
+        obs_t = self._tensor(obs, flat_from=2)
+        dist, _ = self.actor.distribution(obs_t, torch.as_tensor(mask).to(self.device))
+        return self.actor.to_env(dist.sample(self.generator))
+
+    @torch.no_grad()
+    def record_step(
+        self,
+        t: int,
+        obs: np.ndarray,
+        mask: np.ndarray,
+        state: np.ndarray | None,
+        actions: np.ndarray,
+        step: tuple,
+        starts: np.ndarray,
+        agent_done: np.ndarray,
+        learn: np.ndarray,
+    ) -> None:
+        """Store step ``t`` of a rollout someone else collected: ``obs [B, N, ...]``, ``mask`` and
+        ``state`` the actions were chosen from, the ``env.step`` tuple, the caller's episode flags
+        before the step (see :func:`~algorithms.on_policy.next_episode_flags`). Values are this
+        learner's on every step; the losses use the copies where ``learn [B]`` is True, whose
+        actions must have come from :meth:`behaviour_actions` (their log-probs are then exact)."""
+        self._check_hookable()
+        obs_t, state_t = self._inputs(obs, state)
+        mask_t = torch.as_tensor(mask).to(self.device)
+        dist, _ = self.actor.distribution(obs_t, mask_t)
+        actions_t = torch.as_tensor(actions).to(self.device)
+        values, _ = self._value(obs_t, state_t, None, None, torch.as_tensor(starts).to(self.device))
+        log_probs = dist.log_prob(actions_t)
+        inputs = (obs_t, state_t, mask_t, None)
+        self._store(t, inputs, actions_t, log_probs, values, step, starts, agent_done, learn)
+
+    @torch.no_grad()
+    def rollout_values(
+        self, obs: np.ndarray, state: np.ndarray | None, starts: np.ndarray
+    ) -> torch.Tensor:
+        """Denormalised values ``[B, N]`` of the observations after a recorded rollout's last step."""
+        obs_t, state_t = self._inputs(obs, state)
+        return self._value(obs_t, state_t, None, None, torch.as_tensor(starts).to(self.device))[0]
 
     # ------------------------------------------------------------------ update
     def _evaluate(self, mb: dict[str, torch.Tensor], sequence: bool):
@@ -300,7 +348,9 @@ class PPOLearner(Learner):
             values, _ = self.critic(x)
         return dist.log_prob(mb["actions"]), dist.entropy(), values.squeeze(-1)
 
-    def _update(self, last_values: torch.Tensor) -> dict[str, float]:
+    def update_from_rollout(self, last_values: torch.Tensor) -> dict[str, float]:
+        """GAE over the rollout in ``buffer`` and ``epochs`` x ``minibatches`` clipped PPO updates;
+        the mean ``losses/*``. :meth:`train_iteration` calls it after collecting; so does MANSA."""
         cfg = self.cfg
         data = {k: v.to(self.device) for k, v in self.buffer.data.items()}
         advantages, returns = compute_gae(
@@ -308,9 +358,7 @@ class PPOLearner(Learner):
         )
         active = data["active"]
         if cfg.norm_advantages:
-            mean = (advantages * active).sum() / active.sum().clamp(min=1.0)
-            var = ((advantages - mean).pow(2) * active).sum() / active.sum().clamp(min=1.0)
-            advantages = (advantages - mean) / (var.sqrt() + 1e-8)
+            advantages = normalise_advantages(advantages, active)
         old_values, targets = data["values"], returns
         if self.value_norm is not None:
             self.value_norm.update(returns[active.bool()])
@@ -333,64 +381,37 @@ class PPOLearner(Learner):
         data = {k: data[k] for k in needed if k in data}
         data.update(advantages=advantages, targets=targets, old_values=old_values)
 
-        sequence = cfg.recurrent
+        sequence = cfg.net.recurrent
+        take = None
         if sequence:  # shuffle env copies, keep whole sequences
             data["actor_h"], data["critic_h"] = (h.to(self.device) for h in self._hidden0)
             size, per_step = self.env.num_envs, ("actor_h", "critic_h")
+
+            def take(data, idx):
+                return {k: (v[idx] if k in per_step else v[:, idx]) for k, v in data.items()}
+
         else:  # shuffle single steps
-            size, per_step = self.buffer.length * self.env.num_envs, ()
+            size = self.buffer.length * self.env.num_envs
             data = {k: v.flatten(0, 1) for k, v in data.items()}
-        batches = min(cfg.minibatches, size)
-        totals: dict[str, torch.Tensor] = {}
-        for _ in range(cfg.epochs):
-            order = torch.randperm(size, generator=self.generator, device=self.device)
-            for idx in order.tensor_split(batches):
-                if sequence:
-                    mb = {k: (v[idx] if k in per_step else v[:, idx]) for k, v in data.items()}
-                else:
-                    mb = {k: v[idx] for k, v in data.items()}
-                log_prob, entropy, values = self._evaluate(mb, sequence)
-                losses = ppo_losses(
-                    log_prob,
-                    mb["log_probs"],
-                    mb["advantages"],
-                    entropy,
-                    values,
-                    mb["old_values"],
-                    mb["targets"],
-                    cfg.clip_coef,
-                    cfg.clip_value_loss,
-                    weights=mb["active"],
-                )
-                loss = (
-                    losses["policy_loss"]
-                    - cfg.ent_coef * losses["entropy"]
-                    + cfg.vf_coef * losses["value_loss"]
-                )
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
-                check_finite(
-                    {
-                        "policy_loss": losses["policy_loss"],
-                        "value_loss": losses["value_loss"],
-                        "entropy": losses["entropy"],
-                        "grad_norm": grad_norm,
-                    },
-                    self.updates + 1,
-                )
-                self.optimizer.step()
-                losses["grad_norm"] = grad_norm
-                for k, v in losses.items():
-                    totals[k] = totals.get(k, 0.0) + v.detach()
-        count = cfg.epochs * batches
-        metrics = {f"losses/{k}": float(v) / count for k, v in totals.items()}
+        metrics = ppo_update(
+            data,
+            size,
+            lambda mb: self._evaluate(mb, sequence),
+            self.optimizer,
+            self.params,
+            cfg,
+            self.generator,
+            self.updates + 1,
+            take=take,
+            clip_value=cfg.clip_value_loss,
+        )
+        metrics = {f"losses/{k}": v for k, v in metrics.items()}
         metrics["losses/explained_variance"] = explained
         return metrics
 
     def train_iteration(self) -> dict[str, float]:
         last_values = self._collect()
-        metrics = self._update(last_values)
+        metrics = self.update_from_rollout(last_values)
         self.updates += 1
         metrics["charts/learning_rate"] = self.cfg.lr
         return metrics

@@ -18,7 +18,7 @@ import torch
 
 from agents.mixers import QMixer
 from algorithms.registry import register_algorithm
-from algorithms.value_based import EpsilonGreedyConfig
+from algorithms.value_config import EpsilonGreedyConfig
 from algorithms.vdn import VDNLearner
 
 

@@ -1,18 +1,13 @@
-"""What the value-based learners (IQL, VDN, QMIX, MF-Q) share: TD targets, schedules, the loop.
+"""What the value-based learners (IQL, VDN, QMIX, MF-Q) share: the config and the loop.
 
 Defaults follow EPyMARL (Papoudakis et al. 2021): episode replay of 5000 episodes, batches of
-32 episodes, double Q-learning, a target network copied every 200 gradient updates (or Polyak-averaged),
-epsilon-greedy from 1.0 to 0.05, Adam at 5e-4, gradient norm clipped at 10, gamma 0.99, one
-update per 50 env steps (EPyMARL's episode runner does one update per 50-step LBF episode).
-Departures, each measured on LBF: rewards are divided by their running standard deviation
-(``scale_rewards``, EPyMARL's ``standardise_rewards`` without the mean shift, which would
-change what is optimal where episodes can end early); without it QMIX's value drifts far
-above the sparse returns and its agents learn nothing. QMIX also normalises the state its
-hypernetworks see (:mod:`algorithms.qmix`). The feed-forward agent is the default (EPyMARL's
-is a GRU; ``recurrent=true`` gives one, about 4x slower here). On LBF the feed-forward greedy
-policy can deadlock where epsilon-greedy does not: two agents that claim the same cell both stay,
-the state repeats, and so do their greedy actions (configs/iql_foraging_8x8_2p_2f_coop_epymarl.yaml;
-``python -m benchmarks.greedy_gap runs/<name>`` measures it on a run).
+32 episodes, double Q-learning, a target network copied every 200 gradient updates (or
+Polyak-averaged), epsilon-greedy from 1.0 to 0.05, Adam at 5e-4, gradient norm clipped at 10,
+gamma 0.99, one update per 50 env steps. Two departures: rewards are divided by their running
+standard deviation (``scale_rewards``, EPyMARL's ``standardise_rewards`` without the mean shift,
+which would change what is optimal where episodes can end early; QMIX learns nothing on LBF
+without it), and the agent network is feed-forward by default (``net.recurrent=true`` gives
+EPyMARL's GRU, about 4x slower here). docs/experiments/value_targets.md has the measurements.
 
 :class:`ValueLearner` collects from B env copies in lock step (one Q-network call per step for
 the whole ``[B, N]`` batch), writes finished episodes to an :class:`~algorithms.replay.EpisodeReplay`,
@@ -20,303 +15,37 @@ and does the gradient updates; a subclass gives the loss (``_loss``) and may cha
 Q-network sees (``uses_mean_action``), how it explores (``_explore``) and the mixer
 (``_make_mixer``). Action masks enter twice: exploration and the greedy action never pick a
 masked action, and the max (or Boltzmann mean) of the TD target ranges over the next step's
-valid actions only. ``updates`` counts iterations (``train_iteration`` calls), as the trainer
-does; ``gradient_updates`` counts optimiser steps (the target-update clock).
+valid actions only (:mod:`algorithms.value_targets`). ``updates`` counts iterations
+(``train_iteration`` calls), as the trainer does; ``gradient_updates`` counts optimiser steps.
 
 Bootstrapping: an agent's target is ``r + gamma * V(next)`` while it is alive after the step,
 ``r`` once it terminated; a truncated episode (time limit) bootstraps from its final
 observation (``info["final_obs"]``, ``final_state``, ``final_action_mask``).
+
+Public hooks for a controller that picks the actions itself (MANSA): :meth:`~ValueLearner.behaviour_actions`
+(exploration actions for any copies), :meth:`~ValueLearner.record_step` (store a step someone
+else chose), :meth:`~ValueLearner.update_from_replay` (the updates those steps pay for) and
+:meth:`~ValueLearner.exploration_metrics`.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import asdict
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from agents.networks import AgentNet
-from algorithms.base import AlgoConfig, Learner, check_finite
-from algorithms.on_policy import ValueNorm, weighted_mean
+from algorithms.base import Learner, check_finite
+from algorithms.on_policy import ValueNorm
 from algorithms.replay import EpisodeReplay, EpisodeWriter, Field, episode_bytes
+from algorithms.value_config import ValueConfig
+from algorithms.value_targets import epsilon_greedy, greedy_values, linear_schedule
 
 #: the largest replay buffer a learner allocates without being told to use a smaller one
 MAX_REPLAY_BYTES = 4 * 2**30
-
-# --------------------------------------------------------------------------- TD targets
-
-
-def allow_all_if_empty(mask: torch.Tensor) -> torch.Tensor:
-    """A row whose mask allows nothing (padding, or an env bug) allows everything instead."""
-    mask = mask.bool()
-    return mask | ~mask.any(dim=-1, keepdim=True)
-
-
-def masked_argmax(q: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """The best valid action of ``q [..., A]`` (``mask [..., A]``, True = valid)."""
-    if mask is None:
-        return q.argmax(dim=-1)
-    return torch.where(allow_all_if_empty(mask), q, torch.full_like(q, -torch.inf)).argmax(dim=-1)
-
-
-def greedy_values(
-    q_select: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.Tensor | None
-) -> torch.Tensor:
-    """``q_evaluate`` at the masked argmax of ``q_select``: ``[..., A] -> [...]``.
-
-    Double Q-learning (van Hasselt et al. 2016) passes the online network's values as
-    ``q_select`` and the target network's as ``q_evaluate``; plain Q-learning passes the
-    target network's values as both.
-    """
-    best = masked_argmax(q_select, mask)
-    return q_evaluate.gather(-1, best.unsqueeze(-1)).squeeze(-1)
-
-
-def boltzmann_policy(
-    q: torch.Tensor, mask: torch.Tensor | None, temperature: float
-) -> torch.Tensor:
-    """``softmax(q / temperature)`` over the valid actions, ``[..., A]``."""
-    logits = q / temperature
-    if mask is not None:
-        logits = torch.where(allow_all_if_empty(mask), logits, torch.full_like(logits, -torch.inf))
-    return torch.softmax(logits, dim=-1)
-
-
-def boltzmann_values(
-    q_policy: torch.Tensor, q_evaluate: torch.Tensor, mask: torch.Tensor | None, temperature: float
-) -> torch.Tensor:
-    """The mean-field value ``sum_a pi(a) q_evaluate(a)``, ``pi`` the Boltzmann policy of ``q_policy``
-    (Yang et al. 2018, eq. 11): ``[..., A] -> [...]``."""
-    probs = boltzmann_policy(q_policy, mask, temperature)
-    return (probs * torch.where(probs > 0, q_evaluate, torch.zeros_like(q_evaluate))).sum(dim=-1)
-
-
-def td_targets(
-    rewards: torch.Tensor, next_values: torch.Tensor, bootstrap: torch.Tensor, gamma: float
-) -> torch.Tensor:
-    """One-step targets ``r + gamma * bootstrap * V(next)``; ``bootstrap`` is 0 after a termination.
-
-    ``next_values`` is zeroed where ``bootstrap`` is 0 before the product, so a padded or
-    terminal step never carries a stray value (not even a NaN) into its target.
-    """
-    bootstrap = bootstrap.bool()
-    return rewards + gamma * torch.where(bootstrap, next_values, torch.zeros_like(next_values))
-
-
-def conservative_gap(
-    q: torch.Tensor, taken: torch.Tensor, mask: torch.Tensor | None
-) -> torch.Tensor:
-    """CQL(H)'s per-entry gap (Kumar et al. 2020, eq. 4 for discrete actions): ``logsumexp`` of
-    ``q [..., A]`` over the valid actions minus the taken action's value ``taken [...]``.
-
-    It is at least ``taken``'s shortfall from the best valid action and never negative (it is
-    ``log(#valid)`` when every valid action has the same value); minimising it lowers the values of
-    the actions the data did not take and raises the one it did.
-    """
-    if mask is not None:
-        q = torch.where(allow_all_if_empty(mask), q, torch.full_like(q, -torch.inf))
-    return torch.logsumexp(q, dim=-1) - taken
-
-
-def masked_mse(
-    values: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, expectile: float = 0.5
-) -> torch.Tensor:
-    """Mean squared TD error over the entries where ``weights`` is True (EPyMARL's loss).
-
-    With ``expectile`` above one half, an error where the target is above the value weighs
-    ``2 * expectile`` and one below it ``2 * (1 - expectile)``: the value then regresses onto an
-    upper expectile of its targets (Kostrikov et al. 2022's implicit Q-learning), which with in-sample
-    targets climbs towards the best action the data holds without querying any it lacks.
-    One half is the plain mean.
-    """
-    weights = weights.to(values.dtype)
-    errors = (values - targets).pow(2)
-    if expectile != 0.5:
-        errors = errors * torch.where(targets > values, 2.0 * expectile, 2.0 * (1.0 - expectile))
-    return (errors * weights).sum() / weights.sum().clamp(min=1.0)
-
-
-# --------------------------------------------------------------------------- schedules and exploration
-
-
-def linear_schedule(start: float, finish: float, duration: int, step: int) -> float:
-    """``start`` moving linearly to ``finish`` over ``duration`` steps, then ``finish``."""
-    if step >= duration:
-        return finish
-    return start + (finish - start) * step / duration
-
-
-def geometric_schedule(start: float, finish: float, duration: int, step: int) -> float:
-    """``start`` moving geometrically to ``finish`` over ``duration`` steps (even on a log scale)."""
-    if step >= duration:
-        return finish
-    return start * (finish / start) ** (step / duration)
-
-
-def epsilon_greedy(
-    q: np.ndarray, mask: np.ndarray | None, epsilon: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Per agent: a uniformly random valid action with probability ``epsilon``, else the greedy one.
-
-    ``q [B, N, A]``; always draws ``B * N * (A + 1)`` uniforms, so the random stream (and a
-    resumed run) does not depend on the Q-values or on epsilon.
-    """
-    valid = np.ones(q.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    valid = valid | ~valid.any(axis=-1, keepdims=True)
-    greedy = np.where(valid, q, -np.inf).argmax(axis=-1)
-    random = (rng.random(q.shape) * valid).argmax(axis=-1)  # uniform over the valid actions
-    explore = rng.random(q.shape[:-1]) < epsilon
-    return np.where(explore, random, greedy)
-
-
-def boltzmann_sample(
-    q: np.ndarray, mask: np.ndarray | None, temperature: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Sample ``softmax(q / temperature)`` over the valid actions per agent (Gumbel-max)."""
-    valid = np.ones(q.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    valid = valid | ~valid.any(axis=-1, keepdims=True)
-    gumbel = -np.log(-np.log(np.clip(rng.random(q.shape), 1e-20, 1.0 - 1e-12)))
-    return np.where(valid, q / temperature + gumbel, -np.inf).argmax(axis=-1)
-
-
-# --------------------------------------------------------------------------- config
-
-
-#: what a TD target bootstraps from: the best next action, or the one taken next
-BOOTSTRAPS = ("greedy", "taken")
-
-
-@dataclass
-class ValueConfig(AlgoConfig):
-    """Hyperparameters shared by the value-based learners (defaults after EPyMARL)."""
-
-    lr: float = 5e-4
-    """Adam learning rate."""
-    gamma: float = 0.99
-    """Discount factor."""
-    buffer_size: int = 5000
-    """Episodes kept in the replay buffer."""
-    batch_size: int = 32
-    """Episodes per update; updates start once the buffer holds this many."""
-    rollout_length: int = 10
-    """Steps collected from every env copy per iteration (an iteration is rollout_length x num_envs env steps)."""
-    env_steps_per_update: float = 50.0
-    """Env steps collected per gradient update (fractions carry over between iterations)."""
-    double_q: bool = True
-    """Double Q-learning: the online network picks the next action, the target network values it."""
-    expectile: float = 0.5
-    """The TD loss's expectile: 0.5 is the squared error; above it, errors where the target is above
-    the value weigh more (:func:`masked_mse`). With ``bootstrap="taken"`` this learns towards the best
-    action in the data rather than the behaviour's value. Tried on MANSA's CL, it did not help: 0.7
-    played worse than 0.5, 0.9 grew without bound (benchmarks/results/mansa/value_2m/README.md)."""
-    conservative_alpha: float = 0.0
-    """Weight of a conservative penalty (CQL(H), Kumar et al. 2020) added to the TD loss: per agent and
-    step played, logsumexp of Q_i over the valid actions minus Q_i of the action taken, averaged. It
-    lowers Q-values of the actions the data lacks relative to those it holds; 0 turns it off. It
-    does not bound the values' level: with greedy targets MANSA's QMIX, fed IQL's steps, diverged as
-    fast at 0.1 and 1.0 as without it (benchmarks/results/mansa/value_2m/README.md)."""
-    bootstrap: str = "greedy"
-    """The next step's value in the TD target: "greedy" (Q-learning: the best next action) or
-    "taken" (in-sample: the action taken next, as SARSA; an episode's last stored step falls back
-    to greedy). "taken" keeps a learner fed mostly by another's actions from diverging (MANSA's CL)."""
-    target_update: str = "hard"
-    """How the target network follows: "hard" (copy every target_update_interval updates) or "soft" (Polyak, tau)."""
-    target_update_interval: int = 200
-    """Gradient updates between hard target copies."""
-    tau: float = 0.005
-    """Polyak rate of soft target updates."""
-    max_grad_norm: float = 10.0
-    """Global gradient-norm clip."""
-    scale_rewards: bool = True
-    """Divide rewards by their running standard deviation (EPyMARL's standardise_rewards, without its
-    mean shift, which would reward ending episodes early); sparse LBF rewards need it, QMIX most."""
-    hidden_size: int = 64
-    """Width of the agent network's hidden layers (and of the GRU state)."""
-    layers: int = 2
-    """Hidden layers of the agent network."""
-    activation: str = "relu"
-    """Hidden activation: relu or tanh."""
-    feature_norm: bool = True
-    """LayerNorm on the agent network's inputs."""
-    recurrent: bool = False
-    """GRU agent network (episodes are replayed from their first step)."""
-    share_parameters: bool = True
-    """One network for all agents (with an agent-id one-hot); False gives every agent its own."""
-    agent_id: bool = True
-    """Append the agent-id one-hot to network inputs when parameters are shared."""
-    max_episode_length: int = 0
-    """Longest stored episode (0: the env's max_episode_steps, else 100); longer episodes are stored in chunks."""
-
-    def __post_init__(self):
-        positive = {
-            "lr": self.lr,
-            "buffer_size": self.buffer_size,
-            "batch_size": self.batch_size,
-            "rollout_length": self.rollout_length,
-            "env_steps_per_update": self.env_steps_per_update,
-            "target_update_interval": self.target_update_interval,
-            "max_grad_norm": self.max_grad_norm,
-            "hidden_size": self.hidden_size,
-            "layers": self.layers,
-        }
-        for key, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"algo.{key} must be > 0, got {value}")
-        if self.batch_size > self.buffer_size:
-            raise ValueError(
-                f"algo.batch_size ({self.batch_size}) must not exceed algo.buffer_size ({self.buffer_size})"
-            )
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"algo.gamma must lie in [0, 1], got {self.gamma}")
-        if not 0.0 < self.expectile < 1.0:
-            raise ValueError(
-                f"algo.expectile must lie in (0, 1) (0.5: the squared error), got {self.expectile}"
-            )
-        if self.conservative_alpha < 0:
-            raise ValueError(
-                f"algo.conservative_alpha must be >= 0 (0: off), got {self.conservative_alpha}"
-            )
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"algo.tau must lie in (0, 1], got {self.tau}")
-        if self.bootstrap not in BOOTSTRAPS:
-            raise ValueError(
-                f"algo.bootstrap must be one of {list(BOOTSTRAPS)}, got {self.bootstrap!r}"
-            )
-        if self.target_update not in ("hard", "soft"):
-            raise ValueError(
-                f"algo.target_update must be 'hard' or 'soft', got {self.target_update!r}"
-            )
-        if self.activation not in ("relu", "tanh"):
-            raise ValueError(f"algo.activation must be 'relu' or 'tanh', got {self.activation!r}")
-        if self.max_episode_length < 0:
-            raise ValueError(
-                f"algo.max_episode_length must be >= 0 (0: the env's), got {self.max_episode_length}"
-            )
-
-
-@dataclass
-class EpsilonGreedyConfig(ValueConfig):
-    """Value-based hyperparameters plus EPyMARL's epsilon-greedy exploration."""
-
-    epsilon_start: float = 1.0
-    """Exploration rate at the start."""
-    epsilon_finish: float = 0.05
-    """Exploration rate after the anneal (also used by act(greedy=False))."""
-    epsilon_anneal_steps: int = 50_000
-    """Env steps over which epsilon falls linearly."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        for key in ("epsilon_start", "epsilon_finish"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ValueError(f"algo.{key} must lie in [0, 1], got {getattr(self, key)}")
-        if self.epsilon_anneal_steps < 0:
-            raise ValueError(
-                f"algo.epsilon_anneal_steps must be >= 0, got {self.epsilon_anneal_steps}"
-            )
-
 
 # --------------------------------------------------------------------------- learner
 
@@ -362,17 +91,7 @@ class ValueLearner(Learner):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.q_net = AgentNet(
-                in_dim,
-                self.num_actions,
-                n,
-                hidden_size=cfg.hidden_size,
-                layers=cfg.layers,
-                shared=cfg.share_parameters,
-                agent_id=cfg.agent_id,
-                feature_norm=cfg.feature_norm,
-                activation=cfg.activation,
-                recurrent=cfg.recurrent,
-                out_gain=0.1,
+                in_dim, self.num_actions, n, out_gain=0.1, **cfg.net.agent_net_kwargs()
             )
             self.mixer = self._make_mixer()
         self.q_net.to(self.device)
@@ -413,7 +132,8 @@ class ValueLearner(Learner):
         """Behaviour actions ``[B, N]`` from online Q-values ``[B, N, A]``: epsilon-greedy."""
         return epsilon_greedy(q, mask, self.epsilon, self.rng)
 
-    def _exploration_metrics(self) -> dict[str, float]:
+    def exploration_metrics(self) -> dict[str, float]:
+        """``charts/*`` scalars of the exploration schedule now (a public hook: MANSA logs them)."""
         return {"charts/epsilon": self.epsilon}
 
     def _mean_action_input(self) -> np.ndarray | None:
@@ -455,44 +175,27 @@ class ValueLearner(Learner):
         )
         return q.transpose(0, 1)
 
-    def agent_values(
-        self, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N], penalty [])``: the taken actions' values
-        (with gradients), the next steps' target values (greedy, double Q as configured, or the
-        action taken next with ``bootstrap="taken"``) and the weighted conservative penalty
-        (:meth:`conservative_penalty`)."""
+    def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N])``: the taken actions' values (with
+        gradients) and the next steps' target values (greedy, double Q as configured, or the action
+        taken next with ``bootstrap="taken"``)."""
         q = self.q_sequence(self.q_net, batch["obs"])  # [E, L+1, N, A]
         taken = q[:, :-1].gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
             q_target = self.q_sequence(self.target_q_net, batch["obs"])[:, 1:]
             q_select = q[:, 1:].detach() if self.cfg.double_q else q_target
             next_values = greedy_values(q_select, q_target, batch["mask"][:, 1:])
-            if (
-                self.cfg.bootstrap == "taken"
-            ):  # Q(o_{t+1}, a_{t+1}) where step t+1 was played and stored
+            if self.cfg.bootstrap == "taken":  # Q(o_{t+1}, a_{t+1}) where step t+1 was played
                 next_taken = (
                     q_target[:, :-1].gather(-1, batch["actions"][:, 1:].unsqueeze(-1)).squeeze(-1)
                 )
-                played = batch["active"][
-                    :, 1:
-                ]  # not padding, not a truncated episode's final observation
+                # played: not padding, not a truncated episode's final observation
+                played = batch["active"][:, 1:]
                 next_values = torch.cat(
                     [torch.where(played, next_taken, next_values[:, :-1]), next_values[:, -1:]],
                     dim=1,
                 )
-        return taken, next_values, self.conservative_penalty(q[:, :-1], taken, batch)
-
-    def conservative_penalty(
-        self, q: torch.Tensor, taken: torch.Tensor, batch: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
-        """``conservative_alpha`` times the mean :func:`conservative_gap` over the agent-steps played
-        (``q [E, L, N, A]`` at the observations acted on, ``taken [E, L, N]``); zero when it is off."""
-        if self.cfg.conservative_alpha == 0:
-            return torch.zeros((), dtype=taken.dtype, device=taken.device)
-        weights = batch["filled"].unsqueeze(-1) & batch["active"]
-        gap = conservative_gap(q, taken, batch["mask"][:, :-1])
-        return self.cfg.conservative_alpha * weighted_mean(gap, weights.to(gap.dtype))
+        return taken, next_values
 
     def team_rewards(self, rewards: torch.Tensor) -> torch.Tensor:
         """The team reward ``[..., N] -> [...]``, summed or averaged as the env says."""
@@ -529,17 +232,7 @@ class ValueLearner(Learner):
         """The agent Q-network as a standalone :class:`~agents.policy.Policy` (greedy = masked argmax)."""
         from agents.policy import Policy, PolicySpec
 
-        cfg = self.cfg
-        spec = PolicySpec.for_env(
-            self.env,
-            hidden_size=cfg.hidden_size,
-            layers=cfg.layers,
-            activation=cfg.activation,
-            recurrent=cfg.recurrent,
-            share_parameters=cfg.share_parameters,
-            agent_id=cfg.agent_id,
-            feature_norm=cfg.feature_norm,
-        )
+        spec = PolicySpec.for_env(self.env, **asdict(self.cfg.net))
         policy = Policy(spec).to(self.device)
         policy.net.load_state_dict(self.q_net.state_dict())
         return policy
@@ -698,7 +391,7 @@ class ValueLearner(Learner):
         self._collect()
         metrics = self.update_from_replay(cfg.rollout_length * self.env.num_envs)
         self.updates += 1
-        metrics.update(self._exploration_metrics())
+        metrics.update(self.exploration_metrics())
         metrics["charts/learning_rate"] = cfg.lr
         metrics["charts/buffer_episodes"] = float(len(self.replay))
         metrics["charts/gradient_updates"] = float(self.gradient_updates)

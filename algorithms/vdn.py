@@ -17,7 +17,9 @@ import torch
 from agents.mixers import VDNMixer
 from algorithms.on_policy import weighted_mean
 from algorithms.registry import register_algorithm
-from algorithms.value_based import EpsilonGreedyConfig, ValueLearner, masked_mse, td_targets
+from algorithms.value_based import ValueLearner
+from algorithms.value_config import EpsilonGreedyConfig
+from algorithms.value_targets import masked_mse, td_targets
 
 
 @dataclass
@@ -34,7 +36,7 @@ class VDNLearner(ValueLearner):
         return VDNMixer()
 
     def _loss(self, batch):
-        taken, next_values, penalty = self.agent_values(batch)  # [E, L, N] each, and a scalar
+        taken, next_values = self.agent_values(batch)  # [E, L, N] each
         active = batch["active"]
         alive_next = active & ~batch["terminated"]
         state = batch.get("state")
@@ -54,9 +56,7 @@ class VDNLearner(ValueLearner):
             "q_taken": weighted_mean(q_tot.detach(), weights),
             "target": weighted_mean(targets, weights),
         }
-        if self.cfg.conservative_alpha:
-            logs["conservative_penalty"] = penalty.detach()
-        return masked_mse(q_tot, targets, filled, self.cfg.expectile) + penalty, logs
+        return masked_mse(q_tot, targets, filled), logs
 
 
 register_algorithm("vdn", VDNConfig, VDNLearner)

@@ -1,8 +1,8 @@
 """How large MANSA's sub-learners' Q-values grow: a check for off-policy divergence (value pairing).
 
     python -m benchmarks.mansa_q_growth --env-steps 900000 --evaluate 100      # MANSA's defaults (in-sample CL targets)
-    python -m benchmarks.mansa_q_growth --env-steps 900000 algo.cl_cfg.bootstrap=greedy   # Q-learning targets: diverge
-    python -m benchmarks.mansa_q_growth --env-steps 900000 algo.cl_cfg.bootstrap=greedy algo.switcher.mode=il algo.cl=vdn
+    python -m benchmarks.mansa_q_growth --env-steps 900000 algo.cl_bootstrap=greedy   # Q-learning targets: diverge
+    python -m benchmarks.mansa_q_growth --env-steps 900000 algo.cl_bootstrap=greedy algo.switcher.mode=il algo.cl=vdn
 
 Trains one MANSA run (a one-run grid through the launchers: IQL + QMIX, 32 copies of
 Foraging-8x8-2p-2f-coop-v3, seed 0, ``MANSAConfig``'s defaults unless overridden) and prints,

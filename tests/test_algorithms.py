@@ -10,20 +10,21 @@ from toy_envs import CoordinationCore, ReachCore, one_torch_thread  # noqa: F401
 
 from algorithms import ALGORITHMS, NonFiniteLossError, get_algorithm
 from algorithms.base import EpisodeTracker, check_finite
+from algorithms.config import build_config
 from algorithms.runs.evaluation import evaluate
 
 ON_POLICY = ["ippo", "mappo", "mfac"]
 VARIANTS = {
     "shared": {},
-    "separate": {"share_parameters": False},
-    "recurrent": {"recurrent": True, "minibatches": 2},
+    "separate": {"net": {"share_parameters": False}},
+    "recurrent": {"net": {"recurrent": True}, "minibatches": 2},
 }
-FAST = {"rollout_length": 8, "epochs": 2, "minibatches": 2, "hidden_size": 16}
+FAST = {"rollout_length": 8, "epochs": 2, "minibatches": 2, "net": {"hidden_size": 16}}
 
 
 def make(name, env, seed=0, **overrides):
     config_cls, learner_cls = get_algorithm(name)
-    return learner_cls(config_cls(**{**FAST, **overrides}), env, "cpu", seed)
+    return learner_cls(build_config(config_cls, FAST, overrides), env, "cpu", seed)
 
 
 def test_registry_holds_the_on_policy_learners_with_flags():
@@ -69,7 +70,9 @@ def test_learner_smoke_respects_masks(name, variant):
 
 def test_a_recurrent_masked_policy_learns_the_coordination_game():
     env = CoordinationCore(16, num_actions=4, length=5, masked=True)
-    learner = make("ippo", env, seed=1, rollout_length=10, epochs=4, lr=3e-3, recurrent=True)
+    learner = make(
+        "ippo", env, seed=1, rollout_length=10, epochs=4, lr=3e-3, net={"recurrent": True}
+    )
     for _ in range(35):
         learner.train_iteration()
     greedy = evaluate(
@@ -157,12 +160,12 @@ def test_mean_field_critic_stores_the_neighbours_mean_action():
 
 def test_state_dict_resumes_bit_for_bit():
     env = CoordinationCore(4, masked=True)
-    learner = make("mappo", env, recurrent=True)
+    learner = make("mappo", env, net={"recurrent": True})
     learner.train_iteration()
     snapshot = copy.deepcopy(learner.state_dict())
     learner.train_iteration()
     learner.train_iteration()
-    other = make("mappo", CoordinationCore(4, masked=True), seed=123, recurrent=True)
+    other = make("mappo", CoordinationCore(4, masked=True), seed=123, net={"recurrent": True})
     other.load_state_dict(snapshot)
     other.train_iteration()
     other.train_iteration()

@@ -160,7 +160,9 @@ def test_a_sub_learners_non_finite_loss_names_the_side():
     from algorithms.mansa import MANSAConfig, MANSALearner
 
     learner = MANSALearner(
-        MANSAConfig(il_cfg={"hidden_size": 8, "batch_size": 2, "env_steps_per_update": 4.0}),
+        MANSAConfig(
+            il_cfg={"net": {"hidden_size": 8}, "batch_size": 2, "env_steps_per_update": 4.0}
+        ),
         CoordinationCore(2, length=5),
         "cpu",
         0,
@@ -232,7 +234,9 @@ def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
     from algorithms.mansa import MANSAConfig, MANSALearner
 
     learner = MANSALearner(
-        MANSAConfig(budget=2, il_cfg={"hidden_size": 8}, cl_cfg={"hidden_size": 8}),
+        MANSAConfig(
+            budget=2, il_cfg={"net": {"hidden_size": 8}}, cl_cfg={"net": {"hidden_size": 8}}
+        ),
         CoordinationCore(2, masked=True, length=5),
         "cpu",
         0,
@@ -264,7 +268,9 @@ def test_stalled_step_control_calls_cl_only_on_repeated_observations_within_the_
     from algorithms.mansa import MANSAConfig, MANSALearner
 
     learner = MANSALearner(
-        MANSAConfig(budget=2, il_cfg={"hidden_size": 8}, cl_cfg={"hidden_size": 8}),
+        MANSAConfig(
+            budget=2, il_cfg={"net": {"hidden_size": 8}}, cl_cfg={"net": {"hidden_size": 8}}
+        ),
         CoordinationCore(2, length=5),
         "cpu",
         0,

@@ -71,7 +71,7 @@ CASES = {
         "algo=mansa",
         *MANSA_OLD_DEFAULTS,
         "algo.budget=2",
-        "algo.cl_cfg.bootstrap=taken",
+        "algo.cl_bootstrap=taken",
         *(f"algo.{side}.{k}={v}" for side in ("il_cfg", "cl_cfg") for k, v in SMALL_Q.items()),
     ],
     "mansa_ppo": [

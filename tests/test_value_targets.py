@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.mixers import QMixer, VDNMixer
-from algorithms.value_based import (
+from algorithms.value_targets import (
     boltzmann_sample,
     boltzmann_values,
     epsilon_greedy,

@@ -1,0 +1,94 @@
+"""Build a config dataclass from layers of overrides, checked, with errors that name the key.
+
+One function for every place that turns user input into a learner's config: MANSA's
+sub-learners (``algo.il_cfg``, ``algo.cl_cfg``), tests, and the trainer's loader. Overrides are
+mappings; a nested mapping (``{"net": {"hidden_size": 16}}``) or a dotted key
+(``{"net.hidden_size": 16}``) reaches a nested dataclass. Values are converted and type-checked
+by OmegaConf's structured configs; the dataclass's ``__post_init__`` checks ranges.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from envs.hints import closest_hint
+
+T = TypeVar("T")
+
+
+def nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` with dotted keys expanded into nested dicts (``{"a.b": 1} -> {"a": {"b": 1}}``)."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, DictConfig):
+            value = OmegaConf.to_container(value)
+        if isinstance(value, Mapping):
+            value = nested(value)
+        *parents, leaf = str(key).split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = {**node[leaf], **value}  # two layers that both reach into one dataclass
+        else:
+            node[leaf] = value
+    return out
+
+
+def _declared_type(schema: DictConfig, dotted: str) -> str:
+    parent, _, leaf = dotted.rpartition(".")
+    node = OmegaConf.select(schema, parent) if parent else schema
+    owner = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+    try:
+        hint = typing.get_type_hints(owner)[leaf]
+    except (TypeError, KeyError, NameError):
+        return "another type"
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def build_config(config_cls: type[T], *layers: Mapping[str, Any], prefix: str = "algo") -> T:
+    """``config_cls``'s defaults with ``layers`` of overrides applied in order, checked.
+
+    Args:
+        config_cls: a dataclass (nested dataclass fields are reached by nested keys).
+        layers: override mappings, later ones winning (e.g. a file's, then the command line's).
+        prefix: how error messages spell the config's own key (``algo``, ``algo.il_cfg``).
+
+    Raises:
+        ValueError: an unknown key (naming the closest valid one), a value of the wrong type
+            (naming the expected type), or a value out of range (the dataclass's own message,
+            its ``algo.`` keys spelled with ``prefix``).
+    """
+    name = getattr(config_cls, "name", "")
+    owner = f" for {name}" if isinstance(name, str) and name else ""
+    schema = OmegaConf.structured(config_cls)
+    merged = schema
+    for layer in layers:
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.create(nested(layer)))
+        except ConfigKeyError as err:
+            full = str(err.full_key or err.key)
+            parent = full.rpartition(".")[0]
+            node = OmegaConf.select(schema, parent) if parent else schema
+            choices = [f"{prefix}.{parent + '.' if parent else ''}{k}" for k in node]
+            raise ValueError(
+                f"unknown config key '{prefix}.{full}'{owner}{closest_hint(f'{prefix}.{full}', choices)}"
+            ) from None
+        except OmegaConfBaseException as err:
+            full = str(getattr(err, "full_key", "") or "")
+            raise ValueError(
+                f"config key '{prefix}.{full}' expects {_declared_type(schema, full)}: "
+                f"{str(err).splitlines()[0]}"
+            ) from None
+    try:
+        return OmegaConf.to_object(merged)
+    except ValueError as err:
+        message = str(err)
+        if prefix != "algo":
+            message = message.replace("algo.", f"{prefix}.")
+        raise ValueError(message) from None

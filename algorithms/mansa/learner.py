@@ -1,0 +1,383 @@
+"""The MANSA learner: the switcher's collection loop over one env, feeding both learners.
+
+Per env copy and step the switcher decides who acts (within the budget), each side picks the
+actions of the copies it plays, the env steps once, and both sides record the step (see
+:mod:`algorithms.mansa.sides`). After ``rollout_length`` steps both sides update, then the
+switcher (on the team reward minus ``cost`` per granted call).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+
+from algorithms.base import Learner, NonFiniteLossError
+from algorithms.mansa.config import MANSAConfig
+from algorithms.mansa.sides import side
+from algorithms.mansa.switcher import STALL_CAP, Switcher, SwitchMemory, stall_counts
+from algorithms.registry import get_algorithm
+
+TIMERS = ("il_act", "cl_act", "il_update", "cl_update", "switcher", "env")
+UNLIMITED = np.iinfo(np.int64).max // 2
+
+
+class MANSALearner(Learner):
+    """An IL learner, a CL learner and a :class:`Switcher` that decides per copy and step who acts."""
+
+    needs_state = True
+    act_needs_state = True
+
+    def __init__(
+        self, cfg: MANSAConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0
+    ):
+        super().__init__(cfg, env, device, seed)
+        b = env.num_envs
+        self.length = cfg.rollout_length
+        #: the two sides (:mod:`algorithms.mansa.sides`); ``.learner`` is the learner itself
+        self.il = side(get_algorithm(cfg.il)[1](cfg.il_config, env, device, seed))
+        self.cl = side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
+        self.budget = cfg.budget
+        state_dim = int(np.prod(env.state_space.shape))
+        self.stall_input = cfg.switcher.stall_input
+        self.switcher = Switcher(
+            cfg.switcher,
+            state_dim + int(self.budget is not None) + int(self.stall_input),
+            b,
+            self.length,
+            self.device,
+            self.seed,
+        )
+        self.max_length = int(getattr(env, "max_episode_steps", 0) or 200)
+        #: CL calls per episode step (index clipped to max_length - 1), over the whole run
+        self.cl_calls_by_step = np.zeros(self.max_length, dtype=np.int64)
+        #: called as ``call_recorder(env, cl [B], step [B])`` before every training env step
+        self.call_recorder: Callable[[Any, np.ndarray, np.ndarray], None] | None = None
+
+        obs, _ = env.reset(seed=self.seed)
+        self._obs = obs
+        self._step = np.zeros(b, dtype=np.int64)  # step within the current episode, per copy
+        self._episode_calls = np.zeros(b, dtype=np.int64)
+        self._run_calls_left = UNLIMITED if self.budget is None else int(self.budget)
+        self._last_obs = np.zeros_like(obs)  # the joint observation at the last decision
+        self._stall = np.zeros(b, dtype=np.int64)  # its stall count
+        self.cl_calls = 0
+        self.timers = dict.fromkeys(TIMERS, 0.0)
+
+    # ------------------------------------------------------------------ budget
+    def _calls_left(self) -> np.ndarray:
+        """``[B]`` CL calls each copy may make now."""
+        if self.budget is None:
+            return np.full(self.env.num_envs, UNLIMITED, dtype=np.int64)
+        if self.cfg.budget_scope == "run":
+            return np.full(self.env.num_envs, self._run_calls_left, dtype=np.int64)
+        return self.budget - self._episode_calls
+
+    def _stall_now(self) -> np.ndarray:
+        """``[B]`` the stall count of this step's joint observation (in training), from the last decision's."""
+        return stall_counts(self._obs, self._last_obs, self._stall, self._step == 0)
+
+    def _inputs(self, state: np.ndarray, calls_left: np.ndarray, stall: np.ndarray) -> torch.Tensor:
+        """The switcher's inputs: the flattened state, the fraction of the budget left (with a budget)
+        and ``min(stall, STALL_CAP) / STALL_CAP`` (with ``stall_input``)."""
+        columns = [np.asarray(state, dtype=np.float32).reshape(len(calls_left), -1)]
+        if self.budget is not None:
+            fraction = calls_left / self.budget if self.budget > 0 else np.zeros(len(calls_left))
+            columns.append(fraction.astype(np.float32)[:, None])
+        if self.stall_input:
+            columns.append((np.minimum(stall, STALL_CAP) / STALL_CAP).astype(np.float32)[:, None])
+        return torch.as_tensor(np.concatenate(columns, axis=1)).to(self.device)
+
+    def _decide(
+        self,
+        inputs: torch.Tensor,
+        calls_left: np.ndarray,
+        greedy: bool,
+        shared: bool,
+        generator: torch.Generator | None = None,
+        explore: float = 0.0,
+    ):
+        """CL decisions ``[B]`` (bool, within the budget), the switcher's choices and their
+        log-probs, and the unmasked CL probabilities. ``shared``: the copies draw on one pool of
+        ``calls_left[0]`` calls (the run budget while training); the lowest indices go first."""
+        allowed = torch.as_tensor(calls_left > 0).to(self.device)
+        mode = self.cfg.switcher.mode
+        if mode == "learned":
+            choices, log_probs, p_cl = self.switcher.decide(
+                inputs, allowed, greedy, generator, explore
+            )
+        else:
+            choices = (
+                allowed.long() if mode == "cl" else torch.zeros_like(allowed, dtype=torch.long)
+            )
+            log_probs, p_cl = torch.zeros(len(choices)), choices.float()
+        cl = choices.cpu().numpy().astype(bool)
+        if shared:
+            cl &= np.cumsum(cl) <= calls_left[0]
+        return cl, choices, log_probs, p_cl
+
+    # ------------------------------------------------------------------ collection
+    @contextmanager
+    def _timer(self, name: str, active: bool = True) -> Iterator[None]:
+        """Add the wall-clock seconds of the block to ``timers[name]`` (if ``active``)."""
+        tick = time.perf_counter()
+        yield
+        if active:
+            self.timers[name] += time.perf_counter() - tick
+
+    def _joint_actions(
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray,
+        state: np.ndarray,
+        cl: np.ndarray,
+        pick: Callable[[Any, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+        timed: bool,
+    ) -> np.ndarray:
+        actions = np.zeros((len(cl), self.env.num_agents), dtype=np.int64)
+        for learner_side, rows, timer in (
+            (self.il, np.flatnonzero(~cl), "il_act"),
+            (self.cl, np.flatnonzero(cl), "cl_act"),
+        ):
+            if rows.size:
+                with self._timer(timer, timed):
+                    actions[rows] = pick(learner_side, obs[rows], mask[rows], state[rows])
+        return actions
+
+    @torch.no_grad()
+    def _collect(self) -> dict[str, float]:
+        env, b, sw, cost = self.env, self.env.num_envs, self.switcher, self.cfg.cost
+        gamma, learned = self.cfg.switcher.gamma, self.cfg.switcher.mode == "learned"
+        shared = self.budget is not None and self.cfg.budget_scope == "run"
+        calls, p_sum, finished_calls, finished_left, call_steps = 0, 0.0, [], [], []
+        for t in range(self.length):
+            obs = self._obs.reshape(b, env.num_agents, -1)
+            mask, state = env.action_mask(), env.state().reshape(b, -1)
+            with self._timer("switcher"):
+                calls_left, stall = self._calls_left(), self._stall_now()
+                inputs = self._inputs(state, calls_left, stall)
+                cl, choices, log_probs, p_cl = self._decide(
+                    inputs,
+                    calls_left,
+                    greedy=False,
+                    shared=shared,
+                    explore=self.cfg.switcher.explore,
+                )
+            actions = self._joint_actions(
+                obs, mask, state, cl, lambda s, o, m, x: s.behaviour(o, m, x), timed=True
+            )
+            if self.call_recorder is not None:
+                self.call_recorder(env, cl.copy(), self._step.copy())
+
+            with self._timer("env"):
+                step = env.step(actions)
+            next_obs, rewards, terminated, truncated, info = step
+            for learner_side, own, timer in (
+                (self.il, ~cl, "il_update"),
+                (self.cl, cl, "cl_update"),
+            ):
+                with self._timer(timer):
+                    learner_side.record(t, obs, mask, state, actions, own, step)
+
+            # bookkeeping: calls, budget, where in the episode
+            n_calls = int(cl.sum())
+            calls += n_calls
+            p_sum += float(p_cl.sum())
+            self.cl_calls += n_calls
+            self._episode_calls += cl
+            if shared:
+                self._run_calls_left -= n_calls
+            np.add.at(self.cl_calls_by_step, np.minimum(self._step[cl], self.max_length - 1), 1)
+            call_steps.extend(self._step[cl].tolist())
+            self._step += 1
+            self._last_obs, self._stall = self._obs, stall
+
+            ended = info.get("_final", np.zeros(b, dtype=bool))
+            if learned:  # the switcher's reward: team reward minus the cost of the calls granted
+                with self._timer("switcher"):
+                    team = rewards.sum(axis=1) if env.team_reward == "sum" else rewards.mean(axis=1)
+                    sw_rewards = team.astype(np.float32) - cost * cl
+                    bootstrap = ended & ~terminated.any(axis=1)
+                    if bootstrap.any():  # time limit: bootstrap from the final state
+                        final_stall = stall_counts(
+                            info.get("final_obs", next_obs),
+                            self._obs,
+                            stall,
+                            np.zeros(b, dtype=bool),
+                        )
+                        final_inputs = self._inputs(
+                            info["final_state"], self._calls_left(), final_stall
+                        )
+                        sw_rewards = (
+                            sw_rewards + gamma * sw.value(final_inputs).cpu().numpy() * bootstrap
+                        )
+                    sw.buffer.store(
+                        t,
+                        inputs=inputs,
+                        allowed=torch.as_tensor(calls_left > 0),
+                        actions=choices,
+                        log_probs=log_probs,
+                        values=sw.value(inputs),
+                        rewards=sw_rewards,
+                        dones=ended,
+                    )
+            if ended.any():
+                finished_calls.extend(self._episode_calls[ended].tolist())
+                finished_left.extend(self._calls_left()[ended].tolist())
+                self._episode_calls[ended] = 0
+                self._step[ended] = 0
+            self._obs = next_obs
+            self.episodes.add(info)
+        self.env_steps += self.length * b
+        steps = self.length * b
+        metrics = {
+            "mansa/cl_fraction": calls / steps,
+            "mansa/cl_prob": p_sum / steps,
+            "mansa/cl_calls_used": float(self.cl_calls),
+            "mansa/cl_fraction_total": self.cl_calls / max(self.env_steps, 1),
+        }
+        if call_steps:
+            metrics["mansa/cl_mean_step"] = float(np.mean(call_steps))
+        if finished_calls:
+            metrics["mansa/episode_cl_calls"] = float(np.mean(finished_calls))
+            metrics["mansa/episode_cl_calls_max"] = float(np.max(finished_calls))
+        if self.budget is not None:
+            if self.cfg.budget_scope == "run":
+                metrics["mansa/cl_calls_left"] = float(self._run_calls_left)
+            elif finished_left:
+                metrics["mansa/cl_calls_left"] = float(
+                    np.mean(finished_left)
+                )  # at the end of episodes
+        return metrics
+
+    def train_iteration(self) -> dict[str, float]:
+        metrics = self._collect()
+        b = self.env.num_envs
+        obs, state = self._obs.reshape(b, self.env.num_agents, -1), self.env.state().reshape(b, -1)
+        for prefix, learner_side, timer in (
+            ("il", self.il, "il_update"),
+            ("cl", self.cl, "cl_update"),
+        ):
+            with self._timer(timer):
+                try:
+                    sub = learner_side.update(self.length * b, obs, state)
+                except NonFiniteLossError as error:  # say which learner's loss it was
+                    raise NonFiniteLossError(
+                        f"{prefix}/{error.loss}", error.update, error.value
+                    ) from error
+            for key, value in sub.items():
+                group, _, rest = key.partition("/")
+                metrics[f"{group}/{prefix}/{rest}"] = value
+        if self.cfg.switcher.mode == "learned":
+            with self._timer("switcher"):
+                with torch.no_grad():
+                    last_values = self.switcher.value(
+                        self._inputs(state, self._calls_left(), self._stall_now())
+                    )
+                metrics.update(self.switcher.update(last_values, self.updates + 1))
+        self.updates += 1
+        for name, seconds in self.timers.items():
+            metrics[f"mansa/time_{name}"] = seconds
+        learn = sum(self.timers[k] for k in ("il_act", "cl_act", "il_update", "cl_update"))
+        metrics["mansa/cl_time_share"] = (self.timers["cl_act"] + self.timers["cl_update"]) / max(
+            learn, 1e-12
+        )
+        return metrics
+
+    # ------------------------------------------------------------------ acting
+    def initial_memory(self, copies: int) -> SwitchMemory:
+        """What an evaluation episode starts with: every copy's calls left, no call made yet."""
+        left = (
+            UNLIMITED
+            if self.budget is None
+            else (self._run_calls_left if self.cfg.budget_scope == "run" else self.budget)
+        )
+        return SwitchMemory(np.full(copies, left, dtype=np.int64), np.zeros(copies, dtype=bool))
+
+    @torch.no_grad()
+    def act(
+        self, obs, mask=None, state=None, hidden=None, greedy=True, switcher_greedy: bool = False
+    ):
+        """The joint policy: the switcher's choice, then that learner's (greedy) actions.
+
+        The switcher samples IL or CL from its policy, as in training (without ``switcher.explore``),
+        whatever ``greedy`` says: its policy allocates a budget of calls, and its most likely choice
+        is IL wherever its CL probability stays below one half, which a budget of a few calls per
+        episode makes usual (without ``stall_input`` a greedy switcher then hardly ever calls CL, and
+        MANSA is its IL). ``switcher_greedy=True`` takes that most likely choice instead.
+
+        ``hidden`` (a :class:`SwitchMemory`, None at the start of an episode) carries each copy's
+        calls left: with ``budget_scope=episode`` every copy starts with the full budget, with
+        ``run`` with what the training run has left (evaluation does not spend it); and the last
+        joint observation and its stall count, for ``stall_input``.
+        """
+        if state is None:
+            raise ValueError(
+                "MANSALearner.act needs the global state (act_needs_state): the switcher observes it"
+            )
+        b = obs.shape[0]
+        if mask is None:
+            mask = np.ones((b, self.env.num_agents, self.env.num_actions), dtype=bool)
+        if hidden is None:
+            hidden = self.initial_memory(b)
+        calls_left, flat_state = hidden.calls_left, np.asarray(state).reshape(b, -1)
+        stall = hidden.stall_of(obs)
+        inputs = self._inputs(flat_state, calls_left, stall)
+        cl, _, _, _ = self._decide(
+            inputs, calls_left, switcher_greedy, shared=False, generator=self.switcher.act_generator
+        )
+        actions = self._joint_actions(
+            np.asarray(obs).reshape(b, self.env.num_agents, -1),
+            mask,
+            flat_state,
+            cl,
+            lambda s, o, m, x: s.greedy(o, m, x, greedy),
+            timed=False,
+        )
+        return actions, SwitchMemory(calls_left - cl, cl, np.array(obs, copy=True), stall)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "il": self.il.learner.state_dict(),
+            "il_side": self.il.state_dict(),
+            "cl": self.cl.learner.state_dict(),
+            "cl_side": self.cl.state_dict(),
+            "switcher": self.switcher.state_dict(),
+            "env": self.env,
+            "obs": self._obs,
+            "step": self._step.copy(),
+            "episode_calls": self._episode_calls.copy(),
+            "run_calls_left": self._run_calls_left,
+            "last_obs": self._last_obs,
+            "stall": self._stall.copy(),
+            "cl_calls": self.cl_calls,
+            "cl_calls_by_step": self.cl_calls_by_step.copy(),
+            "timers": dict(self.timers),
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env = state["env"]
+        for learner_side, key in ((self.il, "il"), (self.cl, "cl")):
+            learner_side.learner.load_state_dict(state[key])
+            learner_side.learner.env = self.env
+            learner_side.load_state_dict(state[f"{key}_side"])
+        self.switcher.load_state_dict(state["switcher"])
+        self._obs = state["obs"]
+        self._step = np.array(state["step"], dtype=np.int64)
+        self._episode_calls = np.array(state["episode_calls"], dtype=np.int64)
+        self._run_calls_left = int(state["run_calls_left"])
+        if "stall" in state:  # checkpoints from before stall_input have none (and no stall input)
+            self._last_obs = state["last_obs"]
+            self._stall = np.array(state["stall"], dtype=np.int64)
+        self.cl_calls = int(state["cl_calls"])
+        self.cl_calls_by_step = np.array(state["cl_calls_by_step"], dtype=np.int64)
+        self.timers = dict(state["timers"])
+        self.env_steps = int(state["env_steps"])
+        self.updates = int(state["updates"])

@@ -1,0 +1,114 @@
+"""The two sides of MANSA: an IL or CL learner driven by the switcher's loop through its public hooks.
+
+Each side offers the same five calls: ``behaviour`` (training actions for the copies it plays),
+``greedy`` (evaluation actions), ``record`` (every step, whoever acted), ``update`` (after a
+rollout) and its own checkpoint state.
+
+- Value learners (IQL, QMIX, VDN) are off-policy: every step goes into their episode replay, and
+  each takes the gradient updates its own ``env_steps_per_update`` pays for
+  (:meth:`~algorithms.value_based.ValueLearner.record_step`, ``update_from_replay``).
+- PPO learners (IPPO, MAPPO) record every step with their own values (GAE runs through the
+  other's steps: the critic estimates the return of the mixed behaviour it is part of), but their
+  losses weigh only their *own* steps, where their log-probabilities are the behaviour's: no
+  importance weights are needed (:meth:`~algorithms.ppo.PPOLearner.record_step`). A PPO learner
+  that made no step in a rollout skips its update (Adam's momentum would otherwise move it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from algorithms.base import Learner
+from algorithms.on_policy import next_episode_flags
+from algorithms.ppo import PPOLearner
+from algorithms.value_based import ValueLearner
+
+
+class ValueSide:
+    """An IQL / QMIX / VDN learner fed by the switcher's loop."""
+
+    def __init__(self, learner: ValueLearner):
+        self.learner = learner
+
+    def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
+        return self.learner.behaviour_actions(obs, mask)
+
+    def greedy(
+        self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool
+    ) -> np.ndarray:
+        return self.learner.act(obs, mask, state, None, greedy=greedy)[0]
+
+    def record(self, t, obs, mask, state, actions, own, step) -> None:
+        state = state if self.learner.needs_state else None
+        self.learner.record_step(obs, mask, state, actions, *step)
+
+    def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
+        learner = self.learner
+        metrics = learner.update_from_replay(new_env_steps)
+        learner.updates += 1
+        metrics.update(learner.exploration_metrics())
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class PolicySide:
+    """An IPPO / MAPPO learner fed by the switcher's loop: values on every step, losses on its own.
+
+    It keeps the episode flags of the mixed behaviour (the learner's own describe its own
+    collection, which MANSA never runs).
+    """
+
+    def __init__(self, learner: PPOLearner):
+        self.learner = learner
+        b, n = learner.env.num_envs, learner.env.num_agents
+        self.agent_done = np.zeros((b, n), dtype=bool)
+        self.starts = np.ones(b, dtype=bool)
+        self.own_steps = 0
+
+    def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
+        return self.learner.behaviour_actions(obs, mask)
+
+    def greedy(
+        self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool
+    ) -> np.ndarray:
+        return self.learner.act(obs, mask, state, None, greedy=greedy)[0]
+
+    def record(self, t, obs, mask, state, actions, own, step) -> None:
+        self.learner.record_step(
+            t, obs, mask, state, actions, step, self.starts, self.agent_done, own
+        )
+        self.own_steps += int(own.sum())
+        self.starts, self.agent_done = next_episode_flags(self.agent_done, *step[2:])
+
+    def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
+        learner = self.learner
+        if self.own_steps == 0:  # nothing of its own to learn from in this rollout
+            return {}
+        self.own_steps = 0
+        metrics = learner.update_from_rollout(learner.rollout_values(obs, state, self.starts))
+        learner.updates += 1
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "agent_done": self.agent_done.copy(),
+            "starts": self.starts.copy(),
+            "own_steps": self.own_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent_done = np.array(state["agent_done"], dtype=bool)
+        self.starts = np.array(state["starts"], dtype=bool)
+        self.own_steps = int(state["own_steps"])
+
+
+def side(learner: Learner) -> ValueSide | PolicySide:
+    """The side that drives ``learner``."""
+    return ValueSide(learner) if isinstance(learner, ValueLearner) else PolicySide(learner)

@@ -1,0 +1,159 @@
+"""The public hooks a controller (MANSA) drives learners through, and the config builder."""
+
+import numpy as np
+import pytest
+import torch
+from toy_envs import CoordinationCore, one_torch_thread  # noqa: F401  (autouse fixture)
+
+from agents.networks import NetConfig
+from algorithms import get_algorithm
+from algorithms.config import build_config, nested
+from algorithms.on_policy import next_episode_flags, normalise_advantages, ppo_losses
+
+FAST_PPO = {"rollout_length": 6, "epochs": 2, "minibatches": 2, "net.hidden_size": 16}
+
+
+def ppo(name, env, seed=0, **overrides):
+    config_cls, learner_cls = get_algorithm(name)
+    return learner_cls(build_config(config_cls, FAST_PPO, overrides), env, "cpu", seed)
+
+
+# ---------------------------------------------------------------------- algorithms/config.py
+def test_build_config_applies_layers_in_order_nested_or_dotted():
+    config_cls, _ = get_algorithm("iql")
+    cfg = build_config(config_cls, {"lr": 0.1, "net": {"hidden_size": 8}}, {"net.layers": 3})
+    assert cfg.lr == 0.1 and (cfg.net.hidden_size, cfg.net.layers) == (8, 3)
+    assert cfg.net.feature_norm  # the value learners' own network default survives
+    assert not build_config(get_algorithm("ippo")[0]).net.feature_norm  # PPO's differs
+    later = build_config(config_cls, {"lr": 0.1}, {"lr": 0.2})
+    assert later.lr == 0.2
+    assert nested({"a.b": 1, "a": {"c": 2}}) == {"a": {"b": 1, "c": 2}}
+
+
+@pytest.mark.parametrize(
+    ("layer", "prefix", "message"),
+    [
+        (
+            {"net": {"hiden_size": 3}},
+            "algo",
+            r"unknown config key 'algo.net.hiden_size' for ippo; did you mean 'algo.net.hidden_size'",
+        ),
+        ({"clip": 0.1}, "algo", r"unknown config key 'algo.clip' for ippo; did you mean"),
+        ({"lr": "fast"}, "algo.il_cfg", r"config key 'algo.il_cfg.lr' expects float"),
+        ({"epochs": 1.5}, "algo", r"config key 'algo.epochs' expects int"),
+        ({"net.layers": 0}, "algo.il_cfg", r"algo.il_cfg.net.layers must be > 0"),
+        ({"net.activation": "gelu"}, "algo", r"algo.net.activation must be one of"),
+    ],
+)
+def test_build_config_errors_name_the_key(layer, prefix, message):
+    with pytest.raises(ValueError, match=message):
+        build_config(get_algorithm("ippo")[0], layer, prefix=prefix)
+
+
+def test_net_config_checks_its_ranges_with_the_prefix_given():
+    NetConfig().check("x")
+    with pytest.raises(ValueError, match=r"algo.switcher.net.hidden_size must be > 0"):
+        NetConfig(hidden_size=0).check("algo.switcher.net")
+
+
+# ---------------------------------------------------------------------- on-policy pieces
+def test_next_episode_flags_match_a_naive_loop():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        done = rng.random((5, 3)) < 0.3
+        terminated, truncated = rng.random((5, 3)) < 0.2, rng.random((5, 3)) < 0.1
+        final = rng.random(5) < 0.4
+        starts, after = next_episode_flags(done.copy(), terminated, truncated, {"_final": final})
+        for b in range(5):
+            assert starts[b] == final[b]
+            for n in range(3):
+                expect = False if final[b] else (done[b, n] or terminated[b, n] or truncated[b, n])
+                assert after[b, n] == expect
+    starts, _ = next_episode_flags(done, terminated, truncated, {})
+    assert not starts.any()
+
+
+def test_normalise_advantages_over_the_weighted_entries_only():
+    adv = torch.tensor([1.0, 3.0, 100.0, 5.0])
+    weights = torch.tensor([1.0, 1.0, 0.0, 1.0])
+    out = normalise_advantages(adv, weights)
+    kept = torch.tensor([1.0, 3.0, 5.0])
+    want = (kept - kept.mean()) / (kept.var(unbiased=False).sqrt() + 1e-8)
+    torch.testing.assert_close(out[weights.bool()], want)
+    one = torch.tensor([0.0, 1.0, 0.0, 0.0])
+    assert torch.equal(normalise_advantages(adv, one), adv)  # fewer than two: unchanged
+
+
+def test_ppo_losses_value_loss_may_weigh_every_entry():
+    args = [torch.randn(6, generator=torch.Generator().manual_seed(i)) for i in range(7)]
+    weights = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    new_v, returns = args[4], args[6]
+    weighed = ppo_losses(*args, 0.2, weights=weights)
+    every = ppo_losses(*args, 0.2, weights=weights, weigh_values=False)
+    torch.testing.assert_close(every["value_loss"], 0.5 * (new_v - returns).pow(2).mean())
+    assert not torch.allclose(weighed["value_loss"], every["value_loss"])
+    torch.testing.assert_close(weighed["policy_loss"], every["policy_loss"])
+
+
+# ---------------------------------------------------------------------- PPO controller hooks
+def drive(learner, env, learn=None):
+    """One rollout through the hooks, as a controller would; returns the last values."""
+    obs, _ = env.reset(seed=learner.seed)
+    b, n = env.num_envs, env.num_agents
+    starts, done = np.ones(b, dtype=bool), np.zeros((b, n), dtype=bool)
+    for t in range(learner.buffer.length):
+        mask, state = env.action_mask(), env.state()
+        actions = learner.behaviour_actions(obs, mask)
+        step = env.step(actions)
+        own = np.ones(b, dtype=bool) if learn is None else learn
+        learner.record_step(t, obs, mask, state, actions, step, starts, done, own)
+        starts, done = next_episode_flags(done, *step[2:])
+        obs = step[0]
+    return learner.rollout_values(obs, env.state(), starts)
+
+
+@pytest.mark.parametrize("name", ["ippo", "mappo"])
+def test_ppo_hooks_reproduce_the_learners_own_rollout_and_update(name):
+    """behaviour_actions + record_step + rollout_values + update_from_rollout, every copy learning,
+    are the learner's own _collect and update bit for bit."""
+    own = ppo(name, CoordinationCore(3, length=4, masked=True), seed=5)
+    hooked = ppo(name, CoordinationCore(3, length=4, masked=True), seed=5)
+    last_own = own._collect()
+    last_hooked = drive(hooked, CoordinationCore(3, length=4, masked=True))
+    assert torch.equal(last_own, last_hooked) and own.env_steps == hooked.env_steps
+    for key, value in own.buffer.data.items():
+        assert torch.equal(value, hooked.buffer[key]), key
+    assert own.update_from_rollout(last_own) == hooked.update_from_rollout(last_hooked)
+    for a, b in zip(own.actor.parameters(), hooked.actor.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_ppo_record_step_learns_only_where_asked():
+    learner = ppo("mappo", CoordinationCore(4, length=5))
+    learn = np.array([True, False, True, False])
+    drive(learner, CoordinationCore(4, length=5), learn)
+    active = learner.buffer["active"]
+    assert (active[:, ~learn] == 0).all() and (active[:, learn] == 1).all()
+    assert (learner.buffer["values"] != 0).all()  # values on every step, whoever acted
+
+
+@pytest.mark.parametrize(("name", "overrides"), [("ippo", {"net.recurrent": True}), ("mfac", {})])
+def test_ppo_hooks_refuse_recurrent_nets_and_mean_field_critics(name, overrides):
+    env = CoordinationCore(2)
+    learner = ppo(name, env, **overrides)
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(ValueError, match="controller hooks need a feed-forward network"):
+        learner.behaviour_actions(obs, env.action_mask())
+
+
+# ---------------------------------------------------------------------- value controller hooks
+@pytest.mark.parametrize(
+    ("name", "key"), [("iql", "charts/epsilon"), ("mfq", "charts/temperature")]
+)
+def test_exploration_metrics_report_the_schedule_now(name, key):
+    config_cls, learner_cls = get_algorithm(name)
+    cfg = build_config(config_cls, {"net.hidden_size": 8, "batch_size": 2, "buffer_size": 8})
+    learner = learner_cls(cfg, CoordinationCore(2), "cpu", 0)
+    start = learner.exploration_metrics()[key]
+    learner.env_steps = 10**7
+    assert learner.exploration_metrics()[key] < start
