@@ -1,6 +1,7 @@
 """The layers import downwards only: envs <- agents <- algorithms <- algorithms.runs <- train.py."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,49 @@ def test_each_family_registers_its_scripted_policies():
         assert next(iter(envs.scripted_policies(core))) == first, env_id
         core.close()
     assert envs.scripted_policies(envs.make_vec("foraging-v0", 1)) == {}
+
+
+#: the largest module allowed in each layer (issue 27: MANSA's modules are smaller still)
+SIZE_LIMITS = {"envs": 500, "agents": 500, "algorithms": 500, "algorithms/mansa": 400}
+
+
+@pytest.mark.parametrize("package", sorted(SIZE_LIMITS))
+def test_no_module_is_over_its_layers_size_limit(package):
+    too_long = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > SIZE_LIMITS[package]
+    }
+    assert not too_long
+
+
+#: ``owner._attr``: another object's private attribute unless the owner is ``self`` or ``cls``
+PRIVATE_ACCESS = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\._[a-z]\w*")
+
+
+def private_accesses(line: str) -> list[str]:
+    return [m.group(0) for m in PRIVATE_ACCESS.finditer(line) if m.group(1) not in ("self", "cls")]
+
+
+def test_no_module_reads_another_objects_private_attributes():
+    paths = [
+        p
+        for pkg in ("envs", "agents", "algorithms", "benchmarks")
+        for p in (ROOT / pkg).rglob("*.py")
+    ]
+    found = []
+    for path in sorted(paths) + [ROOT / "train.py"]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.lstrip().startswith(("#", '"""', ":")):  # comments and docstring references
+                continue
+            code = line.split("#", 1)[0]
+            found += [f"{path.relative_to(ROOT)}:{number}: {hit}" for hit in private_accesses(code)]
+    assert not found
+
+
+def test_the_private_access_check_sees_chains_and_spares_self():
+    assert private_accesses("x = learner._collect() + self.env._obs") == [
+        "learner._collect",
+        "self.env._obs",
+    ]
+    assert private_accesses("self._x = cls._y + super()._z") == []

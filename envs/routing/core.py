@@ -90,15 +90,13 @@ def apportion(demand: np.ndarray, num_agents: int) -> np.ndarray:
 
 def route_sets(network: Network, k: int, routes: str) -> PathSet:
     """Each OD pair's ``k`` routes (cached on the network per ``(k, routes)``)."""
-    key = ("routes", k, routes)
-    if key not in network._cache:
-        weights = (
-            reference(network, "ue").link_times
-            if routes == "equilibrium"
-            else network.free_flow_time
-        )
-        network._cache[key] = k_shortest_paths(network, k, weights)
-    return network._cache[key]
+
+    def build() -> PathSet:
+        if routes == "equilibrium":
+            return k_shortest_paths(network, k, reference(network, "ue").link_times)
+        return k_shortest_paths(network, k, network.free_flow_time)
+
+    return network.cached(("routes", k, routes), build)
 
 
 class RoutingCore(BatchedCore):

@@ -144,16 +144,17 @@ def solve(
 
 def reference(network: Network, objective: str) -> Assignment:
     """The network's UE or SO solved to ``REFERENCE_GAP``, once per network object (cached on it)."""
-    key = ("reference", objective)
-    if key not in network._cache:
+
+    def build() -> Assignment:
         solution = solve(network, objective, gap=REFERENCE_GAP)
         if not solution.converged:
             raise RuntimeError(
                 f"the {objective.upper()} reference of {network.name!r} stopped at gap "
                 f"{solution.gap:.2e} after {solution.iterations} iterations"
             )
-        network._cache[key] = solution
-    return network._cache[key]
+        return solution
+
+    return network.cached(("reference", objective), build)
 
 
 def relative_gap(network: Network, link_flows: np.ndarray, objective: str = "ue") -> float:

@@ -11,7 +11,9 @@ Zones are nodes ``0 .. num_zones-1``; those below ``first_thru_node`` (TNTP's 1-
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -138,6 +140,13 @@ class Network:
                 )
             coords.setflags(write=False)
             object.__setattr__(self, "coordinates", coords)
+
+    def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per network object and key (search graph, route sets,
+        reference solutions); later calls return the stored value."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     # ------------------------------------------------------------------ sizes
     @property

@@ -102,9 +102,7 @@ class RouteGraph:
 
 def route_graph(network: Network) -> RouteGraph:
     """The network's search graph, built once and cached on the network."""
-    if "graph" not in network._cache:
-        network._cache["graph"] = RouteGraph(network)
-    return network._cache["graph"]
+    return network.cached("graph", lambda: RouteGraph(network))
 
 
 def _demand_origins(network: Network) -> tuple[np.ndarray, np.ndarray]:
