@@ -10,7 +10,7 @@ by OmegaConf's structured configs; the dataclass's ``__post_init__`` checks rang
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
@@ -60,35 +60,48 @@ def build_config(config_cls: type[T], *layers: Mapping[str, Any], prefix: str = 
         prefix: how error messages spell the config's own key (``algo``, ``algo.il_cfg``).
 
     Raises:
+        ValueError: as :func:`merge_layers`.
+    """
+    name = getattr(config_cls, "name", "")
+    owner = f" for {name}" if isinstance(name, str) and name else ""
+    return merge_layers(config_cls, [(layer, owner) for layer in layers], prefix)
+
+
+def merge_layers(
+    defaults: Any, layers: Sequence[tuple[Mapping[str, Any], str]], prefix: str = ""
+) -> Any:
+    """``defaults`` (a dataclass or an instance of one) with each ``(overrides, where)`` merged
+    on top in turn; ``where`` (e.g. ``" (from the command line)"``) follows the key in errors.
+
+    Raises:
         ValueError: an unknown key (naming the closest valid one), a value of the wrong type
             (naming the expected type), or a value out of range (the dataclass's own message,
             its ``algo.`` keys spelled with ``prefix``).
     """
-    name = getattr(config_cls, "name", "")
-    owner = f" for {name}" if isinstance(name, str) and name else ""
-    schema = OmegaConf.structured(config_cls)
+    spell = (lambda key: f"{prefix}.{key}") if prefix else (lambda key: key)
+    schema = OmegaConf.structured(defaults)
     merged = schema
-    for layer in layers:
+    for layer, where in layers:
         try:
             merged = OmegaConf.merge(merged, OmegaConf.create(nested(layer)))
         except ConfigKeyError as err:
             full = str(err.full_key or err.key)
             parent = full.rpartition(".")[0]
             node = OmegaConf.select(schema, parent) if parent else schema
-            choices = [f"{prefix}.{parent + '.' if parent else ''}{k}" for k in node]
+            choices = [spell(f"{parent + '.' if parent else ''}{k}") for k in node]
             raise ValueError(
-                f"unknown config key '{prefix}.{full}'{owner}{closest_hint(f'{prefix}.{full}', choices)}"
+                f"unknown config key '{spell(full)}'{where}{closest_hint(spell(full), choices)}"
             ) from None
         except OmegaConfBaseException as err:
             full = str(getattr(err, "full_key", "") or "")
             raise ValueError(
-                f"config key '{prefix}.{full}' expects {_declared_type(schema, full)}: "
+                f"config key '{spell(full)}'{where} expects {_declared_type(schema, full)}: "
                 f"{str(err).splitlines()[0]}"
             ) from None
     try:
         return OmegaConf.to_object(merged)
     except ValueError as err:
         message = str(err)
-        if prefix != "algo":
+        if prefix not in ("", "algo"):
             message = message.replace("algo.", f"{prefix}.")
         raise ValueError(message) from None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import inspect
 import os
 import re
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +22,12 @@ from typing import Any
 import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException
 
 import envs
 from algorithms import get_algorithm
 from algorithms.base import AlgoConfig, Learner
+from algorithms.config import merge_layers
 from algorithms.ippo import IPPOConfig
 from envs.hints import closest_hint
 
@@ -189,52 +189,13 @@ def _take_algo_name(source: DictConfig) -> str | None:
 
 
 def _merge(defaults: TrainConfig, sources: list[tuple[DictConfig, str | None]]) -> TrainConfig:
-    """``defaults`` with each ``(overrides, origin)`` merged on top in turn, types and ranges checked.
-
-    Every merge and type error of the loader is turned into a :class:`ConfigError` here,
-    naming the key, where it came from, and the closest valid key or the expected type.
-    """
-    schema = OmegaConf.structured(defaults)
-    merged = schema
-    for source, origin in sources:
-        try:
-            merged = OmegaConf.merge(merged, source)
-        except ConfigKeyError as err:
-            full = str(err.full_key or err.key)
-            parent = full.rpartition(".")[0]
-            prefix = f"{parent}." if parent else ""
-            choices = [prefix + k for k in _schema_keys(schema, parent)]
-            raise ConfigError(
-                f"unknown config key '{full}' (from {origin}){closest_hint(full, choices)}"
-            ) from None
-        except OmegaConfBaseException as err:
-            full = str(getattr(err, "full_key", "") or "")
-            message = str(err).splitlines()[0]
-            raise ConfigError(
-                f"config key '{full}' (from {origin}) expects {_expected_type(schema, full)}: "
-                f"{message}"
-            ) from None
+    """``defaults`` with each ``(overrides, origin)`` merged on top in turn, types and ranges checked
+    (by :func:`algorithms.config.merge_layers`, the one checked merge of the project); its errors
+    become :class:`ConfigError` naming the key, where it came from, and the closest valid key."""
     try:
-        return OmegaConf.to_object(merged)
+        return merge_layers(defaults, [(source, f" (from {origin})") for source, origin in sources])
     except ValueError as err:
         raise ConfigError(str(err)) from None
-
-
-def _schema_keys(schema: DictConfig, parent: str) -> list[str]:
-    node = OmegaConf.select(schema, parent) if parent else schema
-    return [str(k) for k in node] if isinstance(node, DictConfig) else []
-
-
-def _expected_type(schema: DictConfig, dotted: str) -> str:
-    """The declared type of a config key, for error messages (e.g. ``float | None``)."""
-    parent, _, leaf = dotted.rpartition(".")
-    node = OmegaConf.select(schema, parent) if parent else schema
-    owner = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
-    try:
-        hint = typing.get_type_hints(owner)[leaf]
-    except (TypeError, KeyError, NameError):
-        return "another type"
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def load_run_config(resume: str, overrides: Sequence[str] = ()) -> TrainConfig:
