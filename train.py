@@ -250,14 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
-    parser.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import MODULE first (it registers your env, see the README); repeatable",
-    )
+    envs.add_import_option(parser, "first")
     parser.add_argument(
         "overrides",
         nargs="*",

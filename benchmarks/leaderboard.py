@@ -48,6 +48,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
 import numpy as np
 import yaml
 
+import envs
 from algorithms.runs.files import write_text_atomic
 from benchmarks import grid as grid_module
 from benchmarks.grid import (
@@ -523,14 +524,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="key=value",
         help="train.py overrides for every run (applied after the grid file's)",
     )
-    parser.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import MODULE in every run (it registers your env); repeatable",
-    )
+    envs.add_import_option(parser, "in every run")
     add_launcher_arguments(parser)
     parser.add_argument("--out", help="where results go (default benchmarks/results/<name>)")
     parser.add_argument(

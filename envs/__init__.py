@@ -16,6 +16,7 @@ Our own ids are mirrored into PettingZoo's registry under the ``marlgym/`` names
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import re
@@ -47,6 +48,7 @@ __all__ = [
     "list_envs",
     "spec",
     "import_env_modules",
+    "add_import_option",
 ]
 
 
@@ -215,6 +217,19 @@ def list_envs(aliases: bool = False) -> list[str]:
     if aliases:
         ids += [e for a in _ALIASES for e in a.examples]
     return ids
+
+
+def add_import_option(parser: argparse.ArgumentParser, what: str = "first") -> None:
+    """The ``--import MODULE`` option of the command lines that take a user's env (train.py,
+    the render command, the leaderboard); :func:`import_env_modules` imports what it collects."""
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help=f"import MODULE {what} (it registers your env, see the README); repeatable",
+    )
 
 
 def import_env_modules(modules: Sequence[str], workdir: str | None = None) -> None:

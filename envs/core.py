@@ -24,7 +24,29 @@ SeedLike = int | Sequence[int] | None
 MAX_SEED = 2**63 - 1
 
 
-class BatchedCore(abc.ABC):
+class AgentSpaces:
+    """What every batched core (numpy or torch) derives from its agents and action space."""
+
+    possible_agents: list[str]
+    action_space: gym.Space
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.possible_agents)
+
+    @property
+    def is_discrete(self) -> bool:
+        return isinstance(self.action_space, gym.spaces.Discrete)
+
+    @property
+    def num_actions(self) -> int:
+        """Number of discrete actions (A); raises for continuous action spaces."""
+        if not self.is_discrete:
+            raise TypeError(f"{type(self).__name__} has continuous actions ({self.action_space})")
+        return int(self.action_space.n)
+
+
+class BatchedCore(AgentSpaces, abc.ABC):
     """Base class of the batched env cores.
 
     Subclasses set, in ``__init__`` before calling ``super().__init__`` or right after:
@@ -67,22 +89,6 @@ class BatchedCore(abc.ABC):
         self._episode_return = None  # [B, N], allocated on first reset
         self._episode_length = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = True
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def num_agents(self) -> int:
-        return len(self.possible_agents)
-
-    @property
-    def is_discrete(self) -> bool:
-        return isinstance(self.action_space, gym.spaces.Discrete)
-
-    @property
-    def num_actions(self) -> int:
-        """Number of discrete actions (A); raises for continuous action spaces."""
-        if not self.is_discrete:
-            raise TypeError(f"{type(self).__name__} has continuous actions ({self.action_space})")
-        return int(self.action_space.n)
 
     # ------------------------------------------------------------------ public API
     def reset(self, seed: SeedLike = None, options: dict | None = None) -> tuple[np.ndarray, dict]:

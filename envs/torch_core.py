@@ -30,6 +30,8 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from envs.core import AgentSpaces
+
 SeedLike = int | Sequence[int] | None
 _DEVICES = "'cpu', 'cuda' or 'cuda:<index>'"
 _M32 = 0xFFFFFFFF
@@ -116,7 +118,7 @@ class CopyRandom:
         return (bits >> 8).to(dtype) * 2.0**-24
 
 
-class TorchBatchedCore(abc.ABC):
+class TorchBatchedCore(AgentSpaces, abc.ABC):
     """Base class of the torch cores (see the module docstring for what differs from numpy).
 
     Subclasses set ``possible_agents``, ``observation_space``, ``action_space`` and
@@ -154,22 +156,6 @@ class TorchBatchedCore(abc.ABC):
         self._episode_return: torch.Tensor | None = None  # [B, N] float64, set by reset
         self._episode_length = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self._needs_reset = True
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def num_agents(self) -> int:
-        return len(self.possible_agents)
-
-    @property
-    def is_discrete(self) -> bool:
-        return isinstance(self.action_space, gym.spaces.Discrete)
-
-    @property
-    def num_actions(self) -> int:
-        """Number of discrete actions (A); raises for continuous action spaces."""
-        if not self.is_discrete:
-            raise TypeError(f"{type(self).__name__} has continuous actions ({self.action_space})")
-        return int(self.action_space.n)
 
     # ------------------------------------------------------------------ public API
     def reset(

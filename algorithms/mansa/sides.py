@@ -26,11 +26,10 @@ from algorithms.ppo import PPOLearner
 from algorithms.value_based import ValueLearner
 
 
-class ValueSide:
-    """An IQL / QMIX / VDN learner fed by the switcher's loop."""
+class Side:
+    """What both sides do alike: act through the learner's public ``behaviour_actions`` / ``act``."""
 
-    def __init__(self, learner: ValueLearner):
-        self.learner = learner
+    learner: ValueLearner | PPOLearner
 
     def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
         return self.learner.behaviour_actions(obs, mask)
@@ -39,6 +38,13 @@ class ValueSide:
         self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool
     ) -> np.ndarray:
         return self.learner.act(obs, mask, state, None, greedy=greedy)[0]
+
+
+class ValueSide(Side):
+    """An IQL / QMIX / VDN learner fed by the switcher's loop."""
+
+    def __init__(self, learner: ValueLearner):
+        self.learner = learner
 
     def record(self, t, obs, mask, state, actions, own, step) -> None:
         state = state if self.learner.needs_state else None
@@ -58,7 +64,7 @@ class ValueSide:
         pass
 
 
-class PolicySide:
+class PolicySide(Side):
     """An IPPO / MAPPO learner fed by the switcher's loop: values on every step, losses on its own.
 
     It keeps the episode flags of the mixed behaviour (the learner's own describe its own
@@ -71,14 +77,6 @@ class PolicySide:
         self.agent_done = np.zeros((b, n), dtype=bool)
         self.starts = np.ones(b, dtype=bool)
         self.own_steps = 0
-
-    def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
-        return self.learner.behaviour_actions(obs, mask)
-
-    def greedy(
-        self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool
-    ) -> np.ndarray:
-        return self.learner.act(obs, mask, state, None, greedy=greedy)[0]
 
     def record(self, t, obs, mask, state, actions, own, step) -> None:
         self.learner.record_step(

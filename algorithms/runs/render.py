@@ -425,14 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--list-policies", action="store_true", help="list the scripted policies of ENV_ID"
     )
-    parser.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import MODULE first (it registers your env); repeatable",
-    )
+    envs.add_import_option(parser, "first")
     args = parser.parse_args(argv)
     items = list(args.kwargs)
     if args.env_id and "=" in args.env_id:
