@@ -111,6 +111,7 @@ class ParallelEnvBatch(BatchedCore):
         return self._obs.copy()
 
     def state(self):
+        self._require_reset("state")
         if self._has_state:
             out = np.zeros((self.num_envs, self.state_space.shape[0]), dtype=np.float32)
             for b, env in enumerate(self.envs):
@@ -122,6 +123,7 @@ class ParallelEnvBatch(BatchedCore):
         return self._obs.reshape(self.num_envs, -1).copy()
 
     def action_mask(self):
+        self._require_reset("action_mask")
         return self._mask.copy()
 
     def _render_frame(self, index):

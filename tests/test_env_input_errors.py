@@ -150,6 +150,19 @@ def test_state_mask_and_render_before_reset_raise(env_id):
     assert env.state().shape == env.state_space.shape and env.render().ndim == 3
 
 
+def test_a_wrapped_parallel_env_refuses_state_and_mask_before_reset():
+    from toy_envs import MatchParallelEnv
+
+    from envs.generic import ParallelEnvBatch
+
+    batch = ParallelEnvBatch(MatchParallelEnv, 2)
+    for name, call in [("state", batch.state), ("action_mask", batch.action_mask)]:
+        with pytest.raises(RuntimeError, match=re.escape(f"call reset() before {name}()")):
+            call()
+    batch.reset(seed=0)
+    assert batch.state().shape[0] == 2 and batch.action_mask().shape[0] == 2
+
+
 @pytest.mark.parametrize("env_id", DISCRETE)
 def test_render_refuses_copies_that_do_not_exist(env_id):
     core = envs.make_vec(env_id, 2, render_mode="rgb_array")
