@@ -24,7 +24,7 @@ Outputs in ``out``:
   algorithms (Gorsane et al. 2022; :mod:`benchmarks.scores`); the failed runs;
 - ``plots/<task>.png``: sample-efficiency curves (evaluation return against env steps, mean
   over seeds with its 95% interval) per task;
-- ``gifs/<task>.gif``: an episode of the best run's best policy per task (agents/render.py).
+- ``gifs/<task>.gif``: an episode of the best run's best policy per task (algorithms/runs/render.py).
 
 A run's score is its absolute metric (the best policy's mean return over
 ``eval.absolute_episodes`` episodes, as marl-eval) or, with ``score: final``, the mean return
