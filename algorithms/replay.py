@@ -50,6 +50,37 @@ def episode_bytes(max_length: int, fields: dict[str, Field]) -> int:
     )
 
 
+def next_obs_items(
+    env: Any,
+    idx: np.ndarray,
+    ended: np.ndarray,
+    next_obs: np.ndarray,
+    info: dict,
+    *,
+    mask: bool = True,
+    state: bool = False,
+) -> dict[str, np.ndarray]:
+    """The obs fields to store after the last step of rows ``idx`` of a batched core ``env``:
+    ``obs``, and ``mask`` / ``state`` if asked. Where the episode ended (``ended [B]``) they are
+    the final ones from ``info`` (the core has already reset those copies); elsewhere (a chunk
+    that is only full) the current ones."""
+    b = env.num_envs
+    items = {"obs": next_obs.reshape(b, env.num_agents, -1)}
+    if mask:
+        items["mask"] = env.action_mask()
+    if state:
+        items["state"] = env.state().reshape(b, -1)
+    if ended.any():
+        gone = ended[:, None, None]
+        items["obs"] = np.where(gone, info["final_obs"].reshape(items["obs"].shape), items["obs"])
+        if mask:  # without the core's final mask, every action counts as valid in the final state
+            items["mask"] = np.where(gone, info.get("final_action_mask", True), items["mask"])
+        if state:
+            final = info["final_state"].reshape(b, -1)
+            items["state"] = np.where(ended[:, None], final, items["state"])
+    return {name: value[idx] for name, value in items.items()}
+
+
 def _allocate(rows: int, max_length: int, fields: dict[str, Field]) -> dict[str, np.ndarray]:
     return {
         name: np.zeros((rows, max_length + int(f.obs), *f.shape), dtype=f.dtype)
