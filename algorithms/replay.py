@@ -4,7 +4,8 @@ Whole episodes, not single transitions, are the unit of storage and sampling: a 
 agent replays an episode from its first step, and every learner sees time-major batches
 ``[E, L, ...]`` (E episodes, L steps) with a ``filled`` mask for the padding.
 
-Two pieces:
+Two pieces, and two helpers (:func:`check_replay_size`, :func:`next_obs_items`: what a learner
+stores after an episode's last step):
 
 - :class:`EpisodeWriter` holds the B episodes being collected, one row per env copy, each
   copy at its own step (copies end episodes at different times); finished rows are handed
@@ -48,6 +49,23 @@ def episode_bytes(max_length: int, fields: dict[str, Field]) -> int:
         * np.dtype(f.dtype).itemsize
         for f in fields.values()
     )
+
+
+#: the largest replay buffer a learner allocates without being told to use a smaller one
+MAX_REPLAY_BYTES = 4 * 2**30
+
+
+def check_replay_size(
+    capacity: int, max_length: int, fields: dict[str, Field], agents: int
+) -> None:
+    """Refuse a buffer of ``capacity`` episodes over :data:`MAX_REPLAY_BYTES`, naming the keys to lower."""
+    need = capacity * episode_bytes(max_length, fields)
+    if need > MAX_REPLAY_BYTES:
+        raise ValueError(
+            f"the replay buffer would take {need / 2**30:.1f} GiB ({capacity} episodes of up to "
+            f"{max_length} steps of {agents} agents), more than {MAX_REPLAY_BYTES / 2**30:.0f} GiB; lower "
+            "algo.buffer_size (or algo.max_episode_length: longer episodes are stored in chunks)"
+        )
 
 
 def next_obs_items(

@@ -40,12 +40,15 @@ import torch
 from agents.networks import AgentNet
 from algorithms.base import Learner, check_finite
 from algorithms.on_policy import ValueNorm
-from algorithms.replay import EpisodeReplay, EpisodeWriter, Field, episode_bytes, next_obs_items
+from algorithms.replay import (
+    EpisodeReplay,
+    EpisodeWriter,
+    Field,
+    check_replay_size,
+    next_obs_items,
+)
 from algorithms.value_config import ValueConfig
 from algorithms.value_targets import epsilon_greedy, greedy_values, linear_schedule
-
-#: the largest replay buffer a learner allocates without being told to use a smaller one
-MAX_REPLAY_BYTES = 4 * 2**30
 
 # --------------------------------------------------------------------------- learner
 
@@ -80,13 +83,7 @@ class ValueLearner(Learner):
         if self.needs_state:
             fields["state"] = Field((int(np.prod(env.state_space.shape)),), np.float32, obs=True)
         fields.update(self._step_fields(n))
-        need = cfg.buffer_size * episode_bytes(self.max_length, fields)
-        if need > MAX_REPLAY_BYTES:
-            raise ValueError(
-                f"the replay buffer would take {need / 2**30:.1f} GiB ({cfg.buffer_size} episodes of up to "
-                f"{self.max_length} steps of {n} agents), more than {MAX_REPLAY_BYTES / 2**30:.0f} GiB; lower "
-                "algo.buffer_size (or algo.max_episode_length: longer episodes are stored in chunks)"
-            )
+        check_replay_size(cfg.buffer_size, self.max_length, fields, n)
         in_dim = self.obs_dim + (self.num_actions if self.uses_mean_action else 0)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
