@@ -39,11 +39,24 @@ class MaskedCategorical:
     def probs(self) -> torch.Tensor:
         return self.logits.exp()
 
+    def _gumbel(self, generator: torch.Generator | None) -> torch.Tensor:
+        u = torch.rand(self.logits.shape, generator=generator, device=self.logits.device)
+        return -torch.log(-torch.log(u.clamp(min=1e-20, max=1.0 - 1e-7)))
+
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Gumbel-max sampling; a masked action is never drawn."""
-        u = torch.rand(self.logits.shape, generator=generator, device=self.logits.device)
-        gumbel = -torch.log(-torch.log(u.clamp(min=1e-20, max=1.0 - 1e-7)))
-        return torch.argmax(self.logits + gumbel, dim=-1)
+        return torch.argmax(self.logits + self._gumbel(generator), dim=-1)
+
+    def gumbel_softmax(
+        self, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """A one-hot sample ``[..., A]`` with the straight-through Gumbel-softmax gradient (Jang
+        et al. 2017; MADDPG's discrete actions): forward, the one-hot of what :meth:`sample`
+        draws from the same uniforms (never a masked action); backward, the gradient of
+        ``softmax((logits + g) / temperature)``, in which masked actions have weight 0."""
+        soft = torch.softmax((self.logits + self._gumbel(generator)) / temperature, dim=-1)
+        hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), soft.shape[-1]).to(soft.dtype)
+        return (hard - soft).detach() + soft
 
     def mode(self) -> torch.Tensor:
         return torch.argmax(self.logits, dim=-1)

@@ -230,6 +230,19 @@ class AgentNet(nn.Module):
         hidden = self.gru(features, hidden)
         return self.head(hidden), hidden
 
+    def forward_episodes(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``[E, L, N, out]`` of replayed episodes ``x [E, L, N, in]``; a GRU starts every
+        episode from a zero state."""
+        if not self.recurrent:
+            return self(x)[0]
+        e, steps = x.shape[:2]
+        starts = torch.zeros(steps, e, dtype=torch.bool, device=x.device)
+        starts[0] = True
+        out, _ = self.forward_sequence(
+            x.transpose(0, 1), self.initial_hidden(e, device=x.device), starts
+        )
+        return out.transpose(0, 1)
+
     def forward_sequence(
         self, x: torch.Tensor, hidden: torch.Tensor | None, starts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -99,6 +99,8 @@ class Learner(abc.ABC):
     needs_neighbours: ClassVar[bool] = False
     #: ``act`` needs the global state (centralised controllers); evaluation then passes it
     act_needs_state: ClassVar[bool] = False
+    #: the most joint-action inputs (agents x action size) a critic on all actions takes; None: no limit
+    max_joint_actions: ClassVar[int | None] = None
 
     def __init__(
         self, cfg: AlgoConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0
@@ -148,5 +150,14 @@ def check_compatible(learner_cls: type[Learner], env: Any) -> None:
     if not env.is_discrete and not learner_cls.supports_continuous:
         raise ValueError(
             f"{name} does not support continuous actions ({env.action_space}); "
-            "use a learner with supports_continuous (e.g. ippo, mappo, mfac)"
+            "use a learner with supports_continuous (e.g. ippo, mappo, mfac, maddpg)"
         )
+    limit = learner_cls.max_joint_actions
+    if limit is not None:
+        size = env.num_actions if env.is_discrete else int(np.prod(env.action_space.shape))
+        if env.num_agents * size > limit:
+            raise ValueError(
+                f"{name}'s critics take the joint action of all {env.num_agents} agents "
+                f"({env.num_agents} x {size} = {env.num_agents * size} inputs, more than its "
+                f"max_joint_actions = {limit}); use a learner whose critic does not (e.g. ippo, mappo, mfac)"
+            )

@@ -4,7 +4,8 @@ Whole episodes, not single transitions, are the unit of storage and sampling: a 
 agent replays an episode from its first step, and every learner sees time-major batches
 ``[E, L, ...]`` (E episodes, L steps) with a ``filled`` mask for the padding.
 
-Two pieces:
+Two pieces, and two helpers (:func:`check_replay_size`, :func:`next_obs_items`: what a learner
+stores after an episode's last step):
 
 - :class:`EpisodeWriter` holds the B episodes being collected, one row per env copy, each
   copy at its own step (copies end episodes at different times); finished rows are handed
@@ -48,6 +49,54 @@ def episode_bytes(max_length: int, fields: dict[str, Field]) -> int:
         * np.dtype(f.dtype).itemsize
         for f in fields.values()
     )
+
+
+#: the largest replay buffer a learner allocates without being told to use a smaller one
+MAX_REPLAY_BYTES = 4 * 2**30
+
+
+def check_replay_size(
+    capacity: int, max_length: int, fields: dict[str, Field], agents: int
+) -> None:
+    """Refuse a buffer of ``capacity`` episodes over :data:`MAX_REPLAY_BYTES`, naming the keys to lower."""
+    need = capacity * episode_bytes(max_length, fields)
+    if need > MAX_REPLAY_BYTES:
+        raise ValueError(
+            f"the replay buffer would take {need / 2**30:.1f} GiB ({capacity} episodes of up to "
+            f"{max_length} steps of {agents} agents), more than {MAX_REPLAY_BYTES / 2**30:.0f} GiB; lower "
+            "algo.buffer_size (or algo.max_episode_length: longer episodes are stored in chunks)"
+        )
+
+
+def next_obs_items(
+    env: Any,
+    idx: np.ndarray,
+    ended: np.ndarray,
+    next_obs: np.ndarray,
+    info: dict,
+    *,
+    mask: bool = True,
+    state: bool = False,
+) -> dict[str, np.ndarray]:
+    """The obs fields to store after the last step of rows ``idx`` of a batched core ``env``:
+    ``obs``, and ``mask`` / ``state`` if asked. Where the episode ended (``ended [B]``) they are
+    the final ones from ``info`` (the core has already reset those copies); elsewhere (a chunk
+    that is only full) the current ones."""
+    b = env.num_envs
+    items = {"obs": next_obs.reshape(b, env.num_agents, -1)}
+    if mask:
+        items["mask"] = env.action_mask()
+    if state:
+        items["state"] = env.state().reshape(b, -1)
+    if ended.any():
+        gone = ended[:, None, None]
+        items["obs"] = np.where(gone, info["final_obs"].reshape(items["obs"].shape), items["obs"])
+        if mask:  # without the core's final mask, every action counts as valid in the final state
+            items["mask"] = np.where(gone, info.get("final_action_mask", True), items["mask"])
+        if state:
+            final = info["final_state"].reshape(b, -1)
+            items["state"] = np.where(ended[:, None], final, items["state"])
+    return {name: value[idx] for name, value in items.items()}
 
 
 def _allocate(rows: int, max_length: int, fields: dict[str, Field]) -> dict[str, np.ndarray]:

@@ -40,12 +40,15 @@ import torch
 from agents.networks import AgentNet
 from algorithms.base import Learner, check_finite
 from algorithms.on_policy import ValueNorm
-from algorithms.replay import EpisodeReplay, EpisodeWriter, Field, episode_bytes
+from algorithms.replay import (
+    EpisodeReplay,
+    EpisodeWriter,
+    Field,
+    check_replay_size,
+    next_obs_items,
+)
 from algorithms.value_config import ValueConfig
 from algorithms.value_targets import epsilon_greedy, greedy_values, linear_schedule
-
-#: the largest replay buffer a learner allocates without being told to use a smaller one
-MAX_REPLAY_BYTES = 4 * 2**30
 
 # --------------------------------------------------------------------------- learner
 
@@ -80,13 +83,7 @@ class ValueLearner(Learner):
         if self.needs_state:
             fields["state"] = Field((int(np.prod(env.state_space.shape)),), np.float32, obs=True)
         fields.update(self._step_fields(n))
-        need = cfg.buffer_size * episode_bytes(self.max_length, fields)
-        if need > MAX_REPLAY_BYTES:
-            raise ValueError(
-                f"the replay buffer would take {need / 2**30:.1f} GiB ({cfg.buffer_size} episodes of up to "
-                f"{self.max_length} steps of {n} agents), more than {MAX_REPLAY_BYTES / 2**30:.0f} GiB; lower "
-                "algo.buffer_size (or algo.max_episode_length: longer episodes are stored in chunks)"
-            )
+        check_replay_size(cfg.buffer_size, self.max_length, fields, n)
         in_dim = self.obs_dim + (self.num_actions if self.uses_mean_action else 0)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -165,15 +162,7 @@ class ValueLearner(Learner):
 
     def q_sequence(self, net: AgentNet, inputs: torch.Tensor) -> torch.Tensor:
         """Q-values ``[E, L, N, A]`` of episode batches ``inputs [E, L, N, D]`` (a GRU from a zero state)."""
-        if not net.recurrent:
-            return net(inputs)[0]
-        e, steps = inputs.shape[:2]
-        starts = torch.zeros(steps, e, dtype=torch.bool, device=inputs.device)
-        starts[0] = True
-        q, _ = net.forward_sequence(
-            inputs.transpose(0, 1), net.initial_hidden(e, device=inputs.device), starts
-        )
-        return q.transpose(0, 1)
+        return net.forward_episodes(inputs)
 
     def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N])``: the taken actions' values (with
@@ -241,23 +230,8 @@ class ValueLearner(Learner):
     def _next_obs_fields(
         self, idx: np.ndarray, ended: np.ndarray, next_obs: np.ndarray, info: dict
     ) -> dict[str, np.ndarray]:
-        """Obs fields after the last step of rows ``idx``: the final ones where the episode ended
-        (the core has already reset those copies), the current ones where only the chunk is full."""
-        env, b = self.env, self.env.num_envs
-        obs = next_obs.reshape(b, env.num_agents, -1)
-        mask = env.action_mask()
-        state = env.state().reshape(b, -1) if self.needs_state else None
-        if ended.any():
-            gone = ended[:, None, None]
-            obs = np.where(gone, info["final_obs"].reshape(obs.shape), obs)
-            # without the core's final mask, every action counts as valid in the final state
-            mask = np.where(gone, info.get("final_action_mask", True), mask)
-            if state is not None:
-                state = np.where(ended[:, None], info["final_state"].reshape(b, -1), state)
-        items = {"obs": obs[idx], "mask": mask[idx]}
-        if state is not None:
-            items["state"] = state[idx]
-        return items
+        """Obs fields after the last step of rows ``idx`` (see :func:`~algorithms.replay.next_obs_items`)."""
+        return next_obs_items(self.env, idx, ended, next_obs, info, state=self.needs_state)
 
     @torch.no_grad()
     def _collect(self) -> None:
