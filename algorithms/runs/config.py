@@ -1,0 +1,292 @@
+"""The training config: typed dataclasses (schema and defaults), the YAML/``key=value`` loader,
+the overrides a resumed run may take, and building the env and learner a config names."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+import envs
+from algorithms import get_algorithm
+from algorithms.base import AlgoConfig
+from algorithms.ippo import IPPOConfig
+from envs.hints import closest_hint
+
+#: config keys that may change when a run is resumed (they do not change what is learned)
+RESUMABLE_OVERRIDES = ("total_env_steps", "device", "torch_threads", "log.", "checkpoint.", "eval.")
+
+
+@dataclass
+class EnvConfig:
+    """Which env to train on."""
+
+    id: str = "Foraging-8x8-2p-2f-coop-v3"
+    """A registered env id or alias (``envs.list_envs(aliases=True)`` lists them)."""
+    num_envs: int = 128
+    """Env copies stepped together (B)."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the env; they override those the id implies."""
+
+
+@dataclass
+class LogConfig:
+    """Where and how progress is reported."""
+
+    dir: str = "runs"
+    """Parent directory of run directories."""
+    tensorboard: bool = True
+    """Write TensorBoard event files."""
+    progress: bool = True
+    """Show a progress bar (steps/s and recent return)."""
+    return_window: int = 100
+    """Episodes averaged for the progress bar's recent return."""
+
+
+@dataclass
+class CheckpointConfig:
+    """How often training state is saved."""
+
+    every_updates: int = 50
+    """Save a checkpoint every this many updates (and always at the end)."""
+    keep: int = 2
+    """Checkpoint files kept (the newest)."""
+
+
+@dataclass
+class EvalConfig:
+    """Periodic greedy evaluation, written to eval.json (marl-eval layout)."""
+
+    every_env_steps: int = 100_000
+    """Evaluate every this many env steps (0: only at the end)."""
+    episodes: int = 32
+    """Episodes per evaluation (E)."""
+    absolute_episodes: int = 320
+    """Episodes for the final evaluation of the best policy (marl-eval's absolute metric; 0: skip)."""
+    stop_return: float | None = None
+    """Stop training once the mean greedy evaluation return reaches this (None: never)."""
+
+
+@dataclass
+class TrainConfig:
+    """A training run."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The env."""
+    algo: AlgoConfig = field(default_factory=IPPOConfig)
+    """The learner and its hyperparameters (``algo=<name>`` selects it: ippo, mappo, mfac, ...)."""
+    seed: int = 0
+    """Seeds the networks, the learner's sampling and env copy b (with seed + b)."""
+    total_env_steps: int = 2_000_000
+    """Train until this many env steps (one step of one env copy) have been collected."""
+    run_name: str | None = None
+    """Run directory name under log.dir (default: <env>__<algo>__seed<seed>__<time>)."""
+    device: str = "cpu"
+    """Torch device: cpu, or cuda / cuda:N where available."""
+    torch_threads: int = 1
+    """Torch CPU threads (small networks: 1 is fastest on a 2-core machine; 0 leaves torch's default)."""
+    log: LogConfig = field(default_factory=LogConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        checks = {
+            "total_env_steps": self.total_env_steps > 0,
+            "env.num_envs": self.env.num_envs >= 1,
+            "torch_threads": self.torch_threads >= 0,
+            "log.return_window": self.log.return_window >= 1,
+            "checkpoint.every_updates": self.checkpoint.every_updates >= 1,
+            "checkpoint.keep": self.checkpoint.keep >= 1,
+            "eval.every_env_steps": self.eval.every_env_steps >= 0,
+            "eval.episodes": self.eval.episodes >= 1,
+            "eval.absolute_episodes": self.eval.absolute_episodes >= 0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ValueError(f"{key} is out of range: got {_get(self, key)}")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.run_name is not None and (
+            not self.run_name or "/" in self.run_name or self.run_name.startswith(".")
+        ):
+            raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class ConfigError(ValueError):
+    """A configuration problem found before training starts."""
+
+
+def _schema_keys(schema: DictConfig, parent: str) -> list[str]:
+    node = OmegaConf.select(schema, parent) if parent else schema
+    return [str(k) for k in node] if isinstance(node, DictConfig) else []
+
+
+def _expected_type(schema: DictConfig, dotted: str) -> str:
+    """The declared type of a config key, for error messages (e.g. ``float | None``)."""
+    parent, _, leaf = dotted.rpartition(".")
+    node = OmegaConf.select(schema, parent) if parent else schema
+    owner = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+    try:
+        hint = typing.get_type_hints(owner)[leaf]
+    except (TypeError, KeyError, NameError):
+        return "another type"
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _take_algo_name(source: DictConfig) -> str | None:
+    """Remove the algorithm name from a config source (``algo: mappo`` or ``algo.name``); return it."""
+    algo = source.get("algo") if isinstance(source, DictConfig) else None
+    if isinstance(algo, str):
+        del source["algo"]
+        return algo
+    if isinstance(algo, DictConfig) and "name" in algo:
+        name = algo.pop("name")
+        return str(name)
+    return None
+
+
+def _merge(schema: DictConfig, sources: Sequence[tuple[DictConfig, str | None]]) -> DictConfig:
+    """Merge ``(source, origin)`` pairs onto the schema; errors name the key and where it came from."""
+    merged = schema
+    for source, origin in sources:
+        try:
+            merged = OmegaConf.merge(merged, source)
+        except ConfigKeyError as err:
+            full = str(err.full_key or err.key)
+            parent = full.rpartition(".")[0]
+            prefix = f"{parent}." if parent else ""
+            choices = [prefix + k for k in _schema_keys(schema, parent)]
+            raise ConfigError(
+                f"unknown config key '{full}' (from {origin}){closest_hint(full, choices)}"
+            ) from None
+        except OmegaConfBaseException as err:
+            full = str(getattr(err, "full_key", "") or "")
+            message = str(err).splitlines()[0]
+            raise ConfigError(
+                f"config key '{full}' (from {origin}) expects {_expected_type(schema, full)}: "
+                f"{message}"
+            ) from None
+    return merged
+
+
+def load_config(config_file: str | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults <- YAML file <- ``key=value`` overrides, checked; raises :class:`ConfigError`."""
+    try:
+        file_cfg = OmegaConf.load(config_file) if config_file else OmegaConf.create({})
+    except FileNotFoundError:
+        raise ConfigError(f"config file {config_file} does not exist") from None
+    except (OSError, ValueError, OmegaConfBaseException, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read config file {config_file}: {err}") from None
+    if not isinstance(file_cfg, DictConfig):
+        raise ConfigError(f"config file {config_file} must hold a mapping of keys to values")
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(f"override {item!r} must have the form key=value (e.g. algo.lr=3e-4)")
+    # ``algo=<name>`` picks the learner; it is taken out first so ``algo.<key>=...`` can follow it
+    picked = [item.split("=", 1)[1] for item in overrides if item.split("=", 1)[0] == "algo"]
+    rest = [item for item in overrides if item.split("=", 1)[0] != "algo"]
+    try:
+        cli_cfg = OmegaConf.from_dotlist(rest)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot parse overrides {rest}: {err}") from None
+
+    file_name, cli_name = _take_algo_name(file_cfg), _take_algo_name(cli_cfg)
+    cli_name = picked[-1] if picked else cli_name
+    name = cli_name or file_name or TrainConfig().algo.name
+    try:
+        config_cls, _ = get_algorithm(name)
+    except KeyError as err:
+        raise ConfigError(f"algo: {err.args[0]}") from None
+    schema = OmegaConf.structured(TrainConfig(algo=config_cls()))
+    merged = _merge(schema, ((file_cfg, config_file), (cli_cfg, "the command line")))
+    try:
+        return OmegaConf.to_object(merged)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def load_run_config(resume: str, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The saved config of the run ``resume`` names (a run directory or a checkpoint file),
+    with the overrides a resumed run may take (:data:`RESUMABLE_OVERRIDES`)."""
+    fixed = [
+        k
+        for k in (item.split("=", 1)[0] for item in overrides)
+        if not k.startswith(RESUMABLE_OVERRIDES)
+    ]
+    if fixed:
+        raise ConfigError(f"cannot change {fixed} when resuming (only {list(RESUMABLE_OVERRIDES)})")
+    run_dir = resume if os.path.isdir(resume) else os.path.dirname(os.path.dirname(resume))
+    saved = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(saved):
+        raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
+    return load_config(saved, overrides)
+
+
+def config_yaml(cfg: TrainConfig) -> str:
+    """The resolved config as YAML (what ``--print-config`` prints and config.yaml holds)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def save_config(cfg: TrainConfig, path: str) -> None:
+    OmegaConf.save(OmegaConf.structured(cfg), path)
+
+
+# ---------------------------------------------------------------------- env and learner
+def make_env(cfg: TrainConfig, num_envs: int | None = None):
+    """The batched core the config names; bad ids and keyword arguments become ConfigErrors."""
+    try:
+        entry, _ = envs.spec(cfg.env.id)
+    except KeyError as err:
+        raise ConfigError(f"env.id: {err.args[0]}") from None
+    try:
+        return envs.make_vec(cfg.env.id, num_envs or cfg.env.num_envs, **cfg.env.kwargs)
+    except TypeError as err:
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if not match:
+            raise
+        factory = entry.core or entry.parallel
+        target = factory.__init__ if inspect.isclass(factory) else factory
+        params = [p for p in inspect.signature(target).parameters if p not in ("self", "num_envs")]
+        raise ConfigError(
+            f"unknown env keyword 'env.kwargs.{match[1]}' for {cfg.env.id}"
+            f"{closest_hint(match[1], params)}"
+        ) from None
+    except ValueError as err:
+        raise ConfigError(f"env.kwargs: {err}") from None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device={name!r} was asked for, but CUDA is not available here; use device=cpu"
+        )
+    return torch.device(name)
+
+
+def build(cfg: TrainConfig):
+    """The env and learner for a config (everything that can fail before training)."""
+    device = resolve_device(cfg.device)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    _, learner_cls = get_algorithm(cfg.algo.name)
+    env = make_env(cfg)
+    try:
+        learner = learner_cls(cfg.algo, env, device, cfg.seed)
+    except ValueError as err:
+        raise ConfigError(f"{cfg.algo.name} on {cfg.env.id}: {err}") from None
+    return env, learner
