@@ -100,6 +100,7 @@ class TrainConfig:
 
     def __post_init__(self):
         checks = {
+            "seed": 0 <= self.seed < 2**32,  # numpy's and torch's seeds are unsigned
             "total_env_steps": self.total_env_steps > 0,
             "env.num_envs": self.env.num_envs >= 1,
             "torch_threads": self.torch_threads >= 0,
@@ -230,10 +231,19 @@ def load_run_config(resume: str, overrides: Sequence[str] = ()) -> TrainConfig:
     ]
     if fixed:
         raise ConfigError(f"cannot change {fixed} when resuming (only {list(RESUMABLE_OVERRIDES)})")
-    run_dir = resume if os.path.isdir(resume) else os.path.dirname(os.path.dirname(resume))
+    if not os.path.exists(resume):
+        raise ConfigError(
+            f"--resume {resume}: no such run directory or checkpoint file "
+            "(give runs/<name>, or runs/<name>/checkpoints/update_<n>.pt)"
+        )
+    run_dir = (
+        resume
+        if os.path.isdir(resume)
+        else os.path.dirname(os.path.dirname(os.path.abspath(resume)))
+    )
     saved = os.path.join(run_dir, "config.yaml")
     if not os.path.isfile(saved):
-        raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
+        raise ConfigError(f"{run_dir} is not a run directory (it has no config.yaml)")
     return load_config(saved, overrides)
 
 
