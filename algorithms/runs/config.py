@@ -22,6 +22,8 @@ from algorithms.base import AlgoConfig
 from algorithms.ippo import IPPOConfig
 from envs.hints import closest_hint
 
+#: the resolved config a run directory holds
+CONFIG_FILE = "config.yaml"
 #: config keys that may change when a run is resumed (they do not change what is learned)
 RESUMABLE_OVERRIDES = ("total_env_steps", "device", "torch_threads", "log.", "checkpoint.", "eval.")
 
@@ -241,7 +243,7 @@ def load_run_config(resume: str, overrides: Sequence[str] = ()) -> TrainConfig:
         if os.path.isdir(resume)
         else os.path.dirname(os.path.dirname(os.path.abspath(resume)))
     )
-    saved = os.path.join(run_dir, "config.yaml")
+    saved = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.isfile(saved):
         raise ConfigError(f"{run_dir} is not a run directory (it has no config.yaml)")
     return load_config(saved, overrides)

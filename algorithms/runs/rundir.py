@@ -11,9 +11,8 @@ try:
 except ImportError:  # Windows: no advisory locks; runs are not protected from a second process
     fcntl = None
 
-from algorithms.runs.config import ConfigError, TrainConfig
+from algorithms.runs.config import CONFIG_FILE, ConfigError, TrainConfig  # noqa: F401  (re-exported)
 
-CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 EVAL_FILE = "eval.json"
 POLICY_FILE = "policy.pt"
