@@ -16,9 +16,11 @@ A run writes ``runs/<name>/``: ``config.yaml`` (resolved), TensorBoard scalars
 (``charts/episodic_return``, ``charts/SPS``, ``losses/*``, ``env/*``), ``metrics.jsonl`` (one
 line per update), ``checkpoints/`` (atomic, every ``checkpoint.every_updates`` updates and at
 the end), ``policy.pt`` (the standalone policy, see agents/policy.py), ``eval.json`` (greedy
-evaluations in the marl-eval layout). Ctrl-C finishes the current update, saves a checkpoint
-and exits (a second Ctrl-C stops at once); a NaN or inf loss stops the run naming the loss
-and the update, leaving the last good checkpoint in place.
+evaluations in the marl-eval layout). Ctrl-C or SIGTERM finishes the current update, saves a
+checkpoint and exits (a second one stops at once); a NaN or inf loss stops the run naming the
+loss and the update, leaving the last good checkpoint in place. A process training in a run
+directory locks it (``train.lock``); a resumed run cuts its logs back to its checkpoint and
+redoes the rest, so its files equal an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,9 +43,11 @@ from algorithms.runs import rundir
 from algorithms.runs.checkpoint import (  # noqa: F401
     CheckpointError,
     initial_trainer_state,
+    kept,
     latest_checkpoint,
     load_checkpoint,
     restore,
+    resume_state,
     run_dir_of,
     save_run_checkpoint,
 )
@@ -60,23 +63,8 @@ from algorithms.runs.config import (  # noqa: F401
 )
 from algorithms.runs.evaluation import MarlEvalLog, evaluate
 from algorithms.runs.interrupt import DeferredInterrupt
-from algorithms.runs.logger import RunLogger, episode_scalars, truncate_metrics
-
-
-@dataclass
-class RunResult:
-    """How a run ended: status is finished, solved, interrupted or failed."""
-
-    run_dir: str
-    status: str
-    env_steps: int
-    updates: int
-    eval_return: float | None
-    message: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        return {"finished": 0, "solved": 0, "interrupted": 130}.get(self.status, 1)
+from algorithms.runs.logger import RunLogger, episode_scalars, rewind_logs
+from algorithms.runs.rundir import RunResult
 
 
 class Run:
@@ -86,22 +74,35 @@ class Run:
         self.cfg = cfg
         _, self.learner = build(cfg)
         self.state = initial_trainer_state()  # what a checkpoint keeps besides the learner
-        if resume is not None:
-            path = resume if os.path.isfile(resume) else latest_checkpoint(resume)
-            self.run_dir = run_dir_of(path)
-            self.state.update(restore(self.learner, path, cfg))
-            truncate_metrics(self.run_dir, self.learner.updates)  # what came after is redone
-        else:
-            self.run_dir = rundir.new_run_dir(cfg)
-        save_config(cfg, os.path.join(self.run_dir, rundir.CONFIG_FILE))
-        self.logger = RunLogger(self.run_dir, cfg, self.learner.env_steps)
-        eval_file = os.path.join(self.run_dir, rundir.EVAL_FILE)
-        self.eval_log = MarlEvalLog(eval_file, cfg.env.id, cfg.env.kwargs, cfg.algo.name, cfg.seed)
-        if resume is not None:
-            self.eval_log.truncate(self.learner.env_steps)
+        self.run_dir = rundir.new_run_dir(cfg) if resume is None else rundir.of(resume)
+        self.lock = rundir.RunLock(self.run_dir)  # held until close()
+        try:
+            self.open(resume)
+        except BaseException:
+            self.lock.release()
+            raise
         self.recent = deque(self.state["recent"], maxlen=cfg.log.return_window)
         self.last_eval: float | None = None
         self.start_steps, self.start_time = self.learner.env_steps, self.state["train_time"]
+
+    def open(self, resume: str | None) -> None:
+        """Restore the checkpoint (if resuming), cut the logs back to it (what came after is
+        redone), and open them."""
+        cfg, run_dir = self.cfg, self.run_dir
+        if resume is not None:
+            self.state.update(resume_state(self.learner, resume, cfg))
+            rewind_logs(run_dir, self.state, self.learner.updates)
+        save_config(cfg, os.path.join(run_dir, rundir.CONFIG_FILE))
+        self.logger = RunLogger(run_dir, cfg, self.learner.env_steps)
+        saved = self.state.get("eval_log")  # the checkpoint's copy of eval.json
+        path, env = os.path.join(run_dir, rundir.EVAL_FILE), cfg.env
+        self.eval_log = MarlEvalLog(path, env.id, env.kwargs, cfg.algo.name, cfg.seed, saved)
+        if resume is not None and saved is None:  # a checkpoint from before that copy
+            self.eval_log.truncate(self.learner.env_steps)
+
+    def close(self) -> None:
+        self.logger.close()
+        self.lock.release()
 
     # ------------------------------------------------------------------ the loop
     def loop(self, interrupt: DeferredInterrupt, on_update: Callable | None) -> tuple[str, str]:
@@ -123,7 +124,7 @@ class Run:
             recent = float(np.mean(self.recent)) if self.recent else None
             self.logger.progress(learner.env_steps, metrics["charts/SPS"], recent, self.last_eval)
             if interrupt.requested:
-                status, message = "interrupted", "interrupted by Ctrl-C"
+                status, message = "interrupted", f"interrupted by {interrupt.name}"
                 break
             if learner.updates % cfg.checkpoint.every_updates == 0:
                 self.checkpoint()
@@ -200,6 +201,9 @@ class Run:
     def checkpoint(self) -> None:
         """Save a checkpoint (keeping the newest few) and the current standalone policy."""
         self.state["recent"] = list(self.recent)
+        self.logger.flush()  # the logs on disk reach the checkpoint, and resume cuts them to it
+        self.state["log_offsets"] = self.logger.offsets()
+        self.state["eval_log"] = self.eval_log.data
         save_run_checkpoint(self.run_dir, self.cfg, self.learner, self.state)
         if self.learner.policy() is not None:
             self.save_policy(rundir.POLICY_FILE)
@@ -223,17 +227,18 @@ def train(
         try:
             status, message = run.loop(interrupt, on_update)
         except NonFiniteLossError as err:
-            status = "failed"
-            message = f"{err}; the last good checkpoint is kept in {run_dir}/checkpoints"
+            status, message = "failed", f"{err}; {kept(run_dir)}"
+        except OSError as err:  # e.g. a full disk
+            status, message = "failed", f"cannot write to {run_dir}: {err}; {kept(run_dir)}"
         except KeyboardInterrupt:
             status = "interrupted"
-            message = f"stopped by a second Ctrl-C without saving; the last checkpoint in {run_dir}/checkpoints is kept"
+            message = f"stopped by a second {interrupt.name} without saving; {kept(run_dir)}"
         finally:
-            run.logger.close()
+            run.close()
     if status == "interrupted" and "without saving" not in message:
         message += f"; checkpoint saved, continue with: python train.py --resume {run_dir}"
-    learner = run.learner
-    return RunResult(run_dir, status, learner.env_steps, learner.updates, run.last_eval, message)
+    steps, updates, signum = run.learner.env_steps, run.learner.updates, int(interrupt.signum)
+    return RunResult(run_dir, status, steps, updates, run.last_eval, message, signum)
 
 
 # ---------------------------------------------------------------------- command line
@@ -257,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="key=value",
         help="config overrides, e.g. algo=mappo algo.lr=3e-4",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # key=value before and after options
     try:
         envs.import_env_modules(args.imports)
         if args.resume and args.config:

@@ -33,6 +33,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -321,8 +322,37 @@ class ProcessPoolLauncher:
 
 
 def _ignore_interrupts() -> None:
-    """Pool workers ignore Ctrl-C while idle; train.py handles it while a run trains."""
+    """Pool workers ignore Ctrl-C while idle (train.py handles it while a run trains), and
+    die with the driver, however it dies: an orphan would go on training a run that the
+    next attempt at the grid resumes (its lock refuses the second), then sit idle for good."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this process when its parent exits (Linux: prctl; elsewhere: a polling thread).
+
+    The run it was training resumes from its last checkpoint when the grid is run again.
+    """
+    parent = multiprocessing.parent_process()
+    parent_pid = parent.pid if parent is not None else os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        set_pdeathsig = libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux
+        set_pdeathsig = False
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    if not set_pdeathsig:
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 class RayLauncher:

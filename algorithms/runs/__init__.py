@@ -6,10 +6,10 @@ module per concept:
 - :mod:`~algorithms.runs.config`: the typed config schema (:class:`TrainConfig`), the loader
   with its checks and overrides (:func:`load_config`), and :func:`make_env` / :func:`build`.
 - :mod:`~algorithms.runs.checkpoint`: the checkpoint format; atomic saves, the latest, checked loads.
-- :mod:`~algorithms.runs.rundir`: the run directory: its name, creation and file names.
+- :mod:`~algorithms.runs.rundir`: the run directory: its name, creation, file names and lock.
 - :mod:`~algorithms.runs.logger`: TensorBoard scalars, ``metrics.jsonl`` and the progress bar.
 - :mod:`~algorithms.runs.evaluation`: greedy evaluation and the marl-eval JSON log.
-- :mod:`~algorithms.runs.interrupt`: Ctrl-C deferred to the end of an update.
+- :mod:`~algorithms.runs.interrupt`: Ctrl-C and SIGTERM deferred to the end of an update.
 - :mod:`~algorithms.runs.files`: atomic file writes.
 - :mod:`~algorithms.runs.render`: the render command (``python -m algorithms.runs.render``);
   import it by name (it is not loaded here).

@@ -1,14 +1,5 @@
-"""A run's configuration: the typed schema, the loader with its checks, and what it builds.
-
-Typed dataclasses here (and each learner's own in ``algorithms/``) hold every default; a YAML
-file holds overrides only; ``key=value`` arguments override both. An unknown or mistyped key,
-a value of the wrong type or out of range, an unknown env id or env keyword all fail before
-training starts (:class:`ConfigError`), naming the key and the closest valid one.
-
-- :func:`load_config`: defaults <- YAML file <- ``key=value`` overrides, checked.
-- :func:`load_run_config`: a saved run's config, with the overrides a resume may change.
-- :func:`make_env` and :func:`build`: the batched core and the learner a config names.
-"""
+"""The training config: typed dataclasses (schema and defaults), the YAML/``key=value`` loader,
+the overrides a resumed run may take, and building the env and learner a config names."""
 
 from __future__ import annotations
 
@@ -26,17 +17,17 @@ from omegaconf.errors import OmegaConfBaseException
 
 import envs
 from algorithms import get_algorithm
-from algorithms.base import AlgoConfig, Learner
+from algorithms.base import AlgoConfig
 from algorithms.config import merge_layers
 from algorithms.ippo import IPPOConfig
 from envs.hints import closest_hint
 
+#: the resolved config a run directory holds
 CONFIG_FILE = "config.yaml"
 #: config keys that may change when a run is resumed (they do not change what is learned)
 RESUMABLE_OVERRIDES = ("total_env_steps", "device", "torch_threads", "log.", "checkpoint.", "eval.")
 
 
-# ---------------------------------------------------------------------- the schema
 @dataclass
 class EnvConfig:
     """Which env to train on."""
@@ -111,6 +102,7 @@ class TrainConfig:
 
     def __post_init__(self):
         checks = {
+            "seed": 0 <= self.seed < 2**32,  # numpy's and torch's seeds are unsigned
             "total_env_steps": self.total_env_steps > 0,
             "env.num_envs": self.env.num_envs >= 1,
             "torch_threads": self.torch_threads >= 0,
@@ -142,7 +134,18 @@ class ConfigError(ValueError):
     """A configuration problem found before training starts."""
 
 
-# ---------------------------------------------------------------------- loading
+def _take_algo_name(source: DictConfig) -> str | None:
+    """Remove the algorithm name from a config source (``algo: mappo`` or ``algo.name``); return it."""
+    algo = source.get("algo") if isinstance(source, DictConfig) else None
+    if isinstance(algo, str):
+        del source["algo"]
+        return algo
+    if isinstance(algo, DictConfig) and "name" in algo:
+        name = algo.pop("name")
+        return str(name)
+    return None
+
+
 def load_config(config_file: str | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
     """Defaults <- YAML file <- ``key=value`` overrides, checked; raises :class:`ConfigError`."""
     try:
@@ -171,36 +174,16 @@ def load_config(config_file: str | None = None, overrides: Sequence[str] = ()) -
         config_cls, _ = get_algorithm(name)
     except KeyError as err:
         raise ConfigError(f"algo: {err.args[0]}") from None
-    return _merge(
-        TrainConfig(algo=config_cls()), [(file_cfg, config_file), (cli_cfg, "the command line")]
-    )
-
-
-def _take_algo_name(source: DictConfig) -> str | None:
-    """Remove the algorithm name from a config source (``algo: mappo`` or ``algo.name``); return it."""
-    algo = source.get("algo") if isinstance(source, DictConfig) else None
-    if isinstance(algo, str):
-        del source["algo"]
-        return algo
-    if isinstance(algo, DictConfig) and "name" in algo:
-        name = algo.pop("name")
-        return str(name)
-    return None
-
-
-def _merge(defaults: TrainConfig, sources: list[tuple[DictConfig, str | None]]) -> TrainConfig:
-    """``defaults`` with each ``(overrides, origin)`` merged on top in turn, types and ranges checked
-    (by :func:`algorithms.config.merge_layers`, the one checked merge of the project); its errors
-    become :class:`ConfigError` naming the key, where it came from, and the closest valid key."""
-    try:
-        return merge_layers(defaults, [(source, f" (from {origin})") for source, origin in sources])
+    sources = ((file_cfg, f" (from {config_file})"), (cli_cfg, " (from the command line)"))
+    try:  # the project's one checked merge: errors name the key, its origin and the closest key
+        return merge_layers(TrainConfig(algo=config_cls()), sources)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
 
 def load_run_config(resume: str, overrides: Sequence[str] = ()) -> TrainConfig:
-    """The saved config of the run ``resume`` (a run directory or one of its checkpoint files),
-    with ``overrides`` of the keys a resume may change (:data:`RESUMABLE_OVERRIDES`)."""
+    """The saved config of the run ``resume`` names (a run directory or a checkpoint file),
+    with the overrides a resumed run may take (:data:`RESUMABLE_OVERRIDES`)."""
     fixed = [
         k
         for k in (item.split("=", 1)[0] for item in overrides)
@@ -208,21 +191,29 @@ def load_run_config(resume: str, overrides: Sequence[str] = ()) -> TrainConfig:
     ]
     if fixed:
         raise ConfigError(f"cannot change {fixed} when resuming (only {list(RESUMABLE_OVERRIDES)})")
-    run_dir = resume if os.path.isdir(resume) else os.path.dirname(os.path.dirname(resume))
+    if not os.path.exists(resume):
+        raise ConfigError(
+            f"--resume {resume}: no such run directory or checkpoint file "
+            "(give runs/<name>, or runs/<name>/checkpoints/update_<n>.pt)"
+        )
+    run_dir = (
+        resume
+        if os.path.isdir(resume)
+        else os.path.dirname(os.path.dirname(os.path.abspath(resume)))
+    )
     saved = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.isfile(saved):
-        raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
+        raise ConfigError(f"{run_dir} is not a run directory (it has no config.yaml)")
     return load_config(saved, overrides)
 
 
-def save_config(cfg: TrainConfig, path: str) -> None:
-    """Write the resolved config (every key, defaults included) as YAML."""
-    OmegaConf.save(OmegaConf.structured(cfg), path)
-
-
 def config_yaml(cfg: TrainConfig) -> str:
-    """The resolved config as YAML text."""
+    """The resolved config as YAML (what ``--print-config`` prints and config.yaml holds)."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def save_config(cfg: TrainConfig, path: str) -> None:
+    OmegaConf.save(OmegaConf.structured(cfg), path)
 
 
 # ---------------------------------------------------------------------- env and learner
@@ -250,7 +241,6 @@ def make_env(cfg: TrainConfig, num_envs: int | None = None):
 
 
 def resolve_device(name: str) -> torch.device:
-    """The torch device ``name``; CUDA asked for where there is none is a ConfigError."""
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
             f"device={name!r} was asked for, but CUDA is not available here; use device=cpu"
@@ -258,7 +248,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build(cfg: TrainConfig) -> tuple[Any, Learner]:
+def build(cfg: TrainConfig):
     """The env and learner for a config (everything that can fail before training)."""
     device = resolve_device(cfg.device)
     if cfg.torch_threads:

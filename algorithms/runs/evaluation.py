@@ -104,15 +104,24 @@ class MarlEvalLog:
         env_kwargs: dict[str, Any] | None,
         algorithm: str,
         seed: int,
+        data: dict | None = None,
     ):
+        """``data``: the file's content to start from (a checkpoint's copy); None reads the file."""
         self.path = os.fspath(path)
         self.env_name, self.task_name = marl_eval_names(env_id, env_kwargs)
         self.algorithm = algorithm
         self.seed_key = f"seed_{seed}"
         self.data: dict = {}
-        if os.path.exists(self.path):
-            with open(self.path) as f:
-                self.data = json.load(f)
+        if data is not None:
+            self.data = json.loads(json.dumps(data))  # a copy
+        elif os.path.exists(self.path):
+            try:
+                with open(self.path) as f:
+                    self.data = json.load(f)
+            except json.JSONDecodeError as err:
+                raise ValueError(
+                    f"{self.path} is damaged ({err}); move it away to start a new evaluation log"
+                ) from None
 
     @property
     def runs(self) -> dict:

@@ -1,35 +1,128 @@
-"""What a run reports while it trains: TensorBoard scalars, ``metrics.jsonl`` and a progress bar.
+"""A run's logs: TensorBoard scalars, ``metrics.jsonl`` (one line per update) and the progress bar.
 
-Scalars follow CleanRL's namespaces: ``charts/episodic_return``, ``charts/episode_length``,
-``charts/SPS``, ``losses/*`` (from the learner), ``env/*`` (the env's episode metrics, e.g.
-``env/cooperation_rate``) and ``eval/*``. ``metrics.jsonl`` gets one line per logged step with
-the update and env-step counts; non-finite values are written as null.
+Logs stay consistent with the checkpoints: before a checkpoint is written the logs are flushed
+and their sizes go into it (:meth:`RunLogger.offsets`); a resumed run cuts the logs back to
+those sizes (:func:`rewind_logs`) and redoes what came after, so a killed and resumed run
+logs exactly what an uninterrupted one does (each TensorBoard (tag, step) pair once).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
 import sys
+import time
+from collections.abc import Callable
 
 import numpy as np
 
 from algorithms.runs.config import TrainConfig
 from algorithms.runs.files import atomic_path
+from algorithms.runs.rundir import METRICS_FILE
 
-METRICS_FILE = "metrics.jsonl"
+
+def episode_scalars(episodes: dict[str, list[float]]) -> dict[str, float]:
+    """The charts/ and env/ scalars of the episodes that ended during an update."""
+    if not episodes.get("return"):
+        return {}
+    scalars = {
+        "charts/episodic_return": float(np.mean(episodes["return"])),
+        "charts/episode_length": float(np.mean(episodes["length"])),
+    }
+    for key, values in episodes.items():
+        if key not in ("return", "length"):
+            scalars[f"env/{key}"] = float(np.nanmean(values))
+    return scalars
+
+
+EVENTS_GLOB = "events.out.tfevents.*"
+
+
+def truncate_metrics(run_dir: str, max_update: int) -> None:
+    """Drop metrics.jsonl lines of updates after ``max_update`` (they are redone on resume).
+
+    For checkpoints that predate :meth:`RunLogger.offsets`. A line that is not JSON (the
+    partial last line of a killed run) is dropped when it is the last; elsewhere it is an error.
+    """
+    path = os.path.join(run_dir, METRICS_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            update = json.loads(line)["update"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            if number == len(lines):
+                break  # cut short by a kill: what it held is redone
+            raise ValueError(f"{path} line {number} is damaged: {line[:80]!r}") from None
+        if update <= max_update:
+            kept.append(line)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.writelines(kept)
+
+
+def rewind_logs(
+    run_dir: str, trainer_state: dict, updates: int, notify: Callable[[str], None] = print
+) -> None:
+    """Cut metrics.jsonl and the TensorBoard event files back to a checkpoint's ``log_offsets``.
+
+    ``log_offsets`` None (no checkpoint: the run starts over) empties the logs. Event files
+    written after the checkpoint (by a later, killed resume) are removed. A checkpoint from
+    before log offsets cuts metrics.jsonl after ``updates`` and leaves the events alone.
+    """
+    if "log_offsets" not in trainer_state:
+        truncate_metrics(run_dir, updates)
+        return
+    offsets = trainer_state["log_offsets"]
+    offsets = offsets or {"metrics": 0, "events": {}}
+    path = os.path.join(run_dir, METRICS_FILE)
+    if os.path.exists(path):
+        size = os.path.getsize(path)
+        if size < offsets["metrics"]:
+            notify(f"{path} is shorter than when the checkpoint was written: lines are missing")
+        else:
+            os.truncate(path, offsets["metrics"])
+    for events in glob.glob(os.path.join(run_dir, EVENTS_GLOB)):
+        size = offsets["events"].get(os.path.basename(events))
+        if size is None:
+            os.remove(events)
+        elif os.path.getsize(events) > size:
+            os.truncate(events, size)
+
+
+def _wait_to_sort_after_existing_events(run_dir: str, limit: float = 2.0) -> None:
+    """Wait (at most ``limit`` s) until a new event file's name sorts after the existing ones.
+
+    TensorBoard reads a directory's event files in name order, and the name starts with the
+    creation time in whole seconds; a run resumed within the second its last file was created
+    would otherwise have its new events read first (and TensorBoard purges those as orphans).
+    """
+    stamps = []
+    for path in glob.glob(os.path.join(run_dir, EVENTS_GLOB)):
+        try:
+            stamps.append(int(os.path.basename(path).split(".")[3]))
+        except (IndexError, ValueError):
+            continue
+    end = time.monotonic() + limit
+    while stamps and int(time.time()) <= max(stamps) and time.monotonic() < end:
+        time.sleep(0.02)
 
 
 class RunLogger:
     """TensorBoard scalars, metrics.jsonl and the progress bar of one run."""
 
     def __init__(self, run_dir: str, cfg: TrainConfig, start_steps: int):
+        self.run_dir = run_dir
         self.jsonl = open(os.path.join(run_dir, METRICS_FILE), "a")  # noqa: SIM115  (closed by close())
         self.writer = None
         if cfg.log.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
+            _wait_to_sort_after_existing_events(run_dir)
             self.writer = SummaryWriter(run_dir)
         self.bar = None
         if cfg.log.progress:
@@ -45,7 +138,6 @@ class RunLogger:
             )
 
     def scalars(self, values: dict[str, float], step: int, update: int) -> None:
-        """Log ``values`` at env step ``step`` (TensorBoard) and as one metrics.jsonl line."""
         if self.writer is not None:
             for key, value in values.items():
                 if value is not None and math.isfinite(value):
@@ -53,55 +145,45 @@ class RunLogger:
         clean = {k: (v if v is not None and math.isfinite(v) else None) for k, v in values.items()}
         self.jsonl.write(json.dumps({"update": update, "env_steps": step, **clean}) + "\n")
 
+    def flush(self) -> None:
+        """Push everything logged so far to the files (done before each checkpoint)."""
+        self.jsonl.flush()
+        if self.writer is not None:
+            self.writer.flush()
+
+    def offsets(self) -> dict:
+        """The logs' sizes now (after :meth:`flush`): what a resume from here keeps."""
+        events = glob.glob(os.path.join(self.run_dir, EVENTS_GLOB))
+        return {
+            "metrics": self.jsonl.tell(),
+            "events": {os.path.basename(p): os.path.getsize(p) for p in events},
+        }
+
     def progress(
-        self, steps: int, sps: float, recent_return: float | None, eval_return: float | None
+        self, steps: int, sps: float, recent: float | None, last_eval: float | None
     ) -> None:
-        """Move the progress bar to ``steps``; show steps/s, the recent and the eval return."""
         if self.bar is None:
             return
         postfix = {"SPS": f"{sps:.0f}"}
-        if recent_return is not None:
-            postfix["return"] = f"{recent_return:.3f}"
-        if eval_return is not None:
-            postfix["eval"] = f"{eval_return:.3f}"
+        if recent is not None:
+            postfix["return"] = f"{recent:.3f}"
+        if last_eval is not None:
+            postfix["eval"] = f"{last_eval:.3f}"
         self.bar.update(min(steps, self.bar.total) - self.bar.n)  # the last update may overshoot
         self.bar.set_postfix(postfix, refresh=False)
 
     def message(self, text: str) -> None:
-        """Print a line without breaking the progress bar."""
         if self.bar is not None:
             self.bar.write(text)
         else:
             print(text, file=sys.stderr)
 
     def close(self) -> None:
+        """Close the logs; a write error (a full disk) is reported, not raised."""
         if self.bar is not None:
             self.bar.close()
-        if self.writer is not None:
-            self.writer.close()
-        self.jsonl.close()
-
-
-def episode_scalars(episodes: dict[str, list[float]]) -> dict[str, float]:
-    """The scalars of the episodes that ended during an update (none if none ended)."""
-    if not episodes.get("return"):
-        return {}
-    scalars = {
-        "charts/episodic_return": float(np.mean(episodes["return"])),
-        "charts/episode_length": float(np.mean(episodes["length"])),
-    }
-    for key, values in episodes.items():
-        if key not in ("return", "length"):
-            scalars[f"env/{key}"] = float(np.nanmean(values))
-    return scalars
-
-
-def truncate_metrics(run_dir: str, max_update: int) -> None:
-    """Drop metrics.jsonl lines of updates after ``max_update`` (a resumed run redoes them)."""
-    path = os.path.join(run_dir, METRICS_FILE)
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = [line for line in f if line.strip() and json.loads(line)["update"] <= max_update]
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        f.writelines(lines)
+        for close in ([self.writer.close] if self.writer is not None else []) + [self.jsonl.close]:
+            try:
+                close()
+            except OSError as err:
+                self.message(f"could not finish writing the logs in {self.run_dir}: {err}")

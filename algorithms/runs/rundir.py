@@ -1,45 +1,69 @@
-"""The run directory ``<log.dir>/<run_name>/``: its name and its creation.
-
-What goes in it: ``config.yaml`` (the resolved config), TensorBoard event files,
-``metrics.jsonl`` (:mod:`~algorithms.runs.logger`), ``checkpoints/``
-(:mod:`~algorithms.runs.checkpoint`), ``policy.pt`` and ``policy_best.pt`` (standalone
-policies, :class:`agents.policy.Policy`) and ``eval.json`` (:mod:`~algorithms.runs.evaluation`).
-"""
+"""The run directory: its name, its files, its lock, and the metadata saved with its policies."""
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
-from algorithms.runs.checkpoint import CHECKPOINT_DIR
-from algorithms.runs.config import CONFIG_FILE, ConfigError, TrainConfig
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs are not protected from a second process
+    fcntl = None
 
-__all__ = [
-    "BEST_POLICY_FILE",
-    "CONFIG_FILE",
-    "EVAL_FILE",
-    "POLICY_FILE",
-    "default_run_name",
-    "new_run_dir",
-    "policy_metadata",
-]
+from algorithms.runs.config import CONFIG_FILE, ConfigError, TrainConfig  # noqa: F401  (re-exported)
 
+METRICS_FILE = "metrics.jsonl"
 EVAL_FILE = "eval.json"
 POLICY_FILE = "policy.pt"
 BEST_POLICY_FILE = "policy_best.pt"
+CHECKPOINT_DIR = "checkpoints"
+LOCK_FILE = "train.lock"
+
+
+class RunLockedError(ConfigError):
+    """Another process is training in the run directory."""
+
+
+class RunLock:
+    """An advisory lock on a run directory, held while a process trains in it.
+
+    ``flock`` on ``train.lock``: the OS releases it when the holder exits, however it dies
+    (a SIGKILLed run leaves no stale lock). The file holds the holder's pid, for the message
+    a second process gets.
+    """
+
+    def __init__(self, run_dir: str):
+        self.fd: int | None = None
+        if fcntl is None:
+            return
+        path = os.path.join(run_dir, LOCK_FILE)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLockedError(
+                f"run directory {run_dir} is in use by another training process (pid {holder}); "
+                "wait for it to end (or stop it), then resume"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def default_run_name(cfg: TrainConfig) -> str:
-    """``<env>__<algo>__seed<seed>__<time>``."""
     return f"{cfg.env.id}__{cfg.algo.name}__seed{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def new_run_dir(cfg: TrainConfig) -> str:
-    """Create a fresh run directory for ``cfg`` (with its checkpoints folder); return its path.
-
-    A named run (``run_name``) must not exist yet, or be empty; an unnamed one gets a
-    ``-1``, ``-2``, ... suffix if its default name is taken.
-    """
+    """Create the directory of a new run (``log.dir/run_name``, or a fresh default name)."""
     base = os.path.join(cfg.log.dir, cfg.run_name or default_run_name(cfg))
     run_dir, suffix = base, 1
     while os.path.exists(run_dir) and os.listdir(run_dir):
@@ -53,8 +77,15 @@ def new_run_dir(cfg: TrainConfig) -> str:
     return run_dir
 
 
+def of(resume: str) -> str:
+    """The run directory ``--resume`` names: a run directory, or a checkpoint file in one."""
+    if os.path.isfile(resume):
+        return os.path.dirname(os.path.dirname(os.path.abspath(resume)))
+    return resume
+
+
 def policy_metadata(cfg: TrainConfig, env_steps: int) -> dict:
-    """What a run's policy files record of where they come from (the render command reads it)."""
+    """What a saved policy records about the run that trained it."""
     return {
         "env_id": cfg.env.id,
         "env_kwargs": dict(cfg.env.kwargs),
@@ -62,3 +93,20 @@ def policy_metadata(cfg: TrainConfig, env_steps: int) -> dict:
         "seed": cfg.seed,
         "env_steps": env_steps,
     }
+
+
+@dataclass
+class RunResult:
+    """How a run ended: status is finished, solved, interrupted or failed."""
+
+    run_dir: str
+    status: str
+    env_steps: int
+    updates: int
+    eval_return: float | None
+    message: str = ""
+    signal: int = 2  # what interrupted the run: SIGINT (Ctrl-C) or SIGTERM; exit code 128 + it
+
+    @property
+    def exit_code(self) -> int:
+        return {"finished": 0, "solved": 0, "interrupted": 128 + self.signal}.get(self.status, 1)
