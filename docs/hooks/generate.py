@@ -297,13 +297,10 @@ def results_page(rel: Path, published: set[Path]) -> str:
         return f"{m[2]} (`{path}`)"
 
     text = LINK.sub(link, text)
-    if rel.name in {"README.md", "leaderboard.md"} or not (RESULTS / folder / "README.md").exists():
-        figures = [
-            p
-            for p in sorted((RESULTS / folder).glob("*.png"))
-            if p.name not in text
-            and not any(p.name in q.read_text() for q in (RESULTS / folder).glob("*.md"))
-        ]
+    pages = sorted((RESULTS / folder).glob("*.md"), key=lambda p: (p.name != "README.md", p.name))
+    if rel.name == pages[0].name:  # the folder's first page shows the figures no page shows
+        shown = "\n".join(p.read_text() for p in pages)
+        figures = [p for p in sorted((RESULTS / folder).glob("*.png")) if p.name not in shown]
         if figures:
             text += "\n\n## Figures\n\n" + "\n\n".join(f"![{p.stem}]({p.name})" for p in figures)
     return text
