@@ -1,9 +1,14 @@
 """The copy-paste examples of README.md run as written.
 
-Blocks run in order in one scratch directory with the repository on ``PYTHONPATH``: a block
-whose first line is ``# file: NAME`` is written to NAME; other ``python`` blocks run as
-scripts, ``bash`` blocks with ``bash -e``. A block right after ``<!-- not-tested: why -->``
-is skipped (long or cluster-only commands).
+Blocks run in order in one scratch directory outside the repository, as in a user's own
+project: a block whose first line is ``# file: NAME`` is written to NAME; other ``python``
+blocks run as scripts, ``bash`` blocks with ``bash -e``. A block right after
+``<!-- not-tested: why -->`` is skipped (long or cluster-only commands).
+
+The blocks see the installed package only (no ``PYTHONPATH``), so ``python -m train`` and
+``python -m benchmarks.leaderboard`` must work from any directory after ``pip install -e .``.
+Where the environment's install is another checkout's (a git worktree sharing a virtualenv),
+the repository goes on ``PYTHONPATH`` instead, so that the blocks test this checkout's code.
 """
 
 import os
@@ -40,14 +45,33 @@ def test_the_doc_has_examples_of_each_kind():
     assert files == ["my_envs.py", "my_pz_envs.py", "my_grid.yaml"]
 
 
-def test_the_examples_run(tmp_path):
+def installed_env(cwd: Path) -> dict[str, str]:
+    """The environment for the blocks: no ``PYTHONPATH`` when this checkout is the install."""
     env = dict(
         os.environ,
         SDL_VIDEODRIVER="dummy",
         SDL_AUDIODRIVER="dummy",
-        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")]),
         PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
     )
+    caller_path = env.pop("PYTHONPATH", "")
+    where = subprocess.run(
+        [sys.executable, "-c", "import train; print(train.__file__)"],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if where.returncode != 0:
+        pytest.fail(f"the package is not installed (pip install -e .):\n{where.stderr[-2000:]}")
+    if Path(where.stdout.strip()).resolve().parent != ROOT:  # another checkout's install
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), caller_path])
+    return env
+
+
+def test_the_examples_run(tmp_path):
+    assert not tmp_path.resolve().is_relative_to(ROOT)
+    env = installed_env(tmp_path)
     ran = 0
     for k, (lang, code, skipped) in enumerate(blocks(DOC.read_text())):
         header = FILE.match(code.splitlines()[0])
