@@ -335,6 +335,24 @@ class PPOLearner(Learner):
         obs_t, state_t = self._inputs(obs, state)
         return self._value(obs_t, state_t, None, None, torch.as_tensor(starts).to(self.device))[0]
 
+    def share_actor(self, other: PPOLearner) -> None:
+        """Act and learn with ``other``'s actor and sampling generator; this learner's optimiser is
+        rebuilt over that actor and its own critic (MANSA's ``switch=learn``: one policy, two
+        critics, each critic's update on the steps it serves)."""
+        self.actor, self.generator = other.actor, other.generator
+        self.params = [*self.actor.parameters(), *self.critic.parameters()]
+        self.optimizer = torch.optim.Adam(self.params, lr=self.cfg.lr, eps=1e-5)
+
+    @torch.no_grad()
+    def rollout_advantages(self, last_values: torch.Tensor) -> torch.Tensor:
+        """GAE advantages ``[T, B, N]`` of the rollout in ``buffer`` on this learner's values, not
+        normalised (MANSA's ``switch=learn`` compares two critics' advantages)."""
+        data = {k: self.buffer[k].to(self.device) for k in ("rewards", "values", "dones")}
+        cfg = self.cfg
+        return compute_gae(
+            data["rewards"], data["values"], data["dones"], last_values, cfg.gamma, cfg.gae_lambda
+        )[0]
+
     # ------------------------------------------------------------------ update
     def _evaluate(self, mb: dict[str, torch.Tensor], sequence: bool):
         """New log-probs, entropies and normalised values of a minibatch."""
