@@ -366,9 +366,13 @@ class PPOLearner(Learner):
             values, _ = self.critic(x)
         return dist.log_prob(mb["actions"]), dist.entropy(), values.squeeze(-1)
 
-    def update_from_rollout(self, last_values: torch.Tensor) -> dict[str, float]:
+    def update_from_rollout(
+        self, last_values: torch.Tensor, imitation: tuple[torch.Tensor, float] | None = None
+    ) -> dict[str, float]:
         """GAE over the rollout in ``buffer`` and ``epochs`` x ``minibatches`` clipped PPO updates;
-        the mean ``losses/*``. :meth:`train_iteration` calls it after collecting; so does MANSA."""
+        the mean ``losses/*``. :meth:`train_iteration` calls it after collecting; so does MANSA,
+        which may pass ``imitation = (weights [T, B, N], coef)``: a behaviour-cloning term
+        ``-coef * mean log pi(a | o)`` over the entries in ``weights`` (another policy's actions)."""
         cfg = self.cfg
         data = {k: v.to(self.device) for k, v in self.buffer.data.items()}
         advantages, returns = compute_gae(
@@ -398,6 +402,8 @@ class PPOLearner(Learner):
         )
         data = {k: data[k] for k in needed if k in data}
         data.update(advantages=advantages, targets=targets, old_values=old_values)
+        if imitation is not None:
+            data["imitation"] = imitation[0].to(self.device)
 
         sequence = cfg.net.recurrent
         take = None
@@ -422,6 +428,7 @@ class PPOLearner(Learner):
             self.updates + 1,
             take=take,
             clip_value=cfg.clip_value_loss,
+            imitation_coef=0.0 if imitation is None else imitation[1],
         )
         metrics = {f"losses/{k}": v for k, v in metrics.items()}
         metrics["losses/explained_variance"] = explained

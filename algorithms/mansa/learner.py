@@ -23,6 +23,7 @@ from algorithms.mansa.learn_policy import advantage_disagreement, share_policy
 from algorithms.mansa.learn_value import RULE_LEARNERS, ValueRuleSide
 from algorithms.mansa.sides import side
 from algorithms.mansa.switcher import Switcher, SwitchMemory, stall_counts
+from algorithms.mansa.transfer import DemonstrationIQL, transfer_side
 from algorithms.on_policy import ValueNorm
 from algorithms.registry import get_algorithm
 
@@ -48,6 +49,11 @@ class MANSALearner(SwitchDecisions, Learner):
         if cfg.learn and not cfg.on_policy:
             rule = RULE_LEARNERS[cfg.cl](cfg.cl_config, env, device, seed)
             self.il = ValueRuleSide(rule, keep=learned)
+        elif cfg.transfer_weight > 0:  # IL also learns CL's actions (:mod:`.transfer`)
+            il_cls = DemonstrationIQL if cfg.il == "iql" else get_algorithm(cfg.il)[1]
+            il = il_cls(cfg.il_config, env, device, seed)
+            self.il = transfer_side(il, cfg.transfer_weight)
+            self.cl = side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
         else:
             self.il = side(get_algorithm(cfg.il)[1](cfg.il_config, env, device, seed))
             self.cl = side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
