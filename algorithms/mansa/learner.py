@@ -344,12 +344,11 @@ class MANSALearner(SwitchDecisions, Learner):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "il": self.il.learner.state_dict(),
             "il_side": self.il.state_dict(),
             "cl": self.cl.learner.state_dict() if self.cl is not None else None,
             "cl_side": self.cl.state_dict() if self.cl is not None else None,
-            "signal_norm": self.signal_norm.state_dict(),
             "switcher": self.switcher.state_dict(),
             "env": self.env,
             "obs": self._obs,
@@ -364,6 +363,9 @@ class MANSALearner(SwitchDecisions, Learner):
             "env_steps": self.env_steps,
             "updates": self.updates,
         }
+        if self.cfg.learn:  # (switch=act's checkpoints stay as they were)
+            state["signal_norm"] = self.signal_norm.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.env = state["env"]
