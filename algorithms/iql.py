@@ -16,7 +16,7 @@ from algorithms.on_policy import weighted_mean
 from algorithms.registry import register_algorithm
 from algorithms.value_based import ValueLearner
 from algorithms.value_config import EpsilonGreedyConfig
-from algorithms.value_targets import masked_mse, td_targets
+from algorithms.value_targets import masked_mse
 
 
 @dataclass
@@ -33,14 +33,8 @@ class IQLLearner(ValueLearner):
 
     def _loss(self, batch):
         taken, next_values = self.agent_values(batch)  # [E, L, N] each
-        rewards = batch["rewards"]
-        if self.cfg.team_reward:
-            rewards = self.team_rewards(rewards).unsqueeze(-1).expand_as(rewards)
-        active = batch["active"]
-        alive_next = active & ~batch["terminated"]
-        weights = batch["filled"].unsqueeze(-1) & active
-        targets = td_targets(
-            self.scaled_rewards(rewards, weights), next_values, alive_next, self.cfg.gamma
+        targets, weights = self.independent_targets(
+            batch, next_values, batch["filled"], team_reward=self.cfg.team_reward
         )
         w = weights.to(taken.dtype)
         logs = {"q_taken": weighted_mean(taken.detach(), w), "target": weighted_mean(targets, w)}

@@ -232,6 +232,7 @@ def ppo_update(
     clip_value: bool = False,
     weigh_values: bool = True,
     prefix: str = "",
+    imitation_coef: float = 0.0,
 ) -> dict[str, float]:
     """``cfg.epochs`` passes of ``cfg.minibatches`` clipped PPO steps over ``size`` samples.
 
@@ -243,6 +244,8 @@ def ppo_update(
         cfg: has ``epochs``, ``minibatches``, ``clip_coef``, ``ent_coef``, ``vf_coef`` and
             ``max_grad_norm`` (a PPO or switcher config).
         update: the update number a non-finite loss is reported with; ``prefix`` its loss names'.
+        imitation_coef: if > 0, add ``-imitation_coef * mean log_prob`` over the entries where
+            ``data["imitation"]`` is 1 (behaviour cloning of the actions taken there).
 
     Returns:
         The mean of each loss term (and ``grad_norm``) over the minibatches, by name.
@@ -273,6 +276,9 @@ def ppo_update(
                 - cfg.ent_coef * losses["entropy"]
                 + cfg.vf_coef * losses["value_loss"]
             )
+            if imitation_coef > 0:
+                losses["transfer_loss"] = -weighted_mean(log_prob, mb["imitation"])
+                loss = loss + imitation_coef * losses["transfer_loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)

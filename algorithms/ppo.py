@@ -335,6 +335,24 @@ class PPOLearner(Learner):
         obs_t, state_t = self._inputs(obs, state)
         return self._value(obs_t, state_t, None, None, torch.as_tensor(starts).to(self.device))[0]
 
+    def share_actor(self, other: PPOLearner) -> None:
+        """Act and learn with ``other``'s actor and sampling generator; this learner's optimiser is
+        rebuilt over that actor and its own critic (MANSA's ``switch=learn``: one policy, two
+        critics, each critic's update on the steps it serves)."""
+        self.actor, self.generator = other.actor, other.generator
+        self.params = [*self.actor.parameters(), *self.critic.parameters()]
+        self.optimizer = torch.optim.Adam(self.params, lr=self.cfg.lr, eps=1e-5)
+
+    @torch.no_grad()
+    def rollout_advantages(self, last_values: torch.Tensor) -> torch.Tensor:
+        """GAE advantages ``[T, B, N]`` of the rollout in ``buffer`` on this learner's values, not
+        normalised (MANSA's ``switch=learn`` compares two critics' advantages)."""
+        data = {k: self.buffer[k].to(self.device) for k in ("rewards", "values", "dones")}
+        cfg = self.cfg
+        return compute_gae(
+            data["rewards"], data["values"], data["dones"], last_values, cfg.gamma, cfg.gae_lambda
+        )[0]
+
     # ------------------------------------------------------------------ update
     def _evaluate(self, mb: dict[str, torch.Tensor], sequence: bool):
         """New log-probs, entropies and normalised values of a minibatch."""
@@ -348,9 +366,13 @@ class PPOLearner(Learner):
             values, _ = self.critic(x)
         return dist.log_prob(mb["actions"]), dist.entropy(), values.squeeze(-1)
 
-    def update_from_rollout(self, last_values: torch.Tensor) -> dict[str, float]:
+    def update_from_rollout(
+        self, last_values: torch.Tensor, imitation: tuple[torch.Tensor, float] | None = None
+    ) -> dict[str, float]:
         """GAE over the rollout in ``buffer`` and ``epochs`` x ``minibatches`` clipped PPO updates;
-        the mean ``losses/*``. :meth:`train_iteration` calls it after collecting; so does MANSA."""
+        the mean ``losses/*``. :meth:`train_iteration` calls it after collecting; so does MANSA,
+        which may pass ``imitation = (weights [T, B, N], coef)``: a behaviour-cloning term
+        ``-coef * mean log pi(a | o)`` over the entries in ``weights`` (another policy's actions)."""
         cfg = self.cfg
         data = {k: v.to(self.device) for k, v in self.buffer.data.items()}
         advantages, returns = compute_gae(
@@ -380,6 +402,8 @@ class PPOLearner(Learner):
         )
         data = {k: data[k] for k in needed if k in data}
         data.update(advantages=advantages, targets=targets, old_values=old_values)
+        if imitation is not None:
+            data["imitation"] = imitation[0].to(self.device)
 
         sequence = cfg.net.recurrent
         take = None
@@ -404,6 +428,7 @@ class PPOLearner(Learner):
             self.updates + 1,
             take=take,
             clip_value=cfg.clip_value_loss,
+            imitation_coef=0.0 if imitation is None else imitation[1],
         )
         metrics = {f"losses/{k}": v for k, v in metrics.items()}
         metrics["losses/explained_variance"] = explained

@@ -48,7 +48,7 @@ from algorithms.replay import (
     next_obs_items,
 )
 from algorithms.value_config import ValueConfig
-from algorithms.value_targets import epsilon_greedy, greedy_values, linear_schedule
+from algorithms.value_targets import epsilon_greedy, greedy_values, linear_schedule, td_targets
 
 # --------------------------------------------------------------------------- learner
 
@@ -190,13 +190,67 @@ class ValueLearner(Learner):
         """The team reward ``[..., N] -> [...]``, summed or averaged as the env says."""
         return rewards.sum(dim=-1) if self.env.team_reward == "sum" else rewards.mean(dim=-1)
 
-    def scaled_rewards(self, rewards: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """With ``scale_rewards``: fold the rewards where ``weights`` is True into the running
-        statistics and return the rewards divided by the running standard deviation."""
-        if self.reward_norm is None:
+    def scaled_rewards(
+        self, rewards: torch.Tensor, weights: torch.Tensor | None, norm: ValueNorm | None = None
+    ) -> torch.Tensor:
+        """With ``scale_rewards``: fold the rewards where ``weights`` is True (none if None) into the
+        running statistics ``norm`` (the learner's own if None) and return the rewards divided by
+        the running standard deviation."""
+        norm = norm or self.reward_norm
+        if norm is None:
             return rewards
-        self.reward_norm.update(rewards[weights.bool()])
-        return (rewards / self.reward_norm.std).to(rewards.dtype)
+        if weights is not None:
+            norm.update(rewards[weights.bool()])
+        return (rewards / norm.std).to(rewards.dtype)
+
+    def independent_targets(
+        self,
+        batch: dict[str, torch.Tensor],
+        next_values: torch.Tensor,
+        steps: torch.Tensor,
+        norm: ValueNorm | None = None,
+        team_reward: bool = False,
+        fold: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """IQL's per-agent TD targets ``[E, L, N]`` and their loss weights (the live agents of the
+        steps where ``steps [E, L]`` is True), on each agent's own reward (or the team's).
+
+        A public hook: IQL's loss, and MANSA's ``switch=learn`` on the steps it learns
+        independently (with its own reward statistics ``norm``; ``fold=False`` leaves them as
+        they are, for a signal that is not an update)."""
+        rewards = batch["rewards"]
+        if team_reward:
+            rewards = self.team_rewards(rewards).unsqueeze(-1).expand_as(rewards)
+        active = batch["active"]
+        alive_next = active & ~batch["terminated"]
+        weights = steps.unsqueeze(-1) & active
+        scaled = self.scaled_rewards(rewards, weights if fold else None, norm)
+        return td_targets(scaled, next_values, alive_next, self.cfg.gamma), weights
+
+    def mixer_targets(
+        self,
+        taken: torch.Tensor,
+        next_values: torch.Tensor,
+        batch: dict[str, torch.Tensor],
+        state: torch.Tensor | None,
+        next_state: torch.Tensor | None,
+        fold: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(Q_tot [...], team TD targets [...])`` of the mixer over the agents' values ``[..., N]``
+        (``taken`` with gradients), for any leading shape: the steps of ``batch`` (its ``active``,
+        ``terminated`` and ``rewards``, indexed alike) in states ``state`` and ``next_state``.
+        Team rewards where ``fold`` is True enter the reward statistics (None: none do).
+
+        A public hook: VDN's and QMIX's loss, and MANSA's ``switch=learn`` on the called steps
+        only (so the mixer's cost scales with the calls)."""
+        active = batch["active"]
+        alive_next = active & ~batch["terminated"]
+        zero = torch.zeros((), dtype=taken.dtype, device=taken.device)
+        q_tot = self.mixer(torch.where(active, taken, zero), state)
+        with torch.no_grad():
+            next_tot = self.target_mixer(torch.where(alive_next, next_values, zero), next_state)
+        rewards = self.scaled_rewards(self.team_rewards(batch["rewards"]), fold)
+        return q_tot, td_targets(rewards, next_tot, alive_next.any(dim=-1), self.cfg.gamma)
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()

@@ -19,7 +19,7 @@ from algorithms.on_policy import weighted_mean
 from algorithms.registry import register_algorithm
 from algorithms.value_based import ValueLearner
 from algorithms.value_config import EpsilonGreedyConfig
-from algorithms.value_targets import masked_mse, td_targets
+from algorithms.value_targets import masked_mse
 
 
 @dataclass
@@ -37,20 +37,16 @@ class VDNLearner(ValueLearner):
 
     def _loss(self, batch):
         taken, next_values = self.agent_values(batch)  # [E, L, N] each
-        active = batch["active"]
-        alive_next = active & ~batch["terminated"]
         state = batch.get("state")
-        zero = torch.zeros((), dtype=taken.dtype, device=taken.device)
-        q_tot = self.mixer(
-            torch.where(active, taken, zero), None if state is None else state[:, :-1]
-        )
-        with torch.no_grad():
-            next_tot = self.target_mixer(
-                torch.where(alive_next, next_values, zero), None if state is None else state[:, 1:]
-            )
         filled = batch["filled"]
-        rewards = self.scaled_rewards(self.team_rewards(batch["rewards"]), filled)
-        targets = td_targets(rewards, next_tot, alive_next.any(dim=-1), self.cfg.gamma)
+        q_tot, targets = self.mixer_targets(
+            taken,
+            next_values,
+            batch,
+            None if state is None else state[:, :-1],
+            None if state is None else state[:, 1:],
+            filled,
+        )
         weights = filled.to(q_tot.dtype)
         logs = {
             "q_taken": weighted_mean(q_tot.detach(), weights),

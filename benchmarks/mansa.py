@@ -5,6 +5,7 @@
     python -m benchmarks.mansa --pairing policy                       # IPPO / MAPPO instead of IQL / QMIX
     python -m benchmarks.mansa my_grid.yaml --launcher ray            # another grid file, on Ray
     python -m benchmarks.mansa --plots-only                           # redraw from results.json
+    python -m benchmarks.mansa --mansa-set switch=learn --control-rate 0.03   # + the control run
 
 The runs are a grid (:mod:`benchmarks.grid`; ``benchmarks/mansa.yaml`` by default) run through
 the launchers (``--launcher process|ray|serial``, ``--jobs``): every (task, seed) trains MANSA
@@ -16,13 +17,20 @@ file's: ``--pairing`` and ``--il-set`` / ``--cl-set`` / ``--mansa-set`` write th
 ``--eval-every`` and ``--curve-episodes`` set train.py's ``total_env_steps``, ``env.num_envs``,
 ``eval.every_env_steps`` and ``eval.episodes``. A finished run is not trained again.
 
+``--control-rate RATE`` adds a fourth method (label ``control``): MANSA as set, but calling CL
+at random states with probability RATE (``switcher.mode=random``), the control at the learned
+switcher's rate of calls (for switch=learn the centralised rule at random transitions; switch=act
+has its control in the evaluation below). :mod:`benchmarks.mansa_summary` turns results.json
+files into summary.json.
+
 After each run the worker calls :func:`evaluate_run` (the grid's ``post_run``): it rebuilds
 the trained learner from the run's checkpoint and plays ``--eval-episodes`` greedy episodes on
 fixed seeds; for MANSA with a greedy and with a sampled switcher, its parts alone and the
 controls of :func:`parts_table`, and writes them to ``mansa_eval.json``. The analysis
 (:func:`run_record`) reads each run directory: that file, eval.json (the learning curve:
 train.py's periodic greedy evaluations, MANSA's switcher sampled as its ``act`` plays) and
-metrics.jsonl (CL calls in training, wall-clock split, peak Q per curve window).
+metrics.jsonl (CL calls in training, wall-clock split, peak Q per curve window; for switch=learn
+the share of updates learned with the centralised rule, ``mansa/cl_update_share``).
 
 Written to ``--out``: ``results.json`` (every run: final return, CL-call fractions in training
 and at evaluation, wall-clock split, learning curve, CL calls by episode step, agent positions
@@ -65,7 +73,7 @@ from benchmarks.run_dirs import (
 GRID_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mansa.yaml")
 TASKS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-2s-8x8-2p-2f-coop-v3")
 PAIRINGS = {"value": ("iql", "qmix"), "policy": ("ippo", "mappo")}
-METHODS = ("mansa", "il", "cl")
+METHODS = ("mansa", "il", "cl", "control")
 SIDES = ("cl", "il")  #: MANSA's two learners, as its metrics name them (losses/<side>/...)
 TARGET_FRACTION, TARGET_GAP = 0.05, 0.05
 LATE_POINTS = 3
@@ -105,9 +113,22 @@ def grid_data(args: argparse.Namespace) -> dict:
     sets = (args.mansa_set, args.il_set, args.cl_set)
     if args.pairing or any(s is not None for s in sets):
         data["algorithms"] = method_entries(args.pairing or "value", *(s or () for s in sets))
+    if args.control_rate is not None:
+        data["algorithms"] = [*data["algorithms"], control_entry(data, args.control_rate)]
     if args.methods:
         data["algorithms"] = [a for a in data["algorithms"] if _label(a) in args.methods]
     return data
+
+
+def control_entry(data: dict, rate: float) -> dict[str, object]:
+    """The control at a matched call rate, as a training run (label ``control``): MANSA as the
+    grid sets it, with the switcher calling CL at random states with probability ``rate``. For
+    switch=learn it is the centralised rule at random transitions; set ``rate`` to the learned
+    switcher's share of calls (results.json's ``train_cl_fraction``)."""
+    (mansa,) = [a for a in data["algorithms"] if _label(a) == "mansa"]
+    overrides = list(mansa.get("overrides", [])) if isinstance(mansa, dict) else []
+    overrides += ["algo.switcher.mode=random", f"algo.switcher.rate={rate}"]
+    return {"name": "mansa", "label": "control", "overrides": overrides}
 
 
 # ---------------------------------------------------------------------- after each run
@@ -142,6 +163,14 @@ def evaluate_run(run_dir: str, episodes: int = 100) -> dict:
     figures: dict = {"episodes": episodes}
     if not isinstance(learner, MANSALearner):
         figures["final_greedy_return"] = greedy(learner.act)[0]
+        write_json(os.path.join(run_dir, EVAL_FILE), figures)
+        return figures
+
+    if learner.cfg.learn:  # IL's agents act at evaluation; the CL share is that of updates
+        figures["final_greedy_return"], figures["eval_cl_fraction"] = greedy(learner.act)
+        figures["final_sampled_switcher_return"] = figures["final_greedy_return"]
+        figures["eval_sampled_cl_fraction"] = figures["eval_cl_fraction"]
+        figures["cl_calls_by_step"] = learner.cl_calls_by_step.tolist()
         write_json(os.path.join(run_dir, EVAL_FILE), figures)
         return figures
 
@@ -186,6 +215,14 @@ def _pairing(cell) -> str:
         chosen = [o.split("=", 1)[1] for o in cell.spec.overrides if o.startswith("algo.il=")]
         name = chosen[-1] if chosen else MANSAConfig().il
     return next(p for p, pair in PAIRINGS.items() if name in pair)
+
+
+def _switch(cell) -> str | None:
+    """MANSA's ``algo.switch`` (act or learn); None for a learner alone."""
+    if cell.algo.name != "mansa":
+        return None
+    chosen = [o.split("=", 1)[1] for o in cell.spec.overrides if o.startswith("algo.switch=")]
+    return chosen[-1] if chosen else "act"
 
 
 def _window_curve(run_dir: str, is_mansa: bool) -> tuple[list[dict], list[dict]]:
@@ -236,6 +273,7 @@ def run_record(row: RunRow) -> dict:
         "overrides": [o for o in cell.spec.overrides if o.startswith(("algo", "env.num"))],
         "env_steps": row.record.env_steps,
         "run_dir": os.path.relpath(run_dir),
+        "switch": _switch(cell),
     }
     if not row.record.done:
         return {**run, "error": row.record.error.splitlines()[0], "curve": []}
@@ -257,6 +295,8 @@ def run_record(row: RunRow) -> dict:
         run["timers"] = {
             k.removeprefix("mansa/time_"): v for k, v in last.items() if k.startswith("mansa/time_")
         }
+        run["cl_time_share"] = last.get("mansa/cl_time_share")
+        run["train_cl_update_share"] = last.get("mansa/cl_update_share")  # switch=learn only
     return run
 
 
@@ -522,7 +562,7 @@ def plot(runs: list[dict], out: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
-    colours = {"mansa": "tab:purple", "il": "tab:blue", "cl": "tab:orange"}
+    colours = {"mansa": "tab:purple", "il": "tab:blue", "cl": "tab:orange", "control": "tab:gray"}
     for env_id in sorted({r["env"] for r in runs}):
         task = [r for r in runs if r["env"] == env_id]
         name = env_id.replace("Foraging-", "").replace("-v3", "")
@@ -622,6 +662,11 @@ def main_parser() -> argparse.ArgumentParser:
         ("cl", "the CL learner's settings, alone and inside MANSA"),
     ):
         parser.add_argument(f"--{side}-set", nargs="*", metavar="KEY=VALUE", help=example)
+    parser.add_argument(
+        "--control-rate",
+        type=float,
+        help="also train the control: MANSA calling CL at random states at this rate",
+    )
     parser.add_argument(
         "--plots-only",
         action="store_true",

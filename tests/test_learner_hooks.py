@@ -8,7 +8,12 @@ from toy_envs import CoordinationCore, one_torch_thread  # noqa: F401  (autouse 
 from agents.networks import NetConfig
 from algorithms import get_algorithm
 from algorithms.config import build_config, nested
-from algorithms.on_policy import next_episode_flags, normalise_advantages, ppo_losses
+from algorithms.on_policy import (
+    compute_gae,
+    next_episode_flags,
+    normalise_advantages,
+    ppo_losses,
+)
 
 FAST_PPO = {"rollout_length": 6, "epochs": 2, "minibatches": 2, "net.hidden_size": 16}
 
@@ -135,6 +140,44 @@ def test_ppo_record_step_learns_only_where_asked():
     active = learner.buffer["active"]
     assert (active[:, ~learn] == 0).all() and (active[:, learn] == 1).all()
     assert (learner.buffer["values"] != 0).all()  # values on every step, whoever acted
+
+
+def test_ppo_rollout_advantages_are_gae_over_the_buffer():
+    learner = ppo("ippo", CoordinationCore(3, length=4))
+    last = drive(learner, CoordinationCore(3, length=4))
+    data, cfg = learner.buffer, learner.cfg
+    expected, _ = compute_gae(
+        data["rewards"], data["values"], data["dones"], last, cfg.gamma, cfg.gae_lambda
+    )
+    assert torch.equal(learner.rollout_advantages(last), expected)
+
+
+def test_ppo_share_actor_makes_one_policy_with_two_critics():
+    local, central = ppo("ippo", CoordinationCore(3)), ppo("mappo", CoordinationCore(3))
+    central.share_actor(local)
+    assert central.actor is local.actor and central.generator is local.generator
+    shared = {id(p) for p in local.actor.parameters()}
+    assert shared <= {id(p) for p in central.params}
+    assert not shared & {id(p) for p in central.critic.parameters()}
+    group = central.optimizer.param_groups[0]["params"]
+    assert [id(p) for p in group] == [id(p) for p in central.params]
+
+
+def test_ppo_imitation_raises_the_likelihood_of_the_given_actions():
+    def run(coef):
+        learner = ppo("ippo", CoordinationCore(3, length=4), ent_coef=0.0)
+        last = drive(learner, CoordinationCore(3, length=4), np.zeros(3, dtype=bool))
+        learner.buffer["actions"][:] = 1  # "another policy's" actions, on every entry
+        weights = torch.ones_like(learner.buffer["values"])
+        metrics = learner.update_from_rollout(last, (weights, coef) if coef else None)
+        obs = learner.buffer["obs"].flatten(0, 1)
+        with torch.no_grad():
+            dist, _ = learner.actor.distribution(obs, learner.buffer["mask"].flatten(0, 1))
+        return float(dist.probs[..., 1].mean()), metrics
+
+    (cloned, metrics), (plain, plain_metrics) = run(1.0), run(0.0)
+    assert "losses/transfer_loss" in metrics and "losses/transfer_loss" not in plain_metrics
+    assert cloned > plain + 0.02  # 4 Adam steps at lr 3e-3 on the clone term alone
 
 
 @pytest.mark.parametrize(("name", "overrides"), [("ippo", {"net.recurrent": True}), ("mfac", {})])

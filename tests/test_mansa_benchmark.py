@@ -335,3 +335,21 @@ def test_target_check_covers_the_sampled_switcher():
         "- E, sampled switcher: final return 0.930 vs 0.900: met; CL calls at evaluation 6.00%: NOT met"
         in table
     )
+
+
+def test_switch_learn_grid_reports_update_share_and_trains_the_control(tmp_path):
+    from benchmarks import mansa_summary
+
+    bench.main(tiny(tmp_path, "--mansa-set", "switch=learn", "--control-rate", "0.1"))
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(r["method"] for r in runs) == ["cl", "control", "il", "mansa"]
+    (mansa,) = [r for r in runs if r["method"] == "mansa"]
+    (control,) = [r for r in runs if r["method"] == "control"]
+    assert mansa["switch"] == "learn" and 0.0 <= mansa["train_cl_update_share"] <= 1.0
+    assert mansa["eval_cl_fraction"] == 0.0  # IL's agents act at evaluation
+    assert 0.0 <= mansa["cl_time_share"] <= 1.0 and "cl_update" in mansa["timers"]
+    assert "algo.switcher.mode=random" in control["overrides"]
+    assert "algo.switch=learn" in control["overrides"]
+    (row,) = mansa_summary.summary([str(tmp_path)])
+    assert row["switch"] == "learn" and row["seeds"][0]["control_return"] is not None
+    assert row["target_met"] in (True, False)

@@ -15,6 +15,17 @@ masked and only IL can act.
 ``algo=mansa algo.il_cfg.lr=1e-3 algo.cl_cfg.mixing_embed_dim=64``: the sub-learners' settings
 are overrides of their own config dataclasses (:func:`algorithms.config.build_config`).
 
+``algo.switch`` says what a call switches (the paper reads both ways):
+
+- ``act`` (the default, described above): CL's agents pick the called step's joint action. With
+  ``transfer_weight > 0`` IL also clones CL's actions on those steps (:mod:`.transfer`).
+- ``learn``: IL's agents act on every step; a called transition is learned with CL's centralised
+  rule: the mixer's TD loss over the same agent Qs (:mod:`.learn_value`), or the central critic's
+  advantage and value target for IPPO's actor (:mod:`.learn_policy`). A call is then a
+  centralised update, and the switcher, whose choice pays off only through later updates, is
+  paid at once by a proxy: how far the two rules' learning signals at that transition disagree
+  (TD errors, or advantages), over its running std, minus ``cost`` per call.
+
 The paper published no code; the choices it leaves open, made here:
 
 - **Switcher** (:mod:`~algorithms.mansa.switcher`): PPO with a two-way policy, run by the PPO core's
@@ -22,7 +33,8 @@ The paper published no code; the choices it leaves open, made here:
   whose CL probability has collapsed still tries CL (and its CL gets steps of its own).
   ``switcher.stall_input`` shows where a feed-forward IL's greedy play has frozen (repeated
   observations), which a switcher seeing one state cannot tell from an ordinary step.
-  ``switcher.mode=il`` / ``cl`` fixes the decision instead, through the same code.
+  ``switcher.mode=il`` / ``cl`` / ``random`` fixes the decision instead, through the same code
+  (``random``: CL at random states at ``switcher.rate``, the control at a matched call rate).
 - **Budget**: ``budget`` calls per episode of each copy (``budget_scope=episode``) or for the run
   over all copies (``run``; the lowest copy indices go first). Only granted calls are charged.
 - **Value CL targets** are in-sample (``cl_bootstrap=taken``): fed mostly by IQL's steps, QMIX

@@ -17,12 +17,21 @@ from algorithms.base import AlgoConfig
 from algorithms.config import build_config
 from algorithms.registry import get_algorithm
 from algorithms.value_config import BOOTSTRAPS
+from envs.hints import closest_hint
 
 #: learners allowed on each side, by family
 IL_LEARNERS = {"iql": "value", "ippo": "policy"}
 CL_LEARNERS = {"qmix": "value", "vdn": "value", "mappo": "policy"}
 BUDGET_SCOPES = ("episode", "run")
-SWITCHER_MODES = ("learned", "il", "cl")
+#: what the switcher switches: who acts (``act``) or which learning rule a transition gets (``learn``)
+SWITCHES = ("act", "learn")
+#: the CL learners with a centralised learning rule that ``switch=learn`` can apply to IL's agents
+LEARN_RULES = {
+    "qmix": "the mixer's TD loss",
+    "vdn": "the sum's TD loss",
+    "mappo": "the central critic",
+}
+SWITCHER_MODES = ("learned", "il", "cl", "random")
 
 
 @dataclass
@@ -30,7 +39,10 @@ class SwitcherConfig:
     """The switcher: PPO on a two-way (IL, CL) policy over the global state."""
 
     mode: str = "learned"
-    """learned (PPO), or fixed: il (never call CL), cl (call CL whenever the budget allows)."""
+    """learned (PPO), or fixed: il (never call CL), cl (call CL whenever the budget allows), random
+    (call CL with probability ``rate`` where the budget allows: the control at a matched rate)."""
+    rate: float = 0.05
+    """mode=random only: the probability of a call per copy and step."""
     lr: float = 3e-4
     """Adam learning rate (actor and critic)."""
     gamma: float = 0.99
@@ -86,6 +98,8 @@ class SwitcherConfig:
             raise ValueError(f"{prefix}.net.recurrent=true is not supported (one decision a step)")
         if not 0.0 < self.init_cl_prob < 1.0:
             raise ValueError(f"{prefix}.init_cl_prob must lie in (0, 1), got {self.init_cl_prob}")
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"{prefix}.rate must lie in [0, 1], got {self.rate}")
         if not 0.0 <= self.explore <= 1.0:
             raise ValueError(f"{prefix}.explore must lie in [0, 1], got {self.explore}")
 
@@ -118,6 +132,16 @@ class MANSAConfig(AlgoConfig):
     on-policy sub-learners (value-based ones update every env_steps_per_update steps regardless)."""
     switcher: SwitcherConfig = field(default_factory=SwitcherConfig)
     """The switcher agent."""
+    switch: str = "act"
+    """What a CL call switches: act (CL's agents pick that step's joint action) or learn (IL's
+    agents always act; a called transition is learned with CL's centralised rule: the mixer's TD
+    loss over the same agent Qs, or the central critic's advantage). With learn the switcher is
+    rewarded by how much the centralised rule would change the update, minus ``cost`` per call
+    (in units of that signal's running std); see :mod:`algorithms.mansa`."""
+    transfer_weight: float = 0.0
+    """switch=act only: weight of a behaviour-cloning term that teaches IL CL's actions on the
+    steps CL acted (value pairing: DQfD's large-margin loss; on-policy: CL's action's
+    log-likelihood under IL's actor). 0: off."""
 
     def __post_init__(self):
         if self.il not in IL_LEARNERS:
@@ -149,6 +173,7 @@ class MANSAConfig(AlgoConfig):
         if self.rollout_length < 1:
             raise ValueError(f"algo.rollout_length must be at least 1, got {self.rollout_length}")
         self.switcher.check("algo.switcher")
+        self._check_switch()
         # build the sub-learners' configs now, so that a bad key is refused before training
         for key, sub in (("il_cfg", self.il_config), ("cl_cfg", self.cl_config)):
             if sub.net.recurrent:
@@ -156,6 +181,39 @@ class MANSAConfig(AlgoConfig):
                     f"algo.{key}.net.recurrent=true is not supported by mansa (the switcher hands "
                     "single steps to either learner)"
                 )
+
+    def _check_switch(self) -> None:
+        if self.switch not in SWITCHES:
+            raise ValueError(
+                f"algo.switch must be one of {list(SWITCHES)}, got {self.switch!r}"
+                + closest_hint(str(self.switch), SWITCHES, "choices")
+            )
+        if not (self.transfer_weight >= 0 and math.isfinite(self.transfer_weight)):
+            raise ValueError(
+                f"algo.transfer_weight must be a finite number >= 0, got {self.transfer_weight}"
+            )
+        if self.switch != "learn":
+            return
+        if self.cl not in LEARN_RULES:
+            raise ValueError(
+                f"algo.switch=learn needs a CL with a centralised learning rule "
+                f"({', '.join(sorted(LEARN_RULES))}), got algo.cl={self.cl}"
+            )
+        if self.transfer_weight > 0:
+            raise ValueError(
+                "algo.transfer_weight applies to switch=act only (with switch=learn IL's agents "
+                "act on every step: there is no CL action to learn from); set it to 0"
+            )
+        if not self.on_policy and self.il_cfg:
+            raise ValueError(
+                "algo.il_cfg has no effect with switch=learn in the value pairing: one learner "
+                "(CL's class, with the independent rule on uncalled steps) takes algo.cl_cfg"
+            )
+
+    @property
+    def learn(self) -> bool:
+        """True with ``switch=learn``."""
+        return self.switch == "learn"
 
     @property
     def on_policy(self) -> bool:

@@ -18,15 +18,19 @@ import torch
 
 from algorithms.base import Learner, NonFiniteLossError
 from algorithms.mansa.config import MANSAConfig
+from algorithms.mansa.decisions import UNLIMITED, SwitchDecisions
+from algorithms.mansa.learn_policy import advantage_disagreement, share_policy
+from algorithms.mansa.learn_value import RULE_LEARNERS, ValueRuleSide
 from algorithms.mansa.sides import side
-from algorithms.mansa.switcher import STALL_CAP, Switcher, SwitchMemory, stall_counts
+from algorithms.mansa.switcher import Switcher, SwitchMemory, stall_counts
+from algorithms.mansa.transfer import DemonstrationIQL, transfer_side
+from algorithms.on_policy import ValueNorm
 from algorithms.registry import get_algorithm
 
 TIMERS = ("il_act", "cl_act", "il_update", "cl_update", "switcher", "env")
-UNLIMITED = np.iinfo(np.int64).max // 2
 
 
-class MANSALearner(Learner):
+class MANSALearner(SwitchDecisions, Learner):
     """An IL learner, a CL learner and a :class:`Switcher` that decides per copy and step who acts."""
 
     needs_state = True
@@ -38,9 +42,25 @@ class MANSALearner(Learner):
         super().__init__(cfg, env, device, seed)
         b = env.num_envs
         self.length = cfg.rollout_length
-        #: the two sides (:mod:`algorithms.mansa.sides`); ``.learner`` is the learner itself
-        self.il = side(get_algorithm(cfg.il)[1](cfg.il_config, env, device, seed))
-        self.cl = side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
+        learned = cfg.switcher.mode == "learned"
+        #: the two sides (:mod:`algorithms.mansa.sides`); ``.learner`` is the learner itself. With
+        #: switch=learn in the value pairing one learner applies both rules: ``cl`` is None
+        self.il, self.cl = None, None
+        if cfg.learn and not cfg.on_policy:
+            rule = RULE_LEARNERS[cfg.cl](cfg.cl_config, env, device, seed)
+            self.il = ValueRuleSide(rule, keep=learned)
+        elif cfg.transfer_weight > 0:  # IL also learns CL's actions (:mod:`.transfer`)
+            il_cls = DemonstrationIQL if cfg.il == "iql" else get_algorithm(cfg.il)[1]
+            il = il_cls(cfg.il_config, env, device, seed)
+            self.il = transfer_side(il, cfg.transfer_weight)
+            self.cl = side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
+        else:
+            self.il = side(get_algorithm(cfg.il)[1](cfg.il_config, env, device, seed))
+            self.cl = side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
+            if cfg.learn:
+                share_policy(self.il, self.cl)
+        #: switch=learn: running statistics of the switcher's signal (its scale)
+        self.signal_norm = ValueNorm(device=self.device)
         self.budget = cfg.budget
         state_dim = int(np.prod(env.state_space.shape))
         self.stall_input = cfg.switcher.stall_input
@@ -67,58 +87,6 @@ class MANSALearner(Learner):
         self._stall = np.zeros(b, dtype=np.int64)  # its stall count
         self.cl_calls = 0
         self.timers = dict.fromkeys(TIMERS, 0.0)
-
-    # ------------------------------------------------------------------ budget
-    def _calls_left(self) -> np.ndarray:
-        """``[B]`` CL calls each copy may make now."""
-        if self.budget is None:
-            return np.full(self.env.num_envs, UNLIMITED, dtype=np.int64)
-        if self.cfg.budget_scope == "run":
-            return np.full(self.env.num_envs, self._run_calls_left, dtype=np.int64)
-        return self.budget - self._episode_calls
-
-    def _stall_now(self) -> np.ndarray:
-        """``[B]`` the stall count of this step's joint observation (in training), from the last decision's."""
-        return stall_counts(self._obs, self._last_obs, self._stall, self._step == 0)
-
-    def _inputs(self, state: np.ndarray, calls_left: np.ndarray, stall: np.ndarray) -> torch.Tensor:
-        """The switcher's inputs: the flattened state, the fraction of the budget left (with a budget)
-        and ``min(stall, STALL_CAP) / STALL_CAP`` (with ``stall_input``)."""
-        columns = [np.asarray(state, dtype=np.float32).reshape(len(calls_left), -1)]
-        if self.budget is not None:
-            fraction = calls_left / self.budget if self.budget > 0 else np.zeros(len(calls_left))
-            columns.append(fraction.astype(np.float32)[:, None])
-        if self.stall_input:
-            columns.append((np.minimum(stall, STALL_CAP) / STALL_CAP).astype(np.float32)[:, None])
-        return torch.as_tensor(np.concatenate(columns, axis=1)).to(self.device)
-
-    def _decide(
-        self,
-        inputs: torch.Tensor,
-        calls_left: np.ndarray,
-        greedy: bool,
-        shared: bool,
-        generator: torch.Generator | None = None,
-        explore: float = 0.0,
-    ):
-        """CL decisions ``[B]`` (bool, within the budget), the switcher's choices and their
-        log-probs, and the unmasked CL probabilities. ``shared``: the copies draw on one pool of
-        ``calls_left[0]`` calls (the run budget while training); the lowest indices go first."""
-        allowed = torch.as_tensor(calls_left > 0).to(self.device)
-        mode = self.cfg.switcher.mode
-        if mode == "learned":
-            choices, log_probs, p_cl = self.switcher.decide(
-                inputs, allowed, greedy, generator, explore
-            )
-        else:
-            choices = (
-                allowed.long() if mode == "cl" else torch.zeros_like(allowed, dtype=torch.long)
-            )
-            log_probs, p_cl = torch.zeros(len(choices)), choices.float()
-        cl = choices.cpu().numpy().astype(bool)
-        if shared:
-            cl &= np.cumsum(cl) <= calls_left[0]
-        return cl, choices, log_probs, p_cl
 
     # ------------------------------------------------------------------ collection
     @contextmanager
@@ -154,6 +122,7 @@ class MANSALearner(Learner):
         gamma, learned = self.cfg.switcher.gamma, self.cfg.switcher.mode == "learned"
         shared = self.budget is not None and self.cfg.budget_scope == "run"
         calls, p_sum, finished_calls, finished_left, call_steps = 0, 0.0, [], [], []
+        self.rollout_calls = np.zeros((self.length, b), dtype=bool)
         for t in range(self.length):
             obs = self._obs.reshape(b, env.num_agents, -1)
             mask, state = env.action_mask(), env.state().reshape(b, -1)
@@ -167,8 +136,9 @@ class MANSALearner(Learner):
                     shared=shared,
                     explore=self.cfg.switcher.explore,
                 )
+            acting = cl & (not self.cfg.learn)  # with switch=learn IL's agents always act
             actions = self._joint_actions(
-                obs, mask, state, cl, lambda s, o, m, x: s.behaviour(o, m, x), timed=True
+                obs, mask, state, acting, lambda s, o, m, x: s.behaviour(o, m, x), timed=True
             )
             if self.call_recorder is not None:
                 self.call_recorder(env, cl.copy(), self._step.copy())
@@ -176,14 +146,12 @@ class MANSALearner(Learner):
             with self._timer("env"):
                 step = env.step(actions)
             next_obs, rewards, terminated, truncated, info = step
-            for learner_side, own, timer in (
-                (self.il, ~cl, "il_update"),
-                (self.cl, cl, "cl_update"),
-            ):
+            for learner_side, own, timer in self._recorders(cl):
                 with self._timer(timer):
                     learner_side.record(t, obs, mask, state, actions, own, step)
 
             # bookkeeping: calls, budget, where in the episode
+            self.rollout_calls[t] = cl
             n_calls = int(cl.sum())
             calls += n_calls
             p_sum += float(p_cl.sum())
@@ -198,9 +166,11 @@ class MANSALearner(Learner):
 
             ended = info.get("_final", np.zeros(b, dtype=bool))
             if learned:  # the switcher's reward: team reward minus the cost of the calls granted
-                with self._timer("switcher"):
+                with self._timer("switcher"):  # (switch=learn: paid after the rollout instead)
                     team = rewards.sum(axis=1) if env.team_reward == "sum" else rewards.mean(axis=1)
                     sw_rewards = team.astype(np.float32) - cost * cl
+                    if self.cfg.learn:
+                        sw_rewards = np.zeros(b, dtype=np.float32)
                     bootstrap = ended & ~terminated.any(axis=1)
                     if bootstrap.any():  # time limit: bootstrap from the final state
                         final_stall = stall_counts(
@@ -254,14 +224,44 @@ class MANSALearner(Learner):
                 )  # at the end of episodes
         return metrics
 
+    def _recorders(self, cl: np.ndarray) -> list[tuple[Any, np.ndarray, str]]:
+        """``(side, steps [B], timer)``: the steps each side learns from (value switch=learn: one
+        side, given the calls)."""
+        if self.cl is None:
+            return [(self.il, cl, "il_update")]
+        return [(self.il, ~cl, "il_update"), (self.cl, cl, "cl_update")]
+
+    def _pay_switcher(self, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
+        """switch=learn: the switcher's rewards for the rollout, ``calls * (signal / std - cost)``,
+        added to what its buffer holds (time-limit bootstraps)."""
+        if self.cl is None:
+            signal = self.il.signal(obs, state)
+        else:
+            signal = advantage_disagreement(self.il, self.cl, obs, state)
+        signal_t = torch.as_tensor(signal, dtype=torch.float32)
+        self.signal_norm.update(signal_t)
+        scaled = signal_t / self.signal_norm.std.float()
+        calls = torch.as_tensor(self.rollout_calls, dtype=torch.float32)
+        self.switcher.buffer.data["rewards"] += calls * (scaled - self.cfg.cost)
+        out = {"mansa/signal": float(signal_t.mean())}
+        if self.rollout_calls.any():
+            out["mansa/signal_called"] = float(scaled[calls.bool()].mean())
+        return out
+
     def train_iteration(self) -> dict[str, float]:
         metrics = self._collect()
         b = self.env.num_envs
         obs, state = self._obs.reshape(b, self.env.num_agents, -1), self.env.state().reshape(b, -1)
+        if self.cfg.learn and self.cfg.switcher.mode == "learned":
+            with self._timer("switcher"):
+                metrics.update(self._pay_switcher(obs, state))
         for prefix, learner_side, timer in (
             ("il", self.il, "il_update"),
             ("cl", self.cl, "cl_update"),
         ):
+            if learner_side is None:
+                continue
+            mixer_before = getattr(learner_side.learner, "mixer_seconds", 0.0)
             with self._timer(timer):
                 try:
                     sub = learner_side.update(self.length * b, obs, state)
@@ -272,6 +272,9 @@ class MANSALearner(Learner):
             for key, value in sub.items():
                 group, _, rest = key.partition("/")
                 metrics[f"{group}/{prefix}/{rest}"] = value
+            mixer = getattr(learner_side.learner, "mixer_seconds", 0.0) - mixer_before
+            self.timers["il_update"] -= mixer  # value switch=learn: the mixer's part is CL's
+            self.timers["cl_update"] += mixer
         if self.cfg.switcher.mode == "learned":
             with self._timer("switcher"):
                 with torch.no_grad():
@@ -286,18 +289,16 @@ class MANSALearner(Learner):
         metrics["mansa/cl_time_share"] = (self.timers["cl_act"] + self.timers["cl_update"]) / max(
             learn, 1e-12
         )
+        if self.cfg.learn:  # the share of the samples learned with the centralised rule
+            rule_steps = getattr(self.il.learner, "rule_steps", None)
+            metrics["mansa/cl_update_share"] = (
+                rule_steps["central"] / max(sum(rule_steps.values()), 1)
+                if rule_steps is not None
+                else self.cl_calls / max(self.env_steps, 1)
+            )
         return metrics
 
     # ------------------------------------------------------------------ acting
-    def initial_memory(self, copies: int) -> SwitchMemory:
-        """What an evaluation episode starts with: every copy's calls left, no call made yet."""
-        left = (
-            UNLIMITED
-            if self.budget is None
-            else (self._run_calls_left if self.cfg.budget_scope == "run" else self.budget)
-        )
-        return SwitchMemory(np.full(copies, left, dtype=np.int64), np.zeros(copies, dtype=bool))
-
     @torch.no_grad()
     def act(
         self, obs, mask=None, state=None, hidden=None, greedy=True, switcher_greedy: bool = False
@@ -330,6 +331,7 @@ class MANSALearner(Learner):
         cl, _, _, _ = self._decide(
             inputs, calls_left, switcher_greedy, shared=False, generator=self.switcher.act_generator
         )
+        cl &= not self.cfg.learn  # switch=learn: IL's agents act, and evaluation learns nothing
         actions = self._joint_actions(
             np.asarray(obs).reshape(b, self.env.num_agents, -1),
             mask,
@@ -342,11 +344,11 @@ class MANSALearner(Learner):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "il": self.il.learner.state_dict(),
             "il_side": self.il.state_dict(),
-            "cl": self.cl.learner.state_dict(),
-            "cl_side": self.cl.state_dict(),
+            "cl": self.cl.learner.state_dict() if self.cl is not None else None,
+            "cl_side": self.cl.state_dict() if self.cl is not None else None,
             "switcher": self.switcher.state_dict(),
             "env": self.env,
             "obs": self._obs,
@@ -361,10 +363,15 @@ class MANSALearner(Learner):
             "env_steps": self.env_steps,
             "updates": self.updates,
         }
+        if self.cfg.learn:  # (switch=act's checkpoints stay as they were)
+            state["signal_norm"] = self.signal_norm.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.env = state["env"]
         for learner_side, key in ((self.il, "il"), (self.cl, "cl")):
+            if learner_side is None:
+                continue
             learner_side.learner.load_state_dict(state[key])
             learner_side.learner.env = self.env
             learner_side.load_state_dict(state[f"{key}_side"])
@@ -376,6 +383,8 @@ class MANSALearner(Learner):
         if "stall" in state:  # checkpoints from before stall_input have none (and no stall input)
             self._last_obs = state["last_obs"]
             self._stall = np.array(state["stall"], dtype=np.int64)
+        if "signal_norm" in state:  # checkpoints from before switch=learn have none
+            self.signal_norm.load_state_dict(state["signal_norm"])
         self.cl_calls = int(state["cl_calls"])
         self.cl_calls_by_step = np.array(state["cl_calls_by_step"], dtype=np.int64)
         self.timers = dict(state["timers"])

@@ -1,0 +1,107 @@
+"""CL-to-IL transfer for ``switch=act`` (``transfer_weight > 0``): IL also learns CL's actions.
+
+Where CL acts on a few percent of the steps, IL learns its values from those steps but not that
+CL chose differently; a behaviour-cloning term carries the choice over, weighted by
+``transfer_weight``, on the steps CL acted only:
+
+- value pairing: DQfD's large-margin loss (Hester et al. 2018),
+  ``max_a [Q_i(o_i, a) + m * (a != a_CL)] - Q_i(o_i, a_CL)`` over the valid actions, ``m`` =
+  :data:`MARGIN`, added to IQL's TD loss (the replay keeps which steps CL acted: ``demo``);
+- on-policy: ``-log pi_IL(a_CL | o_i)`` added to IPPO's PPO loss (the ``imitation`` argument of
+  :meth:`~algorithms.ppo.PPOLearner.update_from_rollout`), also in a rollout where IL made no step.
+
+With weight 0 none of this is built: MANSA runs as without it, bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from algorithms.iql import IQLLearner
+from algorithms.mansa.sides import PolicySide, ValueSide
+from algorithms.replay import Field
+from algorithms.value_targets import allow_all_if_empty
+
+#: DQfD's margin between CL's action and any other
+MARGIN = 0.8
+
+
+class DemonstrationIQL(IQLLearner):
+    """IQL plus DQfD's large-margin loss on the stored steps CL acted (``demo``)."""
+
+    #: weight of the margin loss (set by MANSA from ``transfer_weight``)
+    transfer_weight: float = 0.0
+
+    def _step_fields(self, n: int):
+        return {**super()._step_fields(n), "demo": Field((), np.bool_)}
+
+    def _loss(self, batch):
+        loss, logs = super()._loss(batch)
+        demo = batch["demo"] & batch["filled"]  # [E, L]
+        if not demo.any():
+            return loss, {**logs, "transfer_loss": torch.zeros(())}
+        q = self.q_sequence(self.q_net, batch["obs"])[:, :-1][demo]  # [K, N, A]
+        actions = batch["actions"][demo]  # [K, N]
+        valid = allow_all_if_empty(batch["mask"][:, :-1][demo])
+        margins = MARGIN * torch.ones_like(q).scatter(-1, actions.unsqueeze(-1), 0.0)
+        best = torch.where(valid, q + margins, torch.full_like(q, -torch.inf)).amax(-1)
+        gaps = best - q.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # [K, N], >= 0
+        live = batch["active"][demo].to(q.dtype)
+        margin_loss = (gaps * live).sum() / live.sum().clamp(min=1.0)
+        return loss + self.transfer_weight * margin_loss, {
+            **logs,
+            "transfer_loss": margin_loss.detach(),
+        }
+
+
+class TransferValueSide(ValueSide):
+    """IQL's side, recording which steps CL acted (``own`` is IL's steps)."""
+
+    def record(self, t, obs, mask, state, actions, own, step) -> None:
+        state = state if self.learner.needs_state else None
+        self.learner.record_step(obs, mask, state, actions, *step, demo=~own)
+
+
+class TransferPolicySide(PolicySide):
+    """IPPO's side, adding a behaviour-cloning term on CL's steps to each update."""
+
+    def __init__(self, learner: Any, weight: float):
+        super().__init__(learner)
+        self.weight = weight
+        t, b, n = learner.cfg.rollout_length, learner.env.num_envs, learner.env.num_agents
+        #: ``[T, B, N]`` 1 where CL acted and the agent was still in its episode
+        self.demo_weights = np.zeros((t, b, n), dtype=np.float32)
+
+    def record(self, t, obs, mask, state, actions, own, step) -> None:
+        self.demo_weights[t] = ~self.agent_done & ~own[:, None]  # flags before the step
+        super().record(t, obs, mask, state, actions, own, step)
+
+    def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
+        learner = self.learner
+        weights = torch.as_tensor(self.demo_weights)
+        if self.own_steps == 0 and not weights.any():
+            return {}
+        self.own_steps = 0
+        last_values = learner.rollout_values(obs, state, self.starts)
+        metrics = learner.update_from_rollout(last_values, (weights, self.weight))
+        learner.updates += 1
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "demo_weights": self.demo_weights.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.demo_weights = np.array(state["demo_weights"], dtype=np.float32)
+
+
+def transfer_side(learner: Any, weight: float) -> ValueSide | PolicySide:
+    """IL's side with the transfer term at ``weight`` (the learner built as :class:`DemonstrationIQL`
+    for the value pairing)."""
+    if isinstance(learner, DemonstrationIQL):
+        learner.transfer_weight = weight
+        return TransferValueSide(learner)
+    return TransferPolicySide(learner, weight)

@@ -1,0 +1,125 @@
+"""MANSA's decisive figures as one machine-readable file, regenerated from result folders.
+
+    python -m benchmarks.mansa_summary RESULTS_DIR [RESULTS_DIR ...] --out SUMMARY.json
+
+Every ``results.json`` under the folders given (written by :mod:`benchmarks.mansa`) gives one
+row per study folder, task, pairing and ``switch``: per seed MANSA's return (sampled switcher,
+as its ``act`` plays; the greedy switcher's beside it), IL's and CL's alone, the CL share in
+training (of steps for switch=act, of updates for switch=learn) and at evaluation, and the
+control's return at the same call rate (switch=act: CL's action at random steps, from the
+evaluation; switch=learn: the ``control`` training run, the centralised rule at random states).
+``target_met`` is DESIGN 3's target on the seed means: MANSA >= CL alone - 0.05, a CL share
+<= 5% in training, and MANSA above the control; None where a figure is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from benchmarks.run_dirs import write_json
+
+TARGET_SHARE, TARGET_GAP = 0.05, 0.05
+#: switch=act's control in mansa_eval.json: CL's greedy joint action at random steps
+ACT_CONTROL = "cl_random_steps"
+
+
+def _by_seed(runs: list[dict], method: str, env: str, pairing: str) -> dict[int, dict]:
+    return {
+        r["seed"]: r
+        for r in runs
+        if r["method"] == method and r["env"] == env and r["pairing"] == pairing
+    }
+
+
+def seed_figures(mansa: dict, il: dict | None, cl: dict | None, control: dict | None) -> dict:
+    """One seed's figures (None where the run is missing)."""
+    learn = mansa.get("switch") == "learn"
+    share = mansa.get("train_cl_update_share") if learn else None
+    if learn:
+        control_return = control.get("final_greedy_return") if control else None
+    else:
+        control_return = mansa.get("final_part_returns", {}).get(ACT_CONTROL)
+    return {
+        "seed": mansa["seed"],
+        "mansa_return": mansa.get("final_sampled_switcher_return", mansa["final_greedy_return"]),
+        "mansa_greedy_switcher_return": mansa["final_greedy_return"],
+        "il_return": il["final_greedy_return"] if il else None,
+        "cl_return": cl["final_greedy_return"] if cl else None,
+        "cl_share_train": share if share is not None else mansa.get("train_cl_fraction"),
+        "cl_share_eval": mansa.get("eval_sampled_cl_fraction", mansa.get("eval_cl_fraction")),
+        "control_return": control_return,
+        "cl_time_share": mansa.get("cl_time_share"),
+    }
+
+
+def target_met(seeds: list[dict]) -> bool | None:
+    """The target on the seed means; None if a figure it needs is missing."""
+    keys = ("mansa_return", "cl_return", "cl_share_train", "control_return")
+    if not seeds or any(s[k] is None for s in seeds for k in keys):
+        return None
+    mean = {k: float(np.mean([s[k] for s in seeds])) for k in keys}
+    return bool(
+        mean["mansa_return"] >= mean["cl_return"] - TARGET_GAP
+        and mean["cl_share_train"] <= TARGET_SHARE
+        and mean["mansa_return"] > mean["control_return"]
+    )
+
+
+def study_rows(runs: list[dict], study: str) -> list[dict]:
+    """The rows of one results.json (failed runs left out)."""
+    runs = [r for r in runs if "error" not in r]
+    rows = []
+    keys = sorted({(r["env"], r["pairing"]) for r in runs if r["method"] == "mansa"})
+    for env, pairing in keys:
+        mansa = _by_seed(runs, "mansa", env, pairing)
+        il, cl, control = (_by_seed(runs, m, env, pairing) for m in ("il", "cl", "control"))
+        switches = sorted({r.get("switch") or "act" for r in mansa.values()})
+        for switch in switches:
+            seeds = [
+                seed_figures(r, il.get(seed), cl.get(seed), control.get(seed))
+                for seed, r in sorted(mansa.items())
+                if (r.get("switch") or "act") == switch
+            ]
+            rows.append(
+                {
+                    "study": study,
+                    "task": env,
+                    "pairing": pairing,
+                    "switch": switch,
+                    "seeds": seeds,
+                    "target_met": target_met(seeds),
+                }
+            )
+    return rows
+
+
+def summary(folders: list[str]) -> list[dict]:
+    """Every row of every results.json under ``folders``, by study folder path."""
+    rows = []
+    for folder in folders:
+        for root, _, files in sorted(os.walk(folder)):
+            if "results.json" in files:
+                with open(os.path.join(root, "results.json")) as f:
+                    runs = json.load(f)
+                rows += study_rows(runs, os.path.relpath(root, folder))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", help="result folders, searched for results.json")
+    parser.add_argument("--out", required=True, help="the summary file to write")
+    args = parser.parse_args(argv)
+    rows = summary(args.folders)
+    write_json(args.out, rows)
+    met = sum(r["target_met"] is True for r in rows)
+    print(f"wrote {args.out}: {len(rows)} rows, target met in {met}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

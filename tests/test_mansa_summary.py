@@ -1,0 +1,82 @@
+"""benchmarks/mansa_summary.py: summary.json from a tiny synthetic result folder."""
+
+import json
+
+from benchmarks import mansa_summary
+
+
+def run(method, seed, ret, **extra):
+    return {
+        "env": "Foraging-8x8-2p-2f-coop-v3",
+        "pairing": "value",
+        "method": method,
+        "seed": seed,
+        "final_greedy_return": ret,
+        **extra,
+    }
+
+
+def test_summary_rows_per_study_task_pairing_and_switch(tmp_path):
+    act = [
+        run("il", 0, 0.7),
+        run("cl", 0, 0.9),
+        run(
+            "mansa",
+            0,
+            0.91,
+            switch="act",
+            final_sampled_switcher_return=0.93,
+            train_cl_fraction=0.04,
+            eval_sampled_cl_fraction=0.03,
+            final_part_returns={"cl_random_steps": 0.88},
+        ),
+        run("mansa", 1, 0.5, error="NonFiniteLossError"),  # failed runs are left out
+    ]
+    learn = [
+        run("il", 0, 0.7),
+        run("cl", 0, 0.9),
+        run("il", 1, 0.6),
+        run("cl", 1, 0.95),
+        run("mansa", 0, 0.8, switch="learn", train_cl_fraction=0.1, train_cl_update_share=0.03),
+        run("mansa", 1, 0.9, switch="learn", train_cl_fraction=0.1, train_cl_update_share=0.03),
+        run("control", 0, 0.85),  # the control run of seed 1 is missing
+    ]
+    for name, runs in (("act", act), ("nested/learn", learn)):
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "results.json").write_text(json.dumps(runs))
+    out = tmp_path / "summary.json"
+    mansa_summary.main([str(tmp_path), "--out", str(out)])
+    rows = {r["study"]: r for r in json.loads(out.read_text())}
+    assert set(rows) == {"act", "nested/learn"}
+    row = rows["act"]
+    assert (row["task"], row["pairing"], row["switch"]) == (
+        "Foraging-8x8-2p-2f-coop-v3",
+        "value",
+        "act",
+    )
+    (seed,) = row["seeds"]
+    assert seed == {
+        "seed": 0,
+        "mansa_return": 0.93,
+        "mansa_greedy_switcher_return": 0.91,
+        "il_return": 0.7,
+        "cl_return": 0.9,
+        "cl_share_train": 0.04,
+        "cl_share_eval": 0.03,
+        "control_return": 0.88,
+        "cl_time_share": None,
+    }
+    assert row["target_met"] is True  # 0.93 >= 0.85, 4% <= 5%, above 0.88
+    learn_row = rows["nested/learn"]
+    assert learn_row["switch"] == "learn" and [s["seed"] for s in learn_row["seeds"]] == [0, 1]
+    assert learn_row["seeds"][0]["cl_share_train"] == 0.03  # the share of updates
+    assert learn_row["seeds"][0]["control_return"] == 0.85
+    assert learn_row["target_met"] is None  # seed 1's control is missing
+
+
+def test_target_needs_cl_level_few_calls_and_beating_the_control():
+    seed = {"mansa_return": 0.9, "cl_return": 0.9, "cl_share_train": 0.05, "control_return": 0.8}
+    assert mansa_summary.target_met([seed]) is True
+    assert mansa_summary.target_met([{**seed, "cl_share_train": 0.06}]) is False
+    assert mansa_summary.target_met([{**seed, "mansa_return": 0.84}]) is False
+    assert mansa_summary.target_met([{**seed, "control_return": 0.9}]) is False
