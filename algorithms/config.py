@@ -51,6 +51,27 @@ def _declared_type(schema: DictConfig, dotted: str) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
+def check_ranges(
+    config: Any,
+    prefix: str = "algo",
+    positive: Sequence[str] = (),
+    unit: Sequence[str] = (),
+    non_negative: Sequence[str] = (),
+) -> None:
+    """Refuse a field of ``config`` out of its range, naming it ``<prefix>.<field>``: the
+    ``positive`` fields must be > 0, the ``unit`` ones lie in [0, 1], the ``non_negative`` >= 0."""
+    rules = (
+        (positive, lambda v: v > 0, "must be > 0"),
+        (unit, lambda v: 0.0 <= v <= 1.0, "must lie in [0, 1]"),
+        (non_negative, lambda v: v >= 0, "must be >= 0"),
+    )
+    for keys, ok, says in rules:
+        for key in keys:
+            value = getattr(config, key)
+            if not ok(value):
+                raise ValueError(f"{prefix}.{key} {says}, got {value}")
+
+
 def build_config(config_cls: type[T], *layers: Mapping[str, Any], prefix: str = "algo") -> T:
     """``config_cls``'s defaults with ``layers`` of overrides applied in order, checked.
 

@@ -47,6 +47,7 @@ from agents.distributions import MaskedCategorical
 from agents.networks import AgentNet, NetConfig
 from agents.policy import Policy, PolicySpec
 from algorithms.base import AlgoConfig, Learner, check_finite
+from algorithms.config import check_ranges
 from algorithms.on_policy import ValueNorm, weighted_mean
 from algorithms.registry import register_algorithm
 from algorithms.replay import (
@@ -94,28 +95,16 @@ class MADDPGConfig(AlgoConfig):
     """Longest stored episode (0: the env's max_episode_steps, else 100); longer ones are stored in chunks."""
 
     def __post_init__(self):
-        positive = {
-            "lr": self.lr,
-            "buffer_size": self.buffer_size,
-            "batch_size": self.batch_size,
-            "rollout_length": self.rollout_length,
-            "env_steps_per_update": self.env_steps_per_update,
-            "max_grad_norm": self.max_grad_norm,
-        }
-        for key, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"algo.{key} must be > 0, got {value}")
+        positive = ("lr", "buffer_size", "batch_size", "rollout_length", "env_steps_per_update")
+        check_ranges(self, positive=(*positive, "max_grad_norm"))
         if self.batch_size > self.buffer_size:
             raise ValueError(
                 f"algo.batch_size ({self.batch_size}) must not exceed algo.buffer_size ({self.buffer_size})"
             )
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"algo.gamma must lie in [0, 1], got {self.gamma}")
+        check_ranges(self, unit=("gamma",))
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"algo.tau must lie in (0, 1], got {self.tau}")
-        for key in ("reg", "noise", "max_episode_length"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
+        check_ranges(self, non_negative=("reg", "noise", "max_episode_length"))
         self.net.check("algo.net")
 
 

@@ -25,6 +25,7 @@ from agents.critic_inputs import make_critic_input
 from agents.networks import AgentNet, NetConfig
 from agents.policy import Policy, PolicySpec
 from algorithms.base import AlgoConfig, Learner
+from algorithms.config import check_ranges
 from algorithms.on_policy import (
     RolloutBuffer,
     ValueNorm,
@@ -76,23 +77,19 @@ class PPOConfig(AlgoConfig):
     """Initial log standard deviation of the Gaussian policy (continuous actions)."""
 
     def __post_init__(self):
-        positive = {
-            "lr": self.lr,
-            "rollout_length": self.rollout_length,
-            "epochs": self.epochs,
-            "minibatches": self.minibatches,
-            "clip_coef": self.clip_coef,
-            "max_grad_norm": self.max_grad_norm,
-        }
-        for key, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"algo.{key} must be > 0, got {value}")
-        for key in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ValueError(f"algo.{key} must lie in [0, 1], got {getattr(self, key)}")
-        for key in ("ent_coef", "vf_coef"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
+        check_ranges(
+            self,
+            positive=(
+                "lr",
+                "rollout_length",
+                "epochs",
+                "minibatches",
+                "clip_coef",
+                "max_grad_norm",
+            ),
+            unit=("gamma", "gae_lambda"),
+            non_negative=("ent_coef", "vf_coef"),
+        )
         self.net.check("algo.net")
 
 

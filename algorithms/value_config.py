@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from agents.networks import NetConfig
 from algorithms.base import AlgoConfig
+from algorithms.config import check_ranges
 
 #: what a TD target bootstraps from: the best next action, or the one taken next
 BOOTSTRAPS = ("greedy", "taken")
@@ -53,24 +54,13 @@ class ValueConfig(AlgoConfig):
     """Longest stored episode (0: the env's max_episode_steps, else 100); longer episodes are stored in chunks."""
 
     def __post_init__(self):
-        positive = {
-            "lr": self.lr,
-            "buffer_size": self.buffer_size,
-            "batch_size": self.batch_size,
-            "rollout_length": self.rollout_length,
-            "env_steps_per_update": self.env_steps_per_update,
-            "target_update_interval": self.target_update_interval,
-            "max_grad_norm": self.max_grad_norm,
-        }
-        for key, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"algo.{key} must be > 0, got {value}")
+        positive = ("lr", "buffer_size", "batch_size", "rollout_length", "env_steps_per_update")
+        check_ranges(self, positive=(*positive, "target_update_interval", "max_grad_norm"))
         if self.batch_size > self.buffer_size:
             raise ValueError(
                 f"algo.batch_size ({self.batch_size}) must not exceed algo.buffer_size ({self.buffer_size})"
             )
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"algo.gamma must lie in [0, 1], got {self.gamma}")
+        check_ranges(self, unit=("gamma",))
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"algo.tau must lie in (0, 1], got {self.tau}")
         if self.bootstrap not in BOOTSTRAPS:

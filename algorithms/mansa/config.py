@@ -14,7 +14,7 @@ from typing import Any
 
 from agents.networks import NetConfig
 from algorithms.base import AlgoConfig
-from algorithms.config import build_config
+from algorithms.config import build_config, check_ranges
 from algorithms.registry import get_algorithm
 from algorithms.value_config import BOOTSTRAPS
 from envs.hints import closest_hint
@@ -83,25 +83,18 @@ class SwitcherConfig:
             raise ValueError(
                 f"{prefix}.mode must be one of {list(SWITCHER_MODES)}, got {self.mode!r}"
             )
-        positive = ("lr", "epochs", "minibatches", "clip_coef", "max_grad_norm")
-        for key in positive:
-            if not getattr(self, key) > 0:
-                raise ValueError(f"{prefix}.{key} must be > 0, got {getattr(self, key)}")
-        for key in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ValueError(f"{prefix}.{key} must lie in [0, 1], got {getattr(self, key)}")
-        for key in ("ent_coef", "vf_coef"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"{prefix}.{key} must be >= 0, got {getattr(self, key)}")
+        check_ranges(
+            self,
+            prefix,
+            positive=("lr", "epochs", "minibatches", "clip_coef", "max_grad_norm"),
+            unit=("gamma", "gae_lambda", "rate", "explore"),
+            non_negative=("ent_coef", "vf_coef"),
+        )
         self.net.check(f"{prefix}.net")
         if self.net.recurrent:
             raise ValueError(f"{prefix}.net.recurrent=true is not supported (one decision a step)")
         if not 0.0 < self.init_cl_prob < 1.0:
             raise ValueError(f"{prefix}.init_cl_prob must lie in (0, 1), got {self.init_cl_prob}")
-        if not 0.0 <= self.rate <= 1.0:
-            raise ValueError(f"{prefix}.rate must lie in [0, 1], got {self.rate}")
-        if not 0.0 <= self.explore <= 1.0:
-            raise ValueError(f"{prefix}.explore must lie in [0, 1], got {self.explore}")
 
 
 @dataclass
