@@ -55,6 +55,7 @@ LEARNERS = {
     "qmix": VALUE,
     "mfq": VALUE,
     "mansa": ["algo.rollout_length=8"],
+    "maddpg": [*VALUE[:3], "algo.net.hidden_size=16"],
 }
 BASE = [
     "env.num_envs=4",
@@ -72,27 +73,24 @@ BASE = [
 def compatible_pairs() -> list[tuple[str, str]]:
     """(learner, family) pairs the capability flags allow."""
     from algorithms import get_algorithm
+    from algorithms.base import check_compatible
 
     pairs = []
     for family, overrides in FAMILIES.items():
         env = train.make_env(train.load_config(None, overrides), 1)
         for algo in LEARNERS:
             learner = get_algorithm(algo)[1]
-            ok = learner.supports_discrete if env.is_discrete else learner.supports_continuous
-            if ok and (not learner.needs_neighbours or hasattr(env, "neighbour_mean")):
+            try:
+                check_compatible(learner, env)
+            except ValueError:
+                continue
+            if not learner.needs_neighbours or hasattr(env, "neighbour_mean"):
                 pairs.append((algo, family))
         env.close()
     return pairs
 
 
-#: every learner on foraging and one learner on each other family keeps this test near a minute
-#: on a 2-core machine; MARLGYM_FULL_CRASH_MATRIX=1 runs every compatible pair (32, ~4x longer)
-ONE_PER_FAMILY = {("mappo", "swarming"), ("ippo", "donor"), ("iql", "routing")}
-PAIRS = [
-    pytest.param(a, f, id=f"{a}-{f}")
-    for a, f in compatible_pairs()
-    if f == "foraging" or (a, f) in ONE_PER_FAMILY or os.environ.get("MARLGYM_FULL_CRASH_MATRIX")
-]
+PAIRS = [pytest.param(a, f, id=f"{a}-{f}") for a, f in compatible_pairs()]
 
 
 # ---------------------------------------------------------------------- what a run wrote
