@@ -1,7 +1,7 @@
 """Train a learner on a marlgym env (DESIGN 4).
 
     python train.py                                          # the default job: IPPO on Foraging-8x8-2p-2f-coop-v3
-    python train.py --config configs/mappo_foraging_8x8.yaml algo.lr=3e-4 seed=1
+    python train.py --config configs/mappo_foraging_8x8_2p_2f_coop.yaml algo.lr=3e-4 seed=1
     python train.py algo=mfac env.id=Foraging-10x10-3p-3f-v3 env.num_envs=128
     python train.py --resume runs/<name>                     # continue a run where it stopped
     python train.py env.id=lamps-v0 --import my_envs          # a user's env, registered by my_envs.py
@@ -55,6 +55,7 @@ from algorithms.runs.config import (  # noqa: F401
     ConfigError,
     TrainConfig,
     build,
+    catalogue,
     config_yaml,
     load_config,
     load_run_config,
@@ -238,14 +239,15 @@ def train(
     if status == "interrupted" and "without saving" not in message:
         message += f"; checkpoint saved, continue with: python train.py --resume {run_dir}"
     steps, updates, signum = run.learner.env_steps, run.learner.updates, int(interrupt.signum)
-    return RunResult(run_dir, status, steps, updates, run.last_eval, message, signum)
+    best = run.state["best_return"] if run.state["best_return"] > -np.inf else None
+    return RunResult(run_dir, status, steps, updates, run.last_eval, message, signum, best)
 
 
 # ---------------------------------------------------------------------- command line
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Train a marlgym learner.",
-        epilog=__doc__,
+        epilog=f"{__doc__}\n{catalogue()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", help="YAML file of overrides (configs/*.yaml)")
@@ -278,13 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CheckpointError, ModuleNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    summary = f"{result.status}: {result.env_steps} env steps, {result.updates} updates"
-    if result.eval_return is not None:
-        summary += f", greedy eval return {result.eval_return:.3f}"
-    print(
-        f"{summary}. {result.message}".rstrip(". ") + f"\nrun directory: {result.run_dir}",
-        file=sys.stderr if result.status == "failed" else sys.stdout,
-    )
+    print(result.summary(), file=sys.stderr if result.status == "failed" else sys.stdout)
     return result.exit_code
 
 

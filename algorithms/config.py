@@ -9,6 +9,8 @@ by OmegaConf's structured configs; the dataclass's ``__post_init__`` checks rang
 
 from __future__ import annotations
 
+import dataclasses
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -37,6 +39,32 @@ def nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
             node[leaf] = {**node[leaf], **value}  # two layers that both reach into one dataclass
         else:
             node[leaf] = value
+    return out
+
+
+def _declares_int(hint: Any) -> bool:
+    """Whether a field's type admits an int and no float (``int``, ``int | None``)."""
+    options = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
+    return int in options and float not in options
+
+
+def integral_floats(layer: dict[str, Any], schema: DictConfig) -> dict[str, Any]:
+    """``layer`` with floats of whole value (``1e6``, ``2.0``: YAML and ``key=value`` read ``1e6`` as a
+    float) turned into ints where ``schema``'s dataclass declares an int; other values untouched."""
+    owner = OmegaConf.get_type(schema)
+    hints = typing.get_type_hints(owner) if dataclasses.is_dataclass(owner) else {}
+    out = {}
+    for key, value in layer.items():
+        node = schema[key] if key in schema else None
+        if isinstance(value, dict) and isinstance(node, DictConfig):
+            value = integral_floats(value, node)
+        elif isinstance(value, float) and value.is_integer() and _declares_int(hints.get(key)):
+            value = int(value)
+        out[key] = value
     return out
 
 
@@ -104,7 +132,9 @@ def merge_layers(
     merged = schema
     for layer, where in layers:
         try:
-            merged = OmegaConf.merge(merged, OmegaConf.create(nested(layer)))
+            merged = OmegaConf.merge(
+                merged, OmegaConf.create(integral_floats(nested(layer), schema))
+            )
         except ConfigKeyError as err:
             full = str(err.full_key or err.key)
             parent = full.rpartition(".")[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,6 +218,27 @@ def save_config(cfg: TrainConfig, path: str) -> None:
 
 
 # ---------------------------------------------------------------------- env and learner
+def catalogue() -> str:
+    """What ``train.py --help`` lists after its usage: the learners, the env ids, where the keys are."""
+    from algorithms import ALGORITHMS
+
+    def wrap(names):
+        return textwrap.fill(
+            ", ".join(names),
+            96,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
+
+    learners, ids = wrap(sorted(ALGORITHMS)), wrap(envs.list_envs(aliases=True))
+    return (
+        f"learners (algo=<name>):\n{learners}\n"
+        f"env ids (env.id=<id>; aliases by example, e.g. every lbforaging id):\n{ids}\n"
+        "every config key with its value: python train.py --print-config [algo=<name>]"
+    )
+
+
 def make_env(cfg: TrainConfig, num_envs: int | None = None):
     """The batched core the config names; bad ids and keyword arguments become ConfigErrors."""
     try:

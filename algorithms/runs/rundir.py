@@ -106,7 +106,19 @@ class RunResult:
     eval_return: float | None
     message: str = ""
     signal: int = 2  # what interrupted the run: SIGINT (Ctrl-C) or SIGTERM; exit code 128 + it
+    best_return: float | None = None
+    """The best periodic greedy evaluation (its policy is ``policy_best.pt``), or None."""
 
     @property
     def exit_code(self) -> int:
         return {"finished": 0, "solved": 0, "interrupted": 128 + self.signal}.get(self.status, 1)
+
+    def summary(self) -> str:
+        """The run's closing lines: how it ended, the final and the best greedy return, where."""
+        line = f"{self.status}: {self.env_steps} env steps, {self.updates} updates"
+        if self.eval_return is not None:
+            line += f", final greedy eval return {self.eval_return:.3f}"
+        best = os.path.join(self.run_dir, "policy_best.pt")
+        if self.best_return is not None and os.path.isfile(best):
+            line += f", best {self.best_return:.3f} ({best})"
+        return f"{line}. {self.message}".rstrip(". ") + f"\nrun directory: {self.run_dir}"

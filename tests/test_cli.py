@@ -1,0 +1,84 @@
+"""What the command line tells a researcher (issue 22): --help, whole floats for int keys, the final line."""
+
+import os
+
+import pytest
+import torch
+
+import envs
+import train
+from algorithms import ALGORITHMS
+from train import ConfigError, load_config, main
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_help_lists_the_learners_the_env_ids_and_where_the_keys_are(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in ALGORITHMS)
+    assert all(env_id in text for env_id in envs.list_envs(aliases=True))
+    assert "--print-config" in text
+    configs = [w for w in text.split() if w.startswith("configs/")]
+    assert configs and all(os.path.isfile(c) for c in configs)  # the examples name real files
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "value"),
+    [
+        ("total_env_steps=1e6", "total_env_steps", 1_000_000),
+        ("eval.every_env_steps=5e4", "eval.every_env_steps", 50_000),
+        ("algo.rollout_length=16.0", "algo.rollout_length", 16),
+    ],
+)
+def test_whole_floats_are_accepted_where_an_int_is_declared(override, key, value):
+    cfg = load_config(None, [override])
+    got = cfg
+    for part in key.split("."):
+        got = getattr(got, part)
+    assert got == value and type(got) is int
+
+
+def test_fractional_floats_are_still_refused_for_int_keys():
+    with pytest.raises(ConfigError, match="'total_env_steps'.*expects int"):
+        load_config(None, ["total_env_steps=1.5"])
+
+
+def test_sub_learner_int_keys_take_whole_floats_too():
+    cfg = load_config(None, ["algo=mansa", "algo.budget=3.0", "algo.il_cfg.buffer_size=2e3"])
+    assert cfg.algo.budget == 3 and cfg.algo.il_config.buffer_size == 2000
+
+
+def test_the_final_line_names_the_final_and_the_best_return(tmp_path, capsys):
+    code = main(
+        [
+            "env.id=Foraging-5x5-2p-1f-coop-v3",
+            "env.num_envs=4",
+            "algo.rollout_length=8",
+            "total_env_steps=1e3",
+            "eval.every_env_steps=256",
+            "eval.episodes=4",
+            "eval.absolute_episodes=0",
+            "log.progress=false",
+            "log.tensorboard=false",
+            f"log.dir={tmp_path}",
+            "run_name=run",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "final greedy eval return" in out
+    best = os.path.join(tmp_path, "run", "policy_best.pt")
+    assert os.path.isfile(best) and "best " in out and best in out
+
+
+def test_a_run_result_without_evaluations_says_so_plainly(tmp_path):
+    result = train.RunResult(str(tmp_path), "finished", 10, 1, None)
+    assert result.summary() == f"finished: 10 env steps, 1 updates\nrun directory: {tmp_path}"
