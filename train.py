@@ -13,7 +13,7 @@ unknown env id or env keyword all fail before training starts, naming the key an
 valid one.
 
 A run writes ``runs/<name>/``: ``config.yaml`` (resolved), TensorBoard scalars
-(``charts/episodic_return``, ``charts/SPS``, ``losses/*``, ``env/*``), ``metrics.jsonl`` (one
+(``charts/episodic_return``, ``charts/SPS``, ``charts/train_seconds``, ``losses/*``, ``env/*``), ``metrics.jsonl`` (one
 line per update), ``checkpoints/`` (atomic, every ``checkpoint.every_updates`` updates and at
 the end), ``policy.pt`` (the standalone policy, see agents/policy.py), ``eval.json`` (greedy
 evaluations in the marl-eval layout). Ctrl-C or SIGTERM finishes the current update, saves a
@@ -144,6 +144,7 @@ class Run:
         self.recent.extend(episodes.get("return", []))
         elapsed = max(self.state["train_time"] - self.start_time, 1e-9)
         metrics["charts/SPS"] = (learner.env_steps - self.start_steps) / elapsed
+        metrics["charts/train_seconds"] = self.state["train_time"]  # wall-clock, resumes included
         metrics.update(episode_scalars(episodes))
         self.logger.scalars(metrics, learner.env_steps, learner.updates)
         return metrics

@@ -1,5 +1,6 @@
 """What the command line tells a researcher (issue 22): --help, whole floats for int keys, the final line."""
 
+import json
 import os
 
 import pytest
@@ -77,6 +78,29 @@ def test_the_final_line_names_the_final_and_the_best_return(tmp_path, capsys):
     assert "final greedy eval return" in out
     best = os.path.join(tmp_path, "run", "policy_best.pt")
     assert os.path.isfile(best) and "best " in out and best in out
+
+
+def test_metrics_lines_carry_the_training_wall_clock(tmp_path):
+    cfg = load_config(
+        None,
+        [
+            "env.id=Foraging-5x5-2p-1f-coop-v3",
+            "env.num_envs=4",
+            "algo.rollout_length=8",
+            "total_env_steps=128",
+            "eval.every_env_steps=0",
+            "eval.absolute_episodes=0",
+            "log.progress=false",
+            "log.tensorboard=false",
+            f"log.dir={tmp_path}",
+            "run_name=run",
+        ],
+    )
+    train.train(cfg)
+    with open(os.path.join(tmp_path, "run", "metrics.jsonl")) as f:
+        seconds = [json.loads(line).get("charts/train_seconds") for line in f]
+    updates = [s for s in seconds if s is not None]
+    assert len(updates) == 4 and all(b >= a > 0 for a, b in zip(updates, updates[1:]))
 
 
 def test_a_run_result_without_evaluations_says_so_plainly(tmp_path):
