@@ -121,13 +121,22 @@ def register_alias(
     pattern: str,
     resolve: Callable[[re.Match], tuple[str, dict[str, Any]]],
     examples: tuple[str, ...] = (),
+    pettingzoo_ids: Sequence[str] = (),
+    pettingzoo_namespace: str | None = None,
 ) -> None:
     """Accept every id matching ``pattern`` (a full-match regex) as an alias.
 
     ``resolve(match)`` returns ``(registered_id, kwargs)``; ``examples`` are shown in
-    ``list_envs(aliases=True)`` and in unknown-id errors.
+    ``list_envs(aliases=True)`` and in unknown-id errors. PettingZoo's registry takes names, not
+    patterns: ``pettingzoo_ids`` (matching ids) are registered there as ``<namespace>/<id>``.
     """
-    _ALIASES.append(_Alias(re.compile(pattern), resolve, tuple(examples)))
+    compiled = re.compile(pattern)
+    stray = [i for i in pettingzoo_ids if not compiled.fullmatch(i)]
+    if stray:
+        raise ValueError(f"{stray[0]!r} does not match the alias pattern {pattern!r}")
+    _ALIASES.append(_Alias(compiled, resolve, tuple(examples)))
+    for alias_id in pettingzoo_ids if pettingzoo_namespace else ():
+        _register_in_pettingzoo(f"{pettingzoo_namespace}/{alias_id}", alias_id)
 
 
 def spec(env_id: str) -> tuple[EnvSpec, dict[str, Any]]:

@@ -60,6 +60,31 @@ def test_pettingzoo_registry():
     assert env.core.rows == 6
 
 
+@pytest.mark.parametrize(
+    "env_id",
+    ["Foraging-8x8-2p-2f-coop-v3", "Foraging-2s-8x8-2p-2f-coop-v3", "Foraging-15x15-4p-5f-v3"],
+)
+def test_lbforaging_ids_are_in_pettingzoos_registry(env_id):
+    from envs.foraging import LBFORAGING_IDS
+
+    env = pettingzoo.make("parallel", f"marlgym/{env_id}")
+    direct = envs.make(env_id)
+    obs, _ = env.reset(seed=3)
+    same, _ = direct.reset(seed=3)
+    assert all(np.array_equal(obs[a], same[a]) for a in env.possible_agents)
+    assert env_id in LBFORAGING_IDS and len(LBFORAGING_IDS) == 15 * 8 * 5 * 2 * 2
+
+
+def test_an_alias_registered_in_pettingzoo_must_match_its_pattern():
+    with pytest.raises(ValueError, match="does not match the alias pattern"):
+        envs.register_alias(
+            r"never-\d+",
+            lambda m: ("foraging-v0", {}),
+            pettingzoo_ids=["x"],
+            pettingzoo_namespace="marlgym-test",
+        )
+
+
 def test_batch_equals_separate_single_envs():
     """Copy b of a batch seeded s behaves exactly like a one-copy core seeded s + b."""
     batch, seed, steps = 6, 40, 120  # long enough for several auto-resets

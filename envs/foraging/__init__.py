@@ -10,6 +10,7 @@ resolves to it with the parameters the name encodes: field size, players, food, 
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from envs import register, register_alias, register_torch_core
@@ -51,9 +52,20 @@ def lbforaging_kwargs(match: re.Match) -> dict:
     }
 
 
+#: lbforaging 2.0.0's ids (sizes 5-19, 2-9 players, coop or not, full or 2-cell sight) with 1-5
+#: food (lbforaging registers 1-4; EPyMARL's 15x15-4p-5f needs 5), for PettingZoo's registry
+LBFORAGING_IDS = tuple(
+    f"Foraging{'-2s' if partial else ''}-{s}x{s}-{p}p-{f}f{'-coop' if coop else ''}-v3"
+    for s, p, f, coop, partial in itertools.product(
+        range(5, 20), range(2, 10), range(1, 6), (True, False), (True, False)
+    )
+)
+
 register_alias(
     ALIAS,
     lambda m: ("foraging-v0", lbforaging_kwargs(m)),
+    pettingzoo_ids=LBFORAGING_IDS,
+    pettingzoo_namespace="marlgym",
     examples=(
         "Foraging-8x8-2p-2f-coop-v3",
         "Foraging-2s-10x10-3p-3f-v3",
