@@ -54,6 +54,7 @@ from algorithms.replay import (
     EpisodeReplay,
     EpisodeWriter,
     Field,
+    ReplayCollector,
     check_replay_size,
     next_obs_items,
 )
@@ -119,7 +120,7 @@ _MODULES = (
 )
 
 
-class MADDPGLearner(Learner):
+class MADDPGLearner(ReplayCollector, Learner):
     """MADDPG over a batched core: episode replay, per-agent centralised critics, target networks."""
 
     supports_continuous = True
@@ -351,39 +352,14 @@ class MADDPGLearner(Learner):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name).state_dict() for name in _MODULES} | {
-            "reward_norm": self.reward_norm.state_dict() if self.reward_norm is not None else None,
-            "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
-            "replay": self.replay.state_dict(),
-            "writer": self.writer.state_dict(),
-            "env": self.env,
-            "obs": self._obs,
-            "agent_done": self._agent_done.copy(),
-            "hidden": self._hidden.cpu(),
-            "update_credit": self._update_credit,
-            "env_steps": self.env_steps,
-            "updates": self.updates,
-            "gradient_updates": self.gradient_updates,
-        }
+        modules = {name: getattr(self, name).state_dict() for name in _MODULES}
+        return modules | {"generator": self.generator.get_state()} | self.collector_state()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in _MODULES:
             getattr(self, name).load_state_dict(state[name])
-        if self.reward_norm is not None:
-            self.reward_norm.load_state_dict(state["reward_norm"])
         self.generator.set_state(state["generator"])
-        self.rng.bit_generator.state = state["rng"]
-        self.replay.load_state_dict(state["replay"])
-        self.writer.load_state_dict(state["writer"])
-        self.env = state["env"]
-        self._obs = state["obs"]
-        self._agent_done = np.array(state["agent_done"], dtype=bool)
-        self._hidden = state["hidden"].to(self.device)
-        self._update_credit = float(state["update_credit"])
-        self.env_steps = int(state["env_steps"])
-        self.updates = int(state["updates"])
-        self.gradient_updates = int(state["gradient_updates"])
+        self.load_collector_state(state)
 
 
 register_algorithm("maddpg", MADDPGConfig, MADDPGLearner)

@@ -253,3 +253,41 @@ class EpisodeReplay:
         self.lengths[...] = 0
         self.lengths[:size] = state["lengths"]
         self.ptr, self.size = int(state["ptr"]), size
+
+
+class ReplayCollector:
+    """What a learner that writes episodes into replay keeps between iterations, checkpointed alike
+    by the value learners and MADDPG: reward statistics, the numpy generator, the replay and the
+    episodes being written, the env core with its current observations and per-agent flags, the
+    update credit and the counters. The learner sets these attributes in its ``__init__``."""
+
+    def collector_state(self) -> dict[str, Any]:
+        return {
+            "reward_norm": self.reward_norm.state_dict() if self.reward_norm is not None else None,
+            "rng": self.rng.bit_generator.state,
+            "replay": self.replay.state_dict(),
+            "writer": self.writer.state_dict(),
+            "env": self.env,
+            "obs": self._obs,
+            "agent_done": self._agent_done.copy(),
+            "hidden": self._hidden.cpu(),
+            "update_credit": self._update_credit,
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "gradient_updates": self.gradient_updates,
+        }
+
+    def load_collector_state(self, state: dict[str, Any]) -> None:
+        if self.reward_norm is not None:
+            self.reward_norm.load_state_dict(state["reward_norm"])
+        self.rng.bit_generator.state = state["rng"]
+        self.replay.load_state_dict(state["replay"])
+        self.writer.load_state_dict(state["writer"])
+        self.env = state["env"]
+        self._obs = state["obs"]
+        self._agent_done = np.array(state["agent_done"], dtype=bool)
+        self._hidden = state["hidden"].to(self.device)
+        self._update_credit = float(state["update_credit"])
+        self.env_steps = int(state["env_steps"])
+        self.updates = int(state["updates"])
+        self.gradient_updates = int(state["gradient_updates"])

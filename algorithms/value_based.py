@@ -44,6 +44,7 @@ from algorithms.replay import (
     EpisodeReplay,
     EpisodeWriter,
     Field,
+    ReplayCollector,
     check_replay_size,
     next_obs_items,
 )
@@ -53,7 +54,7 @@ from algorithms.value_targets import epsilon_greedy, greedy_values, linear_sched
 # --------------------------------------------------------------------------- learner
 
 
-class ValueLearner(Learner):
+class ValueLearner(ReplayCollector, Learner):
     """Episode-replay Q-learning over a batched core.
 
     The behaviour policy is epsilon-greedy (``cfg`` an :class:`EpsilonGreedyConfig`); MF-Q
@@ -435,19 +436,7 @@ class ValueLearner(Learner):
             if self.target_mixer is not None
             else None,
             "optimizer": self.optimizer.state_dict(),
-            "reward_norm": self.reward_norm.state_dict() if self.reward_norm is not None else None,
-            "rng": self.rng.bit_generator.state,
-            "replay": self.replay.state_dict(),
-            "writer": self.writer.state_dict(),
-            "env": self.env,
-            "obs": self._obs,
-            "agent_done": self._agent_done.copy(),
-            "hidden": self._hidden.cpu(),
-            "update_credit": self._update_credit,
-            "env_steps": self.env_steps,
-            "updates": self.updates,
-            "gradient_updates": self.gradient_updates,
-        }
+        } | self.collector_state()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.q_net.load_state_dict(state["q_net"])
@@ -456,16 +445,4 @@ class ValueLearner(Learner):
             self.mixer.load_state_dict(state["mixer"])
             self.target_mixer.load_state_dict(state["target_mixer"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.reward_norm is not None:
-            self.reward_norm.load_state_dict(state["reward_norm"])
-        self.rng.bit_generator.state = state["rng"]
-        self.replay.load_state_dict(state["replay"])
-        self.writer.load_state_dict(state["writer"])
-        self.env = state["env"]
-        self._obs = state["obs"]
-        self._agent_done = np.array(state["agent_done"], dtype=bool)
-        self._hidden = state["hidden"].to(self.device)
-        self._update_credit = float(state["update_credit"])
-        self.env_steps = int(state["env_steps"])
-        self.updates = int(state["updates"])
-        self.gradient_updates = int(state["gradient_updates"])
+        self.load_collector_state(state)
