@@ -333,18 +333,8 @@ class MADDPGLearner(ReplayCollector, Learner):
     def train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
         self._collect()
-        self._update_credit += cfg.rollout_length * self.env.num_envs / cfg.env_steps_per_update
-        if len(self.replay) < cfg.batch_size:
-            self._update_credit = 0.0  # no backlog of updates while the buffer fills
-        totals: dict[str, torch.Tensor] = {}
-        count = 0
-        while self._update_credit >= 1.0:
-            self._update_credit -= 1.0
-            for k, v in self._update().items():
-                totals[k] = totals.get(k, 0.0) + v
-            count += 1
+        metrics = self.update_from_replay(cfg.rollout_length * self.env.num_envs)
         self.updates += 1
-        metrics = {f"losses/{k}": float(v) / count for k, v in totals.items()}
         metrics["charts/learning_rate"] = cfg.lr
         metrics["charts/buffer_episodes"] = float(len(self.replay))
         metrics["charts/gradient_updates"] = float(self.gradient_updates)

@@ -256,10 +256,29 @@ class EpisodeReplay:
 
 
 class ReplayCollector:
-    """What a learner that writes episodes into replay keeps between iterations, checkpointed alike
+    """What a learner that writes episodes into replay shares: paying for gradient updates with env
+    steps, and what it keeps between iterations, checkpointed alike
     by the value learners and MADDPG: reward statistics, the numpy generator, the replay and the
     episodes being written, the env core with its current observations and per-agent flags, the
     update credit and the counters. The learner sets these attributes in its ``__init__``."""
+
+    def update_from_replay(self, new_env_steps: int) -> dict[str, float]:
+        """The gradient updates (``self._update()``, the learner's own) that ``new_env_steps``
+        freshly recorded env steps pay for (one per ``env_steps_per_update``, none while the buffer
+        fills); the mean ``losses/*`` over them. ``train_iteration`` calls it after collecting; so
+        does MANSA after ``record_step``."""
+        cfg = self.cfg
+        self._update_credit += new_env_steps / cfg.env_steps_per_update
+        if len(self.replay) < cfg.batch_size:
+            self._update_credit = 0.0  # no backlog of updates while the buffer fills
+        totals: dict[str, Any] = {}
+        count = 0
+        while self._update_credit >= 1.0:
+            self._update_credit -= 1.0
+            for k, v in self._update().items():
+                totals[k] = totals.get(k, 0.0) + v
+            count += 1
+        return {f"losses/{k}": float(v) / count for k, v in totals.items()}
 
     def collector_state(self) -> dict[str, Any]:
         return {

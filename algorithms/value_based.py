@@ -396,25 +396,6 @@ class ValueLearner(ReplayCollector, Learner):
             for p, tp in zip(online.parameters(), target.parameters()):
                 tp.lerp_(p, self.cfg.tau)
 
-    def update_from_replay(self, new_env_steps: int) -> dict[str, float]:
-        """The gradient updates that ``new_env_steps`` freshly recorded env steps pay for (one per
-        ``env_steps_per_update``, none while the buffer fills); the mean ``losses/*`` over them.
-
-        :meth:`train_iteration` calls it after collecting; so does MANSA after :meth:`record_step`.
-        """
-        cfg = self.cfg
-        self._update_credit += new_env_steps / cfg.env_steps_per_update
-        if len(self.replay) < cfg.batch_size:
-            self._update_credit = 0.0  # no backlog of updates while the buffer fills
-        totals: dict[str, torch.Tensor] = {}
-        count = 0
-        while self._update_credit >= 1.0:
-            self._update_credit -= 1.0
-            for k, v in self._update().items():
-                totals[k] = totals.get(k, 0.0) + v
-            count += 1
-        return {f"losses/{k}": float(v) / count for k, v in totals.items()}
-
     def train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
         self._collect()
