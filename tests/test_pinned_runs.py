@@ -85,14 +85,14 @@ CASES = {
 #: digest of each case's run (``python tests/test_pinned_runs.py`` prints them)
 PINNED = {
     "ippo": "cf53237edc4a0f57d438055dd798a576434188bfd96a1aa2708dd21152975964",
-    "iql": "1a1aae65968e507c2863db2b8b775132e58bada5601e1ff3bcc9387ab8711317",
-    "mansa_ppo": "badab5c33c43774d64742cce70f9e4f5dcd37eb33f406867327b5e056544bde8",
-    "mansa_value": "7f0c0cc4a2e972eaa8f51f594b0d55d474cdfe7080c3442163d0554d5a88d1ba",
+    "iql": "32248023c8f8997b357ad1d40e917d2b55ec0a7b05decfd3f3bd549685098aa5",
+    "mansa_ppo": "779f51a323dfafa8f115b47cbf4adb27cb7644e0fb3ae3fff3162c232599fedd",
+    "mansa_value": "bc231e7e08a70b0587975c69452efd673b160490e8999b589c11b36a2f5cd536",
     "mappo": "bf542251ed0638d5cbe82aad916e832faf6a2ec7adfad0fe8975213a60c61991",
     "mfac": "99ed1bb86c6b00a39a4f0db98ad28ae613bc6eb5ee1b11c2ed91159228bdd5ba",
-    "mfq": "b75b5c428372f603301120ff3b7f7d9c19e50751af92f21df80c25cb6dcc7a3d",
-    "qmix": "9919d7b1370baa75f6fae84f8cd5e9eab507aa470bf2e49d76e835603e285786",
-    "vdn": "a74551f9f3390c8bda9294e05778a441a43b6e7d193dcc32c171937e247973b4",
+    "mfq": "7efaf0ec8fb210fe3f3b75ff15ff53325633ad18144a7004b98ece7ecf83d8ff",
+    "qmix": "1363f6ab8fb6201fbdd16c2eaa372709d4518c1a03451505f7275b9ae8ab95f7",
+    "vdn": "b3e229b27a5ca78e4452b59d1f8fb4ebd3e8fee3d38b3f65872d5e107f4b3e6e",
 }
 
 
