@@ -258,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
+    parser.add_argument("--docs", action="store_true", help="with --print-config: each key's doc")
     envs.add_import_option(parser, "first")
     parser.add_argument(
         "overrides",
@@ -274,8 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = load_run_config(args.resume, args.overrides)
         else:
             cfg = load_config(args.config, args.overrides)
+        if args.docs and not args.print_config:
+            raise ConfigError(
+                "--docs goes with --print-config (python train.py --print-config --docs)"
+            )
         if args.print_config:
-            print(config_yaml(cfg), end="")
+            print(config_yaml(cfg, docs=args.docs), end="")
             return 0
         result = train(cfg, resume=args.resume)
     except (ConfigError, CheckpointError, ModuleNotFoundError) as err:

@@ -3,6 +3,7 @@ the overrides a resumed run may take, and building the env and learner a config 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import re
@@ -19,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 import envs
 from algorithms import get_algorithm
 from algorithms.base import AlgoConfig
-from algorithms.config import merge_layers
+from algorithms.config import field_docs, merge_layers
 from algorithms.ippo import IPPOConfig
 from envs.hints import closest_hint
 
@@ -208,9 +209,32 @@ def load_run_config(resume: str, overrides: Sequence[str] = ()) -> TrainConfig:
     return load_config(saved, overrides)
 
 
-def config_yaml(cfg: TrainConfig) -> str:
-    """The resolved config as YAML (what ``--print-config`` prints and config.yaml holds)."""
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+def config_yaml(cfg: TrainConfig, docs: bool = False) -> str:
+    """The resolved config as YAML (what ``--print-config`` prints and config.yaml holds);
+    ``docs``: each key's field docstring (a section's class docstring) as a comment above it."""
+    if not docs:
+        return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    return "\n".join(_documented_lines(cfg, "")) + "\n"
+
+
+def _documented_lines(config: Any, indent: str) -> list[str]:
+    """YAML lines of a dataclass instance, each field preceded by its docstring as ``# `` lines."""
+    docs, lines = field_docs(type(config)), []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        doc = docs.get(f.name, "")
+        if dataclasses.is_dataclass(value) and not doc:
+            doc = inspect.cleandoc(type(value).__doc__ or "").split("\n\n")[0]
+        width = max(40, 96 - len(indent) - 2)
+        doc = " ".join(doc.replace("``", "`").split())
+        lines += [f"{indent}# {line}" for line in textwrap.wrap(doc, width)]
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{indent}{f.name}:")
+            lines += _documented_lines(value, indent + "  ")
+        else:  # OmegaConf writes the value (quoting, None, {} and lists) as config.yaml does
+            text = OmegaConf.to_yaml({f.name: value}).rstrip("\n")
+            lines += [indent + line for line in text.split("\n")]
+    return lines
 
 
 def save_config(cfg: TrainConfig, path: str) -> None:
@@ -235,7 +259,8 @@ def catalogue() -> str:
     return (
         f"learners (algo=<name>):\n{learners}\n"
         f"env ids (env.id=<id>; aliases by example, e.g. every lbforaging id):\n{ids}\n"
-        "every config key with its value: python train.py --print-config [algo=<name>]"
+        "every config key with its value (--docs: and its doc): "
+        "python train.py --print-config [--docs] [algo=<name>]"
     )
 
 
