@@ -66,6 +66,7 @@ from algorithms.runs.evaluation import MarlEvalLog, evaluate
 from algorithms.runs.interrupt import DeferredInterrupt
 from algorithms.runs.logger import RunLogger, episode_scalars, rewind_logs
 from algorithms.runs.rundir import RunResult
+from envs.routing import TNTPFormatError  # a user network (--import) that cannot be read
 
 
 class Run:
@@ -283,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(config_yaml(cfg, docs=args.docs), end="")
             return 0
         result = train(cfg, resume=args.resume)
-    except (ConfigError, CheckpointError, ModuleNotFoundError) as err:
+    except (ConfigError, CheckpointError, ModuleNotFoundError, TNTPFormatError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(result.summary(), file=sys.stderr if result.status == "failed" else sys.stdout)

@@ -8,6 +8,8 @@ import inspect
 import os
 import re
 import textwrap
+import types
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -270,21 +272,67 @@ def make_env(cfg: TrainConfig, num_envs: int | None = None):
         entry, _ = envs.spec(cfg.env.id)
     except KeyError as err:
         raise ConfigError(f"env.id: {err.args[0]}") from None
+    factory = entry.core or entry.parallel
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    check_env_kwarg_types(cfg.env.id, target, cfg.env.kwargs)
     try:
         return envs.make_vec(cfg.env.id, num_envs or cfg.env.num_envs, **cfg.env.kwargs)
     except TypeError as err:
         match = re.search(r"unexpected keyword argument '(\w+)'", str(err))
-        if not match:
-            raise
-        factory = entry.core or entry.parallel
-        target = factory.__init__ if inspect.isclass(factory) else factory
-        params = [p for p in inspect.signature(target).parameters if p not in ("self", "num_envs")]
-        raise ConfigError(
-            f"unknown env keyword 'env.kwargs.{match[1]}' for {cfg.env.id}"
-            f"{closest_hint(match[1], params)}"
-        ) from None
+        if match:
+            params = [
+                p for p in inspect.signature(target).parameters if p not in ("self", "num_envs")
+            ]
+            raise ConfigError(
+                f"unknown env keyword 'env.kwargs.{match[1]}' for {cfg.env.id}"
+                f"{closest_hint(match[1], params)}"
+            ) from None
+        if str(err).split(" ")[0] in cfg.env.kwargs:  # the envs name the argument first
+            raise ConfigError(f"env.kwargs.{err} (for {cfg.env.id})") from None
+        raise
     except ValueError as err:
         raise ConfigError(f"env.kwargs: {err}") from None
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _admitted(hint: Any) -> set[type] | None:
+    """The runtime types an annotation admits, or None where it may admit anything."""
+    if hint is Any:
+        return None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        parts = [_admitted(arg) for arg in typing.get_args(hint)]
+        return None if any(p is None for p in parts) else set().union(*parts)
+    origin = typing.get_origin(hint) or hint
+    if origin is typing.Literal:
+        return {type(arg) for arg in typing.get_args(hint)}
+    return {origin} if isinstance(origin, type) else None
+
+
+def check_env_kwarg_types(env_id: str, target: Any, kwargs: dict[str, Any]) -> None:
+    """Refuse a string where an env keyword's annotation admits only numbers or flags
+    (``penalty=abc``; YAML reads ``nan`` as a string too), and a list or mapping where it
+    admits only plain values, before the env meets them deep inside; raises ConfigError."""
+    try:
+        hints = typing.get_type_hints(target)
+        params = inspect.signature(target).parameters
+    except (NameError, TypeError, ValueError):
+        return  # annotations this module cannot evaluate: the env checks its own arguments
+    for key, value in kwargs.items():
+        admitted = _admitted(hints[key]) if key in hints else None
+        if admitted is None or not admitted <= set(_PLAIN):
+            continue  # anything, or a class of the env's own (a Network, a Sequence)
+        plain = isinstance(value, _PLAIN)
+        if (isinstance(value, str) and str not in admitted) or not plain:
+            default = params[key].default if key in params else inspect.Parameter.empty
+            shown = "" if default is inspect.Parameter.empty else f", default {default!r}"
+            names = " or ".join(t.__name__ for t in _PLAIN if t in admitted and t is not type(None))
+            names += " or None" if type(None) in admitted else ""
+            got = f"the string {value!r}" if isinstance(value, str) else f"{value!r}"
+            if isinstance(value, str) and value.lower().lstrip("+-") in ("nan", "inf"):
+                got += " (YAML reads nan and inf as strings; write .nan or .inf)"
+            raise ConfigError(f"env.kwargs.{key} for {env_id} expects {names}{shown}; got {got}")
 
 
 def resolve_device(name: str) -> torch.device:
