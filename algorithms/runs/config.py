@@ -52,6 +52,14 @@ class LogConfig:
     """Parent directory of run directories."""
     tensorboard: bool = True
     """Write TensorBoard event files."""
+    csv: bool = False
+    """Also write every scalar to metrics.csv, one row per (update, key): update, env_steps, key, value."""
+    wandb: bool = False
+    """Also log to Weights & Biases (the optional extra: pip install 'marlgym[wandb]')."""
+    wandb_mode: str = "offline"
+    """wandb's mode: offline (files under the run directory; ``wandb sync`` uploads them) or online."""
+    wandb_project: str = "marlgym"
+    """The wandb project the run is logged under."""
     progress: bool = True
     """Show a progress bar (steps/s and recent return)."""
     return_window: int = 100
@@ -120,6 +128,10 @@ class TrainConfig:
         for key, ok in checks.items():
             if not ok:
                 raise ValueError(f"{key} is out of range: got {_get(self, key)}")
+        if self.log.wandb_mode not in ("offline", "online"):
+            raise ValueError(
+                f"log.wandb_mode must be offline or online, got {self.log.wandb_mode!r}"
+            )
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.run_name is not None and (
@@ -348,6 +360,10 @@ def build(cfg: TrainConfig):
     device = resolve_device(cfg.device)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
+    if cfg.log.wandb:
+        from algorithms.runs.logger import import_wandb
+
+        import_wandb()  # the optional extra, named if missing
     _, learner_cls = get_algorithm(cfg.algo.name)
     env = make_env(cfg)
     try:

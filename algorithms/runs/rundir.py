@@ -14,6 +14,7 @@ except ImportError:  # Windows: no advisory locks; runs are not protected from a
 from algorithms.runs.config import CONFIG_FILE, ConfigError, TrainConfig  # noqa: F401  (re-exported)
 
 METRICS_FILE = "metrics.jsonl"
+METRICS_CSV_FILE = "metrics.csv"
 EVAL_FILE = "eval.json"
 POLICY_FILE = "policy.pt"
 BEST_POLICY_FILE = "policy_best.pt"
