@@ -13,8 +13,9 @@ unknown env id or env keyword all fail before training starts, naming the key an
 valid one.
 
 A run writes ``runs/<name>/``: ``config.yaml`` (resolved), TensorBoard scalars
-(``charts/episodic_return``, ``charts/SPS``, ``charts/train_seconds``, ``losses/*``, ``env/*``), ``metrics.jsonl`` (one
-line per update), ``checkpoints/`` (atomic, every ``checkpoint.every_updates`` updates and at
+(``charts/episodic_return``, ``charts/SPS``, ``charts/train_seconds``, ``losses/*``, ``env/*``),
+``metrics.jsonl`` (one line per update; ``log.csv=true`` adds ``metrics.csv``, ``log.wandb=true``
+an offline wandb run), ``checkpoints/`` (atomic, every ``checkpoint.every_updates`` updates and at
 the end), ``policy.pt`` (the standalone policy, see agents/policy.py), ``eval.json`` (greedy
 evaluations in the marl-eval layout). Ctrl-C or SIGTERM finishes the current update, saves a
 checkpoint and exits (a second one stops at once); a NaN or inf loss stops the run naming the
