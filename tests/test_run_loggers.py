@@ -107,3 +107,25 @@ def test_wandb_offline_writes_the_run_under_its_directory(tmp_path, monkeypatch)
     with open(runs[0], "rb") as f:
         data = f.read()
     assert b"charts/SPS" in data and b"eval/return" in data  # the scalars reached it
+
+
+def test_a_crashed_and_resumed_run_writes_the_csv_of_an_uninterrupted_one(tmp_path):
+    def crash(learner, metrics):
+        if learner.updates == 3:
+            raise RuntimeError("crash")  # after checkpoint 2; update 3 is logged and flushed
+
+    def rows(run_dir):  # the timing scalars differ between any two runs
+        timing = ("charts/SPS", "charts/train_seconds")
+        return [r for r in _csv_rows(os.path.join(run_dir, "metrics.csv")) if r[2] not in timing]
+
+    extra = ["log.csv=true", "checkpoint.every_updates=2", "total_env_steps=192"]
+    straight = train.train(load_config(None, [*TINY, *extra, f"log.dir={tmp_path / 'a'}"]))
+    cfg = load_config(None, [*TINY, *extra, f"log.dir={tmp_path / 'b'}"])
+    with pytest.raises(RuntimeError, match="crash"):
+        train.train(cfg, on_update=crash)
+    resumed = train.train(cfg, resume=str(tmp_path / "b" / "run"))
+    assert resumed.status == straight.status == "finished"
+    assert rows(resumed.run_dir) == rows(straight.run_dir)
+    assert [r[0] for r in rows(straight.run_dir) if r[2] == "losses/policy_loss"] == list(
+        range(1, 7)
+    )
