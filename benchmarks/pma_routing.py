@@ -31,10 +31,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np
 
-from benchmarks.grid import add_launcher_arguments, launcher_from_args
-from benchmarks.launchers import DONE, PostRun, RunSpec, read_status
-from benchmarks.run_dirs import eval_entry, eval_steps, metrics_rows
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "pma")
 IQL_BRAESS = (
@@ -58,7 +54,10 @@ CONDITIONS = {
 KEEP = ("checkpoint.every_updates=10", "checkpoint.keep=1000")  # PMA: the mean-field curve
 
 
-def specs(runs_dir: str, seeds: list[int], only: list[str]) -> list[RunSpec]:
+def specs(runs_dir: str, seeds: list[int], only: list[str]) -> list:
+    """The launchers' :class:`~benchmarks.launchers.RunSpec` of each condition and seed."""
+    from benchmarks.launchers import PostRun, RunSpec
+
     out = []
     for label, (_, algo, config, extra) in CONDITIONS.items():
         if only and algo not in only and label not in only:
@@ -160,6 +159,9 @@ def mean_field_curve(run_dir: str) -> None:
 
 # --------------------------------------------------------------------------- summary
 def run_curves(run_dir: str) -> dict[str, list[tuple[int, float]]]:
+    """A finished run's relative-gap curves: greedy evaluation, training days, mean field."""
+    from benchmarks.run_dirs import eval_entry, eval_steps, metrics_rows
+
     curves = {
         "greedy": [
             (int(p["step_count"]), float(np.mean(p["relative_gap"])))
@@ -183,6 +185,9 @@ def run_curves(run_dir: str) -> dict[str, list[tuple[int, float]]]:
 
 
 def summarise(runs_dir: str) -> dict:
+    """Per condition: the seeds, final figures (mean, max, values) and curves."""
+    from benchmarks.launchers import DONE, read_status
+
     summary: dict = {}
     for label in CONDITIONS:
         runs = sorted(glob.glob(os.path.join(runs_dir, f"{label}_seed*")))
@@ -247,6 +252,9 @@ def plot(summary: dict, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.grid import add_launcher_arguments, launcher_from_args
+    from benchmarks.launchers import DONE, read_status
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -137,3 +137,18 @@ def test_learns_the_braess_user_equilibrium_split():
     assert sampled_tstt < random_tstt - 15.0
     probs = learner.action_probs(env.reset(seed=0)[0], env.action_mask())[0]
     assert np.abs(probs.sum(axis=0) - 2.0).max() < 0.6  # expected drivers per route
+
+
+def test_benchmark_logit_equilibrium_of_braess_is_the_even_split():
+    """Braess's UE routes are all used at equal times, so every logit equilibrium is 2/2/2."""
+    from benchmarks.pma_routing import link_flows, logit_equilibrium, route_flows
+
+    env = envs.make_vec("routing-braess-v0", 1)
+    for tau in (0.5, 5.0):
+        flows, residual = logit_equilibrium(env, tau, iterations=2000)
+        np.testing.assert_allclose(flows, [2.0, 2.0, 2.0], atol=1e-2)
+        assert residual < 1e-3
+    one_route = np.zeros((env.num_agents, 3))
+    one_route[:, 0] = 1.0
+    assert route_flows(env, one_route).tolist() == [6.0, 0.0, 0.0]
+    assert link_flows(env, route_flows(env, one_route)).max() == 6.0
