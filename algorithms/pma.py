@@ -22,7 +22,10 @@ update synchronously, at the same iteration boundaries, as the paper's analysis 
 Step sizes of the TD learning: the k-th visit of an entry within one iteration moves it by
 ``td_lr / (1 + td_lr_decay * (k - 1))`` toward its target (defaults: the running mean of the
 iteration's targets); each iteration starts from the previous estimate (entries not visited
-keep it). ``policy()`` is None: a table is not an :class:`agents.policy.Policy` network.
+keep it). One departure from the paper: while learning, agents play a uniform action with
+probability ``explore`` (annealed, to 0 by default), since an action whose probability has
+collapsed is never sampled and its Q-value goes stale. ``policy()`` is None: a table is not an
+:class:`agents.policy.Policy` network.
 """
 
 from __future__ import annotations
