@@ -115,6 +115,37 @@ def logit_equilibrium(env, tau: float, iterations: int = 3000) -> tuple[np.ndarr
     return flows, float(np.abs(step).sum() / demand.sum())
 
 
+def regularised_exploitability(
+    env, probs: np.ndarray, tau: float, samples: int = 200, seed: int = 0
+) -> float:
+    """Mean over drivers (weighted by vehicles) of the gain of a tau-regularised best response
+    to the others' policies, ``tau logsumexp(Q/tau) - (pi.Q + tau H(pi))``, in time units: 0
+    exactly at a Nash equilibrium of the regularised N-driver game. ``Q_i(a)`` is minus the
+    expected time of route a with driver i on it, by Monte Carlo over ``samples`` days."""
+    rng = np.random.default_rng(seed)
+    n = env.num_agents
+    incidence = env.paths.incidence.toarray().astype(bool)  # [R, L]
+    routes = env.route_table[env.agent_od]  # [N, k] path ids
+    options = incidence[routes]  # [N, k, L]
+    cost = np.zeros(probs.shape)
+    cdf = np.cumsum(probs, axis=1)
+    for _ in range(samples):
+        choice = np.minimum((rng.random((n, 1)) >= cdf).sum(1), probs.shape[1] - 1)
+        taken = routes[np.arange(n), choice]
+        x = link_flows(env, np.bincount(taken, weights=env.vehicles, minlength=len(incidence)))
+        on = incidence[taken]  # [N, L] the links driver i loads now
+        alone = env.network.link_time(np.where(on, x, x + env.vehicles[:, None]))  # [N, L]
+        cost += (options * alone[:, None, :]).sum(axis=2)
+    q = -cost / samples
+    valid = env.route_valid[env.agent_od]
+    logits = np.where(valid, q / tau, -np.inf)
+    top = logits.max(axis=1)
+    best = tau * (top + np.log(np.exp(logits - top[:, None]).sum(axis=1)))
+    safe = np.where(probs > 0, probs, 1.0)
+    value = (probs * np.where(valid, q, 0.0)).sum(1) - tau * (probs * np.log(safe)).sum(1)
+    return float(np.average(best - value, weights=env.vehicles))
+
+
 def mean_field_curve(run_dir: str) -> None:
     """Post-run hook: the relative gap to UE (and to the logit equilibrium) of the expected
     flows of every kept checkpoint's policies, into ``mean_field.json``."""
@@ -144,8 +175,11 @@ def mean_field_curve(run_dir: str) -> None:
         )
     points.sort(key=lambda p: p["env_steps"])
     logit_links = link_flows(env, reference)
+    learner.load_state_dict(load_checkpoint(checkpoint_files(run_dir)[-1], cfg)["learner"])
+    exploit = regularised_exploitability(env, learner.action_probs(obs, mask)[0], cfg.algo.tau)
     out = {
         "curve": points,
+        "regularised_exploitability": exploit,
         "logit_equilibrium": {
             "tau": cfg.algo.tau,
             "relative_gap": relative_gap(env.network, logit_links),
@@ -181,6 +215,7 @@ def run_curves(run_dir: str) -> dict[str, list[tuple[int, float]]]:
         curves["mean_field_tstt"] = [(p["env_steps"], p["ue_ratio"]) for p in data["curve"]]
         curves["logit_distance"] = [(p["env_steps"], p["logit_distance"]) for p in data["curve"]]
         curves["logit_equilibrium"] = [(0, data["logit_equilibrium"]["relative_gap"])]
+        curves["regularised_exploitability"] = [(0, data["regularised_exploitability"])]
     return curves
 
 
@@ -204,6 +239,7 @@ def summarise(runs_dir: str) -> dict:
                 "mean_field_tstt",
                 "logit_distance",
                 "logit_equilibrium",
+                "regularised_exploitability",
             )
         }
         summary[label] = {
