@@ -152,3 +152,29 @@ def test_benchmark_logit_equilibrium_of_braess_is_the_even_split():
     one_route[:, 0] = 1.0
     assert route_flows(env, one_route).tolist() == [6.0, 0.0, 0.0]
     assert link_flows(env, route_flows(env, one_route)).max() == 6.0
+
+
+def test_benchmark_exploitability_matches_exact_enumeration_on_braess():
+    """The Monte Carlo regularised exploitability against a naive loop over every route profile."""
+    import itertools
+
+    from benchmarks.pma_routing import regularised_exploitability
+
+    env = envs.make_vec("routing-braess-v0", 1)
+    probs = np.random.default_rng(1).dirichlet(np.ones(3), size=6)
+    incidence = env.paths.incidence.toarray()
+    exact = []
+    for i in range(6):
+        q = np.zeros(3)
+        others = [j for j in range(6) if j != i]
+        for profile in itertools.product(range(3), repeat=5):
+            weight = np.prod([probs[j, a] for j, a in zip(others, profile)])
+            for a in range(3):
+                flows = np.bincount([*profile, a], minlength=3).astype(float)
+                times = incidence @ env.network.link_time(incidence.T @ flows)
+                q[a] -= weight * times[a]
+        tau = 2.0
+        best = tau * np.log(np.exp(q / tau).sum())
+        exact.append(best - (probs[i] @ q - tau * probs[i] @ np.log(probs[i])))
+    estimate = regularised_exploitability(env, probs, 2.0, samples=3000, seed=0)
+    assert estimate == pytest.approx(np.mean(exact), rel=0.03)
