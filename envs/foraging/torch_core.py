@@ -111,13 +111,16 @@ class TorchForagingCore(TorchBatchedCore):
         # cell, plus one scratch cell at the end where scatters of "nothing to write" go
         w = self._width = self.cols + 2
         self._cells = (self.rows + 2) * w
-        template = torch.full((self.rows + 2, w), WALL, **long)
+        code = dict(dtype=torch.int8 if f < 64 else torch.int32, device=dev)  # cache-friendly
+        template = torch.full((self.rows + 2, w), WALL, **code)
         template[1:-1, 1:-1] = FREE
         self._field_template = torch.cat([template.view(-1), template.new_full((1,), FREE)])
         self._field = self._field_template.repeat(b, 1)
         self._around = torch.tensor([-w, w, -1, 1], **long)  # N, S, W, E neighbours
-        # food codes + priority: the max over the neighbours is the first food in N, S, W, E order
-        self._priority = torch.tensor([3 * f, 2 * f, f, 0], **long)
+        # food codes + priority: the max over the neighbours is the first food in N, S, W, E
+        # order; the low byte (f < 256 here, or the low 16 bits) is the food's slot
+        self._code_bits = 8 if f < 256 else 16
+        self._priority = torch.tensor([3, 2, 1, 0], **long) << self._code_bits
         self._dcell = torch.tensor([dr * w + dc for dr, dc in zip(_DROW, _DCOL)], **long)
         self._dpos = torch.tensor(list(zip(_DROW, _DCOL)), **long)  # [6, 2]
         self._is_move = torch.tensor([a not in (NONE, LOAD) for a in range(6)], device=dev)
@@ -151,9 +154,16 @@ class TorchForagingCore(TorchBatchedCore):
         # gather index of the full-sight observation: food slots (filled per step), then self
         # first and the other players in index order (lbforaging's order), as table rows
         others = [[i] + [j for j in range(n) if j != i] for i in range(n)]
-        self._player_rows = (torch.tensor(others, **long) + f + 1).expand(b, n, n)
-        self._no_food = torch.full((b, f + 1), f, **long)
-        self._slots = torch.arange(f, **long).expand(b, f)
+        self._slots = torch.arange(f, **code).expand(b, f)
+        # flat-index bases: lookups are ``take`` on flat views (cheaper than gather on CPU)
+        self._base_mask = torch.arange(b * n, **long).view(b, n) * 6
+        self._base_field = torch.arange(b, **long)[:, None] * (self._cells + 1)
+        self._base_food = torch.arange(b, **long)[:, None] * (f + 1)
+        self._base_occupant = torch.arange(b, **long)[:, None] * (n + 1)
+        self._dpos_flat = self._dpos.view(-1)
+        self._pair = torch.tensor([0, 1], **long)
+        self._true = torch.ones((b, 1), dtype=torch.bool, device=dev)
+        self._observation_columns(others)
 
     # ------------------------------------------------------------------ reset
     def _reset_copies(self, idx: torch.Tensor, options: dict | None) -> None:
@@ -195,13 +205,13 @@ class TorchForagingCore(TorchBatchedCore):
                 lo, span = self._min_level, self._level_span
             levels = lo + (u[:, n : 2 * n] * span).long()
             # players on distinct uniform cells
-            free, taken = torch.ones((k, cells), dtype=torch.bool, device=dev), []
+            free, taken = torch.ones((k, cells), dtype=torch.int32, device=dev), []
             for i in range(n):
-                j = (u[:, 2 * n + i] * (cells - i)).long()
-                cell = j if i == 0 else (free.cumsum(1) <= j[:, None]).sum(1)
-                free.scatter_(1, cell[:, None], False)
+                j = (u[:, 2 * n + i, None] * (cells - i)).int()
+                cell = j if i == 0 else self._kth_free(free, j)
+                free.scatter_(1, cell.long(), 0)
                 taken.append(cell)
-            cell = torch.stack(taken, 1)
+            cell = torch.cat(taken, 1).long()
             pos = torch.stack([cell // cols, cell % cols], dim=-1)
             # food levels: uniform in [min, top]; top = max_food_level or the 3 lowest levels
             if self._max_food is None:
@@ -216,22 +226,21 @@ class TorchForagingCore(TorchBatchedCore):
             food_levels = low + (u[:, 3 * n + f : 3 * n + 2 * f] * (top - low + 1)).long()
             # food: a uniform free interior cell away from other food, in a grid padded by 2
             width = cols + 4
-            blocked = torch.ones((k, rows + 4, width), dtype=torch.bool, device=dev)
-            blocked[:, 3 : rows + 1, 3 : cols + 1] = False  # interior rows/cols 1..size-2
-            blocked = blocked.view(k, -1)
-            blocked.scatter_(1, (pos[..., 0] + 2) * width + pos[..., 1] + 2, True)
-            free = ~blocked
+            free = torch.zeros((k, rows + 4, width), dtype=torch.int32, device=dev)
+            free[:, 3 : rows + 1, 3 : cols + 1] = 1  # interior rows/cols 1..size-2
+            free = free.view(k, -1)
+            free.scatter_(1, (pos[..., 0] + 2) * width + pos[..., 1] + 2, 0)
             block = self._food_block
             spots, placed = [], torch.ones(k, dtype=torch.bool, device=dev)
             for slot in range(f):  # a loop over food slots; copies and cells are batched
-                count = free.sum(1)
-                j = (u[:, 3 * n + 2 * f + slot] * count).long()
-                spot = (free.cumsum(1) <= j[:, None]).sum(1)
-                placed &= count > 0
+                count = free.sum(1, keepdim=True, dtype=torch.int32)
+                j = (u[:, 3 * n + 2 * f + slot, None] * count).int()
+                spot = self._kth_free(free, j).long()
+                placed &= count[:, 0] > 0
                 spot = torch.where(count > 0, spot, 2 * width + 2)  # any in-range cell
-                free.scatter_(1, spot[:, None] + block, False)
+                free.scatter_(1, spot + block, 0)
                 spots.append(spot)
-            spot = torch.stack(spots, 1)
+            spot = torch.cat(spots, 1)
             food_pos = torch.stack([spot // width - 2, spot % width - 2], dim=-1)
             if bool(placed.all()):  # the common case: no boolean indexing
                 self._set_layout(pending, pos, levels, food_pos, food_levels)
@@ -241,6 +250,11 @@ class TorchForagingCore(TorchBatchedCore):
                 pending[placed], pos[placed], levels[placed], food_pos[placed], food_levels[placed]
             )
             pending = pending[~placed]
+
+    @staticmethod
+    def _kth_free(free: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """Index of the ``j``-th (from 0) nonzero of each row of ``free`` (int32 0/1), ``[k, 1]``."""
+        return torch.searchsorted(free.cumsum(1, dtype=torch.int32), j, right=True)
 
     def _set_layout(self, idx, pos, levels, food_pos, food_levels) -> None:
         """Write layouts into copies ``idx``; food slots in row-major order (level 0: empty)."""
@@ -283,46 +297,52 @@ class TorchForagingCore(TorchBatchedCore):
         """The action mask ``[k, N, 6]`` of agents in ``cell [k, N]`` and the food each would
         load (its first 4-adjacent food in N, S, W, E order; meaningless where it has none)."""
         k, n = cell.shape
-        codes = torch.gather(field, 1, (cell[..., None] + self._around).view(k, 4 * n))
-        codes = codes.view(k, n, 4)
+        base = self._base_field[:k]
+        codes = field.view(-1).take((cell + base)[..., None] + self._around)  # [k, N, 4]
         best = torch.where(codes >= 0, codes + self._priority, -1).amax(2)  # [k, N]
-        stay = self._mask.new_ones((k, n, 1))
-        mask = torch.cat([stay, codes == FREE, (best >= 0)[..., None]], 2)
-        return mask, best % self.n_food
+        mask = torch.cat(
+            [self._true[:k, :, None].expand(k, n, 1), codes == FREE, (best >= 0)[..., None]], 2
+        )
+        return mask, best & ((1 << self._code_bits) - 1)
 
     def _step(self, actions: torch.Tensor):
         b, n, f = self.num_envs, self.n_players, self.n_food
         # invalid actions act as NONE (0)
-        act = actions * torch.gather(self._mask, 2, actions[..., None])[..., 0]
-        there = self._cell + self._dcell[act]
-        # a cell claimed by more than one agent (a staying agent claims its own) is refused
-        claims = (there[:, :, None] == there[:, None, :]).sum(2)
-        moving = self._is_move[act] & (claims == 1)
-        # fixed point: a move into the cell of an agent that stays fails too; the agent in
-        # my target cell (``occupant``; n: none) decides, so N - 1 rounds reach every chain
-        into = there[:, :, None] == self._cell[:, None, :]
-        occupant = (into * self._occupant_weight).sum(2) + n
-        ok = torch.cat([moving, moving.new_ones((b, 1))], 1)  # [B, N + 1]: "none" moves
-        occupant = torch.cat([occupant, occupant.new_full((b, 1), n)], 1)
+        act = actions * self._mask.view(-1).take(self._base_mask + actions)
+        there = self._cell + self._dcell.take(act)
+        # a cell claimed by more than one agent (a staying agent claims its own) is refused;
+        # the agent in my target cell (``occupant``, n if none) is found in the same loop
+        claims = torch.zeros_like(there)
+        occupant = self._base_occupant + n
+        for j in range(n):  # N small ops beat one [B, N, N] broadcast on a CPU
+            claims += there == there[:, j : j + 1]
+            occupant = torch.where(
+                there == self._cell[:, j : j + 1], self._base_occupant + j, occupant
+            )
+        moving = self._is_move.take(act) & (claims == 1)
+        # fixed point: a move into the cell of an agent that stays fails too; the occupant
+        # decides, so N - 1 rounds reach the end of every chain (column n: "nobody", moves)
+        ok = torch.cat([moving, self._true], 1)
         for _ in range(n - 1):
-            ok = ok & torch.gather(ok, 1, occupant)
+            ok[:, :n] &= ok.view(-1).take(occupant)
         moved = act * ok[:, :n]
-        self._cell += self._dcell[moved]
-        self.pos += self._dpos[moved]
+        self._cell += self._dcell.take(moved)
+        self.pos += self._dpos_flat.take(moved[..., None] * 2 + self._pair)
         # loading: each loader takes the food found by the last mask (it has not moved)
         target = torch.where(act == LOAD, self._first, f)  # f: no food (a scratch column)
         group = torch.zeros((b, f + 1), dtype=torch.int64, device=self.device)
         group.scatter_add_(1, target, self.level)  # [B, F + 1]: level sum of each group
         eaten = group >= self._need
-        success = torch.gather(eaten, 1, target)
+        target = target + self._base_food
+        success = eaten.view(-1).take(target)
         if self.normalize_reward:
             scale = torch.clamp(group * self.food_spawned[:, None], min=1e-12)
         else:
             scale = torch.clamp(group, min=1)
-        share = torch.gather(self._food_f / scale, 1, target)
+        share = (self._food_f / scale).view(-1).take(target)
         rewards = torch.where(success, self._level_f * share, 0.0)
         if self.penalty != 0.0:
-            rewards = torch.where((target < f) & ~success, -self.penalty, rewards)
+            rewards = torch.where((act == LOAD) & ~success, -self.penalty, rewards)
         self._need.masked_fill_(eaten, BIG)
         eaten = eaten[:, :f]
         self.food_alive &= ~eaten
@@ -350,20 +370,33 @@ class TorchForagingCore(TorchBatchedCore):
     def _observe(self) -> torch.Tensor:
         if self.grid_observation:
             return self._observe_grid()
-        if not self._full_sight:
+        if self._obs_columns is None:
             return self._observe_window()
-        # every agent sees everything: live food in slot order then (-1, -1, 0) slots, the
-        # same for all agents, then the players self first: one gather from the table
-        b, n, f = self.num_envs, self.n_players, self.n_food
-        alive = self.food_alive
-        rank = torch.where(alive, alive.cumsum(1) - 1, f)  # where each live slot goes
-        order = torch.scatter(self._no_food, 1, rank, self._slots)[:, None, :f]
-        rows = torch.cat([order.expand(b, n, f), self._player_rows], 2).view(b, -1, 1)
-        obs = torch.gather(self._table().float(), 1, rows.expand(-1, -1, 3))
-        if self.observe_agent_levels:
-            return obs.view(b, n, -1)
-        obs = obs.view(b, n, f + n, 3)
-        return torch.cat([obs[:, :, :f].reshape(b, n, -1), obs[:, :, f:, :2].reshape(b, n, -1)], 2)
+        # every agent sees everything: live food in slot order then (-1, -1, 0) slots (the
+        # same for all agents), then the players self first: columns of the packed row, one
+        # list per pattern of live food
+        b, n = self.num_envs, self.n_players
+        alive = (self.food_alive * self._pow2).sum(1)
+        columns = self._obs_columns.index_select(0, alive) + self._base_ints
+        food = self._ints.view(-1).take(columns)[:, None].expand(b, n, -1)  # [B, N, 3F]
+        players = self._ints.index_select(1, self._player_columns).view(b, n, -1)
+        return torch.cat([food, players], 2).float()
+
+    def _observation_columns(self, others: list[list[int]]) -> None:
+        """The packed-row columns of the full-sight observation: of the food part for
+        every pattern of live food (``[2^F, 3F]``; None when there are too many patterns),
+        and of the players part of every agent (``[N * per_player * N]``)."""
+        n, f, dev = self.n_players, self.n_food, self.device
+        self._base_ints = torch.arange(self.num_envs, device=dev)[:, None] * self._ints.shape[1]
+        self._pow2 = torch.tensor([1 << k for k in range(f)], device=dev)
+        player = [0, 1, 2] if self.observe_agent_levels else [0, 1]
+        table = []
+        for pattern in range(1 << f if self._full_sight and f <= 12 else 0):
+            live = [k for k in range(f) if pattern >> k & 1] + [f] * f  # f: the missing triple
+            table.append([3 * slot + c for slot in live[:f] for c in range(3)])
+        self._obs_columns = torch.tensor(table, dtype=torch.int64, device=dev) if table else None
+        columns = [3 * (f + 1 + j) + c for i in range(n) for j in others[i] for c in player]
+        self._player_columns = torch.tensor(columns, dtype=torch.int64, device=dev)
 
     def _observe_window(self) -> torch.Tensor:
         """Vector observations with a sight window (the numpy core's ``observe_window``)."""
