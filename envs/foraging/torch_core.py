@@ -6,7 +6,7 @@ stays the default. Same keyword arguments, spaces, observation / state / mask la
 rewards, auto-reset and episode statistics as that core (its docstring states the rules),
 every rule done as tensor ops batched over ``[B, N]``: simultaneous moves (the claimed-twice
 test as an ``N x N`` comparison; the blocked-chain fixed point as ``N - 1`` rounds of "my
-move fails when the agent in my target cell stays", one gather each), loading groups (a
+move fails when the agent in my target cell stays", one ``take`` each), loading groups (a
 ``scatter_add`` of each loader's level onto the food it takes), food removal (a scatter into
 the padded field), the mask (one gather of the four neighbours, which also gives the food a
 loader takes next step: loaders do not move and food only leaves after loading).
