@@ -287,9 +287,9 @@ class TorchBatchedCore(AgentSpaces, abc.ABC):
                 raise ValueError(f"discrete actions must be an integer tensor, got {actions.dtype}")
             actions = actions.to(torch.int64)
             low, high = int(space.start), int(space.start + space.n - 1)
-            bad = (actions < low) | (actions > high)
-            if bool(bad.any()):
-                value = int(actions[bad][0])
+            least, most = torch.stack(torch.aminmax(actions)).tolist()  # one wait, two values
+            if least < low or most > high:
+                value = least if least < low else most
                 raise ValueError(f"action {value} is out of range: valid actions are {low}..{high}")
             return actions
         if isinstance(space, gym.spaces.Box):

@@ -87,6 +87,12 @@ SCENARIOS = {
         [(SOUTH, EAST)],
         {"sight": 2, "observe_agent_levels": False},
     ),
+    "full_sight_no_levels": (
+        [(1, 1, 1), (4, 1, 2)],
+        [(3, 3, 2), (6, 6, 1)],
+        [(SOUTH, EAST), (NONE, LOAD)],
+        {"observe_agent_levels": False},
+    ),
     "truncation": ([(0, 0, 1), (7, 7, 1)], [(4, 4, 2)], [(NONE, NONE)] * 50, {}),
     "termination_sums_to_one": (
         [(3, 2, 1), (3, 4, 1), (5, 5, 2)],
@@ -205,6 +211,16 @@ def test_spawn_statistics_match_the_numpy_core():
     coop.reset(seed=0)
     top = torch.sort(coop.level, 1).values[:, :3].sum(1)
     assert (coop.food_level == top[:, None]).all()
+
+
+def test_per_player_level_ranges_are_shuffled_as_by_the_numpy_core():
+    kwargs = dict(field_size=8, players=2, max_num_food=2, min_player_level=[1, 3])
+    kwargs["max_player_level"] = [1, 3]
+    core = envs.make_vec("foraging-v0", 2000, device="cpu", **kwargs)
+    core.reset(seed=5)
+    levels = core.level.numpy()
+    assert (np.sort(levels, 1) == [1, 3]).all()  # each range used once per copy
+    assert abs((levels[:, 0] == 3).mean() - 0.5) < 0.05  # in a uniform order
 
 
 def test_seeding_is_reproducible_and_per_copy():
