@@ -257,3 +257,25 @@ def test_bad_reset_options():
         core.reset(options={"phase": "testing"})
     with pytest.warns(UserWarning, match=r"ignoring unknown reset option\(s\) \['layout'\]"):
         core.reset(options={"layout": 1})
+
+
+# ---------------------------------------------------------------------------------- learners
+@pytest.mark.parametrize("name", ["ippo", "iql"])
+def test_marlgym_learners_drive_the_cavs(name):
+    """The CAVs are plain agents of the batched API: an on-policy and a value learner train."""
+    import torch
+
+    from algorithms import get_algorithm
+    from algorithms.config import build_config
+
+    torch.set_num_threads(1)  # tiny networks: one thread is fastest
+
+    fast = {"ippo": {"rollout_length": 4, "epochs": 1, "minibatches": 1}}.get(
+        name, {"rollout_length": 2, "buffer_size": 8, "batch_size": 1, "env_steps_per_update": 4}
+    )
+    config_cls, learner_cls = get_algorithm(name)
+    env = envs.make_vec("urb-braess-v0", 2, **FAST)
+    learner = learner_cls(build_config(config_cls, fast, {}), env, "cpu", 0)
+    for _ in range(3):
+        metrics = learner.train_iteration()
+    assert all(np.isfinite(v) for k, v in metrics.items() if k.startswith("losses/"))
