@@ -61,7 +61,7 @@ import numpy as np
 from envs.core import BatchedCore
 from envs.routing.core import ROUTES, apportion, route_sets
 from envs.routing.network import Network
-from envs.routing.paths import od_costs
+from envs.routing.paths import PathSet, od_costs
 from envs.routing.tntp import DATA_DIR, SHIPPED, load_network, load_tntp
 from envs.routing.urb_humans import HumanModel, HumanPopulation
 
@@ -155,6 +155,8 @@ class UrbCore(BatchedCore):
         "name": "urb",
     }
     team_reward = "mean"
+    #: The metrics this backend reports (``system_metrics`` gives the last ones).
+    metric_names: ClassVar[tuple[str, ...]] = METRICS
 
     def __init__(
         self,
@@ -206,7 +208,7 @@ class UrbCore(BatchedCore):
         self.human_learning_days, self.episode_days = int(human_learning_days), int(episode_days)
         self.cav_share, self.cav_selection = float(cav_share), cav_selection
         self.humans_adapt = bool(humans_adapt)
-        self.paths = route_sets(network, self.k, routes)
+        self.paths = self.route_set(network, self.k, routes)
 
         # drivers grouped by OD pair, each carrying an equal share of its pair's demand
         self.drivers_per_od = apportion(network.demand, int(num_drivers))
@@ -263,8 +265,8 @@ class UrbCore(BatchedCore):
         self.route_flow = np.zeros((b, self.paths.num_paths))  # [B, R]
         self.human_learning_curve = np.zeros((b, self.human_learning_days))
         self.before = {f"{t}_before": np.full(b, np.nan) for t in TIMES}
-        self.last_metrics = {name: np.full(b, np.nan) for name in METRICS}
-        self._metric_sum = np.zeros((b, len(METRICS)))
+        self.last_metrics = {name: np.full(b, np.nan) for name in self.metric_names}
+        self._metric_sum = np.zeros((b, len(self.metric_names)))
         self._full_reset = True
         self._renderer = None
 
@@ -317,6 +319,19 @@ class UrbCore(BatchedCore):
         self.route_flow = route_flow
         return np.take_along_axis(self.route_time, route, axis=1)
 
+    def route_set(self, network: Network, k: int, routes: str) -> PathSet:
+        """Each OD pair's ``k`` routes (a backend with other rules overrides this)."""
+        return route_sets(network, k, routes)
+
+    def system_metrics(self) -> dict[str, np.ndarray]:
+        """``[B]`` TSTT and relative gap to user equilibrium of the day just driven (BPR)."""
+        net = self.network
+        link_time = net.link_time(self.link_flow)
+        tstt = np.sum(self.link_flow * link_time, axis=1)
+        shortest = np.stack([od_costs(net, link_time[c]) for c in range(self.num_envs)])  # [B, P]
+        gap = (tstt - shortest @ net.demand) / np.where(tstt > 0, tstt, 1.0)
+        return {"tstt": tstt, "relative_gap": gap}
+
     def seconds_since_introduction(self) -> np.ndarray:
         """``[B]`` wall-clock seconds since CAVs were introduced (the last human learning)."""
         return time.perf_counter() - self.introduced_at
@@ -330,7 +345,7 @@ class UrbCore(BatchedCore):
         if self._full_reset:
             self._learn_humans()
         self.day[idx] = 0
-        for name in METRICS:
+        for name in self.metric_names:
             self.last_metrics[name][idx] = np.nan
         self._metric_sum[idx] = 0.0
 
@@ -375,7 +390,7 @@ class UrbCore(BatchedCore):
         self.day += 1
         self.training_days += ~self.evaluating
         metrics = self._metrics(means)
-        for j, name in enumerate(METRICS):
+        for j, name in enumerate(self.metric_names):
             self.last_metrics[name] = metrics[name]
             self._metric_sum[:, j] += metrics[name]
         terminated = np.zeros((b, m), dtype=bool)
@@ -388,16 +403,11 @@ class UrbCore(BatchedCore):
         )
 
     def _metrics(self, means: np.ndarray) -> dict[str, np.ndarray]:
-        net = self.network
-        link_time = net.link_time(self.link_flow)
-        tstt = np.sum(self.link_flow * link_time, axis=1)
-        shortest = np.stack([od_costs(net, link_time[c]) for c in range(self.num_envs)])  # [B, P]
         out = {t: means[:, j] for j, t in enumerate(TIMES)}
         out.update({name: value.copy() for name, value in self.before.items()})
         out["human_change"] = out["human_time"] - out["human_time_before"]
         out["cav_change"] = out["cav_time"] - out["cav_time_before"]
-        out["tstt"] = tstt
-        out["relative_gap"] = (tstt - shortest @ net.demand) / np.where(tstt > 0, tstt, 1.0)
+        out.update(self.system_metrics())
         out["training_days"] = self.training_days.astype(np.float64)
         return out
 
@@ -428,7 +438,7 @@ class UrbCore(BatchedCore):
     def _episode_metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         days = np.maximum(self.day[idx], 1)[:, None]
         means = self._metric_sum[idx] / days
-        out = {name: means[:, j] for j, name in enumerate(METRICS)}
+        out = {name: means[:, j] for j, name in enumerate(self.metric_names)}
         out["training_days"] = self.last_metrics["training_days"][idx]
         return out
 
