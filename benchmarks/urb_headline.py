@@ -14,6 +14,7 @@ mean time (UE TSTT over demand).
 
     python benchmarks/urb_headline.py --save          # benchmarks/results/urb/headline_<env>.{json,md}
     python benchmarks/urb_headline.py --algos ippo --seeds 0 --train-days 4000
+    python benchmarks/urb_headline.py --summarise benchmarks/results/urb/headline_urb-braess-v0.json
 """
 
 from __future__ import annotations
@@ -86,6 +87,21 @@ def train(name: str, env_id: str, seed: int, args, kwargs: dict):
     return learner, time.perf_counter() - start
 
 
+def summary(runs: list[dict]) -> str:
+    """Mean +- sd over seeds of every figure, per CAV policy, as a Markdown table."""
+    labels = list(dict.fromkeys(r["label"] for r in runs))
+    header = ["CAVs", "seeds", *FIGURES]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label in labels:
+        mine = [r for r in runs if r["label"] == label]
+        cells = [
+            f"{np.mean([r[f] for r in mine]):.2f} +- {np.std([r[f] for r in mine]):.2f}"
+            for f in FIGURES
+        ]
+        lines.append(f"| {label} | {len(mine)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -98,7 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-copies", type=int, default=8)
     parser.add_argument("--eval-days", type=int, default=10)
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/urb/")
+    parser.add_argument("--summarise", metavar="JSON", help="print the summary of a saved run")
     args = parser.parse_args(argv)
+    if args.summarise:
+        with open(args.summarise) as f:
+            print(summary(json.load(f)["runs"]))
+        return
     torch.set_num_threads(1)
     kwargs: dict = {}
 
@@ -140,7 +161,12 @@ def main(argv: list[str] | None = None) -> None:
     header = ["CAVs", "seed", *FIGURES, "training days", "training s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    table = "\n".join(lines) + f"\n\nUser-equilibrium mean travel time: {ue_time:.2f}\n"
+    table = (
+        summary(runs)
+        + f"\nUser-equilibrium mean travel time: {ue_time:.2f}\n\nPer seed:\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
     title = f"# URB headline on {args.env} (analytic backend)\n\n"
     if not args.save:
         print(title + table)
