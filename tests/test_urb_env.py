@@ -279,3 +279,22 @@ def test_marlgym_learners_drive_the_cavs(name):
     for _ in range(3):
         metrics = learner.train_iteration()
     assert all(np.isfinite(v) for k, v in metrics.items() if k.startswith("losses/"))
+
+
+def test_render_shows_humans_and_cavs_side_by_side():
+    from envs.routing.rendering import SIZE
+
+    core = envs.make_vec("urb-braess-v0", 1, render_mode="rgb_array", **FAST)
+    core.reset(seed=0)
+    humans, cavs = core.group_link_flows(0)
+    np.testing.assert_allclose(humans + cavs, core.link_flow[0])
+    first = core.render()
+    core.step(np.full((1, core.num_agents), 2, dtype=np.int64))  # every CAV on one route
+    humans, cavs = core.group_link_flows(0)
+    on_route = core.paths.links[core.route_table[0, 2]]
+    assert np.allclose(cavs[on_route], core.vehicles[core.is_cav].sum())
+    frame = core.render()
+    assert frame.shape == first.shape and frame.shape[1] == 2 * SIZE  # two panels
+    half = frame.shape[1] // 2
+    assert not np.array_equal(frame[:, half:], first[:, half:])  # the CAV panel changed
+    core.close()

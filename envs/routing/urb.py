@@ -146,7 +146,8 @@ class UrbCore(BatchedCore):
         humans: the :class:`~envs.routing.urb_humans.HumanPopulation` (over all D drivers).
         human_learning_curve: ``[B, human_learning_days]`` mean human time per learning day.
         before: ``{name: [B]}`` the settled ``*_before`` figures.
-        last_metrics: the previous day's metrics.
+        last_metrics: the previous day's metrics (kept across auto-resets: the world goes on).
+        cav_days: ``[B]`` CAV days driven since the last human learning (all phases).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -255,14 +256,16 @@ class UrbCore(BatchedCore):
         self.action_space = gym.spaces.Discrete(self.k)
         self.state_space = gym.spaces.Box(0.0, np.inf, shape=(network.num_links,), dtype=np.float32)
 
-        b = self.num_envs
+        b, d = self.num_envs, len(self.driver_od)
         self.day = np.zeros(b, dtype=np.int64)  # days of the current episode
         self.training_days = np.zeros(b, dtype=np.int64)
+        self.cav_days = np.zeros(b, dtype=np.int64)  # CAV days (training and evaluation)
         self.evaluating = np.zeros(b, dtype=bool)
         self.introduced_at = np.zeros(b)  # perf_counter() at CAV introduction
         self.link_flow = np.zeros((b, network.num_links))
         self.route_time = np.tile(free_flow_route, (b, 1))  # [B, R]
         self.route_flow = np.zeros((b, self.paths.num_paths))  # [B, R]
+        self.last_route = np.broadcast_to(self.route_table[self.driver_od, 0], (b, d)).copy()
         self.human_learning_curve = np.zeros((b, self.human_learning_days))
         self.before = {f"{t}_before": np.full(b, np.nan) for t in TIMES}
         self.last_metrics = {name: np.full(b, np.nan) for name in self.metric_names}
@@ -316,7 +319,7 @@ class UrbCore(BatchedCore):
         ).reshape(b, r)
         self.link_flow = (self._incidence_t @ route_flow.T).T  # [B, L]
         self.route_time = (self.paths.incidence @ self.network.link_time(self.link_flow).T).T
-        self.route_flow = route_flow
+        self.route_flow, self.last_route = route_flow, route
         return np.take_along_axis(self.route_time, route, axis=1)
 
     def route_set(self, network: Network, k: int, routes: str) -> PathSet:
@@ -342,11 +345,11 @@ class UrbCore(BatchedCore):
 
     # ------------------------------------------------------------------ hooks
     def _reset_copies(self, idx: np.ndarray, options: dict | None) -> None:
-        if self._full_reset:
+        if self._full_reset:  # a new world: no CAV day yet
             self._learn_humans()
+            for name in self.metric_names:
+                self.last_metrics[name][idx] = np.nan
         self.day[idx] = 0
-        for name in self.metric_names:
-            self.last_metrics[name][idx] = np.nan
         self._metric_sum[idx] = 0.0
 
     def _learn_humans(self) -> None:
@@ -370,6 +373,7 @@ class UrbCore(BatchedCore):
         for j, t in enumerate(TIMES):
             self.before[f"{t}_before"] = tail[:, j]
         self.training_days[:] = 0
+        self.cav_days[:] = 0
         self.introduced_at[:] = time.perf_counter()
 
     def _step(self, actions: np.ndarray):
@@ -389,6 +393,7 @@ class UrbCore(BatchedCore):
 
         self.day += 1
         self.training_days += ~self.evaluating
+        self.cav_days += 1
         metrics = self._metrics(means)
         for j, name in enumerate(self.metric_names):
             self.last_metrics[name] = metrics[name]
@@ -442,17 +447,30 @@ class UrbCore(BatchedCore):
         out["training_days"] = self.last_metrics["training_days"][idx]
         return out
 
+    def group_link_flows(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``[L]`` link flows of the humans and of the CAVs on the last day in copy ``index``."""
+        route, r = self.last_route[index], self.paths.num_paths
+        flows = []
+        for group in (~self.is_cav, self.is_cav):
+            per_route = np.bincount(route[group], weights=self.vehicles[group], minlength=r)
+            flows.append(self.paths.incidence.T @ per_route)
+        return flows[0], flows[1]
+
     def _render_frame(self, index: int) -> np.ndarray | None:
         if self._renderer is None:
-            from envs.routing.rendering import RoutingRenderer
+            from envs.routing.urb_rendering import UrbRenderer
 
-            self._renderer = RoutingRenderer(
+            self._renderer = UrbRenderer(
                 self.network,
                 self.render_mode,
                 fps=self.metadata["render_fps"],
                 flow_scale=float(max(self.link_flow.max(), 1e-9)),
             )
-        return self._renderer.draw(self.link_flow[index], int(self.day[index]), {})
+        metrics = {name: float(v[index]) for name, v in self.last_metrics.items()}
+        metrics.update({name: float(v[index]) for name, v in self.before.items()})
+        phase = "evaluation" if self.evaluating[index] else "training"
+        humans, cavs = self.group_link_flows(index)
+        return self._renderer.draw(humans, cavs, int(self.cav_days[index]), phase, metrics)
 
     def close(self) -> None:
         if self._renderer is not None:

@@ -377,7 +377,7 @@ class UrbSumoCore(UrbCore):
             float
         )
         self.link_flow = (self.paths.incidence.T @ self.route_flow.T).T
-        self.route_time = route_time
+        self.route_time, self.last_route = route_time, route
         return times
 
     def system_metrics(self) -> dict[str, np.ndarray]:
