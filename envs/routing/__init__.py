@@ -6,7 +6,8 @@
 - :func:`k_shortest_paths` gives each OD pair's k shortest loop-free paths (Yen).
 - :class:`RoutingCore` is the batched env (drivers pick routes day after day).
 - :class:`UserEquilibriumRoutes` and :class:`BestResponse` are its scripted policies.
-- :class:`UrbCore` is the URB-style mixed world: settled human drivers, then learning CAVs.
+- :class:`UrbCore` is the URB-style mixed world: settled human drivers, then learning CAVs;
+  :class:`UrbSumoCore` runs it in SUMO on a shipped SUMO network (``SUMO_NETWORKS``).
 
 Registered ids: ``routing-v0`` (any network, ``network=`` keyword), ``routing-braess-v0``
 (6 drivers, one vehicle each), ``routing-siouxfalls-v0`` (1000 drivers) and
@@ -25,6 +26,7 @@ from envs.routing.policies import BestResponse, UserEquilibriumRoutes
 from envs.routing.tntp import SHIPPED, TNTPFormatError, load_network, load_tntp
 from envs.routing.urb import UrbCore
 from envs.routing.urb_humans import HumanModel
+from envs.routing.urb_sumo import SUMO_NETWORKS, UrbSumoCore
 
 __all__ = [
     "METRICS",
@@ -39,6 +41,8 @@ __all__ = [
     "TNTPFormatError",
     "HumanModel",
     "UrbCore",
+    "UrbSumoCore",
+    "SUMO_NETWORKS",
     "UserEquilibriumRoutes",
     "all_or_nothing",
     "apportion",
