@@ -43,8 +43,22 @@ same drivers before CAVs appeared (CAV drivers still human); ``human_change`` /
 the training phase since human learning): the cost of training in days. Its cost in
 wall-clock is :meth:`UrbCore.seconds_since_introduction` (kept out of the infos, which must
 be reproducible and survive copies; the trainer logs its own wall-clock too). Episodes
-report the means over their days (``training_days``: the last value). ``human_learning_curve`` ``[B, D]``
-holds the mean human travel time of every human-learning day.
+report the means over their days (``training_days``: the last value).
+``human_learning_curve [B, human_learning_days]`` holds the mean time of every
+human-learning day. The SUMO backend (:mod:`envs.routing.urb_sumo`) reports no relative gap.
+
+## Arguments
+``network`` (a shipped TNTP name or a :class:`~envs.routing.network.Network`), ``trips`` (a
+TNTP trips file replacing the shipped network's demand; checked against the network),
+``num_drivers`` (default: four per OD pair, at least 20), ``k`` (routes per OD pair, 3),
+``routes`` (``"free_flow"``: the k shortest free-flow paths, default; ``"equilibrium"``),
+``human_model`` (a name in ``urb_humans.MODELS``, a dict of
+:class:`~envs.routing.urb_humans.HumanModel` fields, or one), ``human_learning_days`` (100),
+``cav_share`` (in (0, 1], 0.4), ``cav_selection``, ``cav_seed``, ``reward`` (a key of
+``BEHAVIOURS``, ``"cooperative"``), ``humans_adapt`` (False), ``episode_days`` (1).
+
+## Version History
+v0: first version (issue 21).
 """
 
 from __future__ import annotations
