@@ -6,10 +6,13 @@
 - :func:`k_shortest_paths` gives each OD pair's k shortest loop-free paths (Yen).
 - :class:`RoutingCore` is the batched env (drivers pick routes day after day).
 - :class:`UserEquilibriumRoutes` and :class:`BestResponse` are its scripted policies.
+- :class:`UrbCore` is the URB-style mixed world: settled human drivers, then learning CAVs;
+  :class:`UrbSumoCore` runs it in SUMO on a shipped SUMO network (``SUMO_NETWORKS``).
 
 Registered ids: ``routing-v0`` (any network, ``network=`` keyword), ``routing-braess-v0``
 (6 drivers, one vehicle each), ``routing-siouxfalls-v0`` (1000 drivers) and
-``routing-anaheim-v0`` (2000 drivers).
+``routing-anaheim-v0`` (2000 drivers); ``urb-v0`` (any network) and ``urb-<network>-v0``
+for each shipped network (URB's core task: 40% cooperative CAVs among settled humans).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from envs.routing.network import Network
 from envs.routing.paths import PathSet, all_or_nothing, k_shortest_paths, od_costs
 from envs.routing.policies import BestResponse, UserEquilibriumRoutes
 from envs.routing.tntp import SHIPPED, TNTPFormatError, load_network, load_tntp
+from envs.routing.urb import UrbCore
+from envs.routing.urb_humans import HumanModel
+from envs.routing.urb_sumo import SUMO_NETWORKS, UrbSumoCore
 
 __all__ = [
     "METRICS",
@@ -33,6 +39,10 @@ __all__ = [
     "PathSet",
     "RoutingCore",
     "TNTPFormatError",
+    "HumanModel",
+    "UrbCore",
+    "UrbSumoCore",
+    "SUMO_NETWORKS",
     "UserEquilibriumRoutes",
     "all_or_nothing",
     "apportion",
@@ -73,3 +83,19 @@ register(
     description="Anaheim, 2000 drivers over 1406 OD pairs",
     pettingzoo_namespace="marlgym",
 )
+register(
+    "urb-v0",
+    UrbCore,
+    description="URB mixed traffic: settled humans, then learning CAVs (network=...)",
+    pettingzoo_namespace="marlgym",
+)
+#: drivers per shipped network for the URB ids (Braess: 60 drivers of 0.1 vehicle each)
+_URB_DRIVERS = {"braess": 60, "siouxfalls": 1056, "anaheim": 2812}
+for _name, _drivers in _URB_DRIVERS.items():
+    register(
+        f"urb-{_name}-v0",
+        UrbCore,
+        kwargs={"network": _name, "num_drivers": _drivers},
+        description=f"URB mixed traffic on {_name}: {_drivers} drivers, 40% become CAVs",
+        pettingzoo_namespace="marlgym",
+    )
