@@ -22,7 +22,14 @@ import envs
 NUM_ENVS = 2
 COMPARED_STEPS = 4
 # the large road networks take ~50 ms a step: fewer examples keep the file fast
-EXAMPLES = {"routing-anaheim-v0": 3, "routing-siouxfalls-v0": 4}
+EXAMPLES = {
+    "routing-anaheim-v0": 3,
+    "routing-siouxfalls-v0": 4,
+    "urb-anaheim-v0": 2,
+    "urb-siouxfalls-v0": 3,
+    "urb-v0": 3,
+    "urb-braess-v0": 3,
+}
 DEFAULT_EXAMPLES = 12
 
 _CORES: dict[str, envs.BatchedCore] = {}
