@@ -5,8 +5,12 @@ density 4, one noise for all) through the launchers; each run's final greedy pol
 (``policy.pt``, decentralised: it sees one agent's observation) is then evaluated on the
 same task and on 1,000 and 10,000 agents at the same density and noise. References at every
 size: the scripted Vicsek rule (exact angles, and read from observations) and random turns.
-Figures: the order parameter at the episode's end (``order``) and its mean over the episode
-(``mean_order``), mean ± standard deviation over the seeds.
+Every policy plays the same start configurations (episodes of the training length, 200
+steps). Figures: the order parameter at the episode's end (``order``), its mean over the
+episode (``mean_order``) and the local order at the end (``local_order``: each agent's
+neighbourhood, itself included, averaged over the agents; in a 200-step episode a 10,000-agent
+swarm forms aligned patches but no single flock, which the global order cannot show); mean ±
+standard deviation over the seeds.
 
     python benchmarks/decpomfc_swarm.py                       # the grid's seeds, print only
     python benchmarks/decpomfc_swarm.py --save                # + benchmarks/results/decpomfc/
@@ -32,14 +36,12 @@ import yaml
 
 import envs
 from agents.policy import Policy
-from algorithms.runs.evaluation import evaluate
 from benchmarks.learning_runs import (
     ROOT,
     add_learning_arguments,
     load_learning_grid,
     markdown_table,
     run_learning_grid,
-    scripted_reference,
 )
 from envs.swarming.policies import VicsekPolicy, vicsek_actions
 
@@ -61,71 +63,74 @@ def sized(kwargs: dict, agents: int) -> dict:
     return {**kwargs, "num_agents": agents, "box_size": math.sqrt(agents / DENSITY)}
 
 
+def play(act, kwargs: dict, agents: int, episodes: int, seed: int = 12345) -> dict[str, float]:
+    """Mean figures of ``episodes`` episodes of ``act(obs, env) -> actions`` on ``agents`` agents
+    (the same start configurations for every policy): the order at the end (``order``) and over
+    the episode (``mean_order``), and the local order at the end (``local_order``: the order of
+    each agent's neighbourhood, itself included, averaged over the agents)."""
+    env = envs.make_vec(ENV_ID, episodes, autoreset=False, **sized(kwargs, agents))
+    obs, _ = env.reset(seed=seed)
+    total = np.zeros(episodes)
+    for _ in range(env.max_episode_steps):
+        obs, _, _, _, info = env.step(act(obs, env))
+        total += info["order"]
+    return {
+        "order": float(env.order_parameter().mean()),
+        "mean_order": float(total.mean() / env.max_episode_steps),
+        "local_order": float(env.local_mean_angle()[1].mean()),
+    }
+
+
 def references(kwargs: dict) -> dict[str, dict[int, dict[str, float]]]:
-    """The scripted references' episode metrics per swarm size."""
-    out: dict[str, dict[int, dict[str, float]]] = {}
+    """The scripted references' figures per swarm size."""
     rng = np.random.default_rng(0)
-    for agents, episodes in SIZES.items():
-
-        def make(copies: int, agents=agents):
-            return envs.make_vec(ENV_ID, copies, **sized(kwargs, agents))
-
-        policy: dict[str, VicsekPolicy] = {}
-
-        def from_obs(obs, env, policy=policy):
-            return policy.setdefault("p", VicsekPolicy(env))(obs)
-
-        acts = {
-            "Vicsek rule (exact angles)": lambda obs, env: vicsek_actions(env),
-            "Vicsek rule (observations)": from_obs,
-            "random turns": lambda obs, env: rng.integers(0, env.num_turns, size=obs.shape[:2]),
-        }
-        for name, act in acts.items():
-            out.setdefault(name, {})[agents] = scripted_reference(act, make, episodes)
-    return out
+    acts = {
+        "Vicsek rule (exact angles)": lambda obs, env: vicsek_actions(env),
+        "Vicsek rule (observations)": lambda obs, env: VicsekPolicy(env)(obs),
+        "random turns": lambda obs, env: rng.integers(0, env.num_turns, size=obs.shape[:2]),
+    }
+    return {
+        name: {n: play(act, kwargs, n, episodes) for n, episodes in SIZES.items()}
+        for name, act in acts.items()
+    }
 
 
 def scaling(run_dir: str, kwargs: dict) -> dict[int, dict[str, float]]:
-    """The final policy's greedy episode metrics per swarm size."""
+    """The final greedy policy's figures per swarm size (decentralised: one agent's obs each)."""
     policy = Policy.load(os.path.join(run_dir, "policy.pt"))
-    out = {}
-    for agents, episodes in SIZES.items():
-        results = evaluate(
-            lambda obs, mask, state, hidden: policy.act(obs, mask, hidden),
-            lambda copies, agents=agents: envs.make_vec(ENV_ID, copies, **sized(kwargs, agents)),
-            episodes,
-            seed=12345,
-        )
-        out[agents] = {k: float(np.mean(v)) for k, v in results.items()}
-    return out
+
+    def act(obs, env):
+        return policy.act(obs)[0]
+
+    return {n: play(act, kwargs, n, episodes) for n, episodes in SIZES.items()}
 
 
 def table(records: list[dict], refs: dict, algos: list[str]) -> str:
-    header = ["policy", "seeds"] + [f"order N={n}" for n in SIZES] + ["mean_order N=100"]
+    columns = [(f"order N={n}", n, "order") for n in SIZES]
+    columns += [(f"local order N={n}", n, "local_order") for n in SIZES]
+    columns.append(("mean_order N=100", 100, "mean_order"))
     rows = []
     for algo in algos:
         runs = [r for r in records if r["label"] == algo and "scaling" in r]
         row: list = [algo, len(runs)]
-        for n in SIZES:
-            values = [r["scaling"][n]["order"] for r in runs]
+        for _, n, key in columns:
+            values = [r["scaling"][n][key] for r in runs]
             row.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "-")
-        values = [r["scaling"][100]["mean_order"] for r in runs]
-        row.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "-")
         rows.append(row)
     for name, per_size in refs.items():
-        rows.append(
-            [name, "-", *(per_size[n]["order"] for n in SIZES), per_size[100]["mean_order"]]
-        )
-    return markdown_table(header, rows)
+        rows.append([name, "-", *(per_size[n][key] for _, n, key in columns)])
+    return markdown_table(["policy", "seeds", *(c[0] for c in columns)], rows)
 
 
 def plot(records: list[dict], refs: dict, algos: list[str], path: Path) -> None:
+    """Learning curves on N = 100, and the order and local order against the swarm size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (curves, scale) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (curves, *scales) = plt.subplots(1, 3, figsize=(14, 4))
+    sizes = list(SIZES)
     for algo in algos:
         runs = [r for r in records if r["label"] == algo and r.get("curve")]
         if not runs:
@@ -134,20 +139,22 @@ def plot(records: list[dict], refs: dict, algos: list[str], path: Path) -> None:
         values = np.array([[p["order"] for p in r["curve"]] for r in runs])
         line = curves.plot(steps, values.mean(0), marker="o", label=algo)[0]
         curves.fill_between(steps, values.min(0), values.max(0), alpha=0.2, color=line.get_color())
-        sizes = list(SIZES)
-        orders = np.array([[r["scaling"][n]["order"] for n in sizes] for r in runs])
-        scale.errorbar(sizes, orders.mean(0), yerr=orders.std(0), marker="o", label=algo)
+        for ax, key in zip(scales, ("order", "local_order")):
+            figures = np.array([[r["scaling"][n][key] for n in sizes] for r in runs])
+            ax.errorbar(sizes, figures.mean(0), yerr=figures.std(0), marker="o", label=algo)
     for name, per_size in refs.items():
-        style = {"linestyle": "--", "color": "grey" if "random" in name else "black"}
         if "observations" in name:
             continue
+        style = {"linestyle": "--", "color": "grey" if "random" in name else "black"}
         curves.axhline(per_size[100]["order"], label=name, **style)
-        scale.plot(list(SIZES), [per_size[n]["order"] for n in SIZES], label=name, **style)
+        for ax, key in zip(scales, ("order", "local_order")):
+            ax.plot(sizes, [per_size[n][key] for n in sizes], label=name, **style)
     curves.set(xlabel="env steps (N = 100)", ylabel="order at episode end (greedy)")
-    scale.set(xscale="log", xlabel="agents at evaluation (density 4)", ylabel="order")
     curves.set_title("learning (mean, min-max over seeds)")
-    scale.set_title("trained on N = 100, evaluated on N")
-    scale.legend(fontsize=8)
+    for ax, key in zip(scales, ("order", "local order")):
+        ax.set(xscale="log", xlabel="agents at evaluation (density 4)", ylabel=key, ylim=(0, 1))
+        ax.set_title(f"{key} after 200 steps; trained on N = 100")
+    scales[-1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
