@@ -3,9 +3,10 @@ mean-field control, with a critic on a kernel mean embedding of the swarm's stat
 
 In the mean-field control view the swarm's state is the empirical distribution ``mu_t`` of
 the agents' states, and the shared decentralised policy ``pi(u | y)`` on local observations
-is the control. The critic estimates ``V(mu_t)``; every agent's PPO policy gradient uses the
-same advantage of ``mu_t``, while acting stays decentralised (the exported policy sees only
-one agent's observation, so it runs on any number of agents). Where a histogram of ``mu``
+is the control. The critic estimates ``V(mu_t)``, one value for all agents (with the swarm's
+shared reward, every agent's PPO policy gradient then uses the same advantage), while acting
+stays decentralised: the exported policy sees one agent's observation, so it runs on any
+number of agents. Where a histogram of ``mu``
 would need a bin per cell of the state space, the critic sees the kernel mean embedding of
 ``mu`` (the paper's improvement over histograms):
 
