@@ -15,11 +15,12 @@ when imported below; a new learner adds its import here.
 | ``mfq`` | :class:`algorithms.mfq.MFQLearner` | own observation + neighbours' mean action (Q per agent) |
 | ``maddpg`` | :class:`algorithms.maddpg.MADDPGLearner` | global state (or all observations) + all agents' actions (Q per agent) |
 | ``pma`` | :class:`algorithms.pma.PMALearner` | own tabular state (soft Q and policy tables per agent) |
+| ``decpomfc`` | :class:`algorithms.decpomfc.DecPOMFCLearner` | kernel mean embedding of the swarm's state distribution |
 | ``mansa`` | :class:`algorithms.mansa.MANSALearner` | switcher on the global state picks IL or CL per step |
 """
 
 # The learners register themselves when imported; MANSA comes after the learners it pairs.
-from algorithms import ippo, iql, maddpg, mappo, mfac, mfq, pma, qmix, vdn  # noqa: F401
+from algorithms import decpomfc, ippo, iql, maddpg, mappo, mfac, mfq, pma, qmix, vdn  # noqa: F401
 from algorithms.base import AlgoConfig, EpisodeTracker, Learner, NonFiniteLossError
 from algorithms.registry import ALGORITHMS, get_algorithm, register_algorithm
 

@@ -135,6 +135,15 @@ class Learner(abc.ABC):
     ) -> tuple[np.ndarray, Any]:
         """Joint actions for ``obs [B, N, ...]`` (no learning, no training randomness)."""
 
+    @classmethod
+    def unsupported_reason(cls, env: Any) -> str | None:
+        """Why this learner cannot train on ``env`` beyond the flags above (None: it can).
+
+        Learners that need more of an env than the flags say (e.g. agent states to embed)
+        override this; :func:`check_compatible` raises with the reason.
+        """
+        return None
+
     def policy(self) -> Policy | None:
         """The decentralised policy as an :class:`agents.policy.Policy`, or None if there is none."""
         return None
@@ -158,6 +167,9 @@ def check_compatible(learner_cls: type[Learner], env: Any) -> None:
             f"{name} does not support continuous actions ({env.action_space}); "
             "use a learner with supports_continuous (e.g. ippo, mappo, mfac, maddpg)"
         )
+    reason = learner_cls.unsupported_reason(env)
+    if reason is not None:
+        raise ValueError(f"{name} {reason}")
     limit = learner_cls.max_joint_actions
     if limit is not None:
         size = env.num_actions if env.is_discrete else int(np.prod(env.action_space.shape))

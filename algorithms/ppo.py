@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from agents.critic_inputs import make_critic_input
+from agents.critic_inputs import CriticInput, make_critic_input
 from agents.networks import AgentNet, NetConfig
 from agents.policy import Policy, PolicySpec
 from algorithms.base import AlgoConfig, Learner
@@ -102,7 +102,7 @@ class PPOLearner(Learner):
 
     def __init__(self, cfg: PPOConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
         super().__init__(cfg, env, device, seed)
-        self.critic_in = make_critic_input(self.critic_input, env)
+        self.critic_in = self.build_critic_input(env)
         b, n, t = env.num_envs, env.num_agents, cfg.rollout_length
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -147,6 +147,18 @@ class PPOLearner(Learner):
         self._actor_h = self.actor.initial_hidden(b)
         self._critic_h = self.critic.initial_hidden(b, device=self.device)
 
+    # ------------------------------------------------------------------ critic input hooks
+    def build_critic_input(self, env: Any) -> CriticInput:
+        """The critic-input builder (the one named ``critic_input``; a learner whose critic input
+        needs its config overrides this)."""
+        return make_critic_input(self.critic_input, env)
+
+    def global_state(self, info: dict | None = None) -> np.ndarray | None:
+        """The state ``[B, S]`` a critic with ``uses_state`` sees: the env's now, or with ``info``
+        of a step, the final one of the episodes that just ended (None where the env does not
+        report it: the state the last actions were chosen from stands in)."""
+        return self.env.state() if info is None else info.get("final_state")
+
     # ------------------------------------------------------------------ acting
     def _tensor(self, x: np.ndarray, flat_from: int | None = None) -> torch.Tensor:
         t = torch.as_tensor(np.asarray(x, dtype=np.float32))
@@ -158,7 +170,7 @@ class PPOLearner(Learner):
         obs_t = self._tensor(obs, flat_from=2)
         state_t = None
         if self.critic_in.uses_state:
-            state_t = self._tensor(self.env.state() if state is None else state, flat_from=1)
+            state_t = self._tensor(self.global_state() if state is None else state, flat_from=1)
         return obs_t, state_t
 
     def _value(self, obs, state, neighbour_actions, hidden, starts=None):
@@ -254,9 +266,9 @@ class PPOLearner(Learner):
         rewards = self._rewards(rewards).astype(np.float32)
         bootstrap = truncated & ~terminated & ~done
         if bootstrap.any():  # time limit: bootstrap from the final observation's value
-            final_obs, final_state = self._inputs(
-                info.get("final_obs", next_obs), info.get("final_state")
-            )
+            final_obs = self._tensor(info.get("final_obs", next_obs), flat_from=2)
+            final_state = self.global_state(info) if self.critic_in.uses_state else None
+            final_state = state if final_state is None else self._tensor(final_state, flat_from=1)
             final_values, _ = self._value(final_obs, final_state, neighbours, critic_h)
             rewards = rewards + self.cfg.gamma * final_values.cpu().numpy() * bootstrap
         active = ~done if learn is None else ~done & learn[:, None]

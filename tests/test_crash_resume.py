@@ -50,6 +50,7 @@ LEARNERS = {
     "ippo": PPO,
     "mappo": PPO,
     "mfac": PPO,
+    "decpomfc": PPO,
     "iql": VALUE,
     "vdn": VALUE,
     "qmix": VALUE,
