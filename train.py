@@ -74,6 +74,7 @@ class Run:
     def __init__(self, cfg: TrainConfig, resume: str | None = None):
         self.cfg = cfg
         _, self.learner = build(cfg)
+        self.learner.set_horizon(cfg.total_env_steps)
         self.state = initial_trainer_state()  # what a checkpoint keeps besides the learner
         self.run_dir = rundir.new_run_dir(cfg) if resume is None else rundir.of(resume)
         self.lock = rundir.RunLock(self.run_dir)  # held until close()

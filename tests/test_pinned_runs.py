@@ -84,12 +84,12 @@ CASES = {
 }
 #: digest of each case's run (``python tests/test_pinned_runs.py`` prints them)
 PINNED = {
-    "ippo": "cf53237edc4a0f57d438055dd798a576434188bfd96a1aa2708dd21152975964",
+    "ippo": "7ddf870145e6bb799e5ae84adb3c753b4e065c9248ed0c54b53b72372be93779",
     "iql": "1a1aae65968e507c2863db2b8b775132e58bada5601e1ff3bcc9387ab8711317",
     "mansa_ppo": "badab5c33c43774d64742cce70f9e4f5dcd37eb33f406867327b5e056544bde8",
     "mansa_value": "7f0c0cc4a2e972eaa8f51f594b0d55d474cdfe7080c3442163d0554d5a88d1ba",
-    "mappo": "bf542251ed0638d5cbe82aad916e832faf6a2ec7adfad0fe8975213a60c61991",
-    "mfac": "99ed1bb86c6b00a39a4f0db98ad28ae613bc6eb5ee1b11c2ed91159228bdd5ba",
+    "mappo": "10954d6876a12759230467fc2990c10c9e489b9c8ddecd3f48b6d1f79e86bd44",
+    "mfac": "379918784310763d87922c4031036b89776dd6dfca0fc8dec0018b77d6455ea7",
     "mfq": "b75b5c428372f603301120ff3b7f7d9c19e50751af92f21df80c25cb6dcc7a3d",
     "qmix": "9919d7b1370baa75f6fae84f8cd5e9eab507aa470bf2e49d76e835603e285786",
     "vdn": "a74551f9f3390c8bda9294e05778a441a43b6e7d193dcc32c171937e247973b4",
