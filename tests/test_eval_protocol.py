@@ -148,3 +148,18 @@ def test_eval_json_and_the_final_line_give_the_final_and_the_best_return(tmp_pat
     assert f"final sampled eval return {means[-1]:.3f}" in line
     assert f"best {means[best]:.3f} at {steps[best]['step_count']} steps" in line
     assert f"on 12 held-out episodes: best {summary['best']['absolute_return']:.3f}" in line
+
+
+def test_the_protocol_comparison_script_reads_a_finished_run(tmp_path):
+    from benchmarks import eval_protocols
+
+    result, entry, _ = _run(tmp_path, "run_name=script")
+    out = tmp_path / "figures.json"
+    assert eval_protocols.main([result.run_dir, "--episodes", "4", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["runs"]
+    summary = entry["summary"]
+    assert row["final"] == pytest.approx(summary["final"]["return"])
+    assert row["best"] == pytest.approx(summary["best"]["return"])
+    assert row["best_step"] == summary["best"]["step_count"]
+    assert row["protocol"] == summary["protocol"]
+    assert set(row["held_out"]) == {"final_greedy", "final_sampled", "best_greedy", "best_sampled"}
