@@ -58,6 +58,8 @@ def test_auto_samples_on_policy_learners_and_plays_value_learners_greedily():
     assert EvalProtocol(0, "fresh", "greedy").greedy(ippo)
     assert not EvalProtocol(0, "fresh", "sampled").greedy(ippo)
     assert auto.describe(ippo) == {"episodes_seed": "fresh", "actions": "sampled", "held_out": True}
+    swarm = envs.make_vec("swarming-vicsek-v0", num_envs=1, num_agents=4, actions="continuous")
+    assert auto.greedy(IPPOLearner(IPPOConfig(), swarm))  # a Gaussian policy: its mean
 
 
 def test_sampled_actions_repeat_with_the_seed_and_differ_from_greedy():

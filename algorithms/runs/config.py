@@ -85,7 +85,8 @@ class EvalConfig:
     actions: str = "auto"
     """How agents act in evaluation: ``greedy`` (the policy's mode), ``sampled`` (drawn from the
     policy, seeded per evaluation; EPyMARL's test-time rule for its actor-critic learners) or
-    ``auto`` (sampled for on-policy learners with a stochastic policy, greedy otherwise)."""
+    ``auto`` (sampled for on-policy learners with a stochastic policy over discrete actions,
+    greedy otherwise)."""
 
     def __post_init__(self):
         for key, choices in (("episodes_seed", EPISODE_SEEDS), ("actions", ACTIONS)):

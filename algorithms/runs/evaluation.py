@@ -17,7 +17,8 @@ episodes are simply ignored. Episode ``k`` of an evaluation seeded ``seed`` is s
 and how the agents act (``eval.actions``): ``greedy`` (the mode of the policy), ``sampled``
 (drawn from the policy with a generator seeded per evaluation, as EPyMARL's ``soft_policies``
 selector does at test time for its actor-critic learners), or ``auto``: sampled for on-policy
-learners with a stochastic policy, greedy for the rest (value learners, MADDPG, controllers).
+learners with a stochastic policy over discrete actions, greedy for the rest (value learners,
+MADDPG, controllers, and continuous actions, where the Gaussian's mean is the usual test action).
 
 ``eval.json`` follows the marl-eval layout (Gorsane et al. 2022)::
 
@@ -140,7 +141,7 @@ class EvalProtocol:
         """Whether ``learner`` is evaluated greedily under this protocol."""
         if self.actions != "auto":
             return self.actions == "greedy"
-        stochastic = learner.on_policy and learner.policy() is not None
+        stochastic = learner.on_policy and learner.policy() is not None and learner.env.is_discrete
         return not stochastic or learner.act_needs_state
 
     def act(self, learner: Any, seed: int, policy_state: dict | None = None) -> ActFn:
