@@ -13,8 +13,9 @@ unknown env id or env keyword all fail before training starts, naming the key an
 valid one.
 
 A run writes ``runs/<name>/``: ``config.yaml`` (resolved), TensorBoard scalars
-(``charts/episodic_return``, ``charts/SPS``, ``charts/train_seconds``, ``losses/*``, ``env/*``), ``metrics.jsonl`` (one
-line per update), ``checkpoints/`` (atomic, every ``checkpoint.every_updates`` updates and at
+(``charts/episodic_return``, ``charts/SPS``, ``charts/train_seconds``, ``losses/*``, ``env/*``),
+``metrics.jsonl`` (one line per update; ``log.csv=true`` adds ``metrics.csv``, ``log.wandb=true``
+an offline wandb run), ``checkpoints/`` (atomic, every ``checkpoint.every_updates`` updates and at
 the end), ``policy.pt`` (the standalone policy, see agents/policy.py), ``eval.json`` (periodic
 evaluations in the marl-eval layout). Ctrl-C or SIGTERM finishes the current update, saves a
 checkpoint and exits (a second one stops at once); a NaN or inf loss stops the run naming the
@@ -65,6 +66,7 @@ from algorithms.runs.evaluation import EvalProtocol, MarlEvalLog, evaluate
 from algorithms.runs.interrupt import DeferredInterrupt
 from algorithms.runs.logger import RunLogger, episode_scalars, rewind_logs
 from algorithms.runs.rundir import RunResult
+from envs.routing import TNTPFormatError  # a user network (--import) that cannot be read
 
 
 class Run:
@@ -189,9 +191,8 @@ class Run:
             self.periodic_eval()
         state, steps, episodes = self.state, self.learner.env_steps, self.cfg.eval.absolute_episodes
         best = self.evaluate(episodes, state["best_policy"]) if episodes else None
-        final = (
-            best if best is None or state["best_step"] in (-1, steps) else self.evaluate(episodes)
-        )
+        same = best is None or state["best_step"] in (-1, steps)  # the final policy is the best
+        final = best if same else self.evaluate(episodes)
         if best is not None:
             self.eval_log.set_absolute(best)
         about = self.protocol.describe(self.learner)
@@ -263,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
+    parser.add_argument("--docs", action="store_true", help="with --print-config: each key's doc")
     envs.add_import_option(parser, "first")
     parser.add_argument(
         "overrides",
@@ -279,11 +281,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = load_run_config(args.resume, args.overrides)
         else:
             cfg = load_config(args.config, args.overrides)
+        if args.docs and not args.print_config:
+            raise ConfigError(
+                "--docs goes with --print-config (python train.py --print-config --docs)"
+            )
         if args.print_config:
-            print(config_yaml(cfg), end="")
+            print(config_yaml(cfg, docs=args.docs), end="")
             return 0
         result = train(cfg, resume=args.resume)
-    except (ConfigError, CheckpointError, ModuleNotFoundError) as err:
+    except (ConfigError, CheckpointError, ModuleNotFoundError, TNTPFormatError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(result.summary(), file=sys.stderr if result.status == "failed" else sys.stdout)

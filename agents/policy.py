@@ -7,7 +7,9 @@ tensors, so it loads with ``torch.load(weights_only=True)``: opening a policy so
 runs no pickled code.
 
 Value-based learners store their agent Q-network here too (``action_kind="discrete"``): the
-greedy action is then the argmax of the masked Q-values.
+greedy action is then the argmax of the masked Q-values. MF-Q's Q-network also takes the other
+agents' mean one-hot action of the previous step (``mean_action_input``); the policy carries it
+from step to step as its hidden state, so it still acts from observations alone.
 """
 
 from __future__ import annotations
@@ -47,11 +49,17 @@ class PolicySpec:
     agent_id: bool = True
     feature_norm: bool = False
     init_log_std: float = -0.5
+    mean_action_input: bool = False  # MF-Q: the net also takes the others' previous mean action
 
     def __post_init__(self):
         if self.action_kind not in ("discrete", "continuous"):
             raise ValueError(
                 f"action_kind must be 'discrete' or 'continuous', got {self.action_kind!r}"
+            )
+        if self.mean_action_input and (self.action_kind != "discrete" or self.recurrent):
+            raise ValueError(
+                "mean_action_input needs discrete actions and a feed-forward net (as MF-Q), "
+                f"got action_kind={self.action_kind!r}, recurrent={self.recurrent}"
             )
 
     @classmethod
@@ -81,7 +89,7 @@ class Policy(nn.Module):
         super().__init__()
         self.spec = spec
         self.net = AgentNet(
-            spec.obs_dim,
+            spec.obs_dim + (spec.action_dim if spec.mean_action_input else 0),
             spec.action_dim,
             spec.num_agents,
             hidden_size=spec.hidden_size,
@@ -164,11 +172,30 @@ class Policy(nn.Module):
             else torch.as_tensor(np.asarray(mask), device=device)
         )
         starts_t = None if starts is None else torch.as_tensor(np.asarray(starts), device=device)
+        if self.spec.mean_action_input:
+            return self._act_on_mean_action(obs_t, mask_t, hidden, greedy, generator, starts_t)
         if hidden is None and self.spec.recurrent:
             hidden = self.initial_hidden(obs_t.shape[0])
         dist, hidden = self.distribution(obs_t, mask_t, hidden, starts_t)
         actions = dist.mode() if greedy else dist.sample(generator)
         return self.to_env(actions), hidden
+
+    def _act_on_mean_action(self, obs, mask, mean, greedy, generator, starts):
+        """MF-Q's acting: ``mean [B, N, A]`` is the other agents' mean one-hot action of the previous
+        step (uniform at an episode's start, zeros for a single agent); returns the next one."""
+        b, n = obs.shape[:2]
+        a = self.spec.action_dim
+        first = torch.full((b, n, a), 1.0 / a if n > 1 else 0.0, device=obs.device)
+        if mean is None:
+            mean = first
+        elif starts is not None:
+            mean = torch.where(starts.reshape(b, 1, 1).bool(), first, mean)
+        out, _ = self.net(torch.cat([obs.flatten(start_dim=2), mean], dim=-1))
+        dist = self._distribution(out, mask)
+        actions = dist.mode() if greedy else dist.sample(generator)
+        onehot = torch.nn.functional.one_hot(actions.long(), a).float()
+        others = (onehot.sum(dim=1, keepdim=True) - onehot) / max(n - 1, 1)
+        return self.to_env(actions), others
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:

@@ -14,11 +14,12 @@ when imported below; a new learner adds its import here.
 | ``qmix`` | :class:`algorithms.qmix.QMIXLearner` | agent Qs mixed monotonically, conditioned on the state |
 | ``mfq`` | :class:`algorithms.mfq.MFQLearner` | own observation + neighbours' mean action (Q per agent) |
 | ``maddpg`` | :class:`algorithms.maddpg.MADDPGLearner` | global state (or all observations) + all agents' actions (Q per agent) |
+| ``pma`` | :class:`algorithms.pma.PMALearner` | own tabular state (soft Q and policy tables per agent) |
 | ``mansa`` | :class:`algorithms.mansa.MANSALearner` | switcher on the global state picks IL or CL per step |
 """
 
 # The learners register themselves when imported; MANSA comes after the learners it pairs.
-from algorithms import ippo, iql, maddpg, mappo, mfac, mfq, qmix, vdn  # noqa: F401
+from algorithms import ippo, iql, maddpg, mappo, mfac, mfq, pma, qmix, vdn  # noqa: F401
 from algorithms.base import AlgoConfig, EpisodeTracker, Learner, NonFiniteLossError
 from algorithms.registry import ALGORITHMS, get_algorithm, register_algorithm
 

@@ -63,6 +63,12 @@ def check_finite(losses: dict[str, torch.Tensor], update: int) -> None:
                 raise NonFiniteLossError(name, update, value)
 
 
+def adam(params: list[torch.nn.Parameter], lr: float, **kwargs: Any) -> torch.optim.Adam:
+    """Adam through torch's fused kernel: one call for every parameter, where torch's default on
+    CPU loops over the tensors in Python, which costs more than the update itself for small nets."""
+    return torch.optim.Adam(params, lr=lr, fused=True, **kwargs)
+
+
 class EpisodeTracker:
     """Collects the statistics of episodes that finish while a learner collects data."""
 

@@ -9,7 +9,9 @@ by OmegaConf's structured configs; the dataclass's ``__post_init__`` checks rang
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -40,6 +42,33 @@ def nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
         else:
             node[leaf] = value
     return out
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (the nearest class in the MRO wins).
+
+    Field docstrings are not kept by Python; they are read from the source, so a class
+    without source (defined in ``python -c``) has none.
+    """
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        body = ast.parse(inspect.cleandoc("\n" + source)).body[0].body
+        for node, after in zip(body, body[1:]):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
 
 
 def _declares_int(hint: Any) -> bool:

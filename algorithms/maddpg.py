@@ -46,7 +46,7 @@ from agents.critic_inputs import CentralInput
 from agents.distributions import MaskedCategorical
 from agents.networks import AgentNet, NetConfig
 from agents.policy import Policy, PolicySpec
-from algorithms.base import AlgoConfig, Learner, check_finite
+from algorithms.base import AlgoConfig, Learner, adam, check_finite
 from algorithms.config import check_ranges
 from algorithms.on_policy import ValueNorm, weighted_mean
 from algorithms.registry import register_algorithm
@@ -169,8 +169,8 @@ class MADDPGLearner(ReplayCollector, Learner):
         self.target_actor = copy.deepcopy(self.actor).requires_grad_(False)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_params = list(self.actor.net.parameters())
-        self.actor_optimizer = torch.optim.Adam(self.actor_params, lr=cfg.lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self.actor_optimizer = adam(self.actor_params, cfg.lr)
+        self.critic_optimizer = adam(list(self.critic.parameters()), cfg.lr)
         self.reward_norm = ValueNorm(device=self.device) if cfg.scale_rewards else None
         self.generator = torch.Generator(device=self.device)  # exploration and Gumbel noise
         self.generator.manual_seed(self.seed)

@@ -32,7 +32,7 @@ many-agent games.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -185,8 +185,14 @@ class MFQLearner(IQLLearner):
         return actions, others.astype(np.float32)
 
     def policy(self):
-        """None: the greedy action needs the neighbours' mean action, which observations lack."""
-        return
+        """The Q-network as a standalone :class:`~agents.policy.Policy` that carries the other
+        agents' mean action from step to step as :meth:`act` does (``mean_action_input``)."""
+        from agents.policy import Policy, PolicySpec
+
+        spec = PolicySpec.for_env(self.env, **asdict(self.cfg.net), mean_action_input=True)
+        policy = Policy(spec).to(self.device)
+        policy.net.load_state_dict(self.q_net.state_dict())
+        return policy
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self):

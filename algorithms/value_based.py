@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from agents.networks import AgentNet
-from algorithms.base import Learner, check_finite
+from algorithms.base import Learner, adam, check_finite
 from algorithms.on_policy import ValueNorm
 from algorithms.replay import (
     EpisodeReplay,
@@ -100,7 +100,7 @@ class ValueLearner(ReplayCollector, Learner):
             self.mixer.to(self.device)
             self.target_mixer = copy.deepcopy(self.mixer).requires_grad_(False)
             self.params += list(self.mixer.parameters())
-        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr)
+        self.optimizer = adam(self.params, cfg.lr)
         self.reward_norm = ValueNorm(device=self.device) if cfg.scale_rewards else None
         self.rng = np.random.default_rng(self.seed)  # exploration and replay sampling
         self._act_rng = np.random.default_rng(
@@ -161,18 +161,39 @@ class ValueLearner(ReplayCollector, Learner):
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self.device)
 
-    def q_sequence(self, net: AgentNet, inputs: torch.Tensor) -> torch.Tensor:
-        """Q-values ``[E, L, N, A]`` of episode batches ``inputs [E, L, N, D]`` (a GRU from a zero state)."""
-        return net.forward_episodes(inputs)
+    def q_sequence(
+        self, net: AgentNet, inputs: torch.Tensor, steps: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Q-values ``[E, L, N, A]`` of episode batches ``inputs [E, L, N, D]`` (a GRU from a zero state).
+
+        A feed-forward net runs on the steps where ``steps [E, L]`` is True only and leaves zeros
+        elsewhere: a batch is padded to its longest episode, and on LBF most of it can be padding."""
+        if steps is None or net.recurrent:
+            return net.forward_episodes(inputs)
+        packed = net(inputs[steps])[0]
+        out = packed.new_zeros(*steps.shape, *packed.shape[1:])
+        out[steps] = packed
+        return out
+
+    @staticmethod
+    def stored_steps(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """``[E, L+1]`` True on the obs entries an episode holds (its steps and the observation after
+        the last), from the batch's ``lengths``; None for a batch without them."""
+        lengths = batch.get("lengths")
+        if lengths is None:
+            return None
+        entries = torch.arange(batch["obs"].shape[1], device=lengths.device)
+        return entries[None, :] <= lengths[:, None]
 
     def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N])``: the taken actions' values (with
         gradients) and the next steps' target values (greedy, double Q as configured, or the action
         taken next with ``bootstrap="taken"``)."""
-        q = self.q_sequence(self.q_net, batch["obs"])  # [E, L+1, N, A]
+        steps = self.stored_steps(batch)
+        q = self.q_sequence(self.q_net, batch["obs"], steps)  # [E, L+1, N, A]
         taken = q[:, :-1].gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
-            q_target = self.q_sequence(self.target_q_net, batch["obs"])[:, 1:]
+            q_target = self.q_sequence(self.target_q_net, batch["obs"], steps)[:, 1:]
             q_select = q[:, 1:].detach() if self.cfg.double_q else q_target
             next_values = greedy_values(q_select, q_target, batch["mask"][:, 1:])
             if self.cfg.bootstrap == "taken":  # Q(o_{t+1}, a_{t+1}) where step t+1 was played

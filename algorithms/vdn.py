@@ -15,11 +15,9 @@ from dataclasses import dataclass
 import torch
 
 from agents.mixers import VDNMixer
-from algorithms.on_policy import weighted_mean
 from algorithms.registry import register_algorithm
 from algorithms.value_based import ValueLearner
 from algorithms.value_config import EpsilonGreedyConfig
-from algorithms.value_targets import masked_mse
 
 
 @dataclass
@@ -37,22 +35,22 @@ class VDNLearner(ValueLearner):
 
     def _loss(self, batch):
         taken, next_values = self.agent_values(batch)  # [E, L, N] each
+        filled = batch["filled"]  # the mixer sees the stored steps only: [M, ...], M = filled.sum()
+        steps = {key: batch[key][filled] for key in ("active", "terminated", "rewards")}
+        every = torch.ones_like(
+            steps["active"][:, 0]
+        )  # every stored step folds into the statistics
         state = batch.get("state")
-        filled = batch["filled"]
         q_tot, targets = self.mixer_targets(
-            taken,
-            next_values,
-            batch,
-            None if state is None else state[:, :-1],
-            None if state is None else state[:, 1:],
-            filled,
+            taken[filled],
+            next_values[filled],
+            steps,
+            None if state is None else state[:, :-1][filled],
+            None if state is None else state[:, 1:][filled],
+            every,
         )
-        weights = filled.to(q_tot.dtype)
-        logs = {
-            "q_taken": weighted_mean(q_tot.detach(), weights),
-            "target": weighted_mean(targets, weights),
-        }
-        return masked_mse(q_tot, targets, filled), logs
+        logs = {"q_taken": q_tot.detach().mean(), "target": targets.mean()}
+        return (q_tot - targets).pow(2).mean(), logs
 
 
 register_algorithm("vdn", VDNConfig, VDNLearner)

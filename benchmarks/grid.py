@@ -28,6 +28,8 @@ Grid file (YAML; only ``envs`` and ``algorithms`` are required)::
     algorithms:
       - ippo                           # a name, or a mapping:
       - {name: mappo, label: mappo-lr3e-4, overrides: {algo.lr: 3.0e-4}}
+      - {name: mfac, sweep: {algo.lr: [1.0e-4, 3.0e-4]}}   # one entry per value (benchmarks/sweep.py)
+    sweep: {algo.gamma: [0.95, 0.99]}  # optional: crossed with every algorithm entry
     post_run:                          # optional: called in the worker after each run finished,
       function: benchmarks.mansa:evaluate_run   # as function(run_dir, **kwargs); it may write
       kwargs: {episodes: 100}          # files into the run directory (they come back from Ray)
@@ -59,6 +61,7 @@ from typing import Any
 import yaml
 
 from algorithms.runs.evaluation import marl_eval_names
+from benchmarks import sweep as sweeps
 from benchmarks.launchers import (
     DONE,
     Launcher,
@@ -87,6 +90,7 @@ GRID_KEYS = (
     "imports",
     "readme",
     "post_run",
+    "sweep",
 )
 
 
@@ -284,18 +288,22 @@ def _env_entry(item: Any) -> EnvEntry:
     )
 
 
-def _algo_entry(item: Any) -> AlgoEntry:
+def _algo_entries(item: Any, common_sweep: Any = None) -> list[AlgoEntry]:
+    """An algorithms entry: one AlgoEntry, or one per combination of its sweep and the grid's."""
     if isinstance(item, str):
-        return AlgoEntry(item, item)
+        item = {"name": item}
     if not isinstance(item, dict) or "name" not in item:
         raise ValueError(f"algorithms: each entry is a name or a mapping with 'name', got {item!r}")
-    _check_keys(item, ("name", "label", "overrides"), f"algorithms entry {item.get('name')}")
+    where = f"algorithms entry {item.get('name')}"
+    _check_keys(item, ("name", "label", "overrides", "sweep"), where)
     name = str(item["name"])
-    return AlgoEntry(
-        name,
-        str(item.get("label") or name),
-        _overrides(item.get("overrides"), f"algorithms entry {name}"),
-    )
+    label = str(item.get("label") or name)
+    overrides = _overrides(item.get("overrides"), where)
+    sweep = sweeps.merged(common_sweep, item.get("sweep"), where)
+    return [
+        AlgoEntry(name, f"{label}[{suffix}]" if suffix else label, (*overrides, *swept))
+        for swept, suffix in sweeps.combinations(sweep, where)
+    ]
 
 
 def _seeds(value: Any) -> list[int]:
@@ -333,7 +341,7 @@ def grid_from_dict(
         bounds[str(key)] = (float(pair[0]), float(pair[1]))
     return Grid(
         envs=[_env_entry(e) for e in data["envs"]],
-        algorithms=[_algo_entry(a) for a in data["algorithms"]],
+        algorithms=[e for a in data["algorithms"] for e in _algo_entries(a, data.get("sweep"))],
         seeds=_seeds(data.get("seeds", 3)),
         name=str(
             data.get("name")

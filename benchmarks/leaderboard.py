@@ -18,12 +18,15 @@ Outputs in ``out``:
 - ``results.json``: every finished run's evaluations merged in the marl-eval layout
   (``{env_name: {task_name: {algorithm: {"seed_k": {"step_i": ..., "absolute_metrics": ...}}}}}``);
 - ``runs.json``: every run's status, error, env steps and wall time;
-- ``leaderboard.md`` / ``leaderboard.html``: per task the mean final return over seeds with a
-  95% Student-t interval; overall the IQM (and mean) of min-max normalised scores with 95%
-  stratified-bootstrap intervals, and the probability of improvement between every pair of
-  algorithms (Gorsane et al. 2022; :mod:`benchmarks.scores`); the failed runs;
-- ``plots/<task>.png``: sample-efficiency curves (evaluation return against env steps, mean
-  over seeds with its 95% interval) per task;
+- ``leaderboard.md`` / ``leaderboard.html``: overall the IQM (and mean) of min-max normalised
+  scores with 95% stratified-bootstrap intervals and their plot (``plots/aggregate.png``); per
+  task each algorithm's final and best (absolute) return side by side with 95% Student-t
+  intervals, flagging best policies that are the untrained one (:mod:`benchmarks.leaderboard_summary`);
+  the probability of improvement between every pair of algorithms (Gorsane et al. 2022;
+  :mod:`benchmarks.scores`); the failed runs. A best mean is bold only where its interval
+  clears the others' (:mod:`benchmarks.leaderboard_report`);
+- ``plots/<task>.png``: sample-efficiency curves (evaluation return against env steps), one
+  small panel per algorithm with its seeds, mean and 95% band (:mod:`benchmarks.leaderboard_plots`);
 - ``gifs/<task>.gif``: an episode of the best run's best policy per task (algorithms/runs/render.py).
 
 A run's score is its absolute metric (the best policy's mean return over
@@ -35,12 +38,9 @@ episode return any run recorded on the task) unless the grid gives ``bounds``.
 from __future__ import annotations
 
 import argparse
-import html
 import os
-import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -49,11 +49,10 @@ import numpy as np
 import yaml
 
 import envs
-from algorithms.runs.files import write_text_atomic
+from algorithms.runs.rundir import BEST_POLICY_FILE
 from benchmarks import grid as grid_module
 from benchmarks.grid import (
     Cell,
-    EnvEntry,
     Grid,
     RunRow,
     add_launcher_arguments,
@@ -62,24 +61,19 @@ from benchmarks.grid import (
     run_grid,
     slug,
 )
-from benchmarks.run_dirs import eval_entry, eval_steps, write_json
+from benchmarks.leaderboard_plots import plot_aggregate, plot_curves
+from benchmarks.leaderboard_report import Report, copy_into_readme, fmt, marked, top_marks
+from benchmarks.leaderboard_summary import TaskSummary, summarise, task_tables
+from benchmarks.run_dirs import eval_entry, write_json
 from benchmarks.scores import (
-    Interval,
     iqm,
-    mean_confidence_interval,
-    min_max_normalise,
     probability_of_improvement_ci,
     stratified_bootstrap_ci,
-    task_bounds,
 )
 
 COMMAND = "python -m benchmarks.leaderboard"
-STYLE = (
-    "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}"
-    "td:first-child,th:first-child{text-align:left}img{max-width:48%;margin:4px}"
-    "pre{white-space:pre-wrap;font-size:85%}"
-)
+#: the aggregate figure, in the output folder
+AGGREGATE = "plots/aggregate.png"
 
 
 # ---------------------------------------------------------------------- results
@@ -99,212 +93,7 @@ def collect(rows: Sequence[RunRow]) -> dict:
     return results
 
 
-def run_score(run: dict, score: str = "absolute") -> float:
-    """A run's score: the mean absolute-metric return, or the last evaluation's mean return."""
-    if score == "absolute" and run.get("absolute_metrics", {}).get("return"):
-        return float(np.mean(run["absolute_metrics"]["return"]))
-    steps = eval_steps(run)
-    if not steps:
-        raise ValueError("a run without evaluations has no score")
-    return float(np.mean(steps[-1]["return"]))
-
-
-def _episode_returns(run: dict) -> list[list[float]]:
-    lists = [s["return"] for s in eval_steps(run)]
-    if run.get("absolute_metrics", {}).get("return"):
-        lists.append(run["absolute_metrics"]["return"])
-    return lists
-
-
-@dataclass
-class TaskSummary:
-    """One task's results: raw and normalised scores and the curves, per algorithm."""
-
-    env: EnvEntry
-    scores: dict[str, list[float]]
-    normalised: dict[str, list[float]]
-    bounds: tuple[float, float]
-    curves: dict[
-        str, tuple[np.ndarray, np.ndarray]
-    ]  # algo -> (steps [K], per-seed mean return [S, K])
-    best: tuple[str, int] | None  # (algorithm label, seed) of the best run
-
-
-def summarise(grid: Grid, results: dict) -> list[TaskSummary]:
-    """Scores, normalisation and sample-efficiency data per task of the grid."""
-    summaries = []
-    for env in grid.envs:
-        env_name, task_name = env.names
-        algos = results.get(env_name, {}).get(task_name, {})
-        scores: dict[str, list[float]] = {}
-        curves = {}
-        episode_returns: list[list[float]] = []
-        best, best_score = None, -np.inf
-        for algo in grid.algorithms:
-            runs = algos.get(algo.label, {})
-            seeds = [s for s in grid.seeds if f"seed_{s}" in runs]
-            if not seeds:
-                continue
-            scores[algo.label] = [run_score(runs[f"seed_{s}"], grid.score) for s in seeds]
-            for s, value in zip(seeds, scores[algo.label]):
-                if value > best_score:
-                    best, best_score = (algo.label, s), value
-            steps = [eval_steps(runs[f"seed_{s}"]) for s in seeds]
-            length = min(len(s) for s in steps)
-            if length:
-                x = np.mean([[p["step_count"] for p in s[:length]] for s in steps], axis=0)
-                y = np.array([[np.mean(p["return"]) for p in s[:length]] for s in steps])
-                curves[algo.label] = (x, y)
-            for s in seeds:
-                episode_returns.extend(_episode_returns(runs[f"seed_{s}"]))
-        if env.id in grid.bounds:
-            bounds = grid.bounds[env.id]
-        elif episode_returns:
-            bounds = task_bounds(episode_returns)
-        else:
-            bounds = (0.0, 1.0)
-        normalised = {
-            a: [float(v) for v in min_max_normalise(v, *bounds)] for a, v in scores.items()
-        }
-        summaries.append(TaskSummary(env, scores, normalised, bounds, curves, best))
-    return summaries
-
-
 # ---------------------------------------------------------------------- the report
-class Report:
-    """Markdown and HTML written side by side from the same calls."""
-
-    def __init__(self, title: str):
-        self.md = [f"# {title}", ""]
-        self.html = [
-            "<!DOCTYPE html>",
-            "<html><head><meta charset='utf-8'>",
-            f"<title>{html.escape(title)}</title>",
-            f"<style>{STYLE}</style></head><body>",
-            f"<h1>{html.escape(title)}</h1>",
-        ]
-
-    def heading(self, text: str) -> None:
-        self.md += [f"## {text}", ""]
-        self.html.append(f"<h2>{html.escape(text)}</h2>")
-
-    def para(self, text: str, code: bool = False) -> None:
-        self.md += ([f"```\n{text}\n```"] if code else [text]) + [""]
-        self.html.append(
-            f"<pre>{html.escape(text)}</pre>" if code else f"<p>{_inline_html(text)}</p>"
-        )
-
-    def table(
-        self,
-        header: Sequence[str],
-        rows: Sequence[Sequence[tuple[str, bool] | str]],
-        numeric: bool = True,
-    ) -> None:
-        """A table; cells are text or ``(text, bold)``; ``numeric`` right-aligns all but the first column."""
-
-        def cell(c):
-            return c if isinstance(c, tuple) else (str(c), False)
-
-        self.md.append("| " + " | ".join(header) + " |")
-        self.md.append(
-            "|" + "|".join(["---"] + ["---:" if numeric else "---"] * (len(header) - 1)) + "|"
-        )
-        for row in rows:
-            texts = [f"**{t}**" if bold else t for t, bold in map(cell, row)]
-            self.md.append(
-                "| " + " | ".join(t.replace("|", "\\|").replace("\n", " ") for t in texts) + " |"
-            )
-        self.md.append("")
-        self.html.append(
-            "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-        )
-        for row in rows:
-            cells = (
-                f"<b>{html.escape(t)}</b>" if bold else html.escape(t) for t, bold in map(cell, row)
-            )
-            self.html.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        self.html.append("</table>")
-
-    def images(self, items: Sequence[tuple[str, str]]) -> None:
-        self.md += [" ".join(f"![{alt}]({path})" for alt, path in items), ""]
-        self.html.append(
-            "<p>"
-            + "".join(f"<img src='{html.escape(p)}' alt='{html.escape(a)}'>" for a, p in items)
-            + "</p>"
-        )
-
-    def write(self, out: str) -> None:
-        with open(os.path.join(out, "leaderboard.md"), "w") as f:
-            f.write("\n".join(self.md).rstrip() + "\n")
-        with open(os.path.join(out, "leaderboard.html"), "w") as f:
-            f.write("\n".join(self.html + ["</body></html>"]) + "\n")
-
-
-def copy_into_readme(path: str, name: str, lines: Sequence[str]) -> None:
-    """Replace the block between ``<!-- leaderboard:NAME -->`` and ``<!-- /leaderboard:NAME -->``
-    in the markdown file ``path`` (headings demoted to bold lines), so the file shows the tables
-    the last regeneration wrote; a file without the markers is an error, not silently skipped."""
-    start, end = f"<!-- leaderboard:{name} -->", f"<!-- /leaderboard:{name} -->"
-    with open(path) as f:
-        text = f.read()
-    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
-        raise ValueError(f"{path} must hold one {start} ... {end} block for the leaderboard tables")
-    body = [f"**{line[3:]}**" if line.startswith("## ") else line for line in lines]
-    head, rest = text.split(start)
-    tail = rest.split(end)[1]
-    write_text_atomic(path, head + start + "\n" + "\n".join(body).strip() + "\n" + end + tail)
-
-
-def _inline_html(text: str) -> str:
-    escaped = html.escape(text)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-
-
-def _fmt(interval: Interval, n: int | None = None) -> str:
-    """An interval with decimals for about four significant digits (returns range from 0.01 to 1e5)."""
-    magnitude = max(abs(v) for v in (interval.value, interval.low, interval.high) if np.isfinite(v))
-    text = interval.format(
-        3 if magnitude < 10 else 2 if magnitude < 100 else 1 if magnitude < 1000 else 0
-    )
-    return f"{text} (n={n})" if n is not None else text
-
-
-def plot_task(summary: TaskSummary, path: str) -> None:
-    """Sample-efficiency curves of one task: mean evaluation return over seeds, 95% band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, (x, y) in summary.curves.items():
-        mean = y.mean(axis=0)
-        (line,) = ax.plot(x, mean, label=f"{label} ({y.shape[0]} seeds)")
-        if y.shape[0] > 1:
-            bands = [mean_confidence_interval(y[:, k]) for k in range(y.shape[1])]
-            ax.fill_between(
-                x,
-                [b.low for b in bands],
-                [b.high for b in bands],
-                color=line.get_color(),
-                alpha=0.12,
-            )
-    if summary.curves:  # few seeds give wide t-intervals: keep the view on the seeds' returns
-        values = np.concatenate([y.ravel() for _, y in summary.curves.values()])
-        low, high = float(values.min()), float(values.max())
-        margin = 0.1 * (high - low) or 0.1 * max(abs(high), 1e-3)
-        ax.set_ylim(low - margin, high + margin)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("greedy evaluation return")
-    ax.set_title(summary.env.label, fontsize=10)
-    ax.grid(alpha=0.3)
-    if summary.curves:
-        ax.legend(fontsize=8, title="mean over seeds, 95% CI", title_fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def render_best(
     grid: Grid, summary: TaskSummary, cells: dict[tuple[str, str, int], Cell], path: str
 ) -> str | None:
@@ -330,15 +119,33 @@ def render_best(
 
 
 def write_report(
-    grid: Grid, rows: Sequence[RunRow], gifs: bool = True, command: str | None = None
+    grid: Grid,
+    rows: Sequence[RunRow],
+    gifs: bool = True,
+    command: str | None = None,
+    results: dict | None = None,
+    without_best: set[str] | None = None,
 ) -> dict:
-    """results.json, the leaderboard (md, html), plots and GIFs; returns the results dict."""
+    """results.json, the leaderboard (md, html), plots and GIFs; returns the results dict.
+
+    ``results``: the merged evaluations to report instead of collecting them from the run
+    directories (a committed results.json); ``without_best``: the algorithms whose runs kept no
+    best policy (found from the run directories when not given).
+    """
     out = grid.out
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
-    results = collect(rows)
-    write_json(
-        os.path.join(out, "results.json"), results, indent=None
-    )  # every episode's numbers: compact
+    if results is None:
+        results = collect(rows)
+        write_json(
+            os.path.join(out, "results.json"), results, indent=None
+        )  # every episode's numbers: compact
+    if without_best is None:
+        without_best = {
+            r.cell.algo.label
+            for r in rows
+            if r.record.done
+            and not os.path.exists(os.path.join(r.cell.spec.run_dir, BEST_POLICY_FILE))
+        }
     summaries = summarise(grid, results)
     labels = [a.label for a in grid.algorithms]
     finished = sum(r.record.done for r in rows)
@@ -378,22 +185,6 @@ def write_report(
         )
 
     summary_start = len(report.md)
-    report.heading("Per task: mean final return (95% CI, n seeds)")
-    table = []
-    for s in summaries:
-        means = {a: mean_confidence_interval(v) for a, v in s.scores.items()}
-        top = max((m.value for m in means.values()), default=None)
-        row: list = [s.env.label]
-        for a in labels:
-            row.append(
-                (_fmt(means[a], len(s.scores[a])), means[a].value == top)
-                if a in means
-                else "failed"
-            )
-        row.append(f"[{s.bounds[0]:.3g}, {s.bounds[1]:.3g}]")
-        table.append(row)
-    report.table(["task", *labels, "normalisation bounds"], table)
-
     report.heading("Overall: IQM of min-max normalised scores (95% stratified-bootstrap CI)")
     aggregates, per_algo = {}, {}
     for a in labels:
@@ -405,7 +196,7 @@ def write_report(
                 stratified_bootstrap_ci(tasks, np.mean, reps=grid.reps, seed=0),
                 tasks,
             )
-    top = max((v[0].value for v in aggregates.values()), default=None)
+    bold, tied = top_marks({a: v[0] for a, v in aggregates.items()})
     aggregate_rows = []
     for a in labels:
         if a not in aggregates:
@@ -418,14 +209,22 @@ def write_report(
         aggregate_rows.append(
             [
                 a,
-                (_fmt(iqm_ci), iqm_ci.value == top),
-                _fmt(mean_ci),
+                marked(iqm_ci, a, bold, tied),
+                fmt(mean_ci),
                 covered,
                 str(sum(len(t) for t in tasks)),
             ]
         )
+    report.para(
+        f"Scores are each task's {grid.score} return, min-max normalised with the task's bounds; "
+        "**bold**: the top IQM's interval clears every other one's; `=`: tied for best."
+    )
     report.table(["algorithm", "IQM", "mean", "tasks", "runs"], aggregate_rows)
-    summary = report.md[summary_start:]
+    if aggregates:
+        plot_aggregate({a: v[:2] for a, v in aggregates.items()}, os.path.join(out, AGGREGATE))
+        report.images([("IQM and mean of normalised scores", AGGREGATE)])
+    task_tables(report, summaries, labels, grid.score, without_best)
+    summary = [line for line in report.md[summary_start:] if not line.startswith("![")]
 
     if len(per_algo) > 1:
         report.heading("Probability of improvement P(row > column) (95% CI)")
@@ -452,7 +251,7 @@ def write_report(
     plots = []
     for s in summaries:
         name = f"{slug(s.env.label)}.png"
-        plot_task(s, os.path.join(out, "plots", name))
+        plot_curves(s.env.label, s.curves, os.path.join(out, "plots", name))
         plots.append((s.env.label, f"plots/{name}"))
     report.images(plots)
 
@@ -471,7 +270,7 @@ def write_report(
             else:
                 gif_items.append((f"{s.env.label}: {s.best[0]} seed {s.best[1]}", f"gifs/{name}"))
         report.para("; ".join(f"{alt}" for alt, _ in gif_items) or "no GIFs")
-        report.images(gif_items)
+        report.images(gif_items, css="gif")
         for note in notes:
             report.para(note)
 

@@ -283,3 +283,22 @@ def test_marl_eval_log_layout(tmp_path):
     reopened.truncate(500)
     assert list(reopened.runs) == ["step_0"]
     assert marl_eval_names("toy", {"b": 1, "a": 2}) == ("toy", "toy[a=2,b=1]")
+
+
+def test_a_mean_action_policy_carries_the_others_mean_action_and_saves(tmp_path):
+    """MF-Q's standalone policy: its net sees obs + the others' previous mean one-hot action
+    (uniform at an episode's start, and again where ``starts`` says a new episode began)."""
+    policy = Policy(PolicySpec(4, 3, "discrete", 5, mean_action_input=True))
+    obs = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(np.float32)
+    actions, mean = policy.act(obs)
+    onehot = np.eye(5)[actions]
+    np.testing.assert_allclose(mean.numpy(), (onehot.sum(1, keepdims=True) - onehot) / 2)
+    first = policy.net(torch.cat([torch.as_tensor(obs), torch.full((2, 3, 5), 0.2)], -1))[0]
+    assert np.array_equal(actions, first.argmax(-1).numpy())
+    again, _ = policy.act(obs, hidden=mean, starts=np.array([True, True]))
+    assert np.array_equal(again, actions)  # a new episode: the uniform mean again
+    policy.save(tmp_path / "p.pt")
+    loaded = Policy.load(tmp_path / "p.pt")
+    assert loaded.spec.mean_action_input and np.array_equal(loaded.act(obs)[0], actions)
+    with pytest.raises(ValueError, match="mean_action_input needs discrete actions"):
+        PolicySpec(4, 3, "discrete", 5, recurrent=True, mean_action_input=True)

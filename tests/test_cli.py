@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+import yaml
 
 import envs
 import train
@@ -106,3 +107,37 @@ def test_metrics_lines_carry_the_training_wall_clock(tmp_path):
 def test_a_run_result_without_evaluations_says_so_plainly(tmp_path):
     result = train.RunResult(str(tmp_path), "finished", 10, 1, None)
     assert result.summary() == f"finished: 10 env steps, 1 updates\nrun directory: {tmp_path}"
+
+
+@pytest.mark.parametrize("name", ["ippo", "mansa"])
+def test_print_config_docs_comments_each_key_and_stays_the_same_yaml(name, capsys):
+    assert main(["--print-config", f"algo={name}"]) == 0
+    plain = capsys.readouterr().out
+    assert main(["--print-config", "--docs", f"algo={name}", "env.kwargs.penalty=0.1"]) == 0
+    documented = capsys.readouterr().out
+    expected = yaml.safe_load(plain)
+    expected["env"]["kwargs"] = {"penalty": 0.1}
+    assert yaml.safe_load(documented) == expected  # the comments change nothing
+    lines = documented.splitlines()
+    # every key line is preceded by a comment at its indentation (its field's or section's doc)
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("#") or line.startswith(" " * 4 + "penalty"):
+            continue
+        if line.rstrip().endswith(":") or ": " in line:
+            indent = line[: len(line) - len(line.lstrip())]
+            assert lines[i - 1].startswith(f"{indent}# "), f"no doc above {line!r}"
+    assert "# Width of the hidden layers" in documented  # a nested dataclass's field doc
+    assert "# Where and how progress is reported." in documented  # a section's class doc
+
+
+def test_docs_without_print_config_is_refused(capsys):
+    assert main(["--docs"]) == 2
+    assert "--docs goes with --print-config" in capsys.readouterr().err
+
+
+def test_field_docs_without_source_are_empty_not_an_error():
+    from algorithms.config import field_docs
+
+    namespace: dict = {}
+    exec("import dataclasses\n@dataclasses.dataclass\nclass C:\n    a: int = 1\n", namespace)
+    assert field_docs(namespace["C"]) == {}

@@ -56,6 +56,7 @@ LEARNERS = {
     "mfq": VALUE,
     "mansa": ["algo.rollout_length=8"],
     "maddpg": [*VALUE[:3], "algo.net.hidden_size=16"],
+    "pma": ["algo.td_steps=4"],
 }
 BASE = [
     "env.num_envs=4",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from leaderboard_workers import die_or_finish
 
+from algorithms.runs.rundir import BEST_POLICY_FILE
 from benchmarks.grid import grid_from_dict, run_grid
 from benchmarks.launchers import (
     STATUS_FILE,
@@ -183,7 +184,8 @@ def test_a_failing_run_is_reported_and_the_rest_go_on(tmp_path):
     write_report(grid, rows, gifs=False)
     report = read(os.path.join(grid.out, "leaderboard.md"))
     assert "Runs that did not finish" in report and "bogus_knob" in report
-    assert "| Foraging/5x5-2p-1f-coop-v3[bogus_knob=1] | failed |" in report
+    failed_task = report.split("### Foraging/5x5-2p-1f-coop-v3[bogus_knob=1]")[1]
+    assert failed_task.split("###")[0].count("| ippo | 0 | failed | failed |") == 1
     statuses = {
         r["name"]: r["status"] for r in json.loads(read(os.path.join(grid.out, "runs.json")))
     }
@@ -322,9 +324,11 @@ def test_a_post_run_hook_writes_into_the_run_and_ships_back(tmp_path):
 
 
 # ---------------------------------------------------------------------- the report
-def _fake_run(cell, step_returns, absolute):
-    """A finished run's directory with hand-chosen evaluation returns."""
+def _fake_run(cell, step_returns, absolute, kept_best=False):
+    """A finished run's directory with hand-chosen evaluation returns (and a best policy file)."""
     os.makedirs(cell.spec.run_dir)
+    if kept_best:
+        open(os.path.join(cell.spec.run_dir, BEST_POLICY_FILE), "w").close()
     run = {f"step_{k}": {"step_count": 100 * k, "return": r} for k, r in enumerate(step_returns)}
     run["absolute_metrics"] = {"return": absolute}
     env_name, task_name = cell.env.names
@@ -358,7 +362,8 @@ def test_report_statistics_match_hand_computed_values(tmp_path):
     top = {TASK: 1.0, "donor-v0": 50.0}
     for cell in grid.cells():
         value = scores[(cell.env.id, cell.algo.label)][cell.seed]
-        _fake_run(cell, [[0.0, 0.0], [value / 2, value], [top[cell.env.id], value]], [value, value])
+        steps = [[0.0, 0.0], [value / 2, value], [top[cell.env.id], value]]
+        _fake_run(cell, steps, [value, value], kept_best=cell.algo.label == "iql")
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(data))
     assert main([str(path), "--report-only", "--no-gifs"]) == 0
@@ -369,21 +374,27 @@ def test_report_statistics_match_hand_computed_values(tmp_path):
     ippo_foraging = mean_confidence_interval([0.2, 0.4])
     half = 12.706204736174698 * np.std([0.2, 0.4], ddof=1) / np.sqrt(2)  # t(0.975, df=1)
     assert ippo_foraging.high == pytest.approx(0.3 + half)
-    assert f"0.300 [{0.3 - half:.3f}, {0.3 + half:.3f}] (n=2)" in report
-    assert (
-        "| Foraging/5x5-2p-1f-coop-v3 |" in report
-        and "[0, 1] |" in report
-        and "[0, 50] |" in report
-    )
-    # IQM of ippo's pooled normalised scores [0.2, 0.4, 0.2, 0.4] is 0.3, iql's [0.6, 1, 0.6, 1] is 0.8
+    assert f"0.300 [{0.3 - half:.3f}, {0.3 + half:.3f}]" in report
+    assert "### Foraging/5x5-2p-1f-coop-v3 (normalisation bounds [0, 1])" in report
+    assert "### donor/v0 (normalisation bounds [0, 50])" in report
+    # final: the last evaluation's mean, (1 + 0.2) / 2 and (1 + 0.4) / 2; best: the absolute metric.
+    # Two seeds give wide t-intervals: ippo and iql tie on foraging (both marked =, neither bold)
+    assert "| ippo | 2 | 0.650 [" in report and "| = 0.300 [" in report
+    assert "| = 0.800 [" in report and "**= " not in report
+    assert "| steps 200, 200 |" in report  # iql kept its best policy (the last point)
+    assert "| final policy (no best policy kept) |" in report  # ippo's runs kept none
+    # IQM of ippo's pooled normalised scores [0.2, 0.4, 0.2, 0.4] is 0.3, iql's [0.6, 1, 0.6, 1]
+    # is 0.8; their bootstrap intervals do not overlap: iql is bold
     assert "| ippo | 0.300 [" in report
     assert "| iql | **0.800 [" in report
     # every iql run beats every ippo run on both tasks
     assert "| iql | 1.00 [1.00, 1.00] |  |" in report.replace("**", "")
     assert "| ippo |  | 0.00 [0.00, 0.00] |" in report.replace("**", "")
     page = read(tmp_path / "out" / "leaderboard.html")
-    assert "<b>0.800 [" in page and "plots/donor_v0.png" in page
-    assert os.path.getsize(tmp_path / "out" / "plots" / "donor_v0.png") > 0
+    assert "<b>0.800 <span class='ci'>[" in page and "plots/donor_v0.png" in page
+    assert "white-space:nowrap" in page
+    for name in ("donor_v0.png", "aggregate.png"):
+        assert os.path.getsize(tmp_path / "out" / "plots" / name) > 0
 
 
 def test_command_line_grid_and_errors(tmp_path, capsys):

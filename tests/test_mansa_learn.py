@@ -364,3 +364,22 @@ def test_transfer_weight_zero_builds_no_transfer_term():
     assert type(value.il.learner) is IQLLearner and type(value.il) is ValueSide
     policy = MANSALearner(MANSAConfig(il="ippo", cl="mappo"), CoordinationCore(2), "cpu", 0)
     assert type(policy.il) is PolicySide
+
+
+@pytest.mark.parametrize(("il", "cl"), PAIRS)
+def test_learn_exports_il_agents_as_its_policy_and_act_does_not(il, cl):
+    """switch=learn: IL's agents always act, so their standalone policy is MANSA's (its best
+    checkpoint can be kept); switch=act needs the switcher on the global state: no policy."""
+    env = CoordinationCore(3, length=5)
+    learner = learn(env, 2, il=il, cl=cl, switcher={"mode": "random", "rate": 0.5})
+    for _ in range(3):
+        learner.train_iteration()
+    policy, obs, memory = learner.policy(), env.reset(seed=4)[0], None
+    for _ in range(4):
+        joint, memory = learner.act(obs, env.action_mask(), env.state(), memory)
+        assert np.array_equal(policy.act(obs, env.action_mask())[0], joint)
+        obs = env.step(joint)[0]
+    acting = MANSALearner(
+        MANSAConfig(il=il, cl=cl, il_cfg=dict(SMALL_Q if il == "iql" else SMALL_PPO)), env
+    )
+    assert acting.policy() is None

@@ -85,14 +85,14 @@ CASES = {
 #: digest of each case's run (``python tests/test_pinned_runs.py`` prints them)
 PINNED = {
     "ippo": "217386062f91ee7fffb8598765a0f6c6dea95e4e6374ed837dc5a8cd6eeb395e",
-    "iql": "43b8da541d75eff951f8d309feed1599eec87d08ef84481898e2d99df8bfd827",
-    "mansa_ppo": "5e476f425619b1525ca15f8b0ffa8990272392db7e7b13959a95f9988f3385e2",
-    "mansa_value": "24d0d198c5227aa189cf3ce47bfbcb322214fdc1229c2a74284c7c089803778f",
+    "iql": "b45cd66feab072c68977c64a2ef79b9e57e6fde81506d61b6ab150419b42445b",
+    "mansa_ppo": "2920dcdd524d1845e0e488a8aa4fdad2038a8f6847a365ca4f4e17db8924d2fc",
+    "mansa_value": "7aab07ceeeb6efcb0a6b9ba246b804795221eb64aed3af8e09fdf484af2f6650",
     "mappo": "c45b03c2e6fca5a34bc6b9f14986166a42d84bd6af610fbb625ac1efd38caf99",
     "mfac": "bd7a4c6cac6c0d0c410d728a8792da8fe753240a667ded64df35e82a31af78ac",
-    "mfq": "1927ee6c2dae8afad8fef8329db7c62f7f2251e4008e7c602a58ca0d6c21f547",
-    "qmix": "9c65c3471e08e0f646d727300f2e346ed90ff5715d13f6b3db3be7920950d812",
-    "vdn": "9e4b5f83bba2c836b75b7d0ec5a8bd49c96f62f9e533fa0f8b5f9902e8b0b182",
+    "mfq": "7fb80ae850a15409ca7db0201494dcecd81ebaa51fab5c508a4d4b53b1233258",
+    "qmix": "8b17267a1f63e5d3891597dfdbe3d7061bb370f64929ddaee9623f56ecac6249",
+    "vdn": "f3daff41a39d2c0328bb85904189a60a7352b8978028cbc5f35d9fb1a13337ed",
 }
 
 

@@ -190,7 +190,7 @@ def test_checkpoint_policy_file_and_mismatch(tmp_path):
         )
 
 
-def test_training_checkpoint_of_a_learner_without_policy_file(tmp_path):
+def test_training_checkpoint_with_and_without_policy_file(tmp_path):
     import train
 
     cfg = train.load_config(
@@ -212,9 +212,10 @@ def test_training_checkpoint_of_a_learner_without_policy_file(tmp_path):
         ],
     )
     result = train.train(cfg)
-    assert not os.path.exists(
-        os.path.join(result.run_dir, "policy.pt")
-    )  # mfq has no standalone policy
+    policy_file = os.path.join(result.run_dir, "policy.pt")
+    assert os.path.exists(policy_file)  # MF-Q's standalone policy carries the mean action
+    assert render_episode(checkpoint=policy_file, out=str(tmp_path / "policy.gif")).finished
+    os.remove(policy_file)  # a learner without one (MANSA's switch=act) renders from the checkpoint
     out = tmp_path / "mfq.gif"
     episode = render_episode(checkpoint=result.run_dir, out=str(out))
     assert episode.finished and gif_frames(out) == 4

@@ -108,9 +108,15 @@ def test_learner_smoke_respects_masks(name, variant):
             env._observe(), env.action_mask(), env.state(), None, greedy=greedy
         )
         assert actions.shape == (4, 3) and (actions != 2).all()
-    if name != "mfq":  # the standalone policy (policy.pt) acts as the learner's greedy act does
-        greedy, _ = learner.act(env._observe(), env.action_mask())
-        assert np.array_equal(learner.policy().act(env._observe(), env.action_mask())[0], greedy)
+    # the standalone policy (policy.pt) acts as the learner's greedy act does, step after step
+    # (MF-Q's carries the others' mean action as its hidden state)
+    policy, hidden, policy_hidden = learner.policy(), None, None
+    obs = env.reset(seed=1)[0]
+    for _ in range(3):
+        greedy, hidden = learner.act(obs, env.action_mask(), env.state(), hidden)
+        mine, policy_hidden = policy.act(obs, env.action_mask(), policy_hidden)
+        assert np.array_equal(mine, greedy)
+        obs = env.step(greedy)[0]
 
 
 @pytest.mark.parametrize("copies,terminate", [(1, True), (3, False)])
@@ -319,7 +325,7 @@ def test_mfq_stores_the_neighbours_mean_action_and_acts_on_the_previous_one():
     np.testing.assert_allclose(
         writer.data["acted_mean"][:, :3], np.stack(inputs, axis=1)
     )  # what it acted on
-    assert learner.policy() is None
+    assert learner.policy().spec.mean_action_input  # its standalone policy acts on the mean too
     with pytest.raises(ValueError, match="learn_on must be one of"):
         get_algorithm("mfq")[0](learn_on="next")
 
@@ -470,17 +476,16 @@ def test_train_py_writes_the_run_directory_and_resumes(name, tmp_path):
     run = tmp_path / "run"
     assert result.status == "finished" and result.env_steps == 480
     assert {"config.yaml", "metrics.jsonl", "eval.json", "checkpoints"} <= set(os.listdir(run))
-    assert ("policy.pt" in os.listdir(run)) == (name != "mfq")
+    assert "policy.pt" in os.listdir(run)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert any("losses/td_loss" in line for line in lines)
     evals = json.loads((run / "eval.json").read_text())
     assert "absolute_metrics" in evals["Foraging"]["5x5-2p-1f-coop-v3"][name]["seed_0"]
-    if name != "mfq":
-        policy = Policy.load(run / "policy.pt")
-        env = envs.make_vec(LEARN, 2)
-        obs, _ = env.reset(seed=0)
-        actions, _ = policy.act(obs, env.action_mask())
-        assert env.action_mask()[np.arange(2)[:, None], np.arange(2), actions].all()
+    policy = Policy.load(run / "policy.pt")
+    env = envs.make_vec(LEARN, 2)
+    obs, _ = env.reset(seed=0)
+    actions, _ = policy.act(obs, env.action_mask())
+    assert env.action_mask()[np.arange(2)[:, None], np.arange(2), actions].all()
     resumed = train.train(
         train.load_config(str(run / "config.yaml"), ["total_env_steps=960"]), resume=str(run)
     )

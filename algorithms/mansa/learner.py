@@ -342,6 +342,11 @@ class MANSALearner(SwitchDecisions, Learner):
         )
         return actions, SwitchMemory(calls_left - cl, cl, np.array(obs, copy=True), stall)
 
+    def policy(self):
+        """switch=learn: IL's agents, which always act (their standalone policy). switch=act: None,
+        as the joint policy needs the switcher, which observes the global state, not observations."""
+        return self.il.learner.policy() if self.cfg.learn else None
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         state = {

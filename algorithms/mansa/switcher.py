@@ -17,6 +17,7 @@ import torch
 
 from agents.distributions import MaskedCategorical
 from agents.networks import AgentNet
+from algorithms.base import adam
 from algorithms.mansa.config import SwitcherConfig
 from algorithms.on_policy import (
     RolloutBuffer,
@@ -83,7 +84,7 @@ class Switcher:
         with torch.no_grad():
             self.actor.head.bias[1] = math.log(cfg.init_cl_prob / (1.0 - cfg.init_cl_prob))
         self.params = [*self.actor.parameters(), *self.critic.parameters()]
-        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=1e-5)
+        self.optimizer = adam(self.params, cfg.lr, eps=1e-5)
         self.value_norm = ValueNorm(device=device)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)

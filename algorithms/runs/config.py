@@ -3,10 +3,13 @@ the overrides a resumed run may take, and building the env and learner a config 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import re
 import textwrap
+import types
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 import envs
 from algorithms import get_algorithm
 from algorithms.base import AlgoConfig
-from algorithms.config import merge_layers
+from algorithms.config import field_docs, merge_layers
 from algorithms.ippo import IPPOConfig
 from algorithms.runs.evaluation import ACTIONS, EPISODE_SEEDS
 from envs.hints import closest_hint
@@ -50,6 +53,14 @@ class LogConfig:
     """Parent directory of run directories."""
     tensorboard: bool = True
     """Write TensorBoard event files."""
+    csv: bool = False
+    """Also write every scalar to metrics.csv, one row per (update, key): update, env_steps, key, value."""
+    wandb: bool = False
+    """Also log to Weights & Biases (the optional extra: pip install 'marlgym[wandb]')."""
+    wandb_mode: str = "offline"
+    """wandb's mode: offline (files under the run directory; ``wandb sync`` uploads them) or online."""
+    wandb_project: str = "marlgym"
+    """The wandb project the run is logged under."""
     progress: bool = True
     """Show a progress bar (steps/s and recent return)."""
     return_window: int = 100
@@ -134,6 +145,10 @@ class TrainConfig:
         for key, ok in checks.items():
             if not ok:
                 raise ValueError(f"{key} is out of range: got {_get(self, key)}")
+        if self.log.wandb_mode not in ("offline", "online"):
+            raise ValueError(
+                f"log.wandb_mode must be offline or online, got {self.log.wandb_mode!r}"
+            )
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.run_name is not None and (
@@ -225,9 +240,32 @@ def load_run_config(resume: str, overrides: Sequence[str] = ()) -> TrainConfig:
     return load_config(saved, overrides)
 
 
-def config_yaml(cfg: TrainConfig) -> str:
-    """The resolved config as YAML (what ``--print-config`` prints and config.yaml holds)."""
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+def config_yaml(cfg: TrainConfig, docs: bool = False) -> str:
+    """The resolved config as YAML (what ``--print-config`` prints and config.yaml holds);
+    ``docs``: each key's field docstring (a section's class docstring) as a comment above it."""
+    if not docs:
+        return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    return "\n".join(_documented_lines(cfg, "")) + "\n"
+
+
+def _documented_lines(config: Any, indent: str) -> list[str]:
+    """YAML lines of a dataclass instance, each field preceded by its docstring as ``# `` lines."""
+    docs, lines = field_docs(type(config)), []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        doc = docs.get(f.name, "")
+        if dataclasses.is_dataclass(value) and not doc:
+            doc = inspect.cleandoc(type(value).__doc__ or "").split("\n\n")[0]
+        width = max(40, 96 - len(indent) - 2)
+        doc = " ".join(doc.replace("``", "`").split())
+        lines += [f"{indent}# {line}" for line in textwrap.wrap(doc, width)]
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{indent}{f.name}:")
+            lines += _documented_lines(value, indent + "  ")
+        else:  # OmegaConf writes the value (quoting, None, {} and lists) as config.yaml does
+            text = OmegaConf.to_yaml({f.name: value}).rstrip("\n")
+            lines += [indent + line for line in text.split("\n")]
+    return lines
 
 
 def save_config(cfg: TrainConfig, path: str) -> None:
@@ -252,7 +290,8 @@ def catalogue() -> str:
     return (
         f"learners (algo=<name>):\n{learners}\n"
         f"env ids (env.id=<id>; aliases by example, e.g. every lbforaging id):\n{ids}\n"
-        "every config key with its value: python train.py --print-config [algo=<name>]"
+        "every config key with its value (--docs: and its doc): "
+        "python train.py --print-config [--docs] [algo=<name>]"
     )
 
 
@@ -262,21 +301,67 @@ def make_env(cfg: TrainConfig, num_envs: int | None = None):
         entry, _ = envs.spec(cfg.env.id)
     except KeyError as err:
         raise ConfigError(f"env.id: {err.args[0]}") from None
+    factory = entry.core or entry.parallel
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    check_env_kwarg_types(cfg.env.id, target, cfg.env.kwargs)
     try:
         return envs.make_vec(cfg.env.id, num_envs or cfg.env.num_envs, **cfg.env.kwargs)
     except TypeError as err:
         match = re.search(r"unexpected keyword argument '(\w+)'", str(err))
-        if not match:
-            raise
-        factory = entry.core or entry.parallel
-        target = factory.__init__ if inspect.isclass(factory) else factory
-        params = [p for p in inspect.signature(target).parameters if p not in ("self", "num_envs")]
-        raise ConfigError(
-            f"unknown env keyword 'env.kwargs.{match[1]}' for {cfg.env.id}"
-            f"{closest_hint(match[1], params)}"
-        ) from None
+        if match:
+            params = [
+                p for p in inspect.signature(target).parameters if p not in ("self", "num_envs")
+            ]
+            raise ConfigError(
+                f"unknown env keyword 'env.kwargs.{match[1]}' for {cfg.env.id}"
+                f"{closest_hint(match[1], params)}"
+            ) from None
+        if str(err).split(" ")[0] in cfg.env.kwargs:  # the envs name the argument first
+            raise ConfigError(f"env.kwargs.{err} (for {cfg.env.id})") from None
+        raise
     except ValueError as err:
         raise ConfigError(f"env.kwargs: {err}") from None
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _admitted(hint: Any) -> set[type] | None:
+    """The runtime types an annotation admits, or None where it may admit anything."""
+    if hint is Any:
+        return None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        parts = [_admitted(arg) for arg in typing.get_args(hint)]
+        return None if any(p is None for p in parts) else set().union(*parts)
+    origin = typing.get_origin(hint) or hint
+    if origin is typing.Literal:
+        return {type(arg) for arg in typing.get_args(hint)}
+    return {origin} if isinstance(origin, type) else None
+
+
+def check_env_kwarg_types(env_id: str, target: Any, kwargs: dict[str, Any]) -> None:
+    """Refuse a string where an env keyword's annotation admits only numbers or flags
+    (``penalty=abc``; YAML reads ``nan`` as a string too), and a list or mapping where it
+    admits only plain values, before the env meets them deep inside; raises ConfigError."""
+    try:
+        hints = typing.get_type_hints(target)
+        params = inspect.signature(target).parameters
+    except (NameError, TypeError, ValueError):
+        return  # annotations this module cannot evaluate: the env checks its own arguments
+    for key, value in kwargs.items():
+        admitted = _admitted(hints[key]) if key in hints else None
+        if admitted is None or not admitted <= set(_PLAIN):
+            continue  # anything, or a class of the env's own (a Network, a Sequence)
+        plain = isinstance(value, _PLAIN)
+        if (isinstance(value, str) and str not in admitted) or not plain:
+            default = params[key].default if key in params else inspect.Parameter.empty
+            shown = "" if default is inspect.Parameter.empty else f", default {default!r}"
+            names = " or ".join(t.__name__ for t in _PLAIN if t in admitted and t is not type(None))
+            names += " or None" if type(None) in admitted else ""
+            got = f"the string {value!r}" if isinstance(value, str) else f"{value!r}"
+            if isinstance(value, str) and value.lower().lstrip("+-") in ("nan", "inf"):
+                got += " (YAML reads nan and inf as strings; write .nan or .inf)"
+            raise ConfigError(f"env.kwargs.{key} for {env_id} expects {names}{shown}; got {got}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -292,6 +377,10 @@ def build(cfg: TrainConfig):
     device = resolve_device(cfg.device)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
+    if cfg.log.wandb:
+        from algorithms.runs.logger import import_wandb
+
+        import_wandb()  # the optional extra, named if missing
     _, learner_cls = get_algorithm(cfg.algo.name)
     env = make_env(cfg)
     try:

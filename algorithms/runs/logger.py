@@ -1,14 +1,19 @@
-"""A run's logs: TensorBoard scalars, ``metrics.jsonl`` (one line per update) and the progress bar.
+"""A run's logs: TensorBoard scalars, ``metrics.jsonl`` (one line per update), optionally
+``metrics.csv`` (``log.csv``) and Weights & Biases (``log.wandb``), and the progress bar.
 
 Logs stay consistent with the checkpoints: before a checkpoint is written the logs are flushed
 and their sizes go into it (:meth:`RunLogger.offsets`); a resumed run cuts the logs back to
 those sizes (:func:`rewind_logs`) and redoes what came after, so a killed and resumed run
-logs exactly what an uninterrupted one does (each TensorBoard (tag, step) pair once).
+logs exactly what an uninterrupted one does (each TensorBoard (tag, step) pair once). wandb
+keeps its own history: a resumed run continues the same wandb run (its id is the run
+directory's), and the steps redone after a kill are logged to it a second time.
 """
 
 from __future__ import annotations
 
+import csv
 import glob
+import hashlib
 import json
 import math
 import os
@@ -17,10 +22,25 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from omegaconf import OmegaConf
 
-from algorithms.runs.config import TrainConfig
+from algorithms.runs.config import ConfigError, TrainConfig
 from algorithms.runs.files import atomic_path
-from algorithms.runs.rundir import METRICS_FILE
+from algorithms.runs.rundir import METRICS_CSV_FILE, METRICS_FILE
+
+CSV_HEADER = ("update", "env_steps", "key", "value")
+
+
+def import_wandb():
+    """The ``wandb`` module (an optional extra), or a ConfigError saying how to install it."""
+    try:
+        import wandb
+    except ImportError:
+        raise ConfigError(
+            "log.wandb=true needs the wandb package, an optional extra: "
+            "pip install 'marlgym[wandb]' (or pip install wandb), or set log.wandb=false"
+        ) from None
+    return wandb
 
 
 def episode_scalars(episodes: dict[str, list[float]]) -> dict[str, float]:
@@ -79,13 +99,15 @@ def rewind_logs(
         return
     offsets = trainer_state["log_offsets"]
     offsets = offsets or {"metrics": 0, "events": {}}
-    path = os.path.join(run_dir, METRICS_FILE)
-    if os.path.exists(path):
-        size = os.path.getsize(path)
-        if size < offsets["metrics"]:
-            notify(f"{path} is shorter than when the checkpoint was written: lines are missing")
-        else:
-            os.truncate(path, offsets["metrics"])
+    # metrics.csv: a checkpoint from before it had none (cut to 0: it is rewritten from there)
+    for name, key in ((METRICS_FILE, "metrics"), (METRICS_CSV_FILE, "csv")):
+        path = os.path.join(run_dir, name)
+        if os.path.exists(path):
+            size, kept = os.path.getsize(path), offsets.get(key, 0)
+            if size < kept:
+                notify(f"{path} is shorter than when the checkpoint was written: lines are missing")
+            else:
+                os.truncate(path, kept)
     for events in glob.glob(os.path.join(run_dir, EVENTS_GLOB)):
         size = offsets["events"].get(os.path.basename(events))
         if size is None:
@@ -112,6 +134,28 @@ def _wait_to_sort_after_existing_events(run_dir: str, limit: float = 2.0) -> Non
         time.sleep(0.02)
 
 
+def start_wandb(run_dir: str, cfg: TrainConfig):
+    """A wandb run for ``run_dir`` (its files under it); resuming the run directory resumes it.
+
+    Its id is a hash of the run directory's path, so the same directory always maps to one
+    wandb run; charts use ``env_steps`` as their x axis.
+    """
+    wandb = import_wandb()
+    run_dir = os.path.abspath(run_dir)
+    run = wandb.init(
+        project=cfg.log.wandb_project,
+        name=os.path.basename(run_dir),
+        id=hashlib.sha1(run_dir.encode()).hexdigest()[:16],
+        resume="allow",
+        dir=run_dir,
+        mode=cfg.log.wandb_mode,
+        config=OmegaConf.to_container(OmegaConf.structured(cfg)),
+    )
+    run.define_metric("env_steps")
+    run.define_metric("*", step_metric="env_steps")
+    return run
+
+
 class RunLogger:
     """TensorBoard scalars, metrics.jsonl and the progress bar of one run."""
 
@@ -124,6 +168,15 @@ class RunLogger:
 
             _wait_to_sort_after_existing_events(run_dir)
             self.writer = SummaryWriter(run_dir)
+        self.csv = None
+        if cfg.log.csv:
+            self.csv = open(os.path.join(run_dir, METRICS_CSV_FILE), "a", newline="")  # noqa: SIM115
+            self.csv_rows = csv.writer(self.csv)
+            if self.csv.tell() == 0:
+                self.csv_rows.writerow(CSV_HEADER)
+        self.wandb = None
+        if cfg.log.wandb:
+            self.wandb = start_wandb(run_dir, cfg)
         self.bar = None
         if cfg.log.progress:
             from tqdm import tqdm
@@ -144,18 +197,29 @@ class RunLogger:
                     self.writer.add_scalar(key, value, step)
         clean = {k: (v if v is not None and math.isfinite(v) else None) for k, v in values.items()}
         self.jsonl.write(json.dumps({"update": update, "env_steps": step, **clean}) + "\n")
+        if self.csv is not None:  # a non-finite value is an empty cell, as in metrics.jsonl
+            self.csv_rows.writerows(
+                (update, step, k, "" if v is None else repr(float(v))) for k, v in clean.items()
+            )
+        if self.wandb is not None:
+            finite = {k: v for k, v in clean.items() if v is not None}
+            self.wandb.log({**finite, "env_steps": step, "update": update})
 
     def flush(self) -> None:
         """Push everything logged so far to the files (done before each checkpoint)."""
         self.jsonl.flush()
+        if self.csv is not None:
+            self.csv.flush()
         if self.writer is not None:
             self.writer.flush()
 
     def offsets(self) -> dict:
         """The logs' sizes now (after :meth:`flush`): what a resume from here keeps."""
         events = glob.glob(os.path.join(self.run_dir, EVENTS_GLOB))
+        csv_path = os.path.join(self.run_dir, METRICS_CSV_FILE)
         return {
             "metrics": self.jsonl.tell(),
+            "csv": os.path.getsize(csv_path) if os.path.exists(csv_path) else 0,
             "events": {os.path.basename(p): os.path.getsize(p) for p in events},
         }
 
@@ -182,7 +246,11 @@ class RunLogger:
         """Close the logs; a write error (a full disk) is reported, not raised."""
         if self.bar is not None:
             self.bar.close()
-        for close in ([self.writer.close] if self.writer is not None else []) + [self.jsonl.close]:
+        closers = [self.jsonl.close]
+        closers += [self.writer.close] if self.writer is not None else []
+        closers += [self.csv.close] if self.csv is not None else []
+        closers += [self.wandb.finish] if self.wandb is not None else []
+        for close in closers:
             try:
                 close()
             except OSError as err:

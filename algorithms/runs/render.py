@@ -51,7 +51,9 @@ from envs.scripted import ScriptedAct, env_class, scripted_policies
 #: ``act(obs [1, N, ...], core) -> actions [1, N] (or [1, N, D])``
 RenderPolicy = ScriptedAct
 
-CAPTION_HEIGHT = 22
+CAPTION_SIZE = 18  # the caption's font size
+CAPTION_LINE = 16  # pixels per caption line
+CAPTION_MARGIN = 4  # pixels left of the caption text
 VIDEO_SUFFIXES = (".gif", ".mp4")
 
 
@@ -199,20 +201,34 @@ class Episode:
     fps: float = 10.0
 
 
-def _caption(frame: np.ndarray, text: str) -> np.ndarray:
-    """``frame`` with a strip of text under it (drawn on the shared pygame canvas)."""
-    from envs.rendering import Canvas
-
-    height, width = frame.shape[:2]
-    canvas = Canvas(width, height + CAPTION_HEIGHT, "rgb_array")
-    canvas.surface.fill((255, 255, 255))
+def caption_layout(frame_width: int, widest: Sequence[str]) -> tuple[int, int]:
+    """``(width, lines)`` of an episode's caption strip, fixed so every frame keeps one size: the
+    parts on one line if the widest caption fits, else a part per line, on a frame widened
+    (white margin) where it is narrower than the widest part."""
     import pygame
 
+    pygame.font.init()
+    font = pygame.font.Font(None, CAPTION_SIZE)
+    if font.size("  ".join(widest))[0] + 2 * CAPTION_MARGIN <= frame_width:
+        return frame_width, 1
+    return max(frame_width, max(font.size(p)[0] for p in widest) + 2 * CAPTION_MARGIN), len(widest)
+
+
+def _caption(frame: np.ndarray, parts: Sequence[str], layout: tuple[int, int]) -> np.ndarray:
+    """``frame`` with a strip of text under it (drawn on the shared pygame canvas)."""
+    import pygame
+
+    from envs.rendering import Canvas
+
+    (width, lines), height = layout, frame.shape[0]
+    canvas = Canvas(width, height + lines * CAPTION_LINE + 6, "rgb_array")
+    canvas.surface.fill((255, 255, 255))
     canvas.surface.blit(
         pygame.surfarray.make_surface(np.ascontiguousarray(frame[..., :3].transpose(1, 0, 2))),
         (0, 0),
     )
-    canvas.text(text, (4, height + 4), size=18)
+    for k, line in enumerate(["  ".join(parts)] if lines == 1 else parts):
+        canvas.text(line, (CAPTION_MARGIN, height + 4 + k * CAPTION_LINE), size=CAPTION_SIZE)
     return canvas.present()
 
 
@@ -266,15 +282,19 @@ def play_episode(
         obs, _ = core.reset(seed=seed)
         limit = step_limit if max_steps is None else max_steps
 
+        layout = None
+        widest = (env_id, f"step {limit if limit < step_limit else 99999}", "return -88888.888")
+
         def show():
+            nonlocal layout
             frame = core.render(0)
             episode.rendered += 1
             if not window:
                 frame = _check_frame(frame, env_id)
                 if caption:
-                    frame = _caption(
-                        frame, f"{env_id}  step {episode.steps}  return {episode.team_return:.3f}"
-                    )
+                    layout = layout or caption_layout(frame.shape[1], widest)
+                    parts = (env_id, f"step {episode.steps}", f"return {episode.team_return:.3f}")
+                    frame = _caption(frame, parts, layout)
                 episode.frames.append(frame)
 
         show()

@@ -16,6 +16,7 @@ except ImportError:  # Windows: no advisory locks; runs are not protected from a
 from algorithms.runs.config import CONFIG_FILE, ConfigError, TrainConfig  # noqa: F401  (re-exported)
 
 METRICS_FILE = "metrics.jsonl"
+METRICS_CSV_FILE = "metrics.csv"
 EVAL_FILE = "eval.json"
 POLICY_FILE = "policy.pt"
 BEST_POLICY_FILE = "policy_best.pt"
@@ -66,6 +67,11 @@ def default_run_name(cfg: TrainConfig) -> str:
 
 def new_run_dir(cfg: TrainConfig) -> str:
     """Create the directory of a new run (``log.dir/run_name``, or a fresh default name)."""
+    if os.path.exists(cfg.log.dir) and not os.path.isdir(cfg.log.dir):
+        raise ConfigError(
+            f"log.dir={cfg.log.dir} is a file, not a directory; give log.dir=<a directory> "
+            "(it is created if missing)"
+        )
     base = os.path.join(cfg.log.dir, cfg.run_name or default_run_name(cfg))
     run_dir, suffix = base, 1
     while os.path.exists(run_dir) and os.listdir(run_dir):
@@ -75,7 +81,13 @@ def new_run_dir(cfg: TrainConfig) -> str:
                 f"'python train.py --resume {run_dir}' or choose another run_name"
             )
         run_dir, suffix = f"{base}-{suffix}", suffix + 1
-    os.makedirs(os.path.join(run_dir, CHECKPOINT_DIR), exist_ok=True)
+    try:
+        os.makedirs(os.path.join(run_dir, CHECKPOINT_DIR), exist_ok=True)
+    except OSError as err:  # a read-only or missing parent, a file on the path
+        raise ConfigError(
+            f"cannot create the run directory {run_dir} under log.dir={cfg.log.dir}: "
+            f"{err.strerror or err}; give log.dir=<a directory you can write to>"
+        ) from None
     return run_dir
 
 

@@ -17,7 +17,6 @@ filled in here. ``MARLGYM_DOCS_GIFS=0`` skips the GIFs (a quicker ``mkdocs serve
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import inspect
@@ -174,22 +173,10 @@ def start_renders(jobs: dict[str, Path], processes: int = 2) -> None:
 
 # ---------------------------------------------------------------------- learners
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass (the nearest class in the MRO wins)."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        body = ast.parse(inspect.cleandoc("\n" + inspect.getsource(klass))).body[0].body
-        for node, after in zip(body, body[1:]):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-                and isinstance(after.value.value, str)
-            ):
-                docs[node.target.id] = markdown(after.value.value)
-    return docs
+    """The docstring under each field of a dataclass, as Markdown (the nearest class in the MRO wins)."""
+    from algorithms.config import field_docs as raw_field_docs
+
+    return {name: markdown(doc) for name, doc in raw_field_docs(cls).items()}
 
 
 def config_rows(config: Any, prefix: str = "algo.") -> list[str]:

@@ -58,7 +58,7 @@ from envs.core import BatchedCore
 from envs.routing.equilibrium import Assignment, reference
 from envs.routing.network import Network
 from envs.routing.paths import PathSet, k_shortest_paths, od_costs
-from envs.routing.tntp import load_network
+from envs.routing.tntp import SHIPPED, load_network
 
 REWARDS = ("selfish", "cooperative", "social", "altruistic")
 ROUTES = ("equilibrium", "free_flow")
@@ -138,7 +138,9 @@ class RoutingCore(BatchedCore):
             network = load_network(network)
         elif not isinstance(network, Network):
             raise TypeError(
-                f"network must be a shipped network name or a Network, got {type(network).__name__}"
+                f"network must be a shipped network name or a Network, got "
+                f"{type(network).__name__} {network!r}; the shipped networks are {sorted(SHIPPED)} "
+                "(or pass a Network from envs.routing.load_tntp)"
             )
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")

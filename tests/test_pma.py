@@ -1,0 +1,180 @@
+"""Policy mirror ascent (algo=pma): the closed-form pieces, refusals, resume, learning on Braess."""
+
+import pickle
+
+import numpy as np
+import pytest
+from toy_envs import one_torch_thread  # noqa: F401  (autouse fixture)
+
+import envs
+from algorithms import ALGORITHMS, get_algorithm
+from algorithms.config import build_config
+from algorithms.pma import masked_log_softmax, mirror_step, soft_values, visit_weights
+
+BRAESS = {"tau": 1.0, "eta": 0.1, "gamma": 0.0, "drop_obs_tail": 3, "explore_anneal_steps": 3200}
+
+
+def make(env, seed=0, **overrides):
+    config_cls, learner_cls = get_algorithm("pma")
+    return learner_cls(build_config(config_cls, overrides), env, "cpu", seed)
+
+
+def test_registry_flags_and_config_refusals():
+    config_cls, learner_cls = ALGORITHMS["pma"]
+    assert learner_cls.supports_discrete and not learner_cls.supports_continuous
+    assert not learner_cls.needs_state and not learner_cls.needs_neighbours
+    for key, value, says in (
+        ("tau", 0.0, r"algo.tau must be > 0"),
+        ("eta", -1.0, r"algo.eta must be > 0"),
+        ("gamma", 1.0, r"algo.gamma must lie in \[0, 1\)"),
+        ("td_lr", 1.5, r"algo.td_lr must lie in \(0, 1\]"),
+        ("explore", 2.0, r"algo.explore must lie in \[0, 1\]"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            build_config(config_cls, {key: value})
+
+
+def test_unsupported_envs_and_inputs_are_refused_with_one_message():
+    continuous = envs.make_vec("swarming-vicsek-v0", 1, num_agents=4, actions="continuous")
+    with pytest.raises(ValueError, match="PMALearner does not support continuous actions"):
+        make(continuous)
+    braess = envs.make_vec("routing-braess-v0", 1)
+    with pytest.raises(ValueError, match=r"algo.drop_obs_tail=7 leaves no observation entry"):
+        make(braess, drop_obs_tail=7)
+    learner = make(envs.make_vec("routing-braess-v0", 2), max_states=8)  # route times kept
+    with pytest.raises(ValueError, match=r"more than algo.max_states=8 .*algo.drop_obs_tail"):
+        for _ in range(5):
+            learner.train_iteration()
+
+
+def test_mirror_step_is_the_geometric_mix_and_tends_to_the_regularised_best_response():
+    rng = np.random.default_rng(0)
+    q, log_pi = rng.normal(size=(5, 4)) * 3, masked_log_softmax(rng.normal(size=(5, 4)), None)
+    tau, eta = 0.7, 0.4
+    mix = np.exp(log_pi) ** (1 / (1 + eta)) * np.exp(q / tau) ** (eta / (1 + eta))
+    np.testing.assert_allclose(
+        np.exp(mirror_step(log_pi, q, tau, eta)), mix / mix.sum(1, keepdims=True)
+    )
+    best = np.exp(q / tau) / np.exp(q / tau).sum(1, keepdims=True)
+    np.testing.assert_allclose(np.exp(mirror_step(log_pi, q, tau, 1e9)), best, atol=1e-6)
+
+    # the step maximises <u, q> + tau H(u) - (tau / eta) KL(u || pi) against random candidates
+    def objective(u, row):
+        pi = np.exp(log_pi[row])
+        return u @ q[row] - tau * u @ np.log(u) - tau / eta * u @ np.log(u / pi)
+
+    new = np.exp(mirror_step(log_pi, q, tau, eta))
+    for row in range(5):
+        for u in rng.dirichlet(np.ones(4), size=200):
+            assert objective(u, row) <= objective(new[row], row) + 1e-9
+
+
+def test_soft_values_and_visit_weights_match_naive_loops():
+    q = np.array([[1.0, 2.0, -1.0]])
+    log_pi = masked_log_softmax(np.array([[0.3, -0.2, 0.0]]), np.array([[True, True, False]]))
+    pi = np.exp(log_pi[0])
+    naive = sum(pi[a] * (q[0, a] - 0.5 * log_pi[0, a]) for a in range(2))
+    np.testing.assert_allclose(soft_values(q, log_pi, 0.5), [naive])
+    first, n = np.array([0, 3, 2]), np.array([1, 4, 2])
+    np.testing.assert_allclose(visit_weights(first, n, 1.0, 1.0), n / (first + n))  # running mean
+    for lr, decay in ((0.5, 0.0), (0.3, 2.0)):
+        keep = [
+            np.prod([1 - lr / (1 + decay * (f + j - 1)) for j in range(1, m + 1)])
+            for f, m in zip(first, n)
+        ]
+        np.testing.assert_allclose(visit_weights(first, n, lr, decay), 1 - np.array(keep))
+
+
+def test_resume_is_bit_exact_and_acting_changes_nothing():
+    learner = make(
+        envs.make_vec("routing-braess-v0", 2, max_days=5),
+        seed=3,
+        td_steps=3,
+        **{k: v for k, v in BRAESS.items() if k != "drop_obs_tail"},
+    )
+    for _ in range(3):
+        learner.train_iteration()
+    saved = pickle.loads(pickle.dumps(learner.state_dict()))
+    before = learner.state_dict()
+    learner.act(saved["obs"], greedy=False)
+    twin = make(
+        envs.make_vec("routing-braess-v0", 2, max_days=5),
+        seed=99,
+        td_steps=3,
+        **{k: v for k, v in BRAESS.items() if k != "drop_obs_tail"},
+    )
+    twin.load_state_dict(saved)
+    assert np.array_equal(learner.state_dict()["q"], before["q"])
+    for _ in range(4):
+        assert learner.train_iteration() == twin.train_iteration()
+    a, b = learner.state_dict(), twin.state_dict()
+    for key in ("keys", "q", "log_pi", "visits", "obs"):
+        assert np.array_equal(a[key], b[key]), key
+    assert a["rng"] == b["rng"] and a["env_steps"] == b["env_steps"]
+
+
+def drive(env, act, days=20):
+    obs, _ = env.reset(seed=11)
+    tstt = []
+    for _ in range(days):
+        obs, _, _, _, info = env.step(act(obs, env.action_mask()))
+        tstt.append(info["metrics"]["tstt"])
+    return float(np.mean(tstt[-10:])), np.bincount(env.last_routes[0], minlength=3)
+
+
+def test_learns_the_braess_user_equilibrium_split():
+    """The UE of Braess (demand 6) is 2 drivers per route, TSTT 552; random routes cost ~580."""
+    learner = make(envs.make_vec("routing-braess-v0", 8), seed=0, **BRAESS)
+    while learner.env_steps < 6400:
+        metrics = learner.train_iteration()
+    assert metrics["losses/policy_kl"] < 0.01
+    env = envs.make_vec("routing-braess-v0", 4, max_days=100)
+    greedy_tstt, split = drive(env, lambda o, m: learner.act(o, m, greedy=True)[0])
+    assert split.tolist() == [2, 2, 2] and greedy_tstt == pytest.approx(552.0)
+    sampled_tstt, _ = drive(env, lambda o, m: learner.act(o, m, greedy=False)[0])
+    rng = np.random.default_rng(0)
+    random_tstt, _ = drive(env, lambda o, m: rng.integers(0, 3, m.shape[:2]))
+    assert sampled_tstt < random_tstt - 15.0
+    probs = learner.action_probs(env.reset(seed=0)[0], env.action_mask())[0]
+    assert np.abs(probs.sum(axis=0) - 2.0).max() < 0.6  # expected drivers per route
+
+
+def test_benchmark_logit_equilibrium_of_braess_is_the_even_split():
+    """Braess's UE routes are all used at equal times, so every logit equilibrium is 2/2/2."""
+    from benchmarks.pma_routing import link_flows, logit_equilibrium, route_flows
+
+    env = envs.make_vec("routing-braess-v0", 1)
+    for tau in (0.5, 5.0):
+        flows, residual = logit_equilibrium(env, tau, iterations=2000)
+        np.testing.assert_allclose(flows, [2.0, 2.0, 2.0], atol=1e-2)
+        assert residual < 1e-3
+    one_route = np.zeros((env.num_agents, 3))
+    one_route[:, 0] = 1.0
+    assert route_flows(env, one_route).tolist() == [6.0, 0.0, 0.0]
+    assert link_flows(env, route_flows(env, one_route)).max() == 6.0
+
+
+def test_benchmark_exploitability_matches_exact_enumeration_on_braess():
+    """The Monte Carlo regularised exploitability against a naive loop over every route profile."""
+    import itertools
+
+    from benchmarks.pma_routing import regularised_exploitability
+
+    env = envs.make_vec("routing-braess-v0", 1)
+    probs = np.random.default_rng(1).dirichlet(np.ones(3), size=6)
+    incidence = env.paths.incidence.toarray()
+    exact = []
+    for i in range(6):
+        q = np.zeros(3)
+        others = [j for j in range(6) if j != i]
+        for profile in itertools.product(range(3), repeat=5):
+            weight = np.prod([probs[j, a] for j, a in zip(others, profile)])
+            for a in range(3):
+                flows = np.bincount([*profile, a], minlength=3).astype(float)
+                times = incidence @ env.network.link_time(incidence.T @ flows)
+                q[a] -= weight * times[a]
+        tau = 2.0
+        best = tau * np.log(np.exp(q / tau).sum())
+        exact.append(best - (probs[i] @ q - tau * probs[i] @ np.log(probs[i])))
+    estimate = regularised_exploitability(env, probs, 2.0, samples=3000, seed=0)
+    assert estimate == pytest.approx(np.mean(exact), rel=0.03)
