@@ -16,7 +16,7 @@ A run writes ``runs/<name>/``: ``config.yaml`` (resolved), TensorBoard scalars
 (``charts/episodic_return``, ``charts/SPS``, ``charts/train_seconds``, ``losses/*``, ``env/*``),
 ``metrics.jsonl`` (one line per update; ``log.csv=true`` adds ``metrics.csv``, ``log.wandb=true``
 an offline wandb run), ``checkpoints/`` (atomic, every ``checkpoint.every_updates`` updates and at
-the end), ``policy.pt`` (the standalone policy, see agents/policy.py), ``eval.json`` (greedy
+the end), ``policy.pt`` (the standalone policy, see agents/policy.py), ``eval.json`` (periodic
 evaluations in the marl-eval layout). Ctrl-C or SIGTERM finishes the current update, saves a
 checkpoint and exits (a second one stops at once); a NaN or inf loss stops the run naming the
 loss and the update, leaving the last good checkpoint in place. A process training in a run
@@ -27,7 +27,6 @@ redoes the rest, so its files equal an uninterrupted run's.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 import time
@@ -63,7 +62,7 @@ from algorithms.runs.config import (  # noqa: F401
     make_env,
     save_config,
 )
-from algorithms.runs.evaluation import MarlEvalLog, evaluate
+from algorithms.runs.evaluation import EvalProtocol, MarlEvalLog, evaluate
 from algorithms.runs.interrupt import DeferredInterrupt
 from algorithms.runs.logger import RunLogger, episode_scalars, rewind_logs
 from algorithms.runs.rundir import RunResult
@@ -76,6 +75,8 @@ class Run:
     def __init__(self, cfg: TrainConfig, resume: str | None = None):
         self.cfg = cfg
         _, self.learner = build(cfg)
+        self.learner.set_horizon(cfg.total_env_steps)
+        self.protocol = EvalProtocol(cfg.seed, cfg.eval.episodes_seed, cfg.eval.actions)
         self.state = initial_trainer_state()  # what a checkpoint keeps besides the learner
         self.run_dir = rundir.new_run_dir(cfg) if resume is None else rundir.of(resume)
         self.lock = rundir.RunLock(self.run_dir)  # held until close()
@@ -86,6 +87,7 @@ class Run:
             raise
         self.recent = deque(self.state["recent"], maxlen=cfg.log.return_window)
         self.last_eval: float | None = None
+        self.summary: dict = {}  # eval.json's summary, once the final evaluation is done
         self.start_steps, self.start_time = self.learner.env_steps, self.state["train_time"]
 
     def open(self, resume: str | None) -> None:
@@ -122,7 +124,7 @@ class Run:
                 self.periodic_eval()
                 if cfg.eval.stop_return is not None and self.last_eval >= cfg.eval.stop_return:
                     status = "solved"
-                    message = f"greedy evaluation return {self.last_eval:.3f} >= eval.stop_return"
+                    message = f"evaluation return {self.last_eval:.3f} >= eval.stop_return"
                     break
             recent = float(np.mean(self.recent)) if self.recent else None
             self.logger.progress(learner.env_steps, metrics["charts/SPS"], recent, self.last_eval)
@@ -156,31 +158,24 @@ class Run:
         every = self.cfg.eval.every_env_steps
         return bool(every) and self.learner.env_steps >= self.state["next_eval"]
 
-    def evaluate(self, episodes: int, policy_state: dict | None = None) -> dict[str, list[float]]:
-        """Greedy evaluation of the learner (or of ``policy_state``, a saved best policy)."""
-        act = self.learner.act
-        if policy_state is not None:  # the best policy seen, not the current one
-            policy = copy.deepcopy(self.learner.policy())
-            policy.load_state_dict(policy_state)
-
-            def act(obs, mask, state, hidden):
-                return policy.act(obs, mask, hidden)
-
-        seed, needs_state = 1_000_003 * (self.cfg.seed + 1), self.learner.act_needs_state
-        return evaluate(
-            act, lambda b: make_env(self.cfg, b), episodes, seed, needs_state=needs_state
-        )
+    def evaluate(self, episodes: int, policy_state: dict | None = None, index: int | None = None):
+        """Evaluate the learner (or ``policy_state``, a saved best policy) on the protocol's
+        episodes: those of periodic evaluation ``index``, or the held-out set if None."""
+        seed = self.protocol.seed(episodes, index)
+        act = self.protocol.act(self.learner, seed, policy_state)
+        make, needs_state = (lambda b: make_env(self.cfg, b)), self.learner.act_needs_state
+        return evaluate(act, make, episodes, seed, needs_state=needs_state)
 
     def periodic_eval(self) -> None:
         """Evaluate, log to eval.json and TensorBoard, and keep the best policy so far."""
         learner = self.learner
-        results = self.evaluate(self.cfg.eval.episodes)
+        results = self.evaluate(self.cfg.eval.episodes, index=self.eval_log.points)
         self.eval_log.add_step(learner.env_steps, results)
         mean = float(np.mean(results["return"]))
         scalars = {f"eval/{k}": float(np.mean(v)) for k, v in results.items() if k != "return"}
         self.logger.scalars({"eval/return": mean, **scalars}, learner.env_steps, learner.updates)
         if mean > self.state["best_return"] and learner.policy() is not None:
-            self.state["best_return"] = mean
+            self.state["best_return"], self.state["best_step"] = mean, learner.env_steps
             self.state["best_policy"] = {
                 k: v.detach().cpu().clone() for k, v in learner.policy().state_dict().items()
             }
@@ -190,12 +185,19 @@ class Run:
         self.last_eval = mean
 
     def final_eval(self) -> None:
-        """Evaluate the last policy (unless just done), then the best one over many episodes."""
+        """Evaluate the last policy (unless just done), then the best one (and the last, if
+        another) on the absolute metric's episodes, and write eval.json's summary."""
         if self.state["last_eval_step"] != self.learner.env_steps:
             self.periodic_eval()
-        if self.cfg.eval.absolute_episodes:
-            results = self.evaluate(self.cfg.eval.absolute_episodes, self.state["best_policy"])
-            self.eval_log.set_absolute(results)
+        state, steps, episodes = self.state, self.learner.env_steps, self.cfg.eval.absolute_episodes
+        best = self.evaluate(episodes, state["best_policy"]) if episodes else None
+        same = best is None or state["best_step"] in (-1, steps)  # the final policy is the best
+        final = best if same else self.evaluate(episodes)
+        if best is not None:
+            self.eval_log.set_absolute(best)
+        about = self.protocol.describe(self.learner)
+        self.summary = rundir.run_summary(about, state, steps, self.last_eval, best, final)
+        self.eval_log.set_summary(self.summary)
 
     # ------------------------------------------------------------------ files
     def save_policy(self, name: str) -> None:
@@ -243,7 +245,9 @@ def train(
         message += f"; checkpoint saved, continue with: python train.py --resume {run_dir}"
     steps, updates, signum = run.learner.env_steps, run.learner.updates, int(interrupt.signum)
     best = run.state["best_return"] if run.state["best_return"] > -np.inf else None
-    return RunResult(run_dir, status, steps, updates, run.last_eval, message, signum, best)
+    result = RunResult(run_dir, status, steps, updates, run.last_eval, message, signum, best)
+    result.eval_summary = run.summary
+    return result
 
 
 # ---------------------------------------------------------------------- command line

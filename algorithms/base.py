@@ -3,6 +3,7 @@
 The trainer (``train.py``) drives any learner through this small surface::
 
     learner = LearnerClass(cfg.algo, env, device, seed)   # env: a BatchedCore (envs.make_vec)
+    learner.set_horizon(total_env_steps)       # for schedules that end with the run
     while learner.env_steps < total_env_steps:
         metrics = learner.train_iteration()    # collect from env and update; {name: float}
         episodes = learner.episodes.drain()    # finished episodes: {"return": [...], ...}
@@ -119,6 +120,12 @@ class Learner(abc.ABC):
         self.env_steps = 0
         self.updates = 0
         self.episodes = EpisodeTracker()
+        self.horizon: int | None = None
+
+    def set_horizon(self, total_env_steps: int | None) -> None:
+        """The env steps the run will train for (None: unknown), for schedules that end with
+        the run (e.g. PPO's ``anneal_lr``); learners without such a schedule ignore it."""
+        self.horizon = None if total_env_steps is None else int(total_env_steps)
 
     @abc.abstractmethod
     def train_iteration(self) -> dict[str, float]:

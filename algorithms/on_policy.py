@@ -233,6 +233,7 @@ def ppo_update(
     weigh_values: bool = True,
     prefix: str = "",
     imitation_coef: float = 0.0,
+    target_kl: float | None = None,
 ) -> dict[str, float]:
     """``cfg.epochs`` passes of ``cfg.minibatches`` clipped PPO steps over ``size`` samples.
 
@@ -246,14 +247,22 @@ def ppo_update(
         update: the update number a non-finite loss is reported with; ``prefix`` its loss names'.
         imitation_coef: if > 0, add ``-imitation_coef * mean log_prob`` over the entries where
             ``data["imitation"]`` is 1 (behaviour cloning of the actions taken there).
+        target_kl: if set, stop the update (all remaining epochs) at the first minibatch whose
+            approximate KL to the behaviour policy, measured before its step, exceeds it; that
+            step is not taken.
 
     Returns:
-        The mean of each loss term (and ``grad_norm``) over the minibatches, by name.
+        The mean of each loss term (and ``grad_norm``) over the minibatches stepped, by name;
+        with ``target_kl``, also ``update_fraction``: the share of the ``epochs x minibatches``
+        steps taken.
     """
     take = take or (lambda d, idx: {k: v[idx] for k, v in d.items()})
     batches = min(cfg.minibatches, size)
     totals: dict[str, torch.Tensor] = {}
+    steps, stopped = 0, False
     for _ in range(cfg.epochs):
+        if stopped:
+            break
         order = torch.randperm(size, generator=generator, device=generator.device)
         for idx in order.tensor_split(batches):
             mb = take(data, idx)
@@ -279,6 +288,9 @@ def ppo_update(
             if imitation_coef > 0:
                 losses["transfer_loss"] = -weighted_mean(log_prob, mb["imitation"])
                 loss = loss + imitation_coef * losses["transfer_loss"]
+            if target_kl is not None and steps > 0 and float(losses["approx_kl"]) > target_kl:
+                stopped = True
+                break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -292,7 +304,10 @@ def ppo_update(
             )
             optimizer.step()
             losses["grad_norm"] = grad_norm
+            steps += 1
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + v.detach()
-    count = cfg.epochs * batches
-    return {k: float(v) / count for k, v in totals.items()}
+    metrics = {k: float(v) / steps for k, v in totals.items()}
+    if target_kl is not None:
+        metrics["update_fraction"] = steps / (cfg.epochs * batches)
+    return metrics

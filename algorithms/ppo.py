@@ -43,7 +43,14 @@ class PPOConfig(AlgoConfig):
 
     name: str = "ippo"
     lr: float = 3e-3
-    """Adam learning rate (actor and critic)."""
+    """Adam learning rate (actor and critic); the starting rate when ``anneal_lr``."""
+    anneal_lr: bool = True
+    """Anneal the learning rate linearly from ``lr`` to 0 over the run's ``total_env_steps`` (as
+    CleanRL's ``anneal_lr`` and the MAPPO code's ``use_linear_lr_decay``); the trainer passes the
+    horizon through :meth:`~algorithms.base.Learner.set_horizon` (no horizon: constant ``lr``)."""
+    target_kl: float | None = None
+    """Stop an update's epochs early, before the minibatch step that would be taken with the
+    approximate KL to the behaviour policy above this (CleanRL's and SB3's ``target_kl``); None: never."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95
@@ -90,6 +97,8 @@ class PPOConfig(AlgoConfig):
             unit=("gamma", "gae_lambda"),
             non_negative=("ent_coef", "vf_coef"),
         )
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"algo.target_kl must be > 0 or null, got {self.target_kl}")
         self.net.check("algo.net")
 
 
@@ -438,16 +447,27 @@ class PPOLearner(Learner):
             take=take,
             clip_value=cfg.clip_value_loss,
             imitation_coef=0.0 if imitation is None else imitation[1],
+            target_kl=cfg.target_kl,
         )
         metrics = {f"losses/{k}": v for k, v in metrics.items()}
         metrics["losses/explained_variance"] = explained
         return metrics
 
+    def learning_rate(self) -> float:
+        """The rate of the next update: ``lr``, annealed linearly to 0 at the horizon if
+        ``anneal_lr`` (by the env steps collected before the update's rollout)."""
+        if not self.cfg.anneal_lr or self.horizon is None:
+            return self.cfg.lr
+        return self.cfg.lr * max(0.0, 1.0 - self.env_steps / self.horizon)
+
     def train_iteration(self) -> dict[str, float]:
+        lr = self.learning_rate()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         last_values = self._collect()
         metrics = self.update_from_rollout(last_values)
         self.updates += 1
-        metrics["charts/learning_rate"] = self.cfg.lr
+        metrics["charts/learning_rate"] = lr
         return metrics
 
     # ------------------------------------------------------------------ checkpoints

@@ -16,16 +16,26 @@ import argparse
 import sys
 
 import numpy as np
+import torch
 
 import train
 from algorithms.runs.evaluation import evaluate
 from benchmarks.run_dirs import load_learner
 
 
-def greedy_census(learner, cfg, episodes: int, seed: int, frozen: int) -> tuple[float, float]:
+def greedy_census(
+    learner, cfg, episodes: int, seed: int, frozen: int, ties: list | None = None
+) -> tuple[float, float]:
     """Greedy play of ``episodes`` episodes (episode k seeded ``seed + k``, as :func:`evaluate` seeds
     them): the mean return, and the share of episodes in which the joint observation stays the
-    same for ``frozen`` steps in a row."""
+    same for ``frozen`` steps in a row.
+
+    ``ties``: if a list and the learner has a feed-forward stochastic policy, each step that
+    repeats the previous observation appends the policy's probability of the greedy action,
+    one per agent (how near a tie the greedy choice that keeps the episode frozen is)."""
+    policy = learner.policy() if ties is not None and learner.on_policy else None
+    if policy is not None and policy.spec.recurrent:
+        policy = None
     env = train.make_env(cfg, episodes)
     obs, _ = env.reset(seed=seed)
     hidden = None
@@ -37,6 +47,11 @@ def greedy_census(learner, cfg, episodes: int, seed: int, frozen: int) -> tuple[
         mask = env.action_mask() if env.is_discrete else None
         state = env.state() if learner.needs_state else None
         actions, hidden = learner.act(obs, mask, state, hidden, greedy=True)
+        if policy is not None and run.any():  # the copies whose observation just repeated
+            with torch.no_grad():
+                obs_t = torch.as_tensor(obs[run > 0], dtype=torch.float32)
+                dist, _ = policy.distribution(obs_t, torch.as_tensor(mask[run > 0]))
+            ties.extend(dist.probs.max(dim=-1).values.reshape(-1).tolist())
         new, _, _, _, info = env.step(actions)
         ended = info.get("_final", np.zeros(episodes, dtype=bool))
         # an ended copy has already been reset: its new observation says nothing about freezing
@@ -71,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     learner, cfg = load_learner(args.run)
-    greedy, share = greedy_census(learner, cfg, args.episodes, args.seed, args.frozen)
+    ties: list[float] = []
+    greedy, share = greedy_census(learner, cfg, args.episodes, args.seed, args.frozen, ties)
     sampled = evaluate(
         lambda o, m, s, h: learner.act(o, m, s, h, greedy=False),
         lambda b: train.make_env(cfg, b),
@@ -87,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         f"  stochastic return  {np.mean(sampled['return']):.3f}  (the learner's act(greedy=False): its exploring policy)"
     )
     print(f"  greedy episodes with >= {args.frozen} frozen steps: {share:.1%}")
+    if ties:
+        probs = np.asarray(ties)
+        print(
+            f"  at repeated observations the greedy action has probability {probs.mean():.3f} "
+            f"(median {np.median(probs):.3f}; below 0.6 in {(probs < 0.6).mean():.1%} of agent-steps)"
+        )
     return 0
 
 

@@ -76,7 +76,7 @@ def test_the_final_line_names_the_final_and_the_best_return(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0
-    assert "final greedy eval return" in out
+    assert "final sampled eval return" in out  # IPPO under eval.actions=auto
     best = os.path.join(tmp_path, "run", "policy_best.pt")
     assert os.path.isfile(best) and "best " in out and best in out
 

@@ -77,3 +77,17 @@ def test_the_script_reads_a_finished_run(tmp_path, capsys):
     assert greedy_gap.main([result.run_dir, "--episodes", "8"]) == 0
     out = capsys.readouterr().out
     assert "greedy return" in out and "stochastic return" in out and "frozen steps" in out
+
+
+def test_ties_record_the_greedy_probability_at_repeated_observations(tmp_path):
+    cfg = lbf_config(tmp_path, "env.num_envs=2")
+    _, learner = train.build(cfg)  # an untrained IPPO: near-uniform over its valid actions
+    learner.act = lambda obs, mask, state, hidden, greedy=True: (
+        np.zeros(mask.shape[:2], int),
+        None,
+    )
+    ties: list[float] = []
+    _, share = greedy_gap.greedy_census(learner, cfg, episodes=4, seed=0, frozen=10, ties=ties)
+    assert share == 1.0
+    assert len(ties) == 4 * 2 * 49  # every step after the first repeats, for each agent
+    assert 1 / 6 <= min(ties) and max(ties) < 0.5

@@ -84,15 +84,15 @@ CASES = {
 }
 #: digest of each case's run (``python tests/test_pinned_runs.py`` prints them)
 PINNED = {
-    "ippo": "cf53237edc4a0f57d438055dd798a576434188bfd96a1aa2708dd21152975964",
-    "iql": "32248023c8f8997b357ad1d40e917d2b55ec0a7b05decfd3f3bd549685098aa5",
-    "mansa_ppo": "779f51a323dfafa8f115b47cbf4adb27cb7644e0fb3ae3fff3162c232599fedd",
-    "mansa_value": "bc231e7e08a70b0587975c69452efd673b160490e8999b589c11b36a2f5cd536",
-    "mappo": "bf542251ed0638d5cbe82aad916e832faf6a2ec7adfad0fe8975213a60c61991",
-    "mfac": "99ed1bb86c6b00a39a4f0db98ad28ae613bc6eb5ee1b11c2ed91159228bdd5ba",
-    "mfq": "7efaf0ec8fb210fe3f3b75ff15ff53325633ad18144a7004b98ece7ecf83d8ff",
-    "qmix": "1363f6ab8fb6201fbdd16c2eaa372709d4518c1a03451505f7275b9ae8ab95f7",
-    "vdn": "b3e229b27a5ca78e4452b59d1f8fb4ebd3e8fee3d38b3f65872d5e107f4b3e6e",
+    "ippo": "217386062f91ee7fffb8598765a0f6c6dea95e4e6374ed837dc5a8cd6eeb395e",
+    "iql": "b45cd66feab072c68977c64a2ef79b9e57e6fde81506d61b6ab150419b42445b",
+    "mansa_ppo": "2920dcdd524d1845e0e488a8aa4fdad2038a8f6847a365ca4f4e17db8924d2fc",
+    "mansa_value": "7aab07ceeeb6efcb0a6b9ba246b804795221eb64aed3af8e09fdf484af2f6650",
+    "mappo": "c45b03c2e6fca5a34bc6b9f14986166a42d84bd6af610fbb625ac1efd38caf99",
+    "mfac": "bd7a4c6cac6c0d0c410d728a8792da8fe753240a667ded64df35e82a31af78ac",
+    "mfq": "7fb80ae850a15409ca7db0201494dcecd81ebaa51fab5c508a4d4b53b1233258",
+    "qmix": "8b17267a1f63e5d3891597dfdbe3d7061bb370f64929ddaee9623f56ecac6249",
+    "vdn": "f3daff41a39d2c0328bb85904189a60a7352b8978028cbc5f35d9fb1a13337ed",
 }
 
 

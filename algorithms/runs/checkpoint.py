@@ -48,6 +48,7 @@ def initial_trainer_state() -> dict:
         "next_eval": 0,
         "last_eval_step": -1,
         "best_return": -math.inf,
+        "best_step": -1,
         "best_policy": None,
         "train_time": 0.0,
         "recent": [],

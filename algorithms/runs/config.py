@@ -24,6 +24,7 @@ from algorithms import get_algorithm
 from algorithms.base import AlgoConfig
 from algorithms.config import field_docs, merge_layers
 from algorithms.ippo import IPPOConfig
+from algorithms.runs.evaluation import ACTIONS, EPISODE_SEEDS
 from envs.hints import closest_hint
 
 #: the resolved config a run directory holds
@@ -87,7 +88,23 @@ class EvalConfig:
     absolute_episodes: int = 320
     """Episodes for the final evaluation of the best policy (marl-eval's absolute metric; 0: skip)."""
     stop_return: float | None = None
-    """Stop training once the mean greedy evaluation return reaches this (None: never)."""
+    """Stop training once the mean evaluation return reaches this (None: never)."""
+    episodes_seed: str = "fresh"
+    """Which episodes evaluations play: ``fresh`` (new seeds at every evaluation; the absolute
+    metric on a held-out set disjoint from them) or ``fixed`` (the same ``episodes`` seeds every
+    time, and the absolute metric's set starts with them: the protocol before, for comparison)."""
+    actions: str = "auto"
+    """How agents act in evaluation: ``greedy`` (the policy's mode), ``sampled`` (drawn from the
+    policy, seeded per evaluation; EPyMARL's test-time rule for its actor-critic learners) or
+    ``auto`` (sampled for on-policy learners with a stochastic policy over discrete actions,
+    greedy otherwise)."""
+
+    def __post_init__(self):
+        for key, choices in (("episodes_seed", EPISODE_SEEDS), ("actions", ACTIONS)):
+            if getattr(self, key) not in choices:
+                raise ValueError(
+                    f"eval.{key} must be one of {', '.join(choices)}; got {getattr(self, key)!r}"
+                )
 
 
 @dataclass

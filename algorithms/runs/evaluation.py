@@ -1,9 +1,24 @@
-"""Greedy evaluation over E episodes, and the marl-eval JSON file the results go to.
+"""Evaluation over E episodes, the protocol that picks its episodes and actions, and the
+marl-eval JSON file the results go to.
 
 Evaluation runs on its own batched core (never the training one), one episode per env
 copy, so a recurrent policy needs no hidden-state resets and a copy's later (auto-reset)
-episodes are simply ignored. Episode ``k`` is seeded ``seed + k``: the same seed evaluates
-the same E layouts every time, so evaluation points along a run compare like with like.
+episodes are simply ignored. Episode ``k`` of an evaluation seeded ``seed`` is seeded
+``seed + k``.
+
+:class:`EvalProtocol` says which seeds each evaluation plays (``eval.episodes_seed``):
+
+- ``fresh``: evaluation ``i`` of a run plays episodes it has not played before (seeds advance
+  by E per evaluation), so choosing the best policy over training does not fit a fixed set of
+  layouts; the absolute metric plays a held-out set, disjoint from every selection episode.
+- ``fixed`` (the protocol before): every evaluation plays the same E seeds, and the absolute
+  metric's episodes begin with those same E.
+
+and how the agents act (``eval.actions``): ``greedy`` (the mode of the policy), ``sampled``
+(drawn from the policy with a generator seeded per evaluation, as EPyMARL's ``soft_policies``
+selector does at test time for its actor-critic learners), or ``auto``: sampled for on-policy
+learners with a stochastic policy over discrete actions, greedy for the rest (value learners,
+MADDPG, controllers, and continuous actions, where the Gaussian's mean is the usual test action).
 
 ``eval.json`` follows the marl-eval layout (Gorsane et al. 2022)::
 
@@ -14,6 +29,7 @@ the same E layouts every time, so evaluation points along a run compare like wit
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections import defaultdict
@@ -21,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 
 from algorithms.runs.files import atomic_path
 
@@ -79,6 +96,86 @@ def evaluate(
         finally:
             env.close()
     return dict(results)
+
+
+#: ``eval.episodes_seed`` choices
+EPISODE_SEEDS = ("fresh", "fixed")
+#: ``eval.actions`` choices
+ACTIONS = ("auto", "greedy", "sampled")
+#: seeds a run's evaluations draw from: ``[base, base + SELECTION_SEEDS)`` for the periodic
+#: (selection) evaluations, from ``base + SELECTION_SEEDS`` on for the held-out set
+SELECTION_SEEDS = 500_000
+
+
+class EvalProtocol:
+    """Which episodes an evaluation plays and how its agents act (see the module docstring).
+
+    Args:
+        run_seed: the run's seed; each run evaluates on its own block of seeds.
+        episodes_seed: ``fresh`` or ``fixed``.
+        actions: ``auto``, ``greedy`` or ``sampled``.
+    """
+
+    def __init__(self, run_seed: int, episodes_seed: str = "fresh", actions: str = "auto"):
+        for key, value, choices in (
+            ("eval.episodes_seed", episodes_seed, EPISODE_SEEDS),
+            ("eval.actions", actions, ACTIONS),
+        ):
+            if value not in choices:
+                raise ValueError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+        self.base = 1_000_003 * (run_seed + 1)
+        self.episodes_seed, self.actions = episodes_seed, actions
+
+    def seed(self, episodes: int, index: int | None) -> int:
+        """Seed of the first episode of periodic evaluation ``index`` (0, 1, ...) of ``episodes``
+        episodes, or of the absolute metric's (held-out) episodes if ``index`` is None."""
+        if self.episodes_seed == "fixed":
+            return self.base
+        if index is None:
+            return self.base + SELECTION_SEEDS
+        if episodes > SELECTION_SEEDS:
+            raise ValueError(f"eval.episodes must be at most {SELECTION_SEEDS}, got {episodes}")
+        return self.base + (index * episodes) % (SELECTION_SEEDS - episodes + 1)
+
+    def greedy(self, learner: Any) -> bool:
+        """Whether ``learner`` is evaluated greedily under this protocol."""
+        if self.actions != "auto":
+            return self.actions == "greedy"
+        stochastic = learner.on_policy and learner.policy() is not None and learner.env.is_discrete
+        return not stochastic or learner.act_needs_state
+
+    def act(self, learner: Any, seed: int, policy_state: dict | None = None) -> ActFn:
+        """The acting function of ``learner`` (or of its policy with ``policy_state`` loaded, e.g.
+        the best one seen); sampled actions draw from a generator seeded with ``seed``."""
+        greedy = self.greedy(learner)
+        if policy_state is None and greedy:
+            return learner.act
+        policy = learner.policy()
+        if policy is None:
+            raise ValueError(
+                f"eval.actions={self.actions} needs a policy to sample from; "
+                f"{type(learner).__name__} has none: use eval.actions=greedy"
+            )
+        if policy_state is not None:  # a saved policy, not the current one
+            policy = copy.deepcopy(policy)
+            policy.load_state_dict(policy_state)
+        generator = None
+        if not greedy:
+            generator = torch.Generator(device=next(policy.parameters()).device)
+            generator.manual_seed(seed)
+
+        def act(obs, mask, state, hidden):
+            return policy.act(obs, mask, hidden, greedy=greedy, generator=generator)
+
+        return act
+
+    def describe(self, learner: Any) -> dict[str, Any]:
+        """The protocol as recorded in eval.json's summary."""
+        return {
+            "episodes_seed": self.episodes_seed,
+            "actions": "greedy" if self.greedy(learner) else "sampled",
+            "held_out": self.episodes_seed == "fresh",
+        }
 
 
 def marl_eval_names(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tuple[str, str]:
@@ -149,6 +246,19 @@ class MarlEvalLog:
         ]:
             del runs[key]
         runs.pop("absolute_metrics", None)
+        runs.pop("summary", None)
+
+    @property
+    def points(self) -> int:
+        """How many evaluation points this run has recorded."""
+        return sum(key.startswith("step_") for key in self.runs)
+
+    def set_summary(self, summary: dict[str, Any]) -> None:
+        """The run's ``summary``: marlgym's addition beside the marl-eval keys (the protocol, the
+        final and the best policy's returns and where the best policy is); marl-eval's own
+        loader reads only ``step_*`` and ``absolute_metrics`` (drop ``summary`` before it)."""
+        self.runs["summary"] = json.loads(json.dumps(summary))
+        self.save()
 
     def set_absolute(self, metrics: dict[str, list[float]]) -> None:
         """The absolute metrics (the best policy evaluated over many episodes)."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 try:
     import fcntl
@@ -107,6 +109,51 @@ def policy_metadata(cfg: TrainConfig, env_steps: int) -> dict:
     }
 
 
+def run_summary(
+    protocol: dict,
+    state: dict,
+    env_steps: int,
+    final_return: float | None,
+    best_absolute: dict[str, list[float]] | None,
+    final_absolute: dict[str, list[float]] | None,
+) -> dict:
+    """eval.json's ``summary`` of a run: the evaluation ``protocol``, the final policy's and the
+    best policy's mean returns (on the periodic evaluation's episodes, and on the absolute
+    metric's, held out under ``episodes_seed=fresh``), and where the best policy is.
+
+    Args:
+        protocol: :meth:`~algorithms.runs.evaluation.EvalProtocol.describe`'s record.
+        state: the trainer's state (``best_return``, ``best_step``, ``best_policy``).
+        env_steps: the run's env steps at the end.
+        final_return: the last periodic evaluation's mean return.
+        best_absolute: the absolute metric's results of the best policy (None: not evaluated).
+        final_absolute: the same for the final policy.
+    """
+
+    def mean(results):
+        return None if results is None else float(np.mean(results["return"]))
+
+    summary = {
+        "protocol": protocol,
+        "final": {
+            "step_count": int(env_steps),
+            "return": final_return,
+            "absolute_return": mean(final_absolute),
+        },
+        "best": None,
+    }
+    if best_absolute is not None:
+        summary["protocol"] = {**protocol, "absolute_episodes": len(best_absolute["return"])}
+    if state["best_policy"] is not None:
+        summary["best"] = {
+            "step_count": int(state["best_step"]),
+            "return": float(state["best_return"]),
+            "absolute_return": mean(best_absolute),
+            "policy": BEST_POLICY_FILE,
+        }
+    return summary
+
+
 @dataclass
 class RunResult:
     """How a run ended: status is finished, solved, interrupted or failed."""
@@ -119,18 +166,30 @@ class RunResult:
     message: str = ""
     signal: int = 2  # what interrupted the run: SIGINT (Ctrl-C) or SIGTERM; exit code 128 + it
     best_return: float | None = None
-    """The best periodic greedy evaluation (its policy is ``policy_best.pt``), or None."""
+    """The best periodic evaluation (its policy is ``policy_best.pt``), or None."""
+    eval_summary: dict = field(default_factory=dict)
+    """eval.json's summary (:func:`run_summary`); empty if the final evaluation did not run."""
 
     @property
     def exit_code(self) -> int:
         return {"finished": 0, "solved": 0, "interrupted": 128 + self.signal}.get(self.status, 1)
 
     def summary(self) -> str:
-        """The run's closing lines: how it ended, the final and the best greedy return, where."""
+        """The run's closing lines: how it ended, the final and the best evaluation return (and
+        on the absolute metric's episodes, when evaluated), where the best policy is."""
         line = f"{self.status}: {self.env_steps} env steps, {self.updates} updates"
+        protocol = self.eval_summary.get("protocol", {})
+        final, best = self.eval_summary.get("final") or {}, self.eval_summary.get("best") or {}
+        kind = protocol.get("actions", "greedy")
         if self.eval_return is not None:
-            line += f", final greedy eval return {self.eval_return:.3f}"
-        best = os.path.join(self.run_dir, "policy_best.pt")
-        if self.best_return is not None and os.path.isfile(best):
-            line += f", best {self.best_return:.3f} ({best})"
+            line += f", final {kind} eval return {self.eval_return:.3f}"
+        path = os.path.join(self.run_dir, BEST_POLICY_FILE)
+        if self.best_return is not None and os.path.isfile(path):
+            at = f" at {best['step_count']} steps" if best else ""
+            line += f", best {self.best_return:.3f}{at} ({path})"
+        if best.get("absolute_return") is not None:
+            held = "held-out" if protocol.get("held_out") else "absolute"
+            line += f"; on {protocol['absolute_episodes']} {held} episodes: best {best['absolute_return']:.3f}"
+            if final.get("absolute_return") is not None:
+                line += f", final {final['absolute_return']:.3f}"
         return f"{line}. {self.message}".rstrip(". ") + f"\nrun directory: {self.run_dir}"
