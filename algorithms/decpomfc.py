@@ -37,7 +37,8 @@ import torch
 from agents.critic_inputs import CentralInput
 from agents.networks import NetConfig
 from algorithms.config import check_ranges
-from algorithms.ppo import PPOConfig, PPOLearner
+from algorithms.ppo import PPOLearner
+from algorithms.ppo_config import PPOConfig
 from algorithms.registry import register_algorithm
 
 TWO_PI = 2.0 * math.pi

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from algorithms.ppo import PPOConfig, PPOLearner
+from algorithms.ppo import PPOLearner
+from algorithms.ppo_config import PPOConfig
 from algorithms.registry import register_algorithm
 
 

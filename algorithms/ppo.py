@@ -15,17 +15,16 @@ from its starting hidden state.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from agents.critic_inputs import CriticInput, make_critic_input
-from agents.networks import AgentNet, NetConfig
+from agents.networks import AgentNet
 from agents.policy import Policy, PolicySpec
-from algorithms.base import AlgoConfig, Learner
-from algorithms.config import check_ranges
+from algorithms.base import Learner, adam
 from algorithms.on_policy import (
     RolloutBuffer,
     ValueNorm,
@@ -35,71 +34,7 @@ from algorithms.on_policy import (
     normalise_advantages,
     ppo_update,
 )
-
-
-@dataclass
-class PPOConfig(AlgoConfig):
-    """Hyperparameters shared by the PPO family (defaults after Yu et al. 2022, tuned on LBF)."""
-
-    name: str = "ippo"
-    lr: float = 3e-3
-    """Adam learning rate (actor and critic); the starting rate when ``anneal_lr``."""
-    anneal_lr: bool = True
-    """Anneal the learning rate linearly from ``lr`` to 0 over the run's ``total_env_steps`` (as
-    CleanRL's ``anneal_lr`` and the MAPPO code's ``use_linear_lr_decay``); the trainer passes the
-    horizon through :meth:`~algorithms.base.Learner.set_horizon` (no horizon: constant ``lr``)."""
-    target_kl: float | None = None
-    """Stop an update's epochs early, before the minibatch step that would be taken with the
-    approximate KL to the behaviour policy above this (CleanRL's and SB3's ``target_kl``); None: never."""
-    gamma: float = 0.99
-    """Discount factor."""
-    gae_lambda: float = 0.95
-    """GAE lambda."""
-    rollout_length: int = 32
-    """Steps collected from every env copy per iteration (T); a batch is T x num_envs x N samples."""
-    epochs: int = 4
-    """Passes over each batch."""
-    minibatches: int = 4
-    """Minibatches per pass (split over steps, or over env copies for recurrent policies)."""
-    clip_coef: float = 0.2
-    """PPO ratio clip (also the value clip when clip_value_loss)."""
-    clip_value_loss: bool = False
-    """Clip the value loss around the old value predictions."""
-    ent_coef: float = 0.003
-    """Entropy bonus coefficient."""
-    vf_coef: float = 0.5
-    """Value loss coefficient."""
-    max_grad_norm: float = 10.0
-    """Global gradient-norm clip."""
-    norm_advantages: bool = True
-    """Standardise advantages over each batch."""
-    value_norm: bool = True
-    """Normalise value targets with running statistics (MAPPO's ValueNorm)."""
-    team_reward: bool = False
-    """Train every agent on the team reward (sum or mean of the agents' rewards, as the env says)."""
-    net: NetConfig = field(default_factory=NetConfig)
-    """Actor and critic architecture (``algo.net.hidden_size`` ...; no input LayerNorm by default:
-    MAPPO's feature normalisation hurts low-dimensional observations)."""
-    init_log_std: float = -0.5
-    """Initial log standard deviation of the Gaussian policy (continuous actions)."""
-
-    def __post_init__(self):
-        check_ranges(
-            self,
-            positive=(
-                "lr",
-                "rollout_length",
-                "epochs",
-                "minibatches",
-                "clip_coef",
-                "max_grad_norm",
-            ),
-            unit=("gamma", "gae_lambda"),
-            non_negative=("ent_coef", "vf_coef"),
-        )
-        if self.target_kl is not None and not self.target_kl > 0:
-            raise ValueError(f"algo.target_kl must be > 0 or null, got {self.target_kl}")
-        self.net.check("algo.net")
+from algorithms.ppo_config import PPOConfig
 
 
 class PPOLearner(Learner):
@@ -123,7 +58,7 @@ class PPOLearner(Learner):
         self.actor.to(self.device)
         self.critic.to(self.device)
         self.params = [*self.actor.parameters(), *self.critic.parameters()]
-        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=1e-5)
+        self.optimizer = adam(self.params, cfg.lr, eps=1e-5)
         self.value_norm = ValueNorm(device=self.device) if cfg.value_norm else None
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.seed)
@@ -359,7 +294,7 @@ class PPOLearner(Learner):
         critics, each critic's update on the steps it serves)."""
         self.actor, self.generator = other.actor, other.generator
         self.params = [*self.actor.parameters(), *self.critic.parameters()]
-        self.optimizer = torch.optim.Adam(self.params, lr=self.cfg.lr, eps=1e-5)
+        self.optimizer = adam(self.params, self.cfg.lr, eps=1e-5)
 
     @torch.no_grad()
     def rollout_advantages(self, last_values: torch.Tensor) -> torch.Tensor:

@@ -84,12 +84,12 @@ CASES = {
 }
 #: digest of each case's run (``python tests/test_pinned_runs.py`` prints them)
 PINNED = {
-    "ippo": "217386062f91ee7fffb8598765a0f6c6dea95e4e6374ed837dc5a8cd6eeb395e",
+    "ippo": "cfc13342bfffc833e41920470bcdfc3f047388f9bf6a2f5c1ffe749861fd16d3",
     "iql": "b45cd66feab072c68977c64a2ef79b9e57e6fde81506d61b6ab150419b42445b",
-    "mansa_ppo": "2920dcdd524d1845e0e488a8aa4fdad2038a8f6847a365ca4f4e17db8924d2fc",
+    "mansa_ppo": "123561b20c58ff3ecc5c3a26adbb1db2a697078be72be19244e0fe2adc9e6f6e",
     "mansa_value": "7aab07ceeeb6efcb0a6b9ba246b804795221eb64aed3af8e09fdf484af2f6650",
-    "mappo": "c45b03c2e6fca5a34bc6b9f14986166a42d84bd6af610fbb625ac1efd38caf99",
-    "mfac": "bd7a4c6cac6c0d0c410d728a8792da8fe753240a667ded64df35e82a31af78ac",
+    "mappo": "d73b99ae556097398afe3653af059ae9c3ce9b7d6e568e6e11fd71b6f0e1e1f3",
+    "mfac": "11cb2c1c273cf2e66a979de0197e751e4d16fb54fdb7745e5ac46a76929581bc",
     "mfq": "7fb80ae850a15409ca7db0201494dcecd81ebaa51fab5c508a4d4b53b1233258",
     "qmix": "8b17267a1f63e5d3891597dfdbe3d7061bb370f64929ddaee9623f56ecac6249",
     "vdn": "f3daff41a39d2c0328bb85904189a60a7352b8978028cbc5f35d9fb1a13337ed",

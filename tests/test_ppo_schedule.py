@@ -6,7 +6,7 @@ import torch
 import envs
 from algorithms.ippo import IPPOConfig, IPPOLearner
 from algorithms.on_policy import ppo_update
-from algorithms.ppo import PPOConfig
+from algorithms.ppo_config import PPOConfig
 
 
 def small_ippo(**overrides) -> IPPOLearner:
