@@ -1,0 +1,96 @@
+"""Training throughput of the value learners beside IPPO's, in one run (issue 26's speed benchmark).
+
+    python -m benchmarks.value_speed                          # IPPO, IQL, VDN, QMIX, 300k steps each
+    python -m benchmarks.value_speed --env-steps 2000000 --algos ippo iql qmix --out speed.json
+
+Each learner is built from its shipped 8x8 config (``configs/<algo>_foraging_8x8_2p_2f_coop.yaml``:
+the settings the committed learning figures use) and trained by ``train_iteration`` alone (no
+evaluation, no logging). The learners take turns, ``--chunk`` env steps each, so a change in the
+machine's load falls on all of them alike, and the ratio to IPPO is the figure to compare across
+machines. Throughput is env-frames per second (one frame: one step of one env copy) over the
+whole span, the replay's filling phase included, as a training run sees it. The report names the
+torch thread count, the CPU count and the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import torch
+
+import train
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+TASK = "foraging_8x8_2p_2f_coop"
+
+
+def build(algo: str, seed: int, overrides: list[str]):
+    """A learner of ``algo`` from its shipped 8x8 config."""
+    cfg = train.load_config(
+        os.path.join(CONFIGS, f"{algo}_{TASK}.yaml"), [f"seed={seed}", *overrides]
+    )
+    return train.build(cfg)[1]
+
+
+def measure(algos: list[str], env_steps: int, chunk: int, seed: int, overrides: list[str]) -> dict:
+    """Round-robin training of every learner to ``env_steps``; frames/s of each and the ratio to the first."""
+    learners = {algo: build(algo, seed, overrides) for algo in algos}
+    seconds = dict.fromkeys(algos, 0.0)
+    load_before = os.getloadavg()
+    while any(learner.env_steps < env_steps for learner in learners.values()):
+        for algo, learner in learners.items():
+            goal = min(learner.env_steps + chunk, env_steps)
+            start = time.perf_counter()
+            while learner.env_steps < goal:
+                learner.train_iteration()
+            seconds[algo] += time.perf_counter() - start
+    rates = {algo: learners[algo].env_steps / seconds[algo] for algo in algos}
+    first = algos[0]
+    return {
+        "env_steps": env_steps,
+        "torch_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "learners": {
+            algo: {
+                "env_frames_per_s": rates[algo],
+                "seconds": seconds[algo],
+                f"ratio_to_{first}": rates[algo] / rates[first],
+                "gradient_updates": getattr(learners[algo], "gradient_updates", None),
+            }
+            for algo in algos
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides for every learner")
+    parser.add_argument("--algos", nargs="+", default=["ippo", "iql", "vdn", "qmix"])
+    parser.add_argument("--env-steps", type=int, default=300_000)
+    parser.add_argument("--chunk", type=int, default=20_000, help="env steps per turn")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="write the report as JSON here")
+    args = parser.parse_args(argv)
+    report = measure(args.algos, args.env_steps, args.chunk, args.seed, args.overrides)
+    print(
+        f"{args.env_steps} env steps each, torch threads {report['torch_threads']}, "
+        f"{report['cpus']} CPUs, load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f}"
+    )
+    for algo, row in report["learners"].items():
+        ratio = next(v for k, v in row.items() if k.startswith("ratio_to_"))
+        print(
+            f"  {algo:6s} {row['env_frames_per_s']:9.0f} env-frames/s  ({ratio:.3f} x {args.algos[0]})"
+        )
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
