@@ -332,3 +332,15 @@ def test_anaheim_env():
     assert np.all(rewards < 0)
     assert np.all(info["metrics"]["price_of_anarchy"] > 1.0)
     assert np.all(info["metrics"]["relative_gap"] > 0)
+
+
+def test_a_pickled_core_leaves_its_networks_shared_cache_behind():
+    # Cores on a shipped network share one Network object in a process; what its cache holds
+    # depends on what else ran there, so a checkpoint (a pickled core) must not carry it.
+    import pickle
+
+    core = envs.make_vec("routing-braess-v0", num_envs=2)
+    core.network.cached(("test-entry",), lambda: "computed before pickling")
+    restored = pickle.loads(pickle.dumps(core))
+    assert restored.network.cached(("test-entry",), lambda: "recomputed") == "recomputed"
+    assert core.network.cached(("test-entry",), lambda: "recomputed") == "computed before pickling"

@@ -148,6 +148,11 @@ class Network:
             self._cache[key] = build()
         return self._cache[key]
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The cache is derived and shared by every core on this network object in a process, so
+        # what it holds depends on what else ran there: a pickled core (a checkpoint) leaves it out.
+        return {**self.__dict__, "_cache": {}}
+
     # ------------------------------------------------------------------ sizes
     @property
     def num_links(self) -> int:
