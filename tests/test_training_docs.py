@@ -31,13 +31,20 @@ def _block(language: str, first_line: str) -> str:
 def test_the_recurrent_section_names_the_learners_that_take_and_refuse_it():
     bullets = [line for line in _section("Recurrent policies").split("\n- ")[1:]]
     named = [set(re.findall(r"`(\w+)`", b)) & set(ALGORITHMS) for b in bullets]
-    refused = set().union(*(n for n, b in zip(named, bullets) if "refuse" in b))
+    networkless = set().union(*(n for n, b in zip(named, bullets) if "no network" in b))
+    refused = set().union(*(n for n, b in zip(named, bullets) if "refuse" in b)) - networkless
     accepted = set().union(*(n for n, b in zip(named, bullets) if "refuse" not in b))
-    assert accepted | refused == set(ALGORITHMS) and not accepted & refused
+    assert accepted | refused | networkless == set(ALGORITHMS)
+    assert not accepted & refused and not (accepted | refused) & networkless
     for name in sorted(ALGORITHMS):
         key = "algo.il_cfg.net.recurrent" if name == "mansa" else "algo.net.recurrent"
         overrides = [f"algo={name}", f"{key}=true", "env.num_envs=2"]
-        if name in refused:
+        if name == "decpomfc":  # a swarm learner: it refuses the default foraging env
+            overrides.append("env.id=swarming-vicsek-v0")
+        if name in networkless:
+            with pytest.raises(ConfigError, match="unknown config key 'algo.net'"):
+                build(load_config(None, overrides))
+        elif name in refused:
             with pytest.raises(ConfigError, match="recurrent=true is not supported"):
                 build(load_config(None, overrides))
         else:
