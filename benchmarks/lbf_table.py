@@ -17,8 +17,8 @@ learners EPyMARL evaluates by sampling their policy (IPPO, MAPPO, MADDPG), also 
 (:func:`evaluate_final`). A finished run is not trained again.
 
 Written to ``--out``: ``summary.json`` (one row per task, learner and settings, updated in
-place so cells run apart accumulate; a row holds each seed's ``max_return`` (the best greedy
-evaluation of the run), ``final_return`` (the last one, the final policy) and ``env_steps``,
+place so cells run apart accumulate; a row holds each seed's ``max_return`` (the best periodic
+evaluation of the run: greedy for IQL/VDN/QMIX, sampled for IPPO/MAPPO/MADDPG, as EPyMARL plays), ``final_return`` (the last one, the final policy) and ``env_steps``,
 and the cell's figure in EPyMARL's metric: the evaluation step with the highest mean over
 seeds, that mean) and ``summary.md`` (the same beside the published figure, with the
 difference; cells without a run read "not yet run").
