@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-import torch
 import yaml
 
 import envs
@@ -12,13 +11,7 @@ import train
 from algorithms import ALGORITHMS
 from train import ConfigError, load_config, main
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_help_lists_the_learners_the_env_ids_and_where_the_keys_are(capsys):
