@@ -39,7 +39,7 @@ import envs
 from algorithms import Learner, NonFiniteLossError
 
 # The runs layer (algorithms/runs/); train.py re-exports the names tests and benchmarks use.
-from algorithms.runs import rundir
+from algorithms.runs import acting, rundir
 from algorithms.runs.checkpoint import (  # noqa: F401
     CheckpointError,
     initial_trainer_state,
@@ -162,9 +162,10 @@ class Run:
         """Evaluate the learner (or ``policy_state``, a saved best policy) on the protocol's
         episodes: those of periodic evaluation ``index``, or the held-out set if None."""
         seed = self.protocol.seed(episodes, index)
-        act = self.protocol.act(self.learner, seed, policy_state)
         make, needs_state = (lambda b: make_env(self.cfg, b)), self.learner.act_needs_state
-        return evaluate(act, make, episodes, seed, needs_state=needs_state)
+        with acting.playing(self.learner, policy_state) as policy_state:
+            act = self.protocol.act(self.learner, seed, policy_state)
+            return evaluate(act, make, episodes, seed, needs_state=needs_state)
 
     def periodic_eval(self) -> None:
         """Evaluate, log to eval.json and TensorBoard, and keep the best policy so far."""
@@ -174,11 +175,9 @@ class Run:
         mean = float(np.mean(results["return"]))
         scalars = {f"eval/{k}": float(np.mean(v)) for k, v in results.items() if k != "return"}
         self.logger.scalars({"eval/return": mean, **scalars}, learner.env_steps, learner.updates)
-        if mean > self.state["best_return"] and learner.policy() is not None:
+        if mean > self.state["best_return"] and acting.exportable(learner):
             self.state["best_return"], self.state["best_step"] = mean, learner.env_steps
-            self.state["best_policy"] = {
-                k: v.detach().cpu().clone() for k, v in learner.policy().state_dict().items()
-            }
+            self.state["best_policy"] = acting.snapshot(learner)
             self.save_policy(rundir.BEST_POLICY_FILE)
         self.state["last_eval_step"] = learner.env_steps
         self.state["next_eval"] = learner.env_steps + self.cfg.eval.every_env_steps
@@ -202,7 +201,8 @@ class Run:
     # ------------------------------------------------------------------ files
     def save_policy(self, name: str) -> None:
         metadata = rundir.policy_metadata(self.cfg, self.learner.env_steps)
-        self.learner.policy().save(os.path.join(self.run_dir, name), metadata)
+        path, text = os.path.join(self.run_dir, name), config_yaml(self.cfg)
+        acting.save(self.learner, path, metadata, text)
 
     def checkpoint(self) -> None:
         """Save a checkpoint (keeping the newest few) and the current standalone policy."""
@@ -211,7 +211,7 @@ class Run:
         self.state["log_offsets"] = self.logger.offsets()
         self.state["eval_log"] = self.eval_log.data
         save_run_checkpoint(self.run_dir, self.cfg, self.learner, self.state)
-        if self.learner.policy() is not None:
+        if acting.exportable(self.learner):
             self.save_policy(rundir.POLICY_FILE)
 
 

@@ -9,6 +9,7 @@ The trainer (``train.py``) drives any learner through this small surface::
         episodes = learner.episodes.drain()    # finished episodes: {"return": [...], ...}
     actions, hidden = learner.act(obs, mask, state, hidden, greedy=True)   # evaluation
     learner.policy()                           # agents.policy.Policy to save, or None
+    learner.acting_state() / learner.load_acting_state(snapshot)   # what act() plays (best kept)
     learner.state_dict() / learner.load_state_dict(state)   # everything for a bit-exact resume
 
 ``state_dict`` must hold everything the next ``train_iteration`` depends on: parameters,
@@ -154,6 +155,23 @@ class Learner(abc.ABC):
     def policy(self) -> Policy | None:
         """The decentralised policy as an :class:`agents.policy.Policy`, or None if there is none."""
         return None
+
+    def acting_state(self) -> dict[str, torch.Tensor]:
+        """Copies of the tensors :meth:`act` reads (weights, tables), so the trainer can keep the
+        best policy seen and play it later, also for learners whose policy is no :class:`Policy`
+        (a table, or MANSA's switcher on the global state). Default: the policy's state_dict."""
+        policy = self.policy()
+        if policy is None:
+            raise NotImplementedError(f"{type(self).__name__} has no policy and no acting_state")
+        return {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}
+
+    def load_acting_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Make :meth:`act` play ``state`` (from :meth:`acting_state`); loading the snapshot taken
+        before restores the learner. Default: into the live module :meth:`policy` returns."""
+        policy = self.policy()
+        if policy is None:
+            raise NotImplementedError(f"{type(self).__name__} has no policy and no acting_state")
+        policy.load_state_dict(state)
 
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ iteration's targets); each iteration starts from the previous estimate (entries 
 keep it). One departure from the paper: while learning, agents play a uniform action with
 probability ``explore`` (annealed, to 0 by default), since an action whose probability has
 collapsed is never sampled and its Q-value goes stale. ``policy()`` is None: a table is not an
-:class:`agents.policy.Policy` network.
+:class:`agents.policy.Policy` network; :meth:`acting_state` is the table the trainer keeps.
 """
 
 from __future__ import annotations
@@ -187,7 +187,13 @@ class PMALearner(Learner):
                 "pairs: its table needs a finite state space; leave continuous observation "
                 "entries out with algo.drop_obs_tail (route choice: k) or raise algo.max_states"
             )
-        if len(self._keys) == len(self.q):  # grow the tables by doubling
+        self._reserve(len(self._keys) + 1)
+        self._index[key] = len(self._keys)
+        self._keys.append(key)
+
+    def _reserve(self, rows: int) -> None:
+        """Grow the tables by doubling until they hold ``rows`` rows (new policies uniform)."""
+        while len(self.q) < rows:
             grow = max(len(self.q), 64)
             self.q = np.concatenate([self.q, np.zeros((grow, self.num_actions))])
             self.log_pi = np.concatenate(
@@ -196,8 +202,6 @@ class PMALearner(Learner):
             self.visits = np.concatenate(
                 [self.visits, np.zeros((grow, self.num_actions), dtype=np.int64)]
             )
-        self._index[key] = len(self._keys)
-        self._keys.append(key)
 
     def _log_probs(self, rows: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """``log pi [B, N, A]`` of table ``rows`` on the valid actions (unseen rows: uniform)."""
@@ -293,13 +297,32 @@ class PMALearner(Learner):
             return log_pi.argmax(axis=-1), None
         return sample(log_pi, self._act_rng), None
 
+    def acting_state(self) -> dict[str, torch.Tensor]:
+        """The policy table: each row's (agent, state) key and its log-probabilities."""
+        rows = self.num_states
+        return {
+            "keys": torch.from_numpy(self._key_array().copy()),
+            "log_pi": torch.tensor(self.log_pi[:rows]),
+        }
+
+    def load_acting_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Act from ``state``'s table; the Q-table and visit counts are left as they are, and the
+        rows past the snapshot's keep their values, so the later snapshot restores all."""
+        keys, log_pi = state["keys"].numpy(), state["log_pi"].numpy()
+        self._reserve(len(keys))  # a fresh learner (e.g. one rebuilt to render a saved table)
+        self._keys = [row.tobytes() for row in keys]
+        self._index = {key: i for i, key in enumerate(self._keys)}
+        self.log_pi[: len(keys)] = log_pi
+
+    def _key_array(self) -> np.ndarray:
+        width = (1 + self.state_dim) * 4
+        return np.frombuffer(b"".join(self._keys), dtype=np.uint8).reshape(self.num_states, width)
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         rows = self.num_states
-        width = (1 + self.state_dim) * 4
-        keys = np.frombuffer(b"".join(self._keys), dtype=np.uint8).reshape(rows, width)
         return {
-            "keys": keys.copy(),
+            "keys": self._key_array().copy(),
             "q": self.q[:rows].copy(),
             "log_pi": self.log_pi[:rows].copy(),
             "visits": self.visits[:rows].copy(),

@@ -302,6 +302,10 @@ class ValueLearner(ReplayCollector, Learner):
         policy.net.load_state_dict(self.q_net.state_dict())
         return policy
 
+    def load_acting_state(self, state):
+        """The agent Q-network's weights from a :meth:`policy` state_dict (``net.`` prefixed)."""
+        self.q_net.load_state_dict({k.removeprefix("net."): v for k, v in state.items()})
+
     # ------------------------------------------------------------------ collection
     def _next_obs_fields(
         self, idx: np.ndarray, ended: np.ndarray, next_obs: np.ndarray, info: dict

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from algorithms.base import Learner, NonFiniteLossError
+from algorithms.mansa.acting import JointActing
 from algorithms.mansa.config import MANSAConfig
 from algorithms.mansa.decisions import UNLIMITED, SwitchDecisions
 from algorithms.mansa.learn_policy import advantage_disagreement, share_policy
@@ -30,7 +31,7 @@ from algorithms.registry import get_algorithm
 TIMERS = ("il_act", "cl_act", "il_update", "cl_update", "switcher", "env")
 
 
-class MANSALearner(SwitchDecisions, Learner):
+class MANSALearner(JointActing, SwitchDecisions, Learner):
     """An IL learner, a CL learner and a :class:`Switcher` that decides per copy and step who acts."""
 
     needs_state = True
@@ -344,7 +345,7 @@ class MANSALearner(SwitchDecisions, Learner):
 
     def policy(self):
         """switch=learn: IL's agents, which always act (their standalone policy). switch=act: None,
-        as the joint policy needs the switcher, which observes the global state, not observations."""
+        as the joint policy needs the switcher on the global state (see :meth:`acting_state`)."""
         return self.il.learner.policy() if self.cfg.learn else None
 
     # ------------------------------------------------------------------ checkpoints

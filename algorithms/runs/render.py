@@ -20,8 +20,9 @@ window). A policy is one of:
   best response for routing. Each family registers its own (:mod:`envs.scripted`);
   :func:`envs.register_scripted` adds one for a user's env.
 - ``--checkpoint``: a run directory (its ``policy.pt``; ``--best`` takes ``policy_best.pt``),
-  a policy file, or a training checkpoint (``checkpoints/update_*.pt``, for learners without
-  a standalone policy, e.g. mfq). The env id and keyword arguments default to the run's.
+  a policy file, an acting file (what PMA and MANSA write there instead: the learner is rebuilt
+  from the config inside it) or a training checkpoint (``checkpoints/update_*.pt``). The env
+  id and keyword arguments default to the run's.
 
 Files get a caption strip under each frame (env id, step, team return so far), so every
 frame differs and GIF writers keep them all: an episode of T steps gives T + 1 frames
@@ -43,9 +44,9 @@ import yaml
 
 import envs
 from agents.policy import Policy
-from algorithms.runs.checkpoint import latest_checkpoint, load_checkpoint
+from algorithms.runs import acting
+from algorithms.runs.checkpoint import load_checkpoint
 from algorithms.runs.config import CONFIG_FILE, build, load_config
-from algorithms.runs.rundir import BEST_POLICY_FILE, POLICY_FILE
 from envs.scripted import ScriptedAct, env_class, scripted_policies
 
 #: ``act(obs [1, N, ...], core) -> actions [1, N] (or [1, N, D])``
@@ -98,53 +99,15 @@ def _policy_from_file(policy, core: Any) -> RenderPolicy:
     return act
 
 
-@dataclass
-class CheckpointSource:
-    """What a ``--checkpoint`` path holds: a standalone policy file, or a training checkpoint."""
-
-    path: str
-    kind: str  # "policy" or "training"
-    env_id: str | None
-    env_kwargs: dict[str, Any]
-    run_dir: str | None
-
-
-def resolve_checkpoint(path: str, best: bool = False) -> CheckpointSource:
-    """Find the policy to play in ``path`` (a run directory, a policy file or a checkpoint file)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"--checkpoint {path} does not exist")
-    if os.path.isdir(path):
-        run_dir = path
-        names = (BEST_POLICY_FILE, POLICY_FILE) if best else (POLICY_FILE, BEST_POLICY_FILE)
-        for name in names:
-            if os.path.isfile(os.path.join(path, name)):
-                return _policy_source(os.path.join(path, name), run_dir)
-        return _training_source(latest_checkpoint(path), run_dir)
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.basename(parent) == "checkpoints":
-        return _training_source(path, os.path.dirname(parent))
-    return _policy_source(
-        path, parent if os.path.isfile(os.path.join(parent, CONFIG_FILE)) else None
-    )
-
-
-def _policy_source(path: str, run_dir: str | None) -> CheckpointSource:
-    metadata = Policy.load(path).metadata
-    return CheckpointSource(
-        path, "policy", metadata.get("env_id"), dict(metadata.get("env_kwargs") or {}), run_dir
-    )
-
-
-def _training_source(path: str, run_dir: str) -> CheckpointSource:
-    cfg = load_config(os.path.join(run_dir, CONFIG_FILE))
-    return CheckpointSource(path, "training", cfg.env.id, dict(cfg.env.kwargs), run_dir)
-
-
-def _learner_policy(source: CheckpointSource, core: Any) -> RenderPolicy:
-    """Rebuild the run's learner from its training checkpoint and act greedily with it."""
-    cfg = load_config(os.path.join(source.run_dir, CONFIG_FILE), ["torch_threads=0"])
-    _, learner = build(cfg)
-    learner.load_state_dict(load_checkpoint(source.path, cfg)["learner"])
+def _learner_policy(source: acting.CheckpointSource, core: Any) -> RenderPolicy:
+    """Rebuild the run's learner from its training checkpoint (or an acting file, which holds
+    the config and the policy) and act greedily with it."""
+    if source.kind == "acting":
+        learner = acting.learner_from_file(source.path, ["torch_threads=0"])
+    else:
+        cfg = load_config(os.path.join(source.run_dir, CONFIG_FILE), ["torch_threads=0"])
+        _, learner = build(cfg)
+        learner.load_state_dict(load_checkpoint(source.path, cfg)["learner"])
     hidden = None
 
     def act(obs, c):
@@ -158,11 +121,11 @@ def _learner_policy(source: CheckpointSource, core: Any) -> RenderPolicy:
 
 
 def make_policy(
-    policy: str, core: Any, seed: int | None = 0, checkpoint: CheckpointSource | None = None
+    policy: str, core: Any, seed: int | None = 0, checkpoint: acting.CheckpointSource | None = None
 ) -> RenderPolicy:
     """The acting function for ``policy`` (``random``, ``scripted[:name]``) or a checkpoint."""
     if checkpoint is not None:
-        if checkpoint.kind == "training":
+        if checkpoint.kind in ("training", "acting"):
             return _learner_policy(checkpoint, core)
         return _policy_from_file(Policy.load(checkpoint.path), core)
     if policy == "random":
@@ -254,7 +217,7 @@ def play_episode(
     max_steps: int | None = None,
     window: bool = False,
     caption: bool = True,
-    checkpoint: CheckpointSource | None = None,
+    checkpoint: acting.CheckpointSource | None = None,
     step_limit: int = 100_000,
 ) -> Episode:
     """Play one episode of ``env_id`` (copy 0, seeded ``seed``) and collect its frames.
@@ -267,7 +230,7 @@ def play_episode(
         max_steps: stop after this many steps even if the episode goes on (None: play it out).
         window: draw to a pygame window (``render_mode="human"``) instead of collecting frames.
         caption: add the caption strip to collected frames.
-        checkpoint: play a trained policy (:func:`resolve_checkpoint`).
+        checkpoint: play a trained policy (:func:`algorithms.runs.acting.resolve_checkpoint`).
         step_limit: the longest episode played without ``max_steps`` (an error past it).
     """
     if max_steps is not None and max_steps < 0:
@@ -371,7 +334,7 @@ def render_episode(
         raise ValueError("give exactly one of --out FILE (.gif or .mp4) and --window")
     if out is not None and os.path.splitext(out)[1].lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out!r}")
-    source = resolve_checkpoint(checkpoint, best) if checkpoint else None
+    source = acting.resolve_checkpoint(checkpoint, best) if checkpoint else None
     kwargs = dict(env_kwargs or {})
     if source is not None and env_id in (
         None,
