@@ -8,7 +8,9 @@ import os
 import sys
 
 import pytest
+from toy_envs import MatchParallelEnv
 
+import envs
 from train import ConfigError, load_config, main, make_env
 
 
@@ -119,3 +121,57 @@ def test_a_user_network_file_that_cannot_be_read_is_reported_by_line(tmp_path, c
     monkeypatch.setattr(sys, "path", list(sys.path))
     err = _refused(capsys, ["--import", "marlgym_test_bad_network", "--print-config"])
     assert "bad_net.tntp:2: <NUMBER OF NODES> must be an integer >= 1, got 'x'" in err
+
+
+class UnhintedMatch(MatchParallelEnv):
+    """A user's PettingZoo env whose keywords carry defaults but no type hints."""
+
+    def __init__(self, num_agents=2, num_actions=3, length=5, shaped=False, render_mode=None):
+        super().__init__(num_agents, num_actions, length, render_mode)
+
+
+@pytest.fixture(autouse=True)
+def _registry_restored(monkeypatch):
+    """The test ids below leave the registry as they found it."""
+    monkeypatch.setattr(envs, "_REGISTRY", dict(envs._REGISTRY))
+
+
+def opaque_factory(**kwargs):
+    """A PettingZoo-style ``parallel_env(**kwargs)``: nothing to check before it runs."""
+    return MatchParallelEnv(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["env.kwargs.num_agents=many"],
+            "env.kwargs.num_agents for test-unhinted-v0 expects int or float, default 2; "
+            "got the string 'many'",
+        ),
+        (
+            ["env.kwargs.shaped=yes please"],
+            "env.kwargs.shaped for test-unhinted-v0 expects bool, default False; got the string",
+        ),
+    ],
+)
+def test_a_generic_pettingzoo_env_keyword_is_checked_by_its_default(overrides, message):
+    envs.register("test-unhinted-v0", parallel=UnhintedMatch, override=True)
+    with pytest.raises(ConfigError) as err:
+        make_env(load_config(None, ["env.id=test-unhinted-v0", *overrides]), 2)
+    assert message in str(err.value)
+    ok = make_env(load_config(None, ["env.id=test-unhinted-v0", "env.kwargs.num_agents=3"]), 2)
+    assert ok.num_agents == 3
+
+
+def test_a_generic_env_that_fails_on_its_keywords_is_named_in_one_line(tmp_path, capsys):
+    envs.register("test-opaque-v0", parallel=opaque_factory, override=True)
+    with pytest.raises(ConfigError) as err:
+        make_env(load_config(None, ["env.id=test-opaque-v0", "env.kwargs.num_agents=many"]), 2)
+    assert str(err.value) == (
+        "env.kwargs for test-opaque-v0 (num_agents='many'): the env failed on them with "
+        "TypeError: 'str' object cannot be interpreted as an integer"
+    )
+    base = ["env.id=test-opaque-v0", f"log.dir={tmp_path}", "log.progress=false"]
+    err = _refused(capsys, [*base, "env.kwargs.num_actions=few"])
+    assert "env.kwargs for test-opaque-v0 (num_actions='few')" in err

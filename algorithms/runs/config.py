@@ -318,9 +318,27 @@ def make_env(cfg: TrainConfig, num_envs: int | None = None):
             ) from None
         if str(err).split(" ")[0] in cfg.env.kwargs:  # the envs name the argument first
             raise ConfigError(f"env.kwargs.{err} (for {cfg.env.id})") from None
+        if entry.core is None and cfg.env.kwargs:
+            raise _refused(cfg, err) from None
         raise
     except ValueError as err:
         raise ConfigError(f"env.kwargs: {err}") from None
+    except ImportError:
+        raise  # a missing package, not a keyword
+    except Exception as err:
+        if entry.core is None and cfg.env.kwargs:  # a PettingZoo env of the user's, no hints
+            raise _refused(cfg, err) from None
+        raise
+
+
+def _refused(cfg: TrainConfig, err: Exception) -> ConfigError:
+    """A generic PettingZoo env (``register(id, parallel=...)``) that failed on its keywords,
+    which its factory's signature did not let :func:`check_env_kwarg_types` check."""
+    given = ", ".join(f"{k}={v!r}" for k, v in cfg.env.kwargs.items())
+    return ConfigError(
+        f"env.kwargs for {cfg.env.id} ({given}): the env failed on them with "
+        f"{type(err).__name__}: {err}"
+    )
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -339,6 +357,13 @@ def _admitted(hint: Any) -> set[type] | None:
     return {origin} if isinstance(origin, type) else None
 
 
+def _by_default(default: Any) -> set[type] | None:
+    """What an unannotated keyword admits, judged by its default: a flag, a number, or anything."""
+    if isinstance(default, bool):
+        return {bool}
+    return {int, float} if isinstance(default, (int, float)) else None
+
+
 def check_env_kwarg_types(env_id: str, target: Any, kwargs: dict[str, Any]) -> None:
     """Refuse a string where an env keyword's annotation admits only numbers or flags
     (``penalty=abc``; YAML reads ``nan`` as a string too), and a list or mapping where it
@@ -350,6 +375,8 @@ def check_env_kwarg_types(env_id: str, target: Any, kwargs: dict[str, Any]) -> N
         return  # annotations this module cannot evaluate: the env checks its own arguments
     for key, value in kwargs.items():
         admitted = _admitted(hints[key]) if key in hints else None
+        if key not in hints and key in params:  # no annotation: a number or flag default says
+            admitted = _by_default(params[key].default)
         if admitted is None or not admitted <= set(_PLAIN):
             continue  # anything, or a class of the env's own (a Network, a Sequence)
         plain = isinstance(value, _PLAIN)
