@@ -249,7 +249,8 @@ class RunLogger:
         closers = [self.jsonl.close]
         closers += [self.writer.close] if self.writer is not None else []
         closers += [self.csv.close] if self.csv is not None else []
-        closers += [self.wandb.finish] if self.wandb is not None else []
+        if self.wandb is not None:  # finish, then wait for wandb's writer process to flush
+            closers += [self.wandb.finish, import_wandb().teardown]
         for close in closers:
             try:
                 close()
