@@ -215,24 +215,37 @@ class Policy(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Policy:
         """Read a policy written by :meth:`save`; ``policy.metadata`` holds what was saved with it."""
-        try:
-            payload = torch.load(path, map_location=map_location, weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as err:
-            raise ValueError(f"{path} is not a readable marlgym policy file ({err})") from err
-        if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT:
-            raise ValueError(f"{path} is not a marlgym policy file (no '{POLICY_FORMAT}' header)")
-        if payload.get("version") != POLICY_VERSION:
-            raise ValueError(
-                f"{path} has policy format version {payload.get('version')}, "
-                f"this marlgym reads version {POLICY_VERSION}"
-            )
+        payload = read_saved(path, POLICY_FORMAT, POLICY_VERSION, "policy", map_location)
         known = {f.name for f in fields(PolicySpec)}
         policy = cls(PolicySpec(**{k: v for k, v in payload["spec"].items() if k in known}))
         policy.load_state_dict(payload["state_dict"])
         policy.metadata = dict(payload.get("metadata", {}))
         return policy.to(map_location)
+
+
+def read_saved(
+    path: str | os.PathLike,
+    file_format: str,
+    version: int,
+    what: str,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """A saved payload (tensors and plain values only: ``weights_only``) with its ``format``
+    header and ``version`` checked; ValueError names ``what`` the file should have been."""
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable marlgym {what} file ({err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != file_format:
+        raise ValueError(f"{path} is not a marlgym {what} file (no '{file_format}' header)")
+    if payload.get("version") != version:
+        raise ValueError(
+            f"{path} has {what} format version {payload.get('version')}, "
+            f"this marlgym reads version {version}"
+        )
+    return payload
 
 
 def _save_atomically(payload: dict, path: str) -> None:

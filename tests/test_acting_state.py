@@ -143,8 +143,10 @@ def test_render_plays_an_acting_file(tmp_path):
 def test_a_damaged_acting_file_is_refused_with_one_message(tmp_path):
     path = tmp_path / "policy.pt"
     torch.save({"format": "marlgym-acting-state", "version": 99}, path)
-    with pytest.raises(ValueError, match="acting file version 99"):
+    with pytest.raises(ValueError, match="acting format version 99"):
         acting.load(str(path))
+    with pytest.raises(ValueError, match="acting format version 99"):  # not read as a policy
+        acting.resolve_checkpoint(str(path))
     path.write_bytes(b"not torch")
     assert not acting.is_acting_file(str(path))
     with pytest.raises(ValueError, match="not a readable marlgym acting file"):

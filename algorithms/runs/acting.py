@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from agents.policy import Policy
+from agents.policy import Policy, read_saved
 from algorithms.runs.checkpoint import latest_checkpoint
 from algorithms.runs.config import CONFIG_FILE, build, load_config
 from algorithms.runs.files import atomic_path
@@ -97,18 +97,7 @@ def is_acting_file(path: str) -> bool:
 
 def load(path: str) -> dict[str, Any]:
     """An acting file's ``state``, ``config`` (YAML text) and ``metadata``."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable marlgym acting file ({err})") from None
-    if not isinstance(payload, dict) or payload.get("format") != ACTING_FORMAT:
-        raise ValueError(f"{path} is not a marlgym acting file (no '{ACTING_FORMAT}' header)")
-    if payload.get("version") != ACTING_VERSION:
-        raise ValueError(
-            f"{path} has acting file version {payload.get('version')}, "
-            f"this marlgym reads version {ACTING_VERSION}"
-        )
-    return payload
+    return read_saved(path, ACTING_FORMAT, ACTING_VERSION, "acting")
 
 
 def learner_from_file(path: str, overrides: Sequence[str] = ()) -> Any:
