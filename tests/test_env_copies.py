@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import envs
+from tests.registered_ids import FAST_KWARGS, SUMO_IDS, id_params
 
 NUM_ENVS = 2
 COMPARED_STEPS = 4
@@ -29,8 +30,12 @@ EXAMPLES = {
     "urb-siouxfalls-v0": 3,
     "urb-v0": 3,
     "urb-braess-v0": 3,
+    **dict.fromkeys(SUMO_IDS, 1),  # a day is a SUMO run (about a second)
 }
 DEFAULT_EXAMPLES = 12
+MAX_WARMUP = dict.fromkeys(SUMO_IDS, 1)
+DEFAULT_MAX_WARMUP = 14
+STEPS = dict.fromkeys(SUMO_IDS, 2)
 
 _CORES: dict[str, envs.BatchedCore] = {}
 
@@ -38,7 +43,7 @@ _CORES: dict[str, envs.BatchedCore] = {}
 def _core(env_id: str) -> envs.BatchedCore:
     """One core per id for the whole file (building the road networks is the slow part)."""
     if env_id not in _CORES:
-        _CORES[env_id] = envs.make_vec(env_id, num_envs=NUM_ENVS)
+        _CORES[env_id] = envs.make_vec(env_id, num_envs=NUM_ENVS, **FAST_KWARGS.get(env_id, {}))
     return _CORES[env_id]
 
 
@@ -82,14 +87,14 @@ def _snapshot(core: envs.BatchedCore, returned: tuple) -> dict:
 COPIES = {"pickle": lambda core: pickle.loads(pickle.dumps(core)), "deepcopy": copy.deepcopy}
 
 
-@pytest.mark.parametrize("env_id", envs.list_envs())
+@pytest.mark.parametrize("env_id", id_params(envs.list_envs()))
 def test_every_core_survives_pickle_and_deepcopy(env_id):
     core = _core(env_id)
 
     @settings(max_examples=EXAMPLES.get(env_id, DEFAULT_EXAMPLES), deadline=None)
     @given(
         seed=st.integers(0, 2**32 - 1),
-        warmup=st.integers(0, 14),
+        warmup=st.integers(0, MAX_WARMUP.get(env_id, DEFAULT_MAX_WARMUP)),
         how=st.sampled_from(sorted(COPIES)),
     )
     def check(seed, warmup, how):
@@ -98,7 +103,7 @@ def test_every_core_survives_pickle_and_deepcopy(env_id):
         for _ in range(warmup):
             core.step(_random_actions(core, rng))
         twin = COPIES[how](core)
-        for step in range(COMPARED_STEPS):
+        for step in range(STEPS.get(env_id, COMPARED_STEPS)):
             actions = _random_actions(core, rng)
             ours = _snapshot(core, core.step(actions))
             theirs = _snapshot(twin, twin.step(actions.copy()))

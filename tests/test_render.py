@@ -13,6 +13,7 @@ import envs
 from agents.policy import Policy, PolicySpec
 from algorithms.runs.render import main, parse_kwargs, play_episode, render_episode
 from envs import register_scripted, scripted_policies
+from tests.registered_ids import FAST_KWARGS, id_params
 
 # (env id, kwargs that keep it small, the episode length those kwargs give)
 FAMILIES = {
@@ -248,8 +249,11 @@ def test_parse_kwargs_reads_yaml_values():
 SLOW_IDS = {"routing-siouxfalls-v0", "routing-anaheim-v0"}
 
 
-@pytest.mark.parametrize("env_id", [e for e in envs.list_envs(aliases=True) if e not in SLOW_IDS])
+@pytest.mark.parametrize(
+    "env_id", id_params([e for e in envs.list_envs(aliases=True) if e not in SLOW_IDS])
+)
 def test_every_registered_env_renders_a_gif(env_id, tmp_path):
     out = tmp_path / "one.gif"
-    episode = render_episode(env_id, "random", out=str(out), max_steps=1)
+    kwargs = FAST_KWARGS.get(env_id, {})
+    episode = render_episode(env_id, "random", out=str(out), env_kwargs=kwargs, max_steps=1)
     assert gif_frames(out) == episode.steps + 1 == 2

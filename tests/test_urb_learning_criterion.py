@@ -31,6 +31,17 @@ def test_the_system_optimum_fails_and_the_equilibrium_passes():
     assert so["relative_gap"] == pytest.approx(so["so_gap"])
 
 
+def test_altruists_are_judged_against_the_system_optimum():
+    ue = braess_day({"1-3-2": 2, "1-4-2": 2, "1-3-4-2": 2})
+    so = braess_day({"1-3-2": 3, "1-4-2": 3})
+    assert so["so_relative_gap"] == pytest.approx(0.0, abs=1e-9)
+    assert ue["so_relative_gap"] == pytest.approx(ue["ue_so_gap"])
+    assert ue["ue_so_gap"] > 0.0
+    assert routing_learning.target("braess_altruistic", so).endswith("yes")
+    assert routing_learning.target("braess_altruistic", ue).endswith("no")
+    assert routing_learning.target("braess_selfish", ue).endswith("yes")
+
+
 def test_a_gap_just_above_the_mark_fails():
     res = {"so_gap": 0.04, "relative_gap": 0.0201}
     assert routing_learning.ue_target(res) == "gap <= 0.0200: no"
@@ -61,5 +72,6 @@ def test_the_benchmark_reports_gap_verdicts_and_references(tmp_path, capsys):
     assert "| braess_selfish | 0 | greedy |" in out and "gap <= 0.0783" in out
     assert "| braess restricted UE | - | - |" in out and "gap <= 0.0783: yes" in out
     assert "| braess SO flows |" in out and "0.1566" in out
+    assert "| braess UE flows |" in out and "SO gap <= " in out
     (config,) = tmp_path.glob("braess__selfish__seed0__*/config.yaml")
     assert "routes: free_flow" in config.read_text()

@@ -20,22 +20,8 @@ from envs.routing.urb_sumo import (
     load_shipped_scenario,
     load_sumo_scenario,
     run_sumo_day,
-    sumo_binary,
 )
-
-
-def sumo_available() -> bool:
-    try:
-        sumo_binary()
-    except SumoMissingError:
-        return False
-    return True
-
-
-needs_sumo = pytest.mark.skipif(
-    not sumo_available(),
-    reason="SUMO is not installed (pip install 'marlgym[sumo]' or set SUMO_HOME)",
-)
+from tests.registered_ids import needs_sumo
 
 
 def small_demand(tmp_path, name="nguyen", vehicles=8):
@@ -86,6 +72,11 @@ def test_demand_that_does_not_match_the_network(tmp_path):
         load_sumo_scenario(SUMO_DIR / "nguyen" / "nguyen.net.xml", bad)
     with pytest.raises(ValueError, match="unknown SUMO network 'paris'"):
         load_shipped_scenario("paris")
+
+
+def test_a_simulation_that_ends_before_the_last_departure_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"sumo_end must be after the last departure"):
+        UrbSumoCore(1, network=small_demand(tmp_path), sumo_end=10.0)
 
 
 def test_missing_sumo_is_one_clear_error(monkeypatch, tmp_path):
@@ -151,3 +142,25 @@ def test_sumo_env_passes_pettingzoo_checks(tmp_path):
         warnings.simplefilter("ignore")
         parallel_api_test(make(), num_cycles=3)
         parallel_seed_test(make, num_cycles=3)
+
+
+# ---------------------------------------------------------------------------------- registered ids
+def test_sumo_ids_are_registered_for_every_shipped_sumo_network():
+    import pettingzoo
+
+    import envs
+
+    for name in SUMO_NETWORKS:
+        assert f"urb-{name}-sumo-v0" in envs.list_envs()
+        assert f"marlgym/urb-{name}-sumo-v0" in pettingzoo.parallel_registry
+
+
+def test_making_a_sumo_id_without_sumo_names_the_extra(monkeypatch, tmp_path):
+    import envs
+
+    monkeypatch.setenv("SUMO_HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "sumo", None)
+    for make in (envs.make, envs.make_vec):
+        with pytest.raises(SumoMissingError, match=r"pip install 'marlgym\[sumo\]'"):
+            make("urb-ortuzar-sumo-v0")

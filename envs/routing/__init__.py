@@ -12,7 +12,16 @@
 Registered ids: ``routing-v0`` (any network, ``network=`` keyword), ``routing-braess-v0``
 (6 drivers, one vehicle each), ``routing-siouxfalls-v0`` (1000 drivers) and
 ``routing-anaheim-v0`` (2000 drivers); ``urb-v0`` (any network) and ``urb-<network>-v0``
-for each shipped network (URB's core task: 40% cooperative CAVs among settled humans).
+for each shipped network (URB's core task: 40% cooperative CAVs among settled humans);
+``urb-nguyen-sumo-v0`` and ``urb-ortuzar-sumo-v0``: the same task in SUMO on RouteRL's
+networks (100 trips each; needs ``pip install 'marlgym[sumo]'``, else making them raises
+:class:`~envs.routing.urb_sumo.SumoMissingError` naming that extra).
+
+The learning benchmark (``benchmarks/routing_learning.py``, results in
+``benchmarks/results/routing/``) gives drivers each OD pair's k shortest free-flow paths and
+judges selfish learners by the relative gap of their flows to user equilibrium, at most half
+the system optimum's gap (so SO itself fails), and altruistic ones by their gap to SO, at most
+half UE's.
 """
 
 from __future__ import annotations
@@ -97,5 +106,13 @@ for _name, _drivers in _URB_DRIVERS.items():
         UrbCore,
         kwargs={"network": _name, "num_drivers": _drivers},
         description=f"URB mixed traffic on {_name}: {_drivers} drivers, 40% become CAVs",
+        pettingzoo_namespace="marlgym",
+    )
+for _name in SUMO_NETWORKS:
+    register(
+        f"urb-{_name}-sumo-v0",
+        UrbSumoCore,
+        kwargs={"network": _name},
+        description=f"URB mixed traffic in SUMO on RouteRL's {_name} network (marlgym[sumo])",
         pettingzoo_namespace="marlgym",
     )

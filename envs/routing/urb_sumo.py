@@ -76,6 +76,15 @@ def sumo_binary() -> str:
     )
 
 
+def sumo_installed() -> bool:
+    """Whether :func:`sumo_binary` finds SUMO."""
+    try:
+        sumo_binary()
+    except SumoMissingError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Trip:
     """One vehicle of the demand."""
@@ -332,10 +341,14 @@ class UrbSumoCore(UrbCore):
         if "num_drivers" in kwargs or "trips" in kwargs:
             raise ValueError("the SUMO backend drives one driver per trip of its demand file")
         scenario = network if isinstance(network, SumoScenario) else load_shipped_scenario(network)
-        sumo_binary()  # fail before any work if SUMO is missing
-        self.scenario = scenario
         last = max(t.depart for t in scenario.trips)
-        self.sumo_end = float(last + 3600.0 if sumo_end is None else sumo_end)
+        end = float(last + 3600.0 if sumo_end is None else sumo_end)
+        if not end > last:
+            raise ValueError(
+                f"sumo_end must be after the last departure ({last:.0f} s), got {sumo_end!r}"
+            )
+        sumo_binary()  # fail before any work if SUMO is missing
+        self.scenario, self.sumo_end = scenario, end
         self.sumo_timeout = float(sumo_timeout)
         super().__init__(
             num_envs,
