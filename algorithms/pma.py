@@ -22,7 +22,8 @@ update synchronously, at the same iteration boundaries, as the paper's analysis 
 Step sizes of the TD learning: the k-th visit of an entry within one iteration moves it by
 ``td_lr / (1 + td_lr_decay * (k - 1))`` toward its target (defaults: the running mean of the
 iteration's targets); each iteration starts from the previous estimate (entries not visited
-keep it). One departure from the paper: while learning, agents play a uniform action with
+keep it). The mirror step size may fall linearly over training (``eta_final``). One departure
+from the paper: while learning, agents play a uniform action with
 probability ``explore`` (annealed, to 0 by default), since an action whose probability has
 collapsed is never sampled and its Q-value goes stale. ``policy()`` is None: a table is not an
 :class:`agents.policy.Policy` network; :meth:`acting_state` is the table the trainer keeps.
@@ -53,6 +54,11 @@ class PMAConfig(AlgoConfig):
     eta: float = 0.1
     """Mirror step size: the new policy is pi^(1/(1+eta)) * softmax(Q/tau)^(eta/(1+eta)),
     normalised (eta -> inf: the regularised best response; eta -> 0: no move)."""
+    eta_final: float | None = None
+    """Step size after ``eta_anneal_steps`` env steps, reached linearly from ``eta`` (None: eta
+    throughout). A falling step averages the TD noise of more iterations into the policy."""
+    eta_anneal_steps: int = 100_000
+    """Env steps over which the step size falls linearly from ``eta`` to ``eta_final``."""
     gamma: float = 0.9
     """Discount of the regularised return (route choice, a repeated one-shot game: 0)."""
     td_steps: int = 8
@@ -84,10 +90,17 @@ class PMAConfig(AlgoConfig):
             self,
             positive=("tau", "eta", "td_lr", "td_steps", "max_states"),
             unit=("explore", "explore_final"),
-            non_negative=("td_lr_decay", "drop_obs_tail", "explore_anneal_steps"),
+            non_negative=(
+                "td_lr_decay",
+                "drop_obs_tail",
+                "explore_anneal_steps",
+                "eta_anneal_steps",
+            ),
         )
         if not 0.0 <= self.gamma < 1.0:
             raise ValueError(f"algo.gamma must lie in [0, 1), got {self.gamma}")
+        if self.eta_final is not None and not self.eta_final > 0.0:
+            raise ValueError(f"algo.eta_final must be > 0 or null, got {self.eta_final}")
         if self.td_lr > 1.0:
             raise ValueError(f"algo.td_lr must lie in (0, 1], got {self.td_lr}")
 
@@ -222,10 +235,19 @@ class PMALearner(Learner):
             cfg.explore, cfg.explore_final, cfg.explore_anneal_steps, self.env_steps
         )
 
+    @property
+    def eta(self) -> float:
+        """The current mirror step size (linear in env steps when ``eta_final`` is set)."""
+        cfg = self.cfg
+        if cfg.eta_final is None:
+            return cfg.eta
+        return linear_schedule(cfg.eta, cfg.eta_final, cfg.eta_anneal_steps, self.env_steps)
+
     # ------------------------------------------------------------------ training
     def train_iteration(self) -> dict[str, float]:
         cfg, env = self.cfg, self.env
         b = env.num_envs
+        eta = self.eta  # the step of this iteration, at its start
         td_errors = []
         for _ in range(cfg.td_steps):
             rows = self.rows(self._obs, add=True)
@@ -256,7 +278,7 @@ class PMALearner(Learner):
             self._obs, self._mask = obs, mask
             self.env_steps += b
         old = self.log_pi[: self.num_states]
-        new = mirror_step(old, self.q[: self.num_states], cfg.tau, cfg.eta)
+        new = mirror_step(old, self.q[: self.num_states], cfg.tau, eta)
         kl = float((np.exp(new) * (new - old)).sum(axis=-1).mean()) if self.num_states else 0.0
         self.log_pi[: self.num_states] = new
         self.visits[...] = 0
@@ -269,6 +291,7 @@ class PMALearner(Learner):
             "charts/policy_entropy": float(entropy.mean()),
             "charts/table_states": float(self.num_states),
             "charts/explore": self.explore,
+            "charts/eta": eta,
         }
 
     def _td_update(

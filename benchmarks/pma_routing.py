@@ -49,7 +49,20 @@ CONDITIONS = {
     "braess_ippo": ("braess", "ippo", "configs/ippo_routing_braess_learn.yaml", ()),
     "braess_iql": ("braess", "iql", None, ("algo=iql", *IQL_BRAESS)),
     "siouxfalls_pma": ("siouxfalls", "pma", "configs/pma_routing_siouxfalls.yaml", ()),
+    "siouxfalls_pma1000": (
+        "siouxfalls",
+        "pma",
+        "configs/pma_routing_siouxfalls.yaml",
+        ("env.kwargs.num_agents=1000",),
+    ),
     "siouxfalls_ippo": ("siouxfalls", "ippo", "configs/ippo_routing_siouxfalls_learn.yaml", ()),
+}
+#: plot colour and legend name of each condition (default: the algorithm's)
+COLOURS = {"pma": "C0", "ippo": "C1", "iql": "C2", "siouxfalls_pma1000": "C3"}
+NAMES = {
+    "siouxfalls_pma": "pma 5000 drivers",
+    "siouxfalls_pma1000": "pma 1000 drivers",
+    "siouxfalls_ippo": "ippo 1000 drivers",
 }
 KEEP = ("checkpoint.every_updates=10", "checkpoint.keep=1000")  # PMA: the mean-field curve
 
@@ -255,37 +268,51 @@ def summarise(runs_dir: str) -> dict:
 
 
 def plot(summary: dict, path: str) -> None:
+    """Relative gap over training on both networks, and the Sioux Falls expected flows' TSTT
+    over the UE's (the target's band: within 1%)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
     styles = {"mean_field": "-", "greedy": "--", "sampled": ":"}
-    colours = {"pma": "C0", "ippo": "C1", "iql": "C2"}
+
+    def draw(ax, label, kind, style):
+        series = [dict(c[kind]) for c in summary[label]["curves"].values() if c.get(kind)]
+        if not series:
+            return
+        algo = CONDITIONS[label][1]
+        colour = COLOURS.get(label, COLOURS[algo])
+        steps = sorted(set.intersection(*(set(s) for s in series)))
+        values = np.array([[s[x] for x in steps] for s in series])
+        name = f"{NAMES.get(label, algo)} {kind}"
+        ax.plot(steps, values.mean(0), style, color=colour, label=name)
+        ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.12)
+
     for ax, network in zip(axes, ("braess", "siouxfalls")):
-        for label, data in summary.items():
-            net, algo = label.split("_")
-            if net != network:
-                continue
-            for kind, style in styles.items():
-                series = [dict(c[kind]) for c in data["curves"].values() if c.get(kind)]
-                if not series:
-                    continue
-                steps = sorted(set.intersection(*(set(s) for s in series)))
-                values = np.array([[s[x] for x in steps] for s in series])
-                ax.plot(steps, values.mean(0), style, color=colours[algo], label=f"{algo} {kind}")
-                ax.fill_between(
-                    steps, values.min(0), values.max(0), color=colours[algo], alpha=0.12
-                )
+        for label in summary:
+            if CONDITIONS[label][0] == network:
+                for kind, style in styles.items():
+                    draw(ax, label, kind, style)
         ax.axhline(0.01, color="grey", lw=0.8)
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_ylim(0.0, 1.0)
         ax.set_xscale("symlog", linthresh=1e3)
         ax.set_xlim(left=0.0)
-        ax.set_title(f"{network}: relative gap to UE (mean, min-max over seeds)")
+        ax.set_title(f"{network}: relative gap to UE (mean, min-max over seeds)", fontsize=9)
         ax.set_xlabel("env steps (days x copies; linear below 1000)")
         ax.legend(fontsize=7)
+    ax = axes[2]
+    for label in summary:
+        if CONDITIONS[label][0] == "siouxfalls":
+            draw(ax, label, "mean_field_tstt", "-")
+    for bound in (0.99, 1.01):
+        ax.axhline(bound, color="grey", lw=0.8)
+    ax.set_ylim(0.97, 1.05)
+    ax.set_title("siouxfalls: TSTT / UE TSTT of the expected flows", fontsize=9)
+    ax.set_xlabel("env steps (days x copies)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -29,6 +29,8 @@ def test_registry_flags_and_config_refusals():
         ("gamma", 1.0, r"algo.gamma must lie in \[0, 1\)"),
         ("td_lr", 1.5, r"algo.td_lr must lie in \(0, 1\]"),
         ("explore", 2.0, r"algo.explore must lie in \[0, 1\]"),
+        ("eta_final", 0.0, r"algo.eta_final must be > 0 or null"),
+        ("eta_anneal_steps", -1, r"algo.eta_anneal_steps must be >= 0"),
     ):
         with pytest.raises(ValueError, match=says):
             build_config(config_cls, {key: value})
@@ -83,6 +85,34 @@ def test_soft_values_and_visit_weights_match_naive_loops():
             for f, m in zip(first, n)
         ]
         np.testing.assert_allclose(visit_weights(first, n, lr, decay), 1 - np.array(keep))
+
+
+def test_eta_schedule_sets_each_iterations_mirror_step():
+    """Without eta_final the step is eta throughout; with it, each iteration's mirror step uses
+    the step size linear in env steps at the iteration's start."""
+    braess = {k: v for k, v in BRAESS.items() if k != "eta"}
+    constant = make(envs.make_vec("routing-braess-v0", 2), td_steps=2, eta=0.1, **braess)
+    falling = make(
+        envs.make_vec("routing-braess-v0", 2),
+        td_steps=2,
+        eta=0.1,
+        eta_final=0.02,
+        eta_anneal_steps=16,
+        **braess,
+    )
+    constant.train_iteration()
+    falling.train_iteration()
+    for start in (4, 8, 12, 16, 20):
+        assert falling.env_steps == start
+        expected = 0.1 + (0.02 - 0.1) * min(start, 16) / 16
+        assert falling.eta == pytest.approx(expected) and constant.eta == 0.1
+        old = falling.log_pi[: falling.num_states].copy()
+        metrics = falling.train_iteration()
+        constant.train_iteration()
+        assert metrics["charts/eta"] == pytest.approx(expected)
+        step = mirror_step(old, falling.q[: falling.num_states], 1.0, expected)
+        assert np.allclose(falling.log_pi[: falling.num_states], step)
+    assert falling.eta == 0.02
 
 
 def test_resume_is_bit_exact_and_acting_changes_nothing():
