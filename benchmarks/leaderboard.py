@@ -160,12 +160,14 @@ def write_report(
         + f"; seeds {grid.seeds}."
     )
     score_text = (
-        "the absolute metric (the best policy's mean return over eval.absolute_episodes greedy episodes)"
+        "the absolute metric (the best policy's mean return over eval.absolute_episodes held-out episodes)"
         if grid.score == "absolute"
-        else "the mean greedy return of the last evaluation"
+        else "the mean return of the last evaluation"
     )
     report.para(
-        f"A run's score is {score_text}. Intervals are 95%: Student-t over seeds per task; "
+        f"A run's score is {score_text}. Evaluations act as train.py's eval.actions says (by "
+        "default on-policy learners with discrete actions sample their actions, the others act "
+        "greedily). Intervals are 95%: Student-t over seeds per task; "
         f"stratified bootstrap ({grid.reps} resamples) for the aggregates and 2000 for the probability "
         "of improvement (Gorsane et al. 2022, after rliable)."
     )

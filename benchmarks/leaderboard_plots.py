@@ -96,7 +96,7 @@ def plot_curves(title: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
     for ax in axes[-1]:
         ax.set_xlabel("env steps", fontsize=8)
     for ax in axes[:, 0]:
-        ax.set_ylabel("greedy eval return", fontsize=8)
+        ax.set_ylabel("eval return", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.text(
         0.5,

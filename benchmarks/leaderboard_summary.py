@@ -152,7 +152,7 @@ def task_tables(
     report.heading("Per task: final and best policy's return (mean over seeds, 95% CI)")
     scored = "final" if score == "final" else "best"
     report.para(
-        "**final**: the last evaluation's mean greedy return, the policy training ended with. "
+        "**final**: the last evaluation's mean return, the policy training ended with. "
         "**best**: the absolute metric, the policy of the best evaluation point re-evaluated over "
         "eval.absolute_episodes episodes (marl-eval); it is flagged where that policy is the "
         f"untrained one evaluated at step 0. The {scored} column (scored) ranks the algorithms: "
