@@ -45,3 +45,8 @@ def test_the_leaderboard_script_runs_outside_the_repository(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "--envs" in done.stdout
+
+
+def test_the_licence_is_an_spdx_expression_not_the_deprecated_table():
+    # setuptools warns that {text = "MIT"} stops building after 2027-02-18 (PEP 639)
+    assert PROJECT["license"] == "MIT"
