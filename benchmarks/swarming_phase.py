@@ -10,6 +10,11 @@ observations (:class:`envs.swarming.policies.VicsekPolicy`, what a learned polic
 
     python benchmarks/swarming_phase.py                    # print the table
     python benchmarks/swarming_phase.py --save             # + benchmarks/results/swarming_phase/
+    python benchmarks/swarming_phase.py --policy runs/<name>/policy.pt   # + a trained policy
+
+A trained policy plays greedily in its own action space (its run's env keywords), at every
+noise: the Vicsek rule does not depend on the noise, so one policy can be measured along the
+whole curve.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np
 
 import envs
+from agents.policy import Policy
 from envs.swarming.policies import VicsekPolicy, vicsek_actions
 
 OUT = Path(__file__).resolve().parent / "results" / "swarming_phase"
@@ -40,18 +46,48 @@ SPACES = {
 
 
 def order_curve(model: str, space: dict, rule: str, steps: int, copies: int, seed: int) -> list:
-    """The mean order over the second half of ``steps`` at each noise of :data:`NOISES`."""
+    """The scripted rule's mean order over the second half of ``steps`` at each noise."""
+    if rule == "observed":
+        return played_curve(model, space, lambda core: VicsekPolicy(core), steps, copies, seed)
+    return played_curve(
+        model, space, lambda core: lambda obs: vicsek_actions(core), steps, copies, seed
+    )
+
+
+def policy_curve(path: str, steps: int, copies: int, seed: int) -> tuple[str, list]:
+    """A trained policy file's model and curve, played greedily in its own action space (the
+    run's env keywords) on :data:`TASK` at every noise of :data:`NOISES`."""
+    policy = Policy.load(path)
+    kwargs = dict(policy.metadata.get("env_kwargs") or {})
+    model = str(policy.metadata.get("env_id", "swarming-vicsek-v0")).split("-")[1]
+    space = {k: v for k, v in kwargs.items() if k not in ("noise", *TASK, "max_episode_steps")}
+
+    def actor(core):
+        hidden = None
+
+        def act(obs):
+            nonlocal hidden
+            mask = core.action_mask() if core.is_discrete else None
+            actions, hidden = policy.act(obs, mask, hidden, greedy=True)
+            return actions
+
+        return act
+
+    return model, played_curve(model, space, actor, steps, copies, seed)
+
+
+def played_curve(model: str, space: dict, actor, steps: int, copies: int, seed: int) -> list:
+    """The mean order over the second half of ``steps`` and the copies, at each noise, of
+    ``actor(core)`` (a function of the observations) on :data:`TASK` with ``space``."""
     curve = []
     for noise in NOISES:
         core = envs.make_vec(
             f"swarming-{model}-v0", copies, noise=noise, max_episode_steps=steps, **TASK, **space
         )
         obs, _ = core.reset(seed=seed)
-        observed = VicsekPolicy(core) if rule == "observed" else None
-        orders = []
+        act, orders = actor(core), []
         for t in range(steps):
-            actions = observed(obs) if observed is not None else vicsek_actions(core)
-            obs, _, _, _, info = core.step(actions)
+            obs, _, _, _, info = core.step(act(obs))
             if t >= steps // 2:
                 orders.append(np.asarray(info["order"], dtype=np.float64))
         curve.append(float(np.mean(orders)))
@@ -95,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=400, help="steps per episode (400)")
     parser.add_argument("--copies", type=int, default=16, help="env copies per point (16)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--policy", nargs="+", default=[], metavar="FILE", help="policy files to add"
+    )
     parser.add_argument("--save", action="store_true", help=f"write {OUT}")
     args = parser.parse_args(argv)
     results = {
@@ -104,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
         }
         for model in ("vicsek", "kuramoto")
     }
+    for path in args.policy:
+        model, curve = policy_curve(path, args.steps, args.copies, args.seed)
+        results[model][f"policy {path}"] = curve
     text = table(results)
     print(text)
     if args.save:

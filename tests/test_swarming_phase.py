@@ -25,3 +25,18 @@ def test_a_wide_turn_table_follows_the_exact_rule_and_the_default_falls_short(mo
     high = np.array(NOISES) == 3.5
     assert (exact - default)[high].item() > 0.08  # the default table cannot express the rule
     assert exact[0] > 0.95 and exact[-1] < 0.25  # ordered without noise, disordered at 5
+
+
+def test_a_trained_policy_file_plays_along_the_curve_in_its_own_action_space(tmp_path):
+    import envs
+    from agents.policy import Policy, PolicySpec
+    from benchmarks.swarming_phase import policy_curve
+
+    kwargs = {"num_turns": 25, "max_turn": 3.14159, "noise": 2.0, "num_agents": 100}
+    core = envs.make_vec("swarming-vicsek-v0", 1, **kwargs)
+    policy = Policy(PolicySpec.for_env(core, agent_id=False))
+    path = str(tmp_path / "policy.pt")
+    policy.save(path, {"env_id": "swarming-vicsek-v0", "env_kwargs": kwargs})
+    model, curve = policy_curve(path, steps=8, copies=2, seed=0)
+    assert model == "vicsek" and len(curve) == len(NOISES)
+    assert all(0.0 <= v <= 1.0 for v in curve)
