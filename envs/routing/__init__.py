@@ -17,11 +17,10 @@ for each shipped network (URB's core task: 40% cooperative CAVs among settled hu
 networks (100 trips each; needs ``pip install 'marlgym[sumo]'``, else making them raises
 :class:`~envs.routing.urb_sumo.SumoMissingError` naming that extra).
 
-The learning benchmark (``benchmarks/routing_learning.py``, results in
-``benchmarks/results/routing/``) gives drivers each OD pair's k shortest free-flow paths and
-judges selfish learners by the relative gap of their flows to user equilibrium, at most half
-the system optimum's gap (so SO itself fails), and altruistic ones by their gap to SO, at most
-half UE's.
+The learning benchmark (``benchmarks/routing_learning.py``) gives drivers each OD pair's k
+shortest free-flow paths and judges selfish learners by the relative gap of their flows to user
+equilibrium, at most half the system optimum's gap (so SO itself fails), and altruistic ones by
+their gap to SO, at most half UE's.
 """
 
 from __future__ import annotations
