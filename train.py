@@ -175,9 +175,9 @@ class Run:
         mean = float(np.mean(results["return"]))
         scalars = {f"eval/{k}": float(np.mean(v)) for k, v in results.items() if k != "return"}
         self.logger.scalars({"eval/return": mean, **scalars}, learner.env_steps, learner.updates)
-        if mean > self.state["best_return"] and acting.exportable(learner):
+        if mean > self.state["best_return"] and (kept := acting.snapshot(learner)) is not None:
             self.state["best_return"], self.state["best_step"] = mean, learner.env_steps
-            self.state["best_policy"] = acting.snapshot(learner)
+            self.state["best_policy"] = kept
             self.save_policy(rundir.BEST_POLICY_FILE)
         self.state["last_eval_step"] = learner.env_steps
         self.state["next_eval"] = learner.env_steps + self.cfg.eval.every_env_steps

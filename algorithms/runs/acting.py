@@ -36,21 +36,21 @@ def has_policy(learner: Any) -> bool:
     return learner.policy() is not None
 
 
-def exportable(learner: Any) -> bool:
-    """Whether ``learner`` has a policy to keep and write (a learner registered from outside may
-    have neither a Policy nor an acting state: its runs are scored on the final policy)."""
-    try:
-        return has_policy(learner) or bool(learner.acting_state())
-    except NotImplementedError:
-        return False
-
-
 def snapshot(learner: Any) -> dict[str, torch.Tensor] | None:
     """What the trainer keeps as the best policy: the Policy's state_dict, or the acting state
-    (None: neither, see :func:`exportable`)."""
+    (None: neither; a learner registered from outside may have neither, and its runs are then
+    scored on the final policy)."""
     if has_policy(learner):
         return {k: v.detach().cpu().clone() for k, v in learner.policy().state_dict().items()}
-    return learner.acting_state() if exportable(learner) else None
+    try:
+        return learner.acting_state()
+    except NotImplementedError:
+        return None
+
+
+def exportable(learner: Any) -> bool:
+    """Whether ``learner`` has a policy to keep and write (see :func:`snapshot`)."""
+    return has_policy(learner) or snapshot(learner) is not None
 
 
 @contextmanager
