@@ -65,7 +65,9 @@ generators advance identically. Other keys are ignored.
 - ``num_agents`` (100), ``box_size`` L (5.0), ``speed`` v0 (0.03, below L/2), ``radius`` r (1.0, at most L/2).
 - ``noise`` eta (0.5): width of the uniform noise on the aligned angle, in ``[0, 2 pi]``;
   at 0.5 the Vicsek rule holds the default flock at order about 0.985, at 2 about 0.8,
-  above 4 it stays disordered (about 0.1).
+  above 4 it stays disordered (about 0.1). A pair ``[low, high]`` instead draws each copy's
+  eta uniformly from that range at every reset (one policy trained across the transition);
+  ``noise_levels`` gives each copy's current eta.
 - ``model``: ``"vicsek"`` or ``"kuramoto"``; ``frequency_spread`` (0.1) and
   ``heading_noise`` (0.5, in ``[0, 2 pi]``) apply to Kuramoto only.
 - ``actions``: ``"discrete"`` or ``"continuous"``; ``num_turns`` (7, >= 2), ``max_turn`` (pi/4, in ``(0, pi]``).
@@ -79,13 +81,13 @@ generators advance identically. Other keys are ignored.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
 from envs.core import BatchedCore
+from envs.swarming.arguments import choice, integer, noise_range, real
 from envs.swarming.neighbours import NeighbourPairs, cell_list_pairs
 
 TWO_PI = 2.0 * np.pi
@@ -106,39 +108,6 @@ def wrap_position(positions: np.ndarray, box: float) -> np.ndarray:
     return np.where(out >= box, 0.0, out)
 
 
-def _real(
-    name: str, value, low: float | None = None, high: float | None = None, low_open: bool = False
-) -> float:
-    """``value`` as a float, or an error naming ``name`` and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    allowed = []
-    if low is not None:
-        allowed.append(f"> {low:g}" if low_open else f">= {low:g}")
-    if high is not None:
-        allowed.append(f"<= {high:g}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if not math.isfinite(value) or too_low or too_high:
-        raise ValueError(f"{name} must be a finite number {' and '.join(allowed)}, got {value!r}")
-    return float(value)
-
-
-def _integer(name: str, value, low: int) -> int:
-    """``value`` as an int, or an error naming ``name`` and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
 class SwarmingCore(BatchedCore):
     """Batched Vicsek / Kuramoto swarm: ``num_envs`` copies of ``num_agents`` agents each."""
 
@@ -157,7 +126,7 @@ class SwarmingCore(BatchedCore):
         box_size: float = 5.0,
         speed: float = 0.03,
         radius: float = 1.0,
-        noise: float = 0.5,
+        noise: float | tuple[float, float] = 0.5,
         model: str = "vicsek",
         actions: str = "discrete",
         num_turns: int = 7,
@@ -174,33 +143,34 @@ class SwarmingCore(BatchedCore):
         render_mode: str | None = None,
     ):
         super().__init__(num_envs, autoreset=autoreset, render_mode=render_mode)
-        self.n = _integer("num_agents", num_agents, 1)
-        self.box_size = _real("box_size", box_size, low=0.0, low_open=True)
-        self.speed = _real("speed", speed, low=0.0)
+        self.n = integer("num_agents", num_agents, 1)
+        self.box_size = real("box_size", box_size, low=0.0, low_open=True)
+        self.speed = real("speed", speed, low=0.0)
         if self.speed >= self.box_size / 2:
             raise ValueError(
                 f"speed must be below box_size / 2 = {self.box_size / 2:g} (a longer step per tick "
                 f"aliases on the torus), got {speed!r}"
             )
-        self.radius = _real("radius", radius, low=0.0, low_open=True)
+        self.radius = real("radius", radius, low=0.0, low_open=True)
         if self.radius > self.box_size / 2:
             raise ValueError(
                 f"radius must be at most box_size / 2 = {self.box_size / 2:g} (so that a neighbour's "
                 f"nearest periodic image is unique), got {radius!r}"
             )
-        self.noise = _real("noise", noise, low=0.0, high=TWO_PI)
-        self.model = _choice("model", model, MODELS)
-        self.actions = _choice("actions", actions, ACTION_KINDS)
-        self.num_turns = _integer("num_turns", num_turns, 2)
-        self.max_turn = _real("max_turn", max_turn, low=0.0, high=np.pi, low_open=True)
-        self.obs_bins = _integer("obs_bins", obs_bins, 2)
+        self.noise_range = noise_range(noise)  # (eta, eta) for one noise
+        self.noise = self.noise_range[0] if self.noise_range[0] == self.noise_range[1] else None
+        self.model = choice("model", model, MODELS)
+        self.actions = choice("actions", actions, ACTION_KINDS)
+        self.num_turns = integer("num_turns", num_turns, 2)
+        self.max_turn = real("max_turn", max_turn, low=0.0, high=np.pi, low_open=True)
+        self.obs_bins = integer("obs_bins", obs_bins, 2)
         self.own_velocity = bool(own_velocity)
-        self.state_bins = _integer("state_bins", state_bins, 1)
-        self.reward = _choice("reward", reward, REWARDS)
-        self.turn_cost = _real("turn_cost", turn_cost, low=0.0)
-        self.frequency_spread = _real("frequency_spread", frequency_spread, low=0.0)
-        self.heading_noise = _real("heading_noise", heading_noise, low=0.0, high=TWO_PI)
-        self.max_episode_steps = _integer("max_episode_steps", max_episode_steps, 1)
+        self.state_bins = integer("state_bins", state_bins, 1)
+        self.reward = choice("reward", reward, REWARDS)
+        self.turn_cost = real("turn_cost", turn_cost, low=0.0)
+        self.frequency_spread = real("frequency_spread", frequency_spread, low=0.0)
+        self.heading_noise = real("heading_noise", heading_noise, low=0.0, high=TWO_PI)
+        self.max_episode_steps = integer("max_episode_steps", max_episode_steps, 1)
 
         self.possible_agents = [f"agent_{i}" for i in range(self.n)]
         self.turns = np.linspace(
@@ -236,9 +206,9 @@ class SwarmingCore(BatchedCore):
         self._frequencies = np.zeros((b, n))  # [B, N] natural frequencies (zero for Vicsek)
         self._t = np.zeros(b, dtype=np.int64)  # [B] steps into the episode
         self._order_sum = np.zeros(b)  # [B] running sum of phi for the episode mean
-        # noise widths, one row per noisy angle: [aligned angle, (Kuramoto) heading]
-        widths = [self.noise] if self.model == "vicsek" else [self.noise, self.heading_noise]
-        self._noise_widths = np.array(widths)[None, :, None]  # [1, k, 1]
+        # noise widths per copy, one row per noisy angle: [aligned angle, (Kuramoto) heading]
+        widths = [self.noise_range[0]] + ([self.heading_noise] if self._phases is not None else [])
+        self._noise_widths = np.tile(np.array(widths)[None, :, None], (b, 1, 1))  # [B, k, 1]
         self._noise_block = np.zeros((b, len(widths), n))  # [B, k, N], filled copy by copy
         self._pairs: NeighbourPairs | None = None
         self._renderer = None
@@ -258,6 +228,11 @@ class SwarmingCore(BatchedCore):
     def phases(self) -> np.ndarray | None:
         """Kuramoto phases ``[B, N]`` in ``[-pi, pi)`` (a copy), None for the Vicsek model."""
         return None if self._phases is None else self._phases.copy()
+
+    @property
+    def noise_levels(self) -> np.ndarray:
+        """Each copy's noise width eta ``[B]`` this episode (drawn at reset for a noise range)."""
+        return self._noise_widths[:, 0, 0].copy()
 
     @property
     def frequencies(self) -> np.ndarray:
@@ -349,6 +324,7 @@ class SwarmingCore(BatchedCore):
             "frequencies": self._frequencies,
         }
         n, half = self.n, self.frequency_spread / 2
+        low, high = self.noise_range
         for b in idx:
             rng = self.rngs[b]
             self._positions[b] = rng.uniform(0.0, self.box_size, size=(n, 2))
@@ -358,6 +334,8 @@ class SwarmingCore(BatchedCore):
                 self._frequencies[b] = rng.uniform(-half, half, size=n)
             for key, value in layout.items():
                 fixed[key][b] = value
+            if high > low:  # drawn last, so a fixed noise leaves the generators as they were
+                self._noise_widths[b, 0, 0] = rng.uniform(low, high)
         self._positions[idx] = wrap_position(self._positions[idx], self.box_size)
         self._headings[idx] = wrap_angle(self._headings[idx])
         if self._phases is not None:

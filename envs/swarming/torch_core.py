@@ -93,8 +93,11 @@ class TorchSwarmingCore(TorchBatchedCore):
 
         b, n, real = self.num_envs, self.n, dict(dtype=dtype, device=self.device)
         self.turns = torch.as_tensor(ref.turns, **real)
-        widths = [ref.noise] if self.model == "vicsek" else [ref.noise, ref.heading_noise]
-        self._noise_widths = torch.tensor(widths, **real)[None, :, None]  # [1, k, 1]
+        self.noise_range = ref.noise_range
+        widths = [ref.noise_range[0]] + ([ref.heading_noise] if self.model == "kuramoto" else [])
+        self._noise_widths = torch.tensor(widths, **real)[None, :, None].repeat(
+            b, 1, 1
+        )  # [B, k, 1]
         self._positions = torch.zeros((b, n, 2), **real)
         self._headings = torch.zeros((b, n), **real)
         self._phases = torch.zeros((b, n), **real) if self.model == "kuramoto" else None
@@ -119,6 +122,11 @@ class TorchSwarmingCore(TorchBatchedCore):
     @property
     def phases(self) -> torch.Tensor | None:
         return None if self._phases is None else self._phases.clone()
+
+    @property
+    def noise_levels(self) -> torch.Tensor:
+        """Each copy's noise width eta ``[B]`` this episode (drawn at reset for a noise range)."""
+        return self._noise_widths[:, 0, 0].clone()
 
     @property
     def frequencies(self) -> torch.Tensor:
@@ -179,12 +187,15 @@ class TorchSwarmingCore(TorchBatchedCore):
     # ------------------------------------------------------------------ hooks
     def _reset_copies(self, idx: torch.Tensor, options: dict | None) -> None:
         n, k, kuramoto = self.n, len(idx), self._phases is not None
-        u = self.rng.uniform(idx, (5 if kuramoto else 3) * n, self.dtype)
+        low, high = self.noise_range
+        u = self.rng.uniform(idx, (5 if kuramoto else 3) * n + (high > low), self.dtype)
         self._positions[idx] = (u[:, : 2 * n] * self.box_size).view(k, n, 2)
         self._headings[idx] = u[:, 2 * n : 3 * n] * TWO_PI - math.pi
         if kuramoto:
             self._phases[idx] = u[:, 3 * n : 4 * n] * TWO_PI - math.pi
-            self._frequencies[idx] = (u[:, 4 * n :] - 0.5) * self.frequency_spread
+            self._frequencies[idx] = (u[:, 4 * n : 5 * n] - 0.5) * self.frequency_spread
+        if high > low:  # each copy's noise for this episode, the last draw of its block
+            self._noise_widths[idx, 0, 0] = low + u[:, -1] * (high - low)
         for key, value in self._layout(options).items():
             getattr(self, f"_{key}")[idx] = value
         self._positions[idx] = wrap_position(self._positions[idx], self.box_size)
