@@ -1,10 +1,12 @@
-"""Dec-POMFC's benchmark (issue 20): the order reached on Vicsek flocking, and how it scales.
+"""Dec-POMFC's benchmark (issue 20): the order reached on a swarm, and how it scales.
 
-Dec-POMFC, MF-AC and IPPO train on the grid ``benchmarks/decpomfc.yaml`` (100 agents at
+Dec-POMFC, MF-AC and IPPO train on a grid with one swarming task (``benchmarks/decpomfc.yaml``:
+Vicsek flocking; ``benchmarks/decpomfc_kuramoto.yaml``: Kuramoto phases; 100 agents at
 density 4, one noise for all) through the launchers; each run's final greedy policy
 (``policy.pt``, decentralised: it sees one agent's observation) is then evaluated on the
 same task and on 1,000 and 10,000 agents at the same density and noise. References at every
-size: the scripted Vicsek rule (exact angles, and read from observations) and random turns.
+size: the scripted Vicsek rule (exact angles, and read from observations; for Kuramoto the same
+rule on phases, after the natural frequency) and random turns.
 Every policy plays the same start configurations (episodes of the training length, 200
 steps). Figures: the order parameter at the episode's end (``order``), its mean over the
 episode (``mean_order``) and the local order at the end (``local_order``: each agent's
@@ -14,6 +16,7 @@ standard deviation over the seeds.
 
     python benchmarks/decpomfc_swarm.py                       # the grid's seeds, print only
     python benchmarks/decpomfc_swarm.py --save                # + benchmarks/results/decpomfc/
+    python benchmarks/decpomfc_swarm.py --grid benchmarks/decpomfc_kuramoto.yaml --save
     python benchmarks/decpomfc_swarm.py --seeds 0 --extra total_env_steps=10240
 
 A finished run is not trained again (see :mod:`benchmarks.grid`); ``--save`` also draws the
@@ -45,17 +48,18 @@ from benchmarks.learning_runs import (
 )
 from envs.swarming.policies import VicsekPolicy, vicsek_actions
 
-ENV_ID = "swarming-vicsek-v0"
 DENSITY = 4.0
 #: number of agents -> evaluation episodes (the order's spread shrinks with more agents)
 SIZES = {100: 32, 1000: 8, 10000: 2}
-OUT = ROOT / "benchmarks" / "results" / "decpomfc"
+RESULTS = ROOT / "benchmarks" / "results"
 
 
-def task_kwargs(grid_file: str) -> dict:
-    """The env keyword arguments of the grid's (single) task."""
+def grid_task(grid_file: str) -> tuple[str, str, dict]:
+    """The grid's name, and the env id and keyword arguments of its (single) task."""
     with open(grid_file) as f:
-        return dict(yaml.safe_load(f)["envs"][0].get("kwargs", {}))
+        grid = yaml.safe_load(f)
+    task = grid["envs"][0]
+    return grid["name"], task["id"], dict(task.get("kwargs", {}))
 
 
 def sized(kwargs: dict, agents: int) -> dict:
@@ -63,12 +67,14 @@ def sized(kwargs: dict, agents: int) -> dict:
     return {**kwargs, "num_agents": agents, "box_size": math.sqrt(agents / DENSITY)}
 
 
-def play(act, kwargs: dict, agents: int, episodes: int, seed: int = 12345) -> dict[str, float]:
+def play(
+    act, env_id: str, kwargs: dict, agents: int, episodes: int, seed: int = 12345
+) -> dict[str, float]:
     """Mean figures of ``episodes`` episodes of ``act(obs, env) -> actions`` on ``agents`` agents
     (the same start configurations for every policy): the order at the end (``order``) and over
     the episode (``mean_order``), and the local order at the end (``local_order``: the order of
     each agent's neighbourhood, itself included, averaged over the agents)."""
-    env = envs.make_vec(ENV_ID, episodes, autoreset=False, **sized(kwargs, agents))
+    env = envs.make_vec(env_id, episodes, autoreset=False, **sized(kwargs, agents))
     obs, _ = env.reset(seed=seed)
     total = np.zeros(episodes)
     for _ in range(env.max_episode_steps):
@@ -81,28 +87,29 @@ def play(act, kwargs: dict, agents: int, episodes: int, seed: int = 12345) -> di
     }
 
 
-def references(kwargs: dict) -> dict[str, dict[int, dict[str, float]]]:
+def references(env_id: str, kwargs: dict) -> dict[str, dict[int, dict[str, float]]]:
     """The scripted references' figures per swarm size."""
     rng = np.random.default_rng(0)
+    angles = "phases" if "kuramoto" in env_id else "angles"
     acts = {
-        "Vicsek rule (exact angles)": lambda obs, env: vicsek_actions(env),
+        f"Vicsek rule (exact {angles})": lambda obs, env: vicsek_actions(env),
         "Vicsek rule (observations)": lambda obs, env: VicsekPolicy(env)(obs),
         "random turns": lambda obs, env: rng.integers(0, env.num_turns, size=obs.shape[:2]),
     }
     return {
-        name: {n: play(act, kwargs, n, episodes) for n, episodes in SIZES.items()}
+        name: {n: play(act, env_id, kwargs, n, episodes) for n, episodes in SIZES.items()}
         for name, act in acts.items()
     }
 
 
-def scaling(run_dir: str, kwargs: dict) -> dict[int, dict[str, float]]:
+def scaling(run_dir: str, env_id: str, kwargs: dict) -> dict[int, dict[str, float]]:
     """The final greedy policy's figures per swarm size (decentralised: one agent's obs each)."""
     policy = Policy.load(os.path.join(run_dir, "policy.pt"))
 
     def act(obs, env):
         return policy.act(obs)[0]
 
-    return {n: play(act, kwargs, n, episodes) for n, episodes in SIZES.items()}
+    return {n: play(act, env_id, kwargs, n, episodes) for n, episodes in SIZES.items()}
 
 
 def table(records: list[dict], refs: dict, algos: list[str]) -> str:
@@ -164,23 +171,26 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_learning_arguments(parser, "decpomfc.yaml")
-    parser.add_argument("--save", action="store_true", help=f"write {OUT}")
+    parser.add_argument(
+        "--save", action="store_true", help="write benchmarks/results/<grid name>/"
+    )
     args = parser.parse_args(argv)
 
-    kwargs = task_kwargs(args.grid)
+    name, env_id, kwargs = grid_task(args.grid)
     grid = load_learning_grid(args)
     algos = [a.label for a in grid.algorithms]
     records = run_learning_grid(grid, args, label=lambda cell: cell.algo.label)
     for record in records:
         if "error" not in record:
-            record["scaling"] = scaling(record["run_dir"], kwargs)
-    refs = references(kwargs)
+            record["scaling"] = scaling(record["run_dir"], env_id, kwargs)
+    refs = references(env_id, kwargs)
     text = table(records, refs, algos)
     print(text)
     if args.save:
-        OUT.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / name
+        out.mkdir(parents=True, exist_ok=True)
         payload = {
-            "env_id": ENV_ID,
+            "env_id": env_id,
             "kwargs": kwargs,
             "density": DENSITY,
             "eval_episodes": SIZES,
@@ -189,10 +199,10 @@ def main(argv: list[str] | None = None) -> None:
             "runs": records,
             "references": refs,
         }
-        (OUT / "results.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-        (OUT / "results.md").write_text(text + "\n")
-        plot(records, refs, algos, OUT / "order.png")
-        print(f"saved to {OUT}")
+        (out / "results.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+        (out / "results.md").write_text(text + "\n")
+        plot(records, refs, algos, out / "order.png")
+        print(f"saved to {out}")
 
 
 if __name__ == "__main__":
