@@ -40,3 +40,25 @@ def test_a_trained_policy_file_plays_along_the_curve_in_its_own_action_space(tmp
     model, curve = policy_curve(path, steps=8, copies=2, seed=0)
     assert model == "vicsek" and len(curve) == len(NOISES)
     assert all(0.0 <= v <= 1.0 for v in curve)
+
+
+def test_a_policy_trained_on_a_noise_range_is_judged_by_its_largest_shortfall(tmp_path):
+    import envs
+    from agents.policy import Policy, PolicySpec
+    from benchmarks.swarming_phase import policy_curve
+    from benchmarks.swarming_phase_learned import gap, table
+
+    kwargs = {"actions": "continuous", "max_turn": 3.14159, "noise": [0.0, 5.0], "num_agents": 100}
+    core = envs.make_vec("swarming-vicsek-v0", 1, **kwargs)
+    path = str(tmp_path / "policy.pt")
+    Policy(PolicySpec.for_env(core, agent_id=False)).save(
+        path, {"env_id": "swarming-vicsek-v0", "env_kwargs": kwargs}
+    )
+    _, curve = policy_curve(path, steps=4, copies=1, seed=0)  # the range is not replayed
+    assert len(curve) == len(NOISES)
+    exact = [1.0] * len(NOISES)
+    assert gap([0.99] * (len(NOISES) - 1) + [0.5], exact) == pytest.approx(0.5)
+    assert gap([1.0] * len(NOISES), exact) == 0.0
+    runs = [{"label": "ippo", "phase": {"final": [0.98] * len(NOISES), "best": exact}}]
+    text = table(runs, exact, ["ippo"])
+    assert "| ippo (final) | 1 |" in text and text.rstrip().endswith("| 0.000 | 1/1 |")
