@@ -171,9 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_learning_arguments(parser, "decpomfc.yaml")
-    parser.add_argument(
-        "--save", action="store_true", help="write benchmarks/results/<grid name>/"
-    )
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/<grid name>/")
     args = parser.parse_args(argv)
 
     name, env_id, kwargs = grid_task(args.grid)
