@@ -1,7 +1,8 @@
 """Learned policies' phi(eta) against the exact Vicsek rule's (issue 23).
 
-The grid ``benchmarks/swarming_phase.yaml`` trains IPPO, MF-AC and Dec-POMFC through the
-launchers (continuous turns up to pi, each episode at a noise drawn from a range). Each run's
+The grid ``benchmarks/swarming_phase.yaml`` (Vicsek headings; ``swarming_phase_kuramoto.yaml``
+for Kuramoto phases) trains IPPO, MF-AC and Dec-POMFC through the launchers (continuous turns
+up to pi, each episode at a noise drawn from a range). Each run's
 final policy (``policy.pt``) and best policy (``policy_best.pt``) then play greedily at every
 noise of :data:`benchmarks.swarming_phase.NOISES`, by the protocol of ``swarming_phase.py``
 (N = 100, rho = 4, 16 copies from the same random starts, 400 steps, the order averaged over the
@@ -9,7 +10,8 @@ second half), beside the exact rule in the same action space. The issue's target
 curve within 0.03 of the exact rule at every eta; ``gap`` is a curve's largest shortfall.
 
     python benchmarks/swarming_phase_learned.py --jobs 2            # train, then print
-    python benchmarks/swarming_phase_learned.py --jobs 2 --save     # + results/swarming_phase/learned/
+    python benchmarks/swarming_phase_learned.py --jobs 2 --save     # + results/swarming_phase/learned_vicsek/
+    python benchmarks/swarming_phase_learned.py --grid benchmarks/swarming_phase_kuramoto.yaml --save
 
 A finished run is not trained again (:mod:`benchmarks.grid`).
 """
@@ -24,6 +26,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np
+import yaml
 
 from benchmarks.learning_runs import (
     add_learning_arguments,
@@ -98,14 +101,18 @@ def main(argv: list[str] | None = None) -> None:
     add_learning_arguments(parser, "swarming_phase.yaml")
     parser.add_argument("--steps", type=int, default=400, help="steps per episode (400)")
     parser.add_argument("--copies", type=int, default=16, help="env copies per point (16)")
-    parser.add_argument("--save", action="store_true", help=f"write {OUT / 'learned'}")
+    parser.add_argument(
+        "--save", action="store_true", help=f"write {OUT}/learned_<model>/ (vicsek, kuramoto)"
+    )
     args = parser.parse_args(argv)
 
+    with open(args.grid) as f:
+        model = yaml.safe_load(f)["envs"][0]["id"].split("-")[1]  # swarming-<model>-v0
     grid = load_learning_grid(args)
     algos = [a.label for a in grid.algorithms]
     records = run_learning_grid(grid, args, label=lambda cell: cell.algo.label)
     space, rule = SPACES[EXACT]
-    exact = order_curve("vicsek", space, rule, args.steps, args.copies, seed=0)
+    exact = order_curve(model, space, rule, args.steps, args.copies, seed=0)
     for record in records:
         if "error" in record:
             continue
@@ -118,9 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     text = table(records, exact, algos)
     print(text)
     if args.save:
-        out = OUT / "learned"
+        out = OUT / f"learned_{model}"
         out.mkdir(parents=True, exist_ok=True)
-        payload = {"noises": NOISES, "exact": exact, "target": TARGET, "runs": records}
+        payload = {"model": model, "noises": NOISES, "exact": exact, "target": TARGET}
+        payload["runs"] = records
         payload["args"] = {k: v for k, v in vars(args).items() if k != "save"}
         (out / "results.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
         (out / "results.md").write_text(text + "\n")
