@@ -26,7 +26,6 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np
-import yaml
 
 from benchmarks.learning_runs import (
     add_learning_arguments,
@@ -106,9 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    with open(args.grid) as f:
-        model = yaml.safe_load(f)["envs"][0]["id"].split("-")[1]  # swarming-<model>-v0
     grid = load_learning_grid(args)
+    model = grid.envs[0].id.split("-")[1]  # swarming-<model>-v0
     algos = [a.label for a in grid.algorithms]
     records = run_learning_grid(grid, args, label=lambda cell: cell.algo.label)
     space, rule = SPACES[EXACT]
