@@ -173,8 +173,8 @@ def task_tables(
         bold, tied = top_marks(ranked)
         rows = []
         for a in labels:
-            if a not in s.runs:
-                rows.append([a, "0", "failed", "failed", ""])
+            if a not in s.runs:  # failed or not run yet: the unfinished runs' table says which
+                rows.append([a, "0", "no run finished", "no run finished", ""])
                 continue
             cells = [
                 marked(v[a], a, bold, tied) if v is ranked else fmt(v[a]) if a in v else "n/a"
