@@ -13,7 +13,8 @@ curve within 0.03 of the exact rule at every eta; ``gap`` is a curve's largest s
     python benchmarks/swarming_phase_learned.py --jobs 2 --save     # + results/swarming_phase/learned_vicsek/
     python benchmarks/swarming_phase_learned.py --grid benchmarks/swarming_phase_kuramoto.yaml --save
 
-A finished run is not trained again (:mod:`benchmarks.grid`).
+A finished run is not trained again (:mod:`benchmarks.grid`). ``--diagnose`` compares each
+learner's seed-0 greedy turn with the rule's on the same states (the flock steered by the rule).
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np
 
+import envs
+from agents.policy import Policy
 from benchmarks.learning_runs import (
     add_learning_arguments,
     load_learning_grid,
     markdown_table,
     run_learning_grid,
 )
-from benchmarks.swarming_phase import NOISES, OUT, SPACES, order_curve, policy_curve
+from benchmarks.swarming_phase import NOISES, OUT, SPACES, TASK, order_curve, policy_curve
+from envs.swarming.policies import vicsek_turns
 
 TARGET = 0.03  # the issue's largest allowed shortfall against the exact rule
 EXACT = "exact rule, continuous +-pi"
@@ -42,6 +46,27 @@ EXACT = "exact rule, continuous +-pi"
 def gap(curve: list[float], exact: list[float]) -> float:
     """The largest shortfall of ``curve`` below the exact rule's over the noises."""
     return float(max(e - c for c, e in zip(curve, exact)))
+
+
+def turn_ratio(path: str, model: str, eta: float, copies: int = 8, steps: int = 200) -> tuple:
+    """``(median learned / rule turn where the rule turns more than 1 rad, share of such turns)``
+    of a continuous-turn policy file over the second half of ``steps``, the flock steered by the
+    exact rule so that every policy is asked about the same states."""
+    policy = Policy.load(path)
+    space = SPACES[EXACT][0]
+    core = envs.make_vec(f"swarming-{model}-v0", copies, noise=eta, **TASK, **space)
+    obs, _ = core.reset(seed=1)
+    rule, learned = [], []
+    for t in range(steps):
+        turn = vicsek_turns(core)
+        if t >= steps // 2:
+            rule.append(turn.ravel())
+            learned.append(np.asarray(policy.act(obs, None, None, greedy=True)[0])[..., 0].ravel())
+        obs, *_ = core.step(turn[..., None].astype(np.float32))
+    rule, learned = np.concatenate(rule), np.concatenate(learned)
+    big = np.abs(rule) > 1.0
+    ratio = float(np.median(learned[big] / rule[big])) if big.any() else float("nan")
+    return ratio, float(big.mean())
 
 
 def table(records: list[dict], exact: list[float], algos: list[str]) -> str:
@@ -100,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     add_learning_arguments(parser, "swarming_phase.yaml")
     parser.add_argument("--steps", type=int, default=400, help="steps per episode (400)")
     parser.add_argument("--copies", type=int, default=16, help="env copies per point (16)")
+    parser.add_argument("--diagnose", action="store_true", help="print the turn comparison")
     parser.add_argument(
         "--save", action="store_true", help=f"write {OUT}/learned_<model>/ (vicsek, kuramoto)"
     )
@@ -122,6 +148,15 @@ def main(argv: list[str] | None = None) -> None:
         }
     text = table(records, exact, algos)
     print(text)
+    if args.diagnose:
+        for algo in algos:
+            run = next(r for r in records if r["label"] == algo and r["seed"] == 0)
+            for eta in (2.0, 4.0):
+                ratio, share = turn_ratio(os.path.join(run["run_dir"], "policy.pt"), model, eta)
+                print(
+                    f"{algo} seed 0, eta {eta:g}: learned / rule turn {ratio:.2f} where the "
+                    f"rule turns > 1 rad ({share:.0%} of its turns)"
+                )
     if args.save:
         out = OUT / f"learned_{model}"
         out.mkdir(parents=True, exist_ok=True)
