@@ -95,9 +95,8 @@ class TorchSwarmingCore(TorchBatchedCore):
         self.turns = torch.as_tensor(ref.turns, **real)
         self.noise_range = ref.noise_range
         widths = [ref.noise_range[0]] + ([ref.heading_noise] if self.model == "kuramoto" else [])
-        self._noise_widths = torch.tensor(widths, **real)[None, :, None].repeat(
-            b, 1, 1
-        )  # [B, k, 1]
+        widths = torch.tensor(widths, **real)
+        self._noise_widths = widths[None, :, None].repeat(b, 1, 1)  # [B, k, 1], one row per copy
         self._positions = torch.zeros((b, n, 2), **real)
         self._headings = torch.zeros((b, n), **real)
         self._phases = torch.zeros((b, n), **real) if self.model == "kuramoto" else None
