@@ -125,13 +125,15 @@ def main(argv: list[str] | None = None) -> None:
     add_learning_arguments(parser, "swarming_phase.yaml")
     parser.add_argument("--steps", type=int, default=400, help="steps per episode (400)")
     parser.add_argument("--copies", type=int, default=16, help="env copies per point (16)")
-    parser.add_argument("--diagnose", action="store_true", help="print the turn comparison")
+    parser.add_argument("--algos", nargs="+", help="learners (default: the grid's)")
     parser.add_argument(
-        "--save", action="store_true", help=f"write {OUT}/learned_<model>/ (vicsek, kuramoto)"
+        "--tag", default="", help="results folder learned_<model>_<tag>/ (another budget, say)"
     )
+    parser.add_argument("--diagnose", action="store_true", help="print the turn comparison")
+    parser.add_argument("--save", action="store_true", help=f"write {OUT}/learned_<model>[_<tag>]/")
     args = parser.parse_args(argv)
 
-    grid = load_learning_grid(args)
+    grid = load_learning_grid(args, **({"algorithms": args.algos} if args.algos else {}))
     model = grid.envs[0].id.split("-")[1]  # swarming-<model>-v0
     algos = [a.label for a in grid.algorithms]
     records = run_learning_grid(grid, args, label=lambda cell: cell.algo.label)
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"rule turns > 1 rad ({share:.0%} of its turns)"
                 )
     if args.save:
-        out = OUT / f"learned_{model}"
+        out = OUT / "_".join(["learned", model, *([args.tag] if args.tag else [])])
         out.mkdir(parents=True, exist_ok=True)
         payload = {"model": model, "noises": NOISES, "exact": exact, "target": TARGET}
         payload["runs"] = records
