@@ -35,7 +35,6 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np
-import yaml
 
 import envs
 from agents.policy import Policy
@@ -52,14 +51,6 @@ DENSITY = 4.0
 #: number of agents -> evaluation episodes (the order's spread shrinks with more agents)
 SIZES = {100: 32, 1000: 8, 10000: 2}
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def grid_task(grid_file: str) -> tuple[str, str, dict]:
-    """The grid's name, and the env id and keyword arguments of its (single) task."""
-    with open(grid_file) as f:
-        grid = yaml.safe_load(f)
-    task = grid["envs"][0]
-    return grid["name"], task["id"], dict(task.get("kwargs", {}))
 
 
 def sized(kwargs: dict, agents: int) -> dict:
@@ -174,8 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/<grid name>/")
     args = parser.parse_args(argv)
 
-    name, env_id, kwargs = grid_task(args.grid)
     grid = load_learning_grid(args)
+    env_id, kwargs = grid.envs[0].id, dict(grid.envs[0].kwargs)  # the grid's one task
     algos = [a.label for a in grid.algorithms]
     records = run_learning_grid(grid, args, label=lambda cell: cell.algo.label)
     for record in records:
@@ -185,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     text = table(records, refs, algos)
     print(text)
     if args.save:
-        out = RESULTS / name
+        out = RESULTS / grid.name
         out.mkdir(parents=True, exist_ok=True)
         payload = {
             "env_id": env_id,
