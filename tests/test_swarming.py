@@ -37,6 +37,7 @@ def naive_neighbours(core: SwarmingCore, copy: int) -> list[list[int]]:
         ("swarming-vicsek-v0", {"actions": "continuous", "own_velocity": True, "reward": "local"}),
         ("swarming-vicsek-v0", {"action_masks": True, "state_bins": 4}),
         ("swarming-kuramoto-v0", {"turn_cost": 0.1}),
+        ("swarming-kuramoto-v0", {"noise": [0.5, 3.0]}),  # each reset draws its own noise
     ],
 )
 def test_pettingzoo_api_seed_and_render(env_id, kwargs):
