@@ -185,7 +185,9 @@ def test_a_failing_run_is_reported_and_the_rest_go_on(tmp_path):
     report = read(os.path.join(grid.out, "leaderboard.md"))
     assert "Runs that did not finish" in report and "bogus_knob" in report
     failed_task = report.split("### Foraging/5x5-2p-1f-coop-v3[bogus_knob=1]")[1]
-    assert failed_task.split("###")[0].count("| ippo | 0 | no run finished | no run finished |") == 1
+    assert (
+        failed_task.split("###")[0].count("| ippo | 0 | no run finished | no run finished |") == 1
+    )
     statuses = {
         r["name"]: r["status"] for r in json.loads(read(os.path.join(grid.out, "runs.json")))
     }
