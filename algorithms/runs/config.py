@@ -377,13 +377,18 @@ def check_env_kwarg_types(env_id: str, target: Any, kwargs: dict[str, Any]) -> N
         admitted = _admitted(hints[key]) if key in hints else None
         if key not in hints and key in params:  # no annotation: a number or flag default says
             admitted = _by_default(params[key].default)
-        if admitted is None or not admitted <= set(_PLAIN):
-            continue  # anything, or a class of the env's own (a Network, a Sequence)
-        plain = isinstance(value, _PLAIN)
-        if (isinstance(value, str) and str not in admitted) or not plain:
+        if admitted is None:
+            continue  # anything
+        # a string where no admitted type takes one (a Sequence does: the env judges it), and
+        # a list or mapping where only plain values are admitted
+        wrong_string = isinstance(value, str) and not any(issubclass(str, t) for t in admitted)
+        wrong_container = admitted <= set(_PLAIN) and not isinstance(value, _PLAIN)
+        if wrong_string or wrong_container:
             default = params[key].default if key in params else inspect.Parameter.empty
             shown = "" if default is inspect.Parameter.empty else f", default {default!r}"
-            names = " or ".join(t.__name__ for t in _PLAIN if t in admitted and t is not type(None))
+            others = sorted(t.__name__ for t in admitted - set(_PLAIN))
+            kinds = [t.__name__ for t in _PLAIN if t in admitted and t is not type(None)]
+            names = " or ".join(kinds + others)
             names += " or None" if type(None) in admitted else ""
             got = f"the string {value!r}" if isinstance(value, str) else f"{value!r}"
             if isinstance(value, str) and value.lower().lstrip("+-") in ("nan", "inf"):
