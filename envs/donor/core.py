@@ -26,14 +26,25 @@ A vector (float32), in this order (``core.obs_slices`` names the parts):
   recipient's last k decisions as a donor, most recent first, each as ``present`` (1 if
   that slot holds a decision), ``fraction`` (the fraction it actually donated, after
   execution errors), and with punishment ``punished`` (1 if it punished).
-- ``resources`` (1): own resources on a log scale, ``log2(1 + resources / start_resources)``
-  (1.0 at the start, 0 when broke).
-- ``round`` (1): the round about to be played divided by ``num_rounds`` (1.0 in a final
-  observation).
-- ``generation_round`` (1, only with generations): the round within the current
+- ``resources`` (1, left out with ``observe_resources=False``): own resources on a log
+  scale, ``log2(1 + resources / start_resources)`` (1.0 at the start, 0 when broke).
+- ``round`` (1, left out with ``observe_round=False``): the round about to be played divided
+  by ``num_rounds`` (1.0 in a final observation).
+- ``generation_round`` (1, with generations and the round): the round within the current
   generation divided by ``generation_length``.
+- ``constant`` (1): a 1.0, only when nothing else is observed.
 
 Hiding everything about the recipient takes ``observe_reputation=False, trace_length=0``.
+Without the round and own resources (which grow round by round) a donor cannot tell how
+many rounds remain, so it cannot reason backwards from the last round.
+
+## Seeded discriminators
+With ``seeded_discriminators=k`` the last k of the ``num_agents`` donors are scripted: each
+gives the largest level to recipients in good standing and the smallest to the others,
+reading the public reputation whatever the agents observe (Anastassacos et al. 2021 seed
+populations of learners with fixed agents). The agents are the other N - k: observations,
+actions, rewards and episode metrics are theirs; the state, ``info`` and reset options
+cover the whole population.
 
 ## Actions
 ``Discrete(L)``: action a donates ``donation_levels[a]`` of the donor's current resources
@@ -99,6 +110,8 @@ actually donated), ``punished [B, N]`` (bool), ``replaced_by [B, N]``, ``generat
 - ``score_bound`` (5): image scoring keeps scores in [-score_bound, score_bound].
 - ``execution_error``, ``assessment_error`` (0.02 each): probabilities in [0, 1].
 - ``observe_reputation`` (True), ``trace_length`` (3): what a donor sees of its recipient.
+- ``observe_resources`` (True), ``observe_round`` (True): what it sees of itself and the clock.
+- ``seeded_discriminators`` (0): scripted discriminators among the N donors, at most N - 1.
 - ``punishment`` (False), ``punish_fraction`` (0.25), ``punish_fine`` (2.0): the costly
   punishment action.
 - ``generation_length`` (None): rounds per generation; None for no generations.
@@ -123,6 +136,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.core import BatchedCore
+from envs.donor.arguments import check_counts, check_probability
 from envs.donor.generations import replacements
 from envs.donor.metrics import EpisodeMetrics
 from envs.donor.norms import Norm, get_norm
@@ -136,11 +150,12 @@ from envs.donor.pairing import (
     seating,
 )
 from envs.donor.transfers import check_economy, play_round
+from envs.donor.views import DonorViews
 
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-class DonorCore(BatchedCore):
+class DonorCore(DonorViews, BatchedCore):
     """B copies of the iterated donor game with reputations (see the module docstring)."""
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -172,14 +187,19 @@ class DonorCore(BatchedCore):
         punish_fraction: float = 0.25,
         punish_fine: float = 2.0,
         generation_length: int | None = None,
+        observe_resources: bool = True,
+        observe_round: bool = True,
+        seeded_discriminators: int = 0,
     ):
         super().__init__(num_envs, autoreset=autoreset, render_mode=render_mode)
-        _check_int("num_agents", num_agents, 2)
-        _check_int("num_rounds", num_rounds, 1)
-        _check_int("score_bound", score_bound, 1)
-        _check_int("trace_length", trace_length, 0)
-        if generation_length is not None:
-            _check_int("generation_length", generation_length, 1)
+        check_counts(
+            num_agents,
+            num_rounds,
+            score_bound,
+            trace_length,
+            generation_length,
+            seeded_discriminators,
+        )
         self.pairing = check_pairing(pairing, int(num_agents))
         self.norm: Norm = get_norm(norm)
         levels = check_economy(
@@ -191,20 +211,19 @@ class DonorCore(BatchedCore):
             punish_fraction,
             punish_fine,
         )
-        if not 0.0 <= float(assessment_error) <= 1.0:
-            raise ValueError(
-                f"assessment_error is a probability and must lie in [0, 1], got {assessment_error!r}"
-            )
-
         n = int(num_agents)
+        #: The population N (``num_agents``); the agents are its first N - seeded_discriminators.
+        self.population = n
+        self.seeded_discriminators = int(seeded_discriminators)
         self.num_rounds = int(num_rounds)
         self.start_resources = float(start_resources)
         self.donation_levels = tuple(float(x) for x in levels)
         self.multiplier = float(multiplier)
         self.score_bound = int(score_bound)
         self.execution_error = float(execution_error)
-        self.assessment_error = float(assessment_error)
+        self.assessment_error = check_probability("assessment_error", assessment_error)
         self.observe_reputation = bool(observe_reputation)
+        self.observe_resources, self.observe_round = bool(observe_resources), bool(observe_round)
         self.trace_length = int(trace_length)
         self.punishment = bool(punishment)
         self.punish_fraction = float(punish_fraction)
@@ -213,7 +232,7 @@ class DonorCore(BatchedCore):
         #: The action that punishes, or None without punishment.
         self.punish_action: int | None = len(levels) if self.punishment else None
 
-        self.possible_agents = [f"agent_{i}" for i in range(n)]
+        self.possible_agents = [f"agent_{i}" for i in range(n - self.seeded_discriminators)]
         self.action_space = gym.spaces.Discrete(len(levels) + int(self.punishment))
         # fraction donated by each action; the punishment action donates nothing
         self._fractions = np.concatenate([levels, [0.0] if self.punishment else []])
@@ -226,6 +245,8 @@ class DonorCore(BatchedCore):
             self.trace_length,
             self._trace_channels,
             self.generation_length,
+            self.observe_resources,
+            self.observe_round,
         )
         self.observation_space = self._observer.space
         #: The named parts of the observation vector (see "Observations").
@@ -260,50 +281,9 @@ class DonorCore(BatchedCore):
     def _trace_channels(self) -> int:
         return 3 if self.punishment else 2
 
-    # ------------------------------------------------------------------ public views
-    @property
-    def resources(self) -> np.ndarray:
-        """Current resources ``[B, N]`` (a copy)."""
-        return self._resources.copy()
-
-    @property
-    def reputation(self) -> np.ndarray:
-        """Current reputations ``[B, N]``: 0/1 (binary norms) or scores (image scoring)."""
-        return self._reputation.copy()
-
-    @property
-    def good(self) -> np.ndarray:
-        """Whether each agent is in good standing ``[B, N]``."""
-        return self.norm.is_good(self._reputation)
-
-    @property
-    def recipients(self) -> np.ndarray:
-        """The recipient of each donor in the coming round ``[B, N]``."""
-        return self._recipients.copy()
-
-    @property
-    def seats(self) -> np.ndarray:
-        """Round-robin seating ``[B, N]``: the agent in each seat (seats < N/2 form half A)."""
-        return self._seats.copy()
-
-    @property
-    def schedule_round(self) -> np.ndarray:
-        """Round-robin: the coming round's index in the schedule (rounds since seating) ``[B]``."""
-        return self._seat_round.copy()
-
-    @property
-    def round(self) -> np.ndarray:
-        """Rounds played in the current episode ``[B]``."""
-        return self._round.copy()
-
-    @property
-    def generation(self) -> np.ndarray:
-        """Generations started in the current episode ``[B]`` (0 = the first one)."""
-        return self._generation.copy()
-
     # ------------------------------------------------------------------ hooks
     def _reset_copies(self, idx: np.ndarray, options: dict | None) -> None:
-        n = self.num_agents
+        n = self.population
         uniforms = np.stack([self.rngs[b].random(n) for b in idx])  # [len(idx), N]
         self._resources[idx] = self.start_resources
         self._reputation[idx] = self.norm.initial
@@ -326,7 +306,11 @@ class DonorCore(BatchedCore):
             self._apply_options(idx, options)
 
     def _step(self, actions: np.ndarray):
-        b, n = self.num_envs, self.num_agents
+        b, n, m = self.num_envs, self.population, self.num_agents
+        if self.seeded_discriminators:  # the scripted seats: all to good recipients, none to bad
+            good = self.norm.is_good(self._reputation[self._rows, self._recipients[:, m:]])
+            most, least = int(np.argmax(self.donation_levels)), int(np.argmin(self.donation_levels))
+            actions = np.concatenate([actions, np.where(good, most, least)], axis=1)
         # one block of uniforms per copy and step: pairing | execution | assessment | ties
         for rng, row in zip(self.rngs, self._block):
             rng.random(out=row)
@@ -345,7 +329,7 @@ class DonorCore(BatchedCore):
             punish_fraction=self.punish_fraction,
             punish_fine=self.punish_fine,
         )
-        rewards = new_resources - resources
+        rewards = (new_resources - resources)[:, :m]
 
         recipient_good = self.norm.is_good(self._reputation[self._rows, recipients])
         self._reputation = self.norm.assess(
@@ -364,7 +348,9 @@ class DonorCore(BatchedCore):
                 self._trace[:, :, 0, 2] = punished
 
         good = self.norm.is_good(self._reputation)
-        self._metrics.record(self._round, chose_donation, donated, punished, good)
+        self._metrics.record(
+            self._round, chose_donation[:, :m], donated[:, :m], punished[:, :m], good[:, :m]
+        )
         self._last_recipients = recipients.copy()
         self._last_donated = donated.copy()
         self._last_punished = punished.copy()
@@ -374,8 +360,8 @@ class DonorCore(BatchedCore):
         replaced_by = self._next_generation(u[:, 3])
         self._draw_pairing(u[:, 0], replaced_by)
 
-        truncated = np.repeat((self._round >= self.num_rounds)[:, None], n, axis=1)
-        terminated = np.zeros((b, n), dtype=bool)
+        truncated = np.repeat((self._round >= self.num_rounds)[:, None], m, axis=1)
+        terminated = np.zeros((b, m), dtype=bool)
         info = {
             "recipients": recipients,
             "donated": donated,
@@ -388,7 +374,7 @@ class DonorCore(BatchedCore):
     def _observe(self) -> np.ndarray:
         return self._observer.observe(
             self._reputation, self._recipients, self._trace, self._resources, self._round
-        )
+        )[:, : self.num_agents]
 
     def state(self) -> np.ndarray:
         """``[B, 4N + 1]``: per agent (log resources, reputation value, its recipient's
@@ -399,7 +385,8 @@ class DonorCore(BatchedCore):
         )
 
     def _episode_metrics(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        return self._metrics.summary(idx, self._round[idx], self._resources[idx])
+        resources = self._resources[idx, : self.num_agents]
+        return self._metrics.summary(idx, self._round[idx], resources)
 
     def _render_frame(self, index: int) -> np.ndarray | None:
         from envs.donor.rendering import DonorRenderer
@@ -435,7 +422,7 @@ class DonorCore(BatchedCore):
 
     def _next_generation(self, tie_uniforms: np.ndarray) -> np.ndarray:
         """Replace the bottom half in copies at a generation boundary; return ``replaced_by``."""
-        b, n = self.num_envs, self.num_agents
+        b, n = self.num_envs, self.population
         replaced_by = np.full((b, n), -1, dtype=np.int64)
         if self.generation_length is None:
             return replaced_by
@@ -462,7 +449,7 @@ class DonorCore(BatchedCore):
         self._recipients = round_robin(self._seats, self._seat_round, self._schedule)
 
     def _apply_options(self, idx: np.ndarray, options: dict) -> None:
-        shape = (len(idx), self.num_agents)
+        shape = (len(idx), self.population)
         checked = check_reset_options(options, shape, self.norm, self.score_bound, self.pairing)
         if "resources" in checked:
             self._resources[idx] = checked["resources"]
@@ -475,8 +462,3 @@ class DonorCore(BatchedCore):
             )
         if "recipients" in checked:
             self._recipients[idx] = checked["recipients"]
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")

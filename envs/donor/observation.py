@@ -25,6 +25,8 @@ class DonorObserver:
         trace_length: k, the recipient's last k decisions (0 for none).
         trace_channels: values per trace slot (2, or 3 with punishment).
         generation_length: rounds per generation, or None without generations.
+        observe_resources: include the agent's own log resources.
+        observe_round: include the round fraction (and the round within the generation).
     """
 
     def __init__(
@@ -37,6 +39,8 @@ class DonorObserver:
         trace_length: int,
         trace_channels: int,
         generation_length: int | None,
+        observe_resources: bool = True,
+        observe_round: bool = True,
     ):
         self.norm = norm
         self.score_bound = score_bound
@@ -45,6 +49,7 @@ class DonorObserver:
         self.observe_reputation = observe_reputation
         self.trace_length = trace_length
         self.generation_length = generation_length
+        self.observe_resources, self.observe_round = observe_resources, observe_round
         low: list[float] = []
         high: list[float] = []
         #: The named parts of the observation vector.
@@ -63,10 +68,14 @@ class DonorObserver:
                 [0.0] * trace_length * trace_channels,
                 [1.0] * trace_length * trace_channels,
             )
-        add("resources", [0.0], [np.inf])
-        add("round", [0.0], [1.0])
-        if generation_length is not None:
-            add("generation_round", [0.0], [1.0])
+        if observe_resources:
+            add("resources", [0.0], [np.inf])
+        if observe_round:
+            add("round", [0.0], [1.0])
+            if generation_length is not None:
+                add("generation_round", [0.0], [1.0])
+        if not low:  # nothing observed: one constant, so that a policy is a fixed mixed action
+            add("constant", [1.0], [1.0])
         #: One agent's observation space.
         self.space = gym.spaces.Box(
             np.array(low, dtype=np.float32), np.array(high, dtype=np.float32), dtype=np.float32
@@ -90,11 +99,15 @@ class DonorObserver:
             parts.append(self.norm.value(rec_rep, self.score_bound)[..., None])
         if self.trace_length:
             parts.append(trace[rows, recipients].reshape(b, n, -1))
-        parts.append(np.log2(1.0 + resources / self.start_resources)[..., None])
-        parts.append(np.repeat((rounds / self.num_rounds)[:, None, None], n, axis=1))
-        if self.generation_length is not None:
-            in_generation = (rounds % self.generation_length) / self.generation_length
-            parts.append(np.repeat(in_generation[:, None, None], n, axis=1))
+        if self.observe_resources:
+            parts.append(np.log2(1.0 + resources / self.start_resources)[..., None])
+        if self.observe_round:
+            parts.append(np.repeat((rounds / self.num_rounds)[:, None, None], n, axis=1))
+            if self.generation_length is not None:
+                in_generation = (rounds % self.generation_length) / self.generation_length
+                parts.append(np.repeat(in_generation[:, None, None], n, axis=1))
+        if not parts:
+            parts.append(np.ones((b, n, 1)))
         return np.concatenate(parts, axis=2).astype(np.float32)
 
     def state(
