@@ -76,6 +76,8 @@ class Run:
         self.cfg = cfg
         _, self.learner = build(cfg)
         self.learner.set_horizon(cfg.total_env_steps)
+        if resume is None and cfg.init_policy:  # before the run directory exists
+            acting.start_from(self.learner, cfg.init_policy)
         self.protocol = EvalProtocol(cfg.seed, cfg.eval.episodes_seed, cfg.eval.actions)
         self.state = initial_trainer_state()  # what a checkpoint keeps besides the learner
         self.run_dir = rundir.new_run_dir(cfg) if resume is None else rundir.of(resume)
@@ -277,10 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         envs.import_env_modules(args.imports)
         if args.resume and args.config:
             raise ConfigError("--resume uses the run's saved config.yaml; do not pass --config")
-        if args.resume:
-            cfg = load_run_config(args.resume, args.overrides)
-        else:
-            cfg = load_config(args.config, args.overrides)
+        load = load_run_config if args.resume else load_config
+        cfg = load(args.resume or args.config, args.overrides)
         if args.docs and not args.print_config:
             raise ConfigError(
                 "--docs goes with --print-config (python train.py --print-config --docs)"

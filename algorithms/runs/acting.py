@@ -23,7 +23,7 @@ import torch
 
 from agents.policy import Policy, read_saved
 from algorithms.runs.checkpoint import latest_checkpoint
-from algorithms.runs.config import CONFIG_FILE, build, load_config
+from algorithms.runs.config import CONFIG_FILE, ConfigError, build, load_config
 from algorithms.runs.files import atomic_path
 from algorithms.runs.rundir import BEST_POLICY_FILE, POLICY_FILE
 
@@ -84,6 +84,26 @@ def save(learner: Any, path: str, metadata: dict[str, Any], config_yaml: str) ->
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+
+
+def start_from(learner: Any, path: str) -> None:
+    """Load the policy saved at ``path`` (a policy or acting file, or a run directory: its
+    policy.pt) into a new run's learner (``init_policy``); ConfigError says what does not fit."""
+    file = os.path.join(path, POLICY_FILE) if os.path.isdir(path) else path
+    if not os.path.isfile(file):
+        raise ConfigError(
+            f"init_policy: no policy file at {file!r}; give a policy.pt, policy_best.pt or a "
+            "run directory holding a policy.pt"
+        )
+    try:
+        state = load(file)["state"] if is_acting_file(file) else Policy.load(file).state_dict()
+        learner.load_acting_state(state)
+    except (ValueError, RuntimeError, KeyError, NotImplementedError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigError(
+            f"init_policy: the policy in {file!r} does not fit this run's "
+            f"{type(learner).__name__} (a different env, network or algorithm?): {first}"
+        ) from None
 
 
 def is_acting_file(path: str) -> bool:

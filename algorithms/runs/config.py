@@ -121,6 +121,10 @@ class TrainConfig:
     """Train until this many env steps (one step of one env copy) have been collected."""
     run_name: str | None = None
     """Run directory name under log.dir (default: <env>__<algo>__seed<seed>__<time>)."""
+    init_policy: str | None = None
+    """Start from a saved policy: a policy or acting file (policy.pt, policy_best.pt) or a run
+    directory (its policy.pt). Only the acting weights are loaded; critics, target networks,
+    optimisers and counters start new (a fine-tuning or curriculum stage). Ignored on resume."""
     device: str = "cpu"
     """Torch device: cpu, or cuda / cuda:N where available."""
     torch_threads: int = 1
