@@ -102,3 +102,26 @@ def test_train_speed_measures_through_public_apis_and_the_launchers(tmp_path):
     )
     (row,) = train_speed.time_to_solve(args, str(tmp_path))
     assert row["seed"] == 0 and not row["solved"] and row["env_steps"] == 128
+
+
+def test_donor_seeded_benchmark_starts_each_alone_run_from_its_seeded_run(tmp_path, capsys):
+    from benchmarks import donor_seeded
+
+    tiny = ["env.num_envs=2", "algo.rollout_length=12", "eval.every_env_steps=24"]
+    donor_seeded.main(
+        [
+            *("--conditions", "stern_visible", "--seeds", "0", "--steps", "48"),
+            *("--extra", *tiny, "--launcher", "serial", "--log-dir", str(tmp_path)),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "| stern_visible | 1 |" in out and "stern_hidden" not in out
+    (seeded,) = tmp_path.glob("seeded/stern_visible__ippo__seed0__*")
+    (alone,) = tmp_path.glob("alone/stern_visible__ippo__seed0__*/config.yaml")
+    (control,) = tmp_path.glob("control/stern_visible__ippo__seed0__*/config.yaml")
+    assert "seeded_discriminators: 4" in (seeded / "config.yaml").read_text()
+    text = alone.read_text()
+    assert "seeded_discriminators: 0" in text and f"init_policy: {seeded}" in text
+    assert (
+        "total_env_steps: 96" in control.read_text() and "init_policy: null" in control.read_text()
+    )
