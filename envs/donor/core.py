@@ -231,6 +231,8 @@ class DonorCore(DonorViews, BatchedCore):
         self.generation_length = None if generation_length is None else int(generation_length)
         #: The action that punishes, or None without punishment.
         self.punish_action: int | None = len(levels) if self.punishment else None
+        # a seeded discriminator's action by its recipient's standing: [bad, good]
+        self._seed_actions = np.array([np.argmin(levels), np.argmax(levels)], dtype=np.int64)
 
         self.possible_agents = [f"agent_{i}" for i in range(n - self.seeded_discriminators)]
         self.action_space = gym.spaces.Discrete(len(levels) + int(self.punishment))
@@ -309,8 +311,7 @@ class DonorCore(DonorViews, BatchedCore):
         b, n, m = self.num_envs, self.population, self.num_agents
         if self.seeded_discriminators:  # the scripted seats: all to good recipients, none to bad
             good = self.norm.is_good(self._reputation[self._rows, self._recipients[:, m:]])
-            most, least = int(np.argmax(self.donation_levels)), int(np.argmin(self.donation_levels))
-            actions = np.concatenate([actions, np.where(good, most, least)], axis=1)
+            actions = np.concatenate([actions, self._seed_actions[good.astype(np.int64)]], axis=1)
         # one block of uniforms per copy and step: pairing | execution | assessment | ties
         for rng, row in zip(self.rngs, self._block):
             rng.random(out=row)
