@@ -24,7 +24,13 @@ from tests.pettingzoo_checks import check_pettingzoo_api
         ),
         (
             "routing-siouxfalls-v0",
-            {"num_agents": 528, "max_days": 4, "reward": "cooperative", "routes": "free_flow"},
+            {
+                "num_agents": 528,
+                "max_days": 4,
+                "reward": "cooperative",
+                "routes": "free_flow",
+                "observe_times": False,
+            },
         ),
     ],
 )
@@ -235,6 +241,20 @@ def test_observations():
     assert np.all(obs[..., -1] == 0)
     obs, *_ = core.step(np.zeros((2, 600), dtype=int))
     assert np.all(obs[..., -1] == pytest.approx(0.1))
+
+
+def test_without_route_times_a_driver_sees_its_od_pair_only():
+    seen = envs.make_vec("routing-siouxfalls-v0", 2, num_agents=600, observe_day=True)
+    blind = envs.make_vec("routing-siouxfalls-v0", 2, num_agents=600, observe_times=False)
+    zones = blind.network.num_zones
+    assert blind.observation_space.shape == (2 * zones,)
+    for core in (seen, blind):
+        core.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 3, size=(2, 600))
+    full, seen_reward, *_ = seen.step(actions)
+    obs, reward, *_ = blind.step(actions)
+    np.testing.assert_array_equal(obs, full[..., : 2 * zones])
+    np.testing.assert_array_equal(reward, seen_reward)  # the game is the same
 
 
 def test_neighbour_mean_is_the_other_drivers_of_the_od_pair():

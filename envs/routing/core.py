@@ -15,10 +15,11 @@ One step is one day: every driver picks a route, link flows give BPR link times,
 driver's travel time is the sum over its route.
 
 ## Observations
-The first ``2Z`` entries one-hot encode the driver's origin and destination zone; then the
-travel time of each of its ``k`` routes on the previous day (free-flow on the first day),
-divided by the free-flow time of the OD pair's fastest route; with ``observe_day`` the day
-index over ``max_days``. Where an OD pair has fewer than ``k`` loop-free routes the missing
+The first ``2Z`` entries one-hot encode the driver's origin and destination zone; then (with
+``observe_times``, the default) the travel time of each of its ``k`` routes on the previous
+day (free-flow on the first day), divided by the free-flow time of the OD pair's fastest route;
+with ``observe_day`` the day index over ``max_days``. Without ``observe_times`` a driver sees
+only its OD pair: the static congestion game whose equilibrium Wardrop's is. Where an OD pair has fewer than ``k`` loop-free routes the missing
 slots repeat route 0 (the action mask marks them; choosing one drives route 0).
 
 ## Rewards
@@ -42,7 +43,7 @@ Frank-Wolfe, gap 1e-5) once per network and process, on first use.
 OD pairs, at least 6), ``k`` (routes per OD pair, 3), ``routes`` (``"equilibrium"``: the k
 shortest routes under the user-equilibrium link times, which hold the routes the UE uses;
 ``"free_flow"``: under free-flow times), ``reward``, ``max_days`` (episode length, 50),
-``observe_day``.
+``observe_times``, ``observe_day``.
 
 ``neighbour_mean`` (mean-field learners) averages over the other drivers of one's OD pair.
 """
@@ -130,6 +131,7 @@ class RoutingCore(BatchedCore):
         routes: str = "equilibrium",
         reward: str = "selfish",
         max_days: int = 50,
+        observe_times: bool = True,
         observe_day: bool = False,
         autoreset: bool = True,
         render_mode: str | None = None,
@@ -157,6 +159,7 @@ class RoutingCore(BatchedCore):
         self.network = network
         self.k, self.reward, self.routes = int(k), reward, routes
         self.max_days, self.observe_day = int(max_days), bool(observe_day)
+        self.observe_times = bool(observe_times)
         self.paths = route_sets(network, self.k, routes)
 
         # drivers: grouped by OD pair, each carrying an equal share of its pair's demand
@@ -185,7 +188,7 @@ class RoutingCore(BatchedCore):
         identity[np.arange(len(self.agent_od)), network.origin[self.agent_od]] = 1.0
         identity[np.arange(len(self.agent_od)), zones + network.destination[self.agent_od]] = 1.0
         self._identity = identity
-        obs_dim = 2 * zones + self.k + int(self.observe_day)
+        obs_dim = 2 * zones + self.k * self.observe_times + int(self.observe_day)
         self.observation_space = gym.spaces.Box(0.0, np.inf, shape=(obs_dim,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(self.k)
         self.state_space = gym.spaces.Box(
@@ -269,11 +272,12 @@ class RoutingCore(BatchedCore):
 
     def _observe(self) -> np.ndarray:
         b, n = self.num_envs, self.num_agents
-        times = self.route_time[:, self.route_table] / self._od_scale[None, :, None]  # [B, P, k]
-        parts = [
-            np.broadcast_to(self._identity, (b, n, self._identity.shape[1])),
-            times[:, self.agent_od].astype(np.float32),
-        ]
+        parts = [np.broadcast_to(self._identity, (b, n, self._identity.shape[1]))]
+        if self.observe_times:
+            times = (
+                self.route_time[:, self.route_table] / self._od_scale[None, :, None]
+            )  # [B, P, k]
+            parts.append(times[:, self.agent_od].astype(np.float32))
         if self.observe_day:
             parts.append(np.broadcast_to((self.day / self.max_days)[:, None, None], (b, n, 1)))
         return np.concatenate(parts, axis=2).astype(np.float32)

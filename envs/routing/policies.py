@@ -74,12 +74,12 @@ class BestResponse:
     """Each driver takes the route that was fastest on the previous day (ties: lowest slot)."""
 
     def __init__(self, core: RoutingCore):
-        self.k = core.k
+        self.routes = core.route_table[core.agent_od]  # [N, k] path ids
         self.valid = core.route_valid[core.agent_od]  # [N, k]
 
     def __call__(self, obs: np.ndarray, core: RoutingCore) -> np.ndarray:
-        zones = (obs.shape[-1] - self.k - int(core.observe_day)) // 2
-        times = obs[..., 2 * zones : 2 * zones + self.k]
+        # the core's times, not the observation's: they are there without ``observe_times``
+        times = core.route_time[:, self.routes]  # [B, N, k]
         return np.where(self.valid, times, np.inf).argmin(axis=-1)
 
 
