@@ -55,14 +55,15 @@ class LocalInput(CriticInput):
 
 
 class CentralInput(CriticInput):
-    """Centralised critic (MAPPO): the env's global state, or all observations concatenated."""
+    """Centralised critic (MAPPO): the env's global state, or all observations concatenated
+    (where the env has no state, or with ``use_state=False``)."""
 
     name = "central"
 
-    def __init__(self, env):
+    def __init__(self, env, use_state: bool = True):
         super().__init__(env)
         space = getattr(env, "state_space", None)
-        self.uses_state = isinstance(space, gym.spaces.Box)
+        self.uses_state = use_state and isinstance(space, gym.spaces.Box)
         self.dim = int(np.prod(space.shape)) if self.uses_state else self.num_agents * self.obs_dim
 
     def build(self, obs, state, neighbour_actions):

@@ -1,8 +1,8 @@
 """MADDPG (Lowe et al. 2017): decentralised deterministic actors, one centralised critic per agent.
 
 Agent i's critic ``Q_i(x, a_1, ..., a_N)`` sees the global state (all observations concatenated
-when the env has no state; :class:`agents.critic_inputs.CentralInput`, as MAPPO's critic) and
-the joint action; its actor ``mu_i(o_i)`` sees its own observation only. Each agent learns from
+when the env has no state or with ``critic_state=False``, the paper's x;
+:class:`agents.critic_inputs.CentralInput`, as MAPPO's critic) and the joint action; its actor ``mu_i(o_i)`` sees its own observation only. Each agent learns from
 its own reward, so general-sum envs are fine (``team_reward`` trains every agent on the team's).
 With parameter sharing (the default) one actor and one critic network serve all agents, each
 input carrying the agent's id one-hot; without it every agent has its own actor and critic
@@ -90,6 +90,11 @@ class MADDPGConfig(AlgoConfig):
     """Divide rewards by their running standard deviation (EPyMARL's standardise_rewards, no mean shift)."""
     team_reward: bool = False
     """Train every agent on the team reward (sum or mean of the agents' rewards, as the env says)."""
+    critic_state: bool = True
+    """The critic sees the env's global state (EPyMARL's MADDPG); False: every agent's
+    observation concatenated (Lowe et al.'s x = (o_1, ..., o_N)). A state that summarises the
+    agents without telling them apart (swarming's heading histogram) cannot show the critic
+    what one agent's action does."""
     net: NetConfig = field(default_factory=lambda: NetConfig(hidden_size=128, feature_norm=True))
     """Actor and critic architecture (the critic is always feed-forward)."""
     max_episode_length: int = 0
@@ -134,7 +139,7 @@ class MADDPGLearner(ReplayCollector, Learner):
         super().__init__(cfg, env, device, seed)
         b, n = env.num_envs, env.num_agents
         self.discrete = env.is_discrete
-        self.central = CentralInput(env)
+        self.central = CentralInput(env, use_state=cfg.critic_state)
         spec = PolicySpec.for_env(env, **asdict(cfg.net))
         self.action_size = spec.action_dim
         self.max_length = cfg.max_episode_length or int(getattr(env, "max_episode_steps", 0) or 100)

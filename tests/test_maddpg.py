@@ -94,6 +94,19 @@ def test_smoke_on_swarming_with_continuous_actions_and_the_exported_policy():
     assert np.array_equal(policy.act(obs)[0], actions)  # greedy = the deterministic action
 
 
+def test_the_critic_can_see_every_observation_instead_of_the_state():
+    """Lowe et al.'s critic input: swarming's state is a heading histogram that does not say
+    which agent is where; with ``critic_state=False`` the critic reads all observations."""
+    with_state, with_obs = make(swarm(2)), make(swarm(2), critic_state=False)
+    obs_dim = int(np.prod(swarm(1).observation_space.shape))
+    assert with_state.central.uses_state and "state" in with_state.replay.fields
+    assert not with_obs.central.uses_state and "state" not in with_obs.replay.fields
+    assert with_obs.central.dim == 4 * obs_dim
+    for _ in range(4):
+        metrics = with_obs.train_iteration()
+    assert np.isfinite(metrics["losses/critic_loss"]) and with_obs.gradient_updates > 0
+
+
 @pytest.mark.parametrize("kind", ["discrete", "continuous"])
 def test_a_resumed_learner_continues_bit_for_bit(kind):
     def build():
