@@ -67,12 +67,13 @@ NAMES = {
 KEEP = ("checkpoint.every_updates=10", "checkpoint.keep=1000")  # PMA: the mean-field curve
 
 
-def specs(runs_dir: str, seeds: list[int], only: list[str]) -> list:
-    """The launchers' :class:`~benchmarks.launchers.RunSpec` of each condition and seed."""
+def specs(runs_dir: str, seeds: list[int], only: list[str], conditions: dict | None = None) -> list:
+    """The launchers' :class:`~benchmarks.launchers.RunSpec` of each condition and seed
+    (``conditions``: a table like ``CONDITIONS``, the default)."""
     from benchmarks.launchers import PostRun, RunSpec
 
     out = []
-    for label, (_, algo, config, extra) in CONDITIONS.items():
+    for label, (_, algo, config, extra) in (conditions or CONDITIONS).items():
         if only and algo not in only and label not in only:
             continue
         for seed in seeds:
@@ -181,6 +182,7 @@ def mean_field_curve(run_dir: str) -> None:
                 "env_steps": learner.env_steps,
                 "relative_gap": relative_gap(env.network, links),
                 "ue_ratio": float(env.network.tstt(links) / env.ue.tstt),
+                "price_of_anarchy": float(env.network.tstt(links) / env.so.tstt),
                 "logit_distance": float(
                     np.abs(flows - reference).sum() / 2 / env.network.total_demand
                 ),
@@ -206,38 +208,43 @@ def mean_field_curve(run_dir: str) -> None:
 
 # --------------------------------------------------------------------------- summary
 def run_curves(run_dir: str) -> dict[str, list[tuple[int, float]]]:
-    """A finished run's relative-gap curves: greedy evaluation, training days, mean field."""
+    """A finished run's relative-gap curves (greedy evaluation, training days, mean field) and
+    TSTT over the system optimum's (``*_poa``)."""
     from benchmarks.run_dirs import eval_entry, eval_steps, metrics_rows
 
-    curves = {
-        "greedy": [
-            (int(p["step_count"]), float(np.mean(p["relative_gap"])))
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for suffix, metric in (("", "relative_gap"), ("_poa", "price_of_anarchy")):
+        curves["greedy" + suffix] = [
+            (int(p["step_count"]), float(np.mean(p[metric])))
             for p in eval_steps(eval_entry(run_dir))
-        ],
-        "sampled": [
-            (int(r["env_steps"]), float(r["env/relative_gap"]))
+        ]
+        curves["sampled" + suffix] = [
+            (int(r["env_steps"]), float(r[f"env/{metric}"]))
             for r in metrics_rows(run_dir)
-            if "env/relative_gap" in r
-        ],
-    }
+            if f"env/{metric}" in r
+        ]
     path = os.path.join(run_dir, "mean_field.json")
     if os.path.isfile(path):
         with open(path) as f:
             data = json.load(f)
         curves["mean_field"] = [(p["env_steps"], p["relative_gap"]) for p in data["curve"]]
         curves["mean_field_tstt"] = [(p["env_steps"], p["ue_ratio"]) for p in data["curve"]]
+        if "price_of_anarchy" in data["curve"][0]:  # kept since issue 23
+            curves["mean_field_poa"] = [
+                (p["env_steps"], p["price_of_anarchy"]) for p in data["curve"]
+            ]
         curves["logit_distance"] = [(p["env_steps"], p["logit_distance"]) for p in data["curve"]]
         curves["logit_equilibrium"] = [(0, data["logit_equilibrium"]["relative_gap"])]
         curves["regularised_exploitability"] = [(0, data["regularised_exploitability"])]
     return curves
 
 
-def summarise(runs_dir: str) -> dict:
+def summarise(runs_dir: str, conditions: dict | None = None) -> dict:
     """Per condition: the seeds, final figures (mean, max, values) and curves."""
     from benchmarks.launchers import DONE, read_status
 
     summary: dict = {}
-    for label in CONDITIONS:
+    for label in conditions or CONDITIONS:
         runs = sorted(glob.glob(os.path.join(runs_dir, f"{label}_seed*")))
         runs = [r for r in runs if (read_status(r) or {}).get("status") in DONE]
         if not runs:
@@ -250,6 +257,9 @@ def summarise(runs_dir: str) -> dict:
                 "sampled",
                 "mean_field",
                 "mean_field_tstt",
+                "greedy_poa",
+                "sampled_poa",
+                "mean_field_poa",
                 "logit_distance",
                 "logit_equilibrium",
                 "regularised_exploitability",
@@ -317,9 +327,22 @@ def plot(summary: dict, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from benchmarks.grid import add_launcher_arguments, launcher_from_args
+def launch(args, run_specs: list) -> None:
+    """Train the runs of ``run_specs`` that have not finished, through the parsed launcher."""
+    from benchmarks.grid import launcher_from_args
     from benchmarks.launchers import DONE, read_status
+
+    todo = [s for s in run_specs if (read_status(s.run_dir) or {}).get("status") not in DONE]
+    launcher_from_args(args).run(
+        todo,
+        lambda r: print(
+            r.name, r.status, round(r.seconds, 1), r.error[-300:] if r.error else "", flush=True
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.grid import add_launcher_arguments
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -332,17 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     add_launcher_arguments(parser, jobs=1)
     args = parser.parse_args(argv)
     if not args.summarise_only:
-        todo = [
-            s
-            for s in specs(args.runs_dir, args.seeds, args.only)
-            if (read_status(s.run_dir) or {}).get("status") not in DONE
-        ]
-        launcher_from_args(args).run(
-            todo,
-            lambda r: print(
-                r.name, r.status, round(r.seconds, 1), r.error[-300:] if r.error else "", flush=True
-            ),
-        )
+        launch(args, specs(args.runs_dir, args.seeds, args.only))
     summary = summarise(args.runs_dir)
     brief = {label: data["final"] for label, data in summary.items()}
     print(

@@ -208,3 +208,24 @@ def test_benchmark_exploitability_matches_exact_enumeration_on_braess():
         exact.append(best - (probs[i] @ q - tau * probs[i] @ np.log(probs[i])))
     estimate = regularised_exploitability(env, probs, 2.0, samples=3000, seed=0)
     assert estimate == pytest.approx(np.mean(exact), rel=0.03)
+
+
+def test_wardrop_benchmark_runs_a_condition_and_reads_its_target(tmp_path, capsys):
+    """Issue 23's routing benchmark: free-flow routes, drivers blind to route times, the reward
+    of the condition; selfish PMA drivers end at Braess's UE split greedily."""
+    from benchmarks import routing_wardrop
+
+    args = ["--only", "braess_pma_selfish", "braess_pma_social", "--seeds", "0"]
+    routing_wardrop.main([*args, "--launcher", "serial", "--runs-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| braess_pma_selfish | pma | selfish | 1 | 0.0000 [0.0000] |" in out
+    assert "gap <= 0.02 in 1/1" in out
+    social = next(line for line in out.splitlines() if line.startswith("| braess_pma_social"))
+    assert social.split("|")[8].strip().startswith("1.0000")  # greedy TSTT at the optimum's
+    config = (tmp_path / "braess_pma_social_seed0" / "config.yaml").read_text()
+    assert "reward: social" in config and "observe_times: false" in config
+    assert "routes: free_flow" in config
+    summary = routing_wardrop.summarise(str(tmp_path), routing_wardrop.CONDITIONS)
+    refs = {n: {"ue_over_so": 1.1} for n in routing_wardrop.PMA}
+    routing_wardrop.plot(summary, refs, str(tmp_path / "curves.png"))
+    assert (tmp_path / "curves.png").stat().st_size > 0
