@@ -341,19 +341,25 @@ def launch(args, run_specs: list) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def make_parser(doc: str, runs_name: str, results: str) -> argparse.ArgumentParser:
+    """The command line of a routing benchmark over a table of conditions (this one's and
+    :mod:`benchmarks.routing_wardrop`'s): seeds, conditions, runs folder, launcher."""
     from benchmarks.grid import add_launcher_arguments
 
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--only", nargs="*", default=[], help="algorithms or conditions to run")
-    parser.add_argument("--runs-dir", default=os.path.join(ROOT, "runs", "pma_routing"))
+    parser.add_argument("--runs-dir", default=os.path.join(ROOT, "runs", runs_name))
     parser.add_argument("--summarise-only", action="store_true")
-    parser.add_argument("--save", action="store_true", help="write benchmarks/results/pma/")
+    parser.add_argument("--save", action="store_true", help=f"write {results}")
     add_launcher_arguments(parser, jobs=1)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser(__doc__, "pma_routing", RESULTS).parse_args(argv)
     if not args.summarise_only:
         launch(args, specs(args.runs_dir, args.seeds, args.only))
     summary = summarise(args.runs_dir)

@@ -22,7 +22,6 @@ variants have no target: their TSTT is set against the system optimum (SO) and t
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -31,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np
 
-from benchmarks.pma_routing import ROOT, launch, specs, summarise
+from benchmarks.pma_routing import ROOT, launch, make_parser, specs, summarise
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "routing", "wardrop")
 GAP_TARGET = 0.02
@@ -163,18 +162,7 @@ def plot(summary: dict, refs: dict, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.grid import add_launcher_arguments
-
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--only", nargs="*", default=[], help="algorithms or conditions to run")
-    parser.add_argument("--runs-dir", default=os.path.join(ROOT, "runs", "routing_wardrop"))
-    parser.add_argument("--summarise-only", action="store_true")
-    parser.add_argument("--save", action="store_true", help=f"write {RESULTS}")
-    add_launcher_arguments(parser, jobs=1)
-    args = parser.parse_args(argv)
+    args = make_parser(__doc__, "routing_wardrop", RESULTS).parse_args(argv)
     if not args.summarise_only:
         launch(args, specs(args.runs_dir, args.seeds, args.only, CONDITIONS))
     summary = summarise(args.runs_dir, CONDITIONS)
