@@ -2,9 +2,10 @@
 
 Agent i's critic ``Q_i(x, a_1, ..., a_N)`` sees the global state (all observations concatenated
 when the env has no state or with ``critic_state=False``, the paper's x;
-:class:`agents.critic_inputs.CentralInput`, as MAPPO's critic) and the joint action; its actor ``mu_i(o_i)`` sees its own observation only. Each agent learns from
-its own reward, so general-sum envs are fine (``team_reward`` trains every agent on the team's).
-With parameter sharing (the default) one actor and one critic network serve all agents, each
+:class:`agents.critic_inputs.CentralInput`, as MAPPO's critic) and the joint action; its actor
+``mu_i(o_i)`` sees its own observation only. Each agent learns from its own reward, so
+general-sum envs are fine (``team_reward`` trains every agent on the team's). With parameter
+sharing (the default) one actor and one critic network serve all agents, each
 input carrying the agent's id one-hot; without it every agent has its own actor and critic
 (turn it off where agents compete).
 

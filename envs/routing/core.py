@@ -19,8 +19,9 @@ The first ``2Z`` entries one-hot encode the driver's origin and destination zone
 ``observe_times``, the default) the travel time of each of its ``k`` routes on the previous
 day (free-flow on the first day), divided by the free-flow time of the OD pair's fastest route;
 with ``observe_day`` the day index over ``max_days``. Without ``observe_times`` a driver sees
-only its OD pair: the static congestion game whose equilibrium Wardrop's is. Where an OD pair has fewer than ``k`` loop-free routes the missing
-slots repeat route 0 (the action mask marks them; choosing one drives route 0).
+only its OD pair: the static congestion game whose equilibrium Wardrop's is. Where an OD pair
+has fewer than ``k`` loop-free routes the missing slots repeat route 0 (the action mask marks
+them; choosing one drives route 0).
 
 ## Rewards
 Minus a travel time (in the network's time unit), by ``reward``:
@@ -274,10 +275,8 @@ class RoutingCore(BatchedCore):
         b, n = self.num_envs, self.num_agents
         parts = [np.broadcast_to(self._identity, (b, n, self._identity.shape[1]))]
         if self.observe_times:
-            times = (
-                self.route_time[:, self.route_table] / self._od_scale[None, :, None]
-            )  # [B, P, k]
-            parts.append(times[:, self.agent_od].astype(np.float32))
+            times = self.route_time[:, self.route_table] / self._od_scale[None, :, None]
+            parts.append(times[:, self.agent_od].astype(np.float32))  # [B, N, k]
         if self.observe_day:
             parts.append(np.broadcast_to((self.day / self.max_days)[:, None, None], (b, n, 1)))
         return np.concatenate(parts, axis=2).astype(np.float32)
