@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np
 
+from benchmarks.learning_runs import markdown_table
 from benchmarks.pma_routing import ROOT, launch, make_parser, specs, summarise
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "routing", "wardrop")
@@ -55,8 +56,7 @@ CONDITIONS["braess_ippo_selfish"] = (
     "configs/ippo_routing_braess_learn.yaml",
     BLIND,
 )
-# one shared network with the drivers' ids (a network per driver is out of reach for 1000), the
-# PMA runs' budget; run on 2 seeds (about 20 minutes a run here)
+# one shared network with the drivers' ids, the PMA runs' budget (about 20 minutes a run here)
 CONDITIONS["siouxfalls_ippo_selfish"] = (
     "siouxfalls",
     "ippo",
@@ -81,17 +81,17 @@ def reward_of(label: str) -> str:
 def table(summary: dict) -> str:
     """The markdown table of final figures: mean [worst] over seeds."""
 
-    def cell(final: dict, kind: str, worst=max) -> str:
+    def cell(final: dict, kind: str) -> str:
         if kind not in final:
             return "-"
         values = final[kind]["values"]
-        return f"{np.mean(values):.4f} [{worst(values):.4f}]"
+        return f"{np.mean(values):.4f} [{max(values):.4f}]"
 
-    head = (
-        "| condition | learner | reward | seeds | greedy gap | sampled gap | mean-field gap "
-        "| greedy TSTT/SO | sampled TSTT/SO | mean-field TSTT/SO | target |"
+    header = (
+        *("condition", "learner", "reward", "seeds", "greedy gap", "sampled gap"),
+        *("mean-field gap", "greedy TSTT/SO", "sampled TSTT/SO", "mean-field TSTT/SO", "target"),
     )
-    lines = [head, "|" + "---|" * 11]
+    rows = []
     for label, data in summary.items():
         final, reward = data["final"], reward_of(label)
         greedy = final["greedy"]["values"]
@@ -100,13 +100,10 @@ def table(summary: dict) -> str:
             if reward == "selfish"
             else "-"
         )
-        lines.append(
-            f"| {label} | {CONDITIONS[label][1]} | {reward} | {len(data['seeds'])} "
-            f"| {cell(final, 'greedy')} | {cell(final, 'sampled')} | {cell(final, 'mean_field')} "
-            f"| {cell(final, 'greedy_poa')} | {cell(final, 'sampled_poa')} "
-            f"| {cell(final, 'mean_field_poa')} | {verdict} |"
-        )
-    return "\n".join(lines)
+        kinds = ("greedy", "sampled", "mean_field", "greedy_poa", "sampled_poa", "mean_field_poa")
+        figures = [cell(final, kind) for kind in kinds]
+        rows.append([label, CONDITIONS[label][1], reward, len(data["seeds"]), *figures, verdict])
+    return markdown_table(header, rows)
 
 
 def references() -> dict:
