@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import envs
+from algorithms.iql import IQLConfig, IQLLearner
 from envs.routing import METRICS, REWARDS, apportion, load_network, relative_gap
 from tests.pettingzoo_checks import check_pettingzoo_api
 
@@ -216,6 +217,13 @@ def test_auto_reset_reports_final_observation_and_episode_means():
     np.testing.assert_array_equal(episode["length"], [3, 3])
     np.testing.assert_array_equal(obs, first)  # a new episode starts from free-flow times
     assert not np.array_equal(info["final_obs"], first)
+
+
+def test_the_episode_length_is_reported_and_sizes_a_value_learners_episodes():
+    core = envs.make_vec("routing-braess-v0", 2, max_days=3)
+    assert core.max_episode_steps == 3
+    learner = IQLLearner(IQLConfig(), core, seed=0)
+    assert learner.max_length == 3  # not the 100-step default for envs without a time limit
 
 
 def test_observations():

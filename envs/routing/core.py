@@ -43,7 +43,8 @@ Frank-Wolfe, gap 1e-5) once per network and process, on first use.
 :class:`~envs.routing.network.Network` from ``load_tntp``), ``num_agents`` (default: twice the
 OD pairs, at least 6), ``k`` (routes per OD pair, 3), ``routes`` (``"equilibrium"``: the k
 shortest routes under the user-equilibrium link times, which hold the routes the UE uses;
-``"free_flow"``: under free-flow times), ``reward``, ``max_days`` (episode length, 50),
+``"free_flow"``: under free-flow times), ``reward``, ``max_days`` (episode length, 50; also
+``max_episode_steps``, which sizes replay episodes),
 ``observe_times``, ``observe_day``.
 
 ``neighbour_mean`` (mean-field learners) averages over the other drivers of one's OD pair.
@@ -160,6 +161,7 @@ class RoutingCore(BatchedCore):
         self.network = network
         self.k, self.reward, self.routes = int(k), reward, routes
         self.max_days, self.observe_day = int(max_days), bool(observe_day)
+        self.max_episode_steps = self.max_days  # the time limit, as the other cores name it
         self.observe_times = bool(observe_times)
         self.paths = route_sets(network, self.k, routes)
 
