@@ -320,12 +320,17 @@ class PPOLearner(Learner):
         return dist.log_prob(mb["actions"]), dist.entropy(), values.squeeze(-1)
 
     def update_from_rollout(
-        self, last_values: torch.Tensor, imitation: tuple[torch.Tensor, float] | None = None
+        self,
+        last_values: torch.Tensor,
+        imitation: tuple[torch.Tensor, float] | None = None,
+        rows: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """GAE over the rollout in ``buffer`` and ``epochs`` x ``minibatches`` clipped PPO updates;
         the mean ``losses/*``. :meth:`train_iteration` calls it after collecting; so does MANSA,
         which may pass ``imitation = (weights [T, B, N], coef)``: a behaviour-cloning term
-        ``-coef * mean log pi(a | o)`` over the entries in ``weights`` (another policy's actions)."""
+        ``-coef * mean log pi(a | o)`` over the entries in ``weights`` (another policy's actions),
+        and ``rows [T, B]``: the steps the minibatches are drawn from (feed-forward nets; GAE still
+        runs over the whole rollout), None for all."""
         cfg = self.cfg
         data = {k: v.to(self.device) for k, v in self.buffer.data.items()}
         advantages, returns = compute_gae(
@@ -370,6 +375,10 @@ class PPOLearner(Learner):
         else:  # shuffle single steps
             size = self.buffer.length * self.env.num_envs
             data = {k: v.flatten(0, 1) for k, v in data.items()}
+            if rows is not None:
+                keep_rows = rows.to(self.device).flatten().nonzero().squeeze(-1)
+                data = {k: v[keep_rows] for k, v in data.items()}
+                size = len(keep_rows)
         metrics = ppo_update(
             data,
             size,

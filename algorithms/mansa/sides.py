@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from algorithms.base import Learner
 from algorithms.on_policy import next_episode_flags
@@ -77,12 +78,15 @@ class PolicySide(Side):
         self.agent_done = np.zeros((b, n), dtype=bool)
         self.starts = np.ones(b, dtype=bool)
         self.own_steps = 0
+        #: ``[T, B]`` the rollout's steps this side learns from (every step is recorded anew)
+        self.own_rows = np.zeros((learner.cfg.rollout_length, b), dtype=bool)
 
     def record(self, t, obs, mask, state, actions, own, step) -> None:
         self.learner.record_step(
             t, obs, mask, state, actions, step, self.starts, self.agent_done, own
         )
         self.own_steps += int(own.sum())
+        self.own_rows[t] = own
         self.starts, self.agent_done = next_episode_flags(self.agent_done, *step[2:])
 
     def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
@@ -90,7 +94,10 @@ class PolicySide(Side):
         if self.own_steps == 0:  # nothing of its own to learn from in this rollout
             return {}
         self.own_steps = 0
-        metrics = learner.update_from_rollout(learner.rollout_values(obs, state, self.starts))
+        # the PPO passes run on its own steps only, so CL's update cost grows with its calls
+        rows = None if self.own_rows.all() else torch.as_tensor(self.own_rows)
+        last_values = learner.rollout_values(obs, state, self.starts)
+        metrics = learner.update_from_rollout(last_values, rows=rows)
         learner.updates += 1
         return metrics
 
