@@ -91,7 +91,7 @@ def test_learn_with_no_calls_is_il_alone_bit_for_bit(il, cl):
         assert learner.il.learner.rule_steps["central"] == 0
     else:
         assert same_parameters(learner.il.learner.critic, reference.critic)
-        assert learner.cl.learner.updates == 0  # the central critic served no step
+        assert learner.il.cl.learner.updates == 0  # the central critic served no step
 
 
 @pytest.mark.parametrize(("il", "cl"), PAIRS)
@@ -110,8 +110,8 @@ def test_learn_with_every_step_called_is_cl_alone_bit_for_bit(il, cl):
         assert same_parameters(learner.il.learner.mixer, reference.mixer)
         assert learner.il.learner.rule_steps["independent"] == 0
     else:  # the central critic, sharing IL's actor
-        assert learner.cl.learner.actor is learner.il.learner.actor
-        assert same_parameters(learner.cl.learner.critic, reference.critic)
+        assert learner.il.cl.learner.actor is learner.il.learner.actor
+        assert same_parameters(learner.il.cl.learner.critic, reference.critic)
     # evaluation: IL's agents act (there is nothing to switch when nothing is learned)
     env = CoordinationCore(3)
     obs, _ = env.reset(seed=0)
@@ -133,7 +133,7 @@ def test_learn_keeps_to_the_budget_and_calls_count_centralised_updates(il, cl, s
         rollout = learner.rollout_calls  # [T, B] the rollout's calls, as the learners saw them
         calls += int(rollout.sum())
         if il == "ippo":  # MAPPO's losses weigh exactly the called steps (no agent leaves early)
-            served = learner.cl.learner.buffer["active"].bool().all(-1).numpy()
+            served = learner.il.cl.learner.buffer["active"].bool().all(-1).numpy()
             assert np.array_equal(served, rollout)
         if scope == "episode" and "mansa/episode_cl_calls_max" in metrics:
             assert metrics["mansa/episode_cl_calls_max"] <= 2
@@ -229,8 +229,8 @@ def test_learn_resume_from_state_dict_is_bit_for_bit(il, cl):
     if il == "iql":
         assert same_parameters(resumed.il.learner.mixer, straight.il.learner.mixer)
     else:
-        assert resumed.cl.learner.actor is resumed.il.learner.actor
-        assert same_parameters(resumed.cl.learner.critic, straight.cl.learner.critic)
+        assert resumed.il.cl.learner.actor is resumed.il.learner.actor
+        assert same_parameters(resumed.il.cl.learner.critic, straight.il.cl.learner.critic)
 
 
 @pytest.mark.parametrize(
@@ -413,3 +413,25 @@ def test_a_side_learns_from_its_own_rows_only():
     assert not torch.equal(update(None, False), update(None, True))  # the plain update sees them
     everything = torch.ones(6, 4, dtype=torch.bool)
     assert torch.equal(update(None, False), update(everything, False))
+
+
+def test_learn_on_policy_takes_one_update_per_mixed_rollout():
+    """A rollout with called and uncalled steps is one PPO update (IPPO's optimiser, which also
+    steps the central critic), not two in turn; the central critic learns from the called steps."""
+    learner = learn(
+        CoordinationCore(4, length=5), 0, il="ippo", cl="mappo", switcher={"mode": "random"}
+    )
+    side = learner.il
+    central = copy.deepcopy(side.cl.learner.critic)
+    iterations = 3
+    for _ in range(iterations):
+        learner.train_iteration()
+        assert side.called.any() and not side.called.all()
+    steps = SMALL_PPO["epochs"] * SMALL_PPO["minibatches"] * iterations
+    optimizer = side.learner.optimizer
+    actor_state = optimizer.state[next(side.learner.actor.parameters())]
+    assert int(actor_state["step"]) == steps
+    critic_state = optimizer.state[next(side.cl.learner.critic.parameters())]
+    assert 0 < int(critic_state["step"]) <= steps  # skipped by minibatches without a called step
+    assert not side.cl.learner.optimizer.state  # MAPPO's own optimiser never stepped
+    assert not same_parameters(central, side.cl.learner.critic)

@@ -1,13 +1,21 @@
-"""MANSA's ``switch=learn`` in the on-policy pairing: one actor, two critics.
+"""MANSA's ``switch=learn`` in the on-policy pairing: one actor, two critics, one update.
 
 IPPO's actor acts on every step; the MAPPO learner shares it and its sampling generator
 (:meth:`~algorithms.ppo.PPOLearner.share_actor`) and keeps its central critic. Both learners record
 every step with their own critic's values, so the central critic is evaluated (a forward pass)
-on every step and GAE at a called step bootstraps through its values across uncalled ones; but
-each learner's losses weigh only the steps it serves: MAPPO's the called steps (the central
-advantage and value target), IPPO's the others. Each runs its own PPO update (its optimiser over
-the shared actor and its own critic), IPPO's first. A rollout whose steps are all called is thus
-MAPPO alone bit for bit, one with none called IPPO alone.
+on every step and GAE at a called step bootstraps through its values across uncalled ones.
+
+After a rollout, one PPO update (:func:`joint_update`, IPPO's settings and optimiser, which also
+holds the central critic) trains the actor on every step: at a called step with the central
+critic's advantage, elsewhere with the local critic's, normalised together. Each critic's value
+loss covers the steps it serves, and the central critic runs in the update on the called steps
+only, so CL's training cost grows with the calls. A rollout whose steps are all called takes
+MAPPO's own update (``switcher.mode=cl`` is MAPPO alone bit for bit), one with none called
+IPPO's (``mode=il`` is IPPO alone).
+
+Why one update: two PPO updates in turn (each learner's own, with its own Adam over the shared
+actor) gave the few called steps as many full-size actor steps as all the others together, and
+the policy collapsed (``docs/experiments/mansa.md``).
 
 The switcher's signal (:func:`advantage_disagreement`): a rule's choice pays off only through
 later updates, so the switcher is paid at once by how much the central critic would change the
@@ -17,15 +25,14 @@ critics' GAE over the rollout before the update.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import numpy as np
 import torch
 
-from algorithms.mansa.sides import PolicySide
-
-
-def share_policy(il: PolicySide, cl: PolicySide) -> None:
-    """Make CL's learner act and learn with IL's actor (and sampling generator)."""
-    cl.learner.share_actor(il.learner)
+from algorithms.mansa.sides import PolicySide, Side
+from algorithms.on_policy import compute_gae, normalise_advantages, ppo_update
 
 
 @torch.no_grad()
@@ -43,3 +50,132 @@ def advantage_disagreement(
     gap = (advantages[1] - advantages[0]).abs()
     per_step = (gap * alive).sum(-1) / alive.sum(-1).clamp(min=1.0)
     return per_step.cpu().numpy()
+
+
+def _targets(side: PolicySide, obs: np.ndarray, state: np.ndarray):
+    """A side's rollout with its GAE advantages and its (normalised) old values and targets; its
+    value statistics take in the returns of the steps it serves."""
+    learner = side.learner
+    last_values = learner.rollout_values(obs, state, side.starts)
+    data = {k: v.to(learner.device) for k, v in learner.buffer.data.items()}
+    advantages, returns = compute_gae(
+        data["rewards"],
+        data["values"],
+        data["dones"],
+        last_values,
+        learner.cfg.gamma,
+        learner.cfg.gae_lambda,
+    )
+    old, targets = data["values"], returns
+    if learner.value_norm is not None:
+        learner.value_norm.update(returns[data["active"].bool()])
+        old, targets = learner.value_norm.normalize(old), learner.value_norm.normalize(returns)
+    return data, advantages, old, targets
+
+
+def joint_update(
+    il: PolicySide, cl: PolicySide, called: np.ndarray, obs: np.ndarray, state: np.ndarray
+) -> dict[str, float]:
+    """One PPO update of the shared actor and both critics over a rollout whose steps ``called
+    [T, B]`` take the central critic's advantage and value target (the others the local one's)."""
+    local, central = il.learner, cl.learner
+    cfg, device = local.cfg, local.device
+    (il_data, il_adv, il_old, il_targets), (cl_data, cl_adv, cl_old, cl_targets) = (
+        _targets(side, obs, state) for side in (il, cl)
+    )
+    rows = torch.as_tensor(called).to(device)[:, :, None].expand_as(il_adv)
+    active = il_data["active"] + cl_data["active"]  # the sides serve complementary steps
+    advantages = torch.where(rows, cl_adv, il_adv)
+    if cfg.norm_advantages:
+        advantages = normalise_advantages(advantages, active)
+    data = {
+        "obs": il_data["obs"],
+        "state": cl_data["state"],
+        "actions": il_data["actions"],
+        "log_probs": il_data["log_probs"],
+        "active": active,
+        "advantages": advantages,
+        "old_values": torch.where(rows, cl_old, il_old),
+        "targets": torch.where(rows, cl_targets, il_targets),
+        "called": rows[..., 0],
+    }
+    if "mask" in il_data:
+        data["mask"] = il_data["mask"]
+    data = {k: v.flatten(0, 1) for k, v in data.items()}
+
+    def evaluate(mb: dict[str, torch.Tensor]):
+        dist, _ = local.actor.distribution(mb["obs"], mb.get("mask"))
+        x = local.critic_in.build(mb["obs"], mb["state"], None)
+        values = local.critic(x)[0].squeeze(-1)
+        picked = mb["called"]
+        if picked.any():  # the central critic on the called steps only
+            x = central.critic_in.build(mb["obs"][picked], mb["state"][picked], None)
+            values = values.index_put((picked,), central.critic(x)[0].squeeze(-1))
+        return dist.log_prob(mb["actions"]), dist.entropy(), values
+
+    params = [*local.params, *central.critic.parameters()]
+    metrics = ppo_update(
+        data,
+        len(data["active"]),
+        evaluate,
+        local.optimizer,
+        params,
+        cfg,
+        local.generator,
+        local.updates + 1,
+        clip_value=cfg.clip_value_loss,
+        target_kl=cfg.target_kl,
+    )
+    return {f"losses/{k}": v for k, v in metrics.items()}
+
+
+class JointRuleSide(Side):
+    """Both on-policy learners as one side: IPPO's actor acts, each step is recorded by both (IL
+    serves the uncalled steps, CL the called), and :func:`joint_update` learns the rollout."""
+
+    def __init__(self, il: PolicySide, cl: PolicySide):
+        self.il, self.cl, self.learner = il, cl, il.learner
+        cl.learner.share_actor(il.learner)
+        # IPPO's optimiser also steps the central critic in the joint update
+        il.learner.optimizer.add_param_group({"params": list(cl.learner.critic.parameters())})
+        self.called = np.zeros((il.learner.cfg.rollout_length, il.learner.env.num_envs), bool)
+        self.cl_time = 0.0
+
+    def record(self, t, obs, mask, state, actions, called, step) -> None:
+        self.il.record(t, obs, mask, state, actions, ~called, step)
+        tick = time.perf_counter()
+        self.cl.record(t, obs, mask, state, actions, called, step)
+        self.cl_time += time.perf_counter() - tick
+        self.called[t] = called
+
+    def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
+        if self.called.all():
+            return self.cl.update(new_env_steps, obs, state)
+        if not self.called.any():
+            return self.il.update(new_env_steps, obs, state)
+        metrics = joint_update(self.il, self.cl, self.called, obs, state)
+        for side in (self.il, self.cl):
+            side.own_steps = 0
+            side.learner.updates += 1
+        return metrics
+
+    def signal(self, obs: np.ndarray, state: np.ndarray) -> np.ndarray:
+        return advantage_disagreement(self.il, self.cl, obs, state)
+
+    def cl_seconds(self) -> float:
+        return self.cl_time
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **self.il.state_dict(),
+            "cl": self.cl.learner.state_dict(),
+            "cl_side": self.cl.state_dict(),
+            "cl_time": self.cl_time,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.il.load_state_dict(state)
+        self.cl.learner.load_state_dict(state["cl"])
+        self.cl.learner.env = self.learner.env
+        self.cl.load_state_dict(state["cl_side"])
+        self.cl_time = float(state["cl_time"])

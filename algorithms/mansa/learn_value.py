@@ -189,3 +189,6 @@ class ValueRuleSide(ValueSide):
     def signal(self, obs: np.ndarray, state: np.ndarray) -> np.ndarray:
         """The rollout's ``[T, B]`` rule disagreement (:meth:`RuleSwitchValue.disagreement`)."""
         return self.learner.disagreement()
+
+    def cl_seconds(self) -> float:
+        return self.learner.mixer_seconds

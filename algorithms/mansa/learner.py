@@ -20,7 +20,7 @@ from algorithms.base import Learner, NonFiniteLossError
 from algorithms.mansa.acting import JointActing
 from algorithms.mansa.config import MANSAConfig
 from algorithms.mansa.decisions import UNLIMITED, SwitchDecisions
-from algorithms.mansa.learn_policy import advantage_disagreement, share_policy
+from algorithms.mansa.learn_policy import JointRuleSide
 from algorithms.mansa.learn_value import RULE_LEARNERS, ValueRuleSide
 from algorithms.mansa.sides import side
 from algorithms.mansa.switcher import Switcher, SwitchMemory, stall_counts
@@ -58,8 +58,8 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
         else:
             self.il = side(get_algorithm(cfg.il)[1](cfg.il_config, env, device, seed))
             self.cl = side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
-            if cfg.learn:
-                share_policy(self.il, self.cl)
+            if cfg.learn:  # one side: IPPO's actor with both critics (:mod:`.learn_policy`)
+                self.il, self.cl = JointRuleSide(self.il, self.cl), None
         #: switch=learn: running statistics of the switcher's signal (its scale)
         self.signal_norm = ValueNorm(device=self.device)
         self.budget = cfg.budget
@@ -235,10 +235,7 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
     def _pay_switcher(self, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
         """switch=learn: the switcher's rewards for the rollout, ``calls * (signal / std - cost)``,
         added to what its buffer holds (time-limit bootstraps)."""
-        if self.cl is None:
-            signal = self.il.signal(obs, state)
-        else:
-            signal = advantage_disagreement(self.il, self.cl, obs, state)
+        signal = self.il.signal(obs, state)  # switch=learn has a single side
         signal_t = torch.as_tensor(signal, dtype=torch.float32)
         self.signal_norm.update(signal_t)
         scaled = signal_t / self.signal_norm.std.float()
@@ -262,7 +259,7 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
         ):
             if learner_side is None:
                 continue
-            mixer_before = getattr(learner_side.learner, "mixer_seconds", 0.0)
+            cl_before = learner_side.cl_seconds()
             with self._timer(timer):
                 try:
                     sub = learner_side.update(self.length * b, obs, state)
@@ -273,9 +270,9 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
             for key, value in sub.items():
                 group, _, rest = key.partition("/")
                 metrics[f"{group}/{prefix}/{rest}"] = value
-            mixer = getattr(learner_side.learner, "mixer_seconds", 0.0) - mixer_before
-            self.timers["il_update"] -= mixer  # value switch=learn: the mixer's part is CL's
-            self.timers["cl_update"] += mixer
+            cl_part = learner_side.cl_seconds() - cl_before
+            self.timers["il_update"] -= cl_part  # switch=learn: the central rule's part is CL's
+            self.timers["cl_update"] += cl_part
         if self.cfg.switcher.mode == "learned":
             with self._timer("switcher"):
                 with torch.no_grad():

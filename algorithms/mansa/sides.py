@@ -40,6 +40,10 @@ class Side:
     ) -> np.ndarray:
         return self.learner.act(obs, mask, state, None, greedy=greedy)[0]
 
+    def cl_seconds(self) -> float:
+        """Seconds this side has spent on the centralised rule (switch=learn's single side)."""
+        return 0.0
+
 
 class ValueSide(Side):
     """An IQL / QMIX / VDN learner fed by the switcher's loop."""
