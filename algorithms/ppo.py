@@ -404,10 +404,16 @@ class PPOLearner(Learner):
             return self.cfg.lr
         return self.cfg.lr * max(0.0, 1.0 - self.env_steps / self.horizon)
 
-    def train_iteration(self) -> dict[str, float]:
+    def apply_learning_rate(self) -> float:
+        """Set the optimiser to :meth:`learning_rate` before a rollout (a public hook: MANSA's
+        sides collect for the learner) and return it."""
         lr = self.learning_rate()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        return lr
+
+    def train_iteration(self) -> dict[str, float]:
+        lr = self.apply_learning_rate()
         last_values = self._collect()
         metrics = self.update_from_rollout(last_values)
         self.updates += 1

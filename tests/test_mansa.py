@@ -563,3 +563,23 @@ def test_learns_small_foraging_well_above_random(il, cl, copies, env_steps):
 
     random = evaluate(random_act, lambda b: envs.make_vec(FORAGING, b), episodes, seed=123)
     assert np.mean(trained["return"]) > np.mean(random["return"]) + 0.3
+
+
+@pytest.mark.parametrize("switch", ["act", "learn"])
+def test_the_on_policy_sides_anneal_their_rate_as_alone(switch):
+    """With ``anneal_lr`` (IPPO's and MAPPO's default) each PPO side's rate falls with the run's
+    env steps before the rollout, as the learner's own ``train_iteration`` sets it."""
+    env = CoordinationCore(4, length=5)
+    learner = mansa(env, 0, il="ippo", cl="mappo", switch=switch, switcher={"mode": "random"})
+    steps = learner.length * env.num_envs
+    learner.set_horizon(10 * steps)
+    for _ in range(3):
+        learner.train_iteration()
+    side = learner.il
+    optimisers = [
+        side.learner.optimizer,
+        (side.cl if switch == "learn" else learner.cl).learner.optimizer,
+    ]
+    for optimiser in optimisers:
+        for group in optimiser.param_groups:  # set before the third rollout: 2 rollouts done
+            assert group["lr"] == pytest.approx(side.learner.cfg.lr * (1 - 2 / 10))

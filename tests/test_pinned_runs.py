@@ -86,7 +86,7 @@ CASES = {
 PINNED = {
     "ippo": "cfc13342bfffc833e41920470bcdfc3f047388f9bf6a2f5c1ffe749861fd16d3",
     "iql": "b45cd66feab072c68977c64a2ef79b9e57e6fde81506d61b6ab150419b42445b",
-    "mansa_ppo": "f96364c32484ba71f14a708d09a598af47bbc53940aaf9160c5e3e99d51fc11d",
+    "mansa_ppo": "132a259cd1c9a607ca9cad903c1ac6ebf3f9f593ecca823f5968ffe628382a17",
     "mansa_value": "9c6c88c2b0adbe2814a07bbbc49d0d4b7cd8377d30f7b8b9f153a969f8c1389f",
     "mappo": "d73b99ae556097398afe3653af059ae9c3ce9b7d6e568e6e11fd71b6f0e1e1f3",
     "mfac": "11cb2c1c273cf2e66a979de0197e751e4d16fb54fdb7745e5ac46a76929581bc",

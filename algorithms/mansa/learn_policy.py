@@ -165,6 +165,10 @@ class JointRuleSide(Side):
     def cl_seconds(self) -> float:
         return self.cl_time
 
+    def set_horizon(self, total_env_steps: int | None) -> None:
+        for side in (self.il, self.cl):
+            side.set_horizon(total_env_steps)
+
     def state_dict(self) -> dict[str, Any]:
         return {
             **self.il.state_dict(),

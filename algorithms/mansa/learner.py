@@ -296,6 +296,11 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
             )
         return metrics
 
+    def set_horizon(self, total_env_steps: int | None) -> None:
+        super().set_horizon(total_env_steps)
+        for learner_side in filter(None, (self.il, self.cl)):  # the switcher's rate is constant
+            learner_side.set_horizon(total_env_steps)
+
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
     def act(

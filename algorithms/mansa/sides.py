@@ -44,6 +44,10 @@ class Side:
         """Seconds this side has spent on the centralised rule (switch=learn's single side)."""
         return 0.0
 
+    def set_horizon(self, total_env_steps: int | None) -> None:
+        """The run's length, for the learner's schedules (PPO's ``anneal_lr``)."""
+        self.learner.set_horizon(total_env_steps)
+
 
 class ValueSide(Side):
     """An IQL / QMIX / VDN learner fed by the switcher's loop."""
@@ -86,6 +90,8 @@ class PolicySide(Side):
         self.own_rows = np.zeros((learner.cfg.rollout_length, b), dtype=bool)
 
     def record(self, t, obs, mask, state, actions, own, step) -> None:
+        if t == 0:  # the rate of this rollout's update, by the env steps before it
+            self.learner.apply_learning_rate()
         self.learner.record_step(
             t, obs, mask, state, actions, step, self.starts, self.agent_done, own
         )
