@@ -425,8 +425,9 @@ def test_learn_on_policy_takes_one_update_per_mixed_rollout():
     central = copy.deepcopy(side.cl.learner.critic)
     iterations = 3
     for _ in range(iterations):
-        learner.train_iteration()
+        metrics = learner.train_iteration()
         assert side.called.any() and not side.called.all()
+    assert 0 < metrics["mansa/cl_time_share"] < 1  # the central critic's passes are CL's time
     steps = SMALL_PPO["epochs"] * SMALL_PPO["minibatches"] * iterations
     optimizer = side.learner.optimizer
     actor_state = optimizer.state[next(side.learner.actor.parameters())]

@@ -74,15 +74,23 @@ def _targets(side: PolicySide, obs: np.ndarray, state: np.ndarray):
 
 
 def joint_update(
-    il: PolicySide, cl: PolicySide, called: np.ndarray, obs: np.ndarray, state: np.ndarray
+    il: PolicySide,
+    cl: PolicySide,
+    called: np.ndarray,
+    obs: np.ndarray,
+    state: np.ndarray,
+    central_seconds: list[float] | None = None,
 ) -> dict[str, float]:
     """One PPO update of the shared actor and both critics over a rollout whose steps ``called
-    [T, B]`` take the central critic's advantage and value target (the others the local one's)."""
+    [T, B]`` take the central critic's advantage and value target (the others the local one's);
+    the seconds of the central critic's forward passes are added to ``central_seconds[0]``."""
+    central_seconds = central_seconds if central_seconds is not None else [0.0]
     local, central = il.learner, cl.learner
     cfg, device = local.cfg, local.device
-    (il_data, il_adv, il_old, il_targets), (cl_data, cl_adv, cl_old, cl_targets) = (
-        _targets(side, obs, state) for side in (il, cl)
-    )
+    il_data, il_adv, il_old, il_targets = _targets(il, obs, state)
+    tick = time.perf_counter()
+    cl_data, cl_adv, cl_old, cl_targets = _targets(cl, obs, state)
+    central_seconds[0] += time.perf_counter() - tick
     rows = torch.as_tensor(called).to(device)[:, :, None].expand_as(il_adv)
     active = il_data["active"] + cl_data["active"]  # the sides serve complementary steps
     advantages = torch.where(rows, cl_adv, il_adv)
@@ -109,8 +117,10 @@ def joint_update(
         values = local.critic(x)[0].squeeze(-1)
         picked = mb["called"]
         if picked.any():  # the central critic on the called steps only
+            tick = time.perf_counter()
             x = central.critic_in.build(mb["obs"][picked], mb["state"][picked], None)
             values = values.index_put((picked,), central.critic(x)[0].squeeze(-1))
+            central_seconds[0] += time.perf_counter() - tick
         return dist.log_prob(mb["actions"]), dist.entropy(), values
 
     params = [*local.params, *central.critic.parameters()]
@@ -139,21 +149,28 @@ class JointRuleSide(Side):
         # IPPO's optimiser also steps the central critic in the joint update
         il.learner.optimizer.add_param_group({"params": list(cl.learner.critic.parameters())})
         self.called = np.zeros((il.learner.cfg.rollout_length, il.learner.env.num_envs), bool)
+        #: seconds of the central critic's forward passes (recording, and the joint update's);
+        #: its backward pass, inside the joint one, is not separated
         self.cl_time = 0.0
+        self.recording_time = 0.0  # this rollout's share, booked at its update
 
     def record(self, t, obs, mask, state, actions, called, step) -> None:
         self.il.record(t, obs, mask, state, actions, ~called, step)
         tick = time.perf_counter()
         self.cl.record(t, obs, mask, state, actions, called, step)
-        self.cl_time += time.perf_counter() - tick
+        self.recording_time += time.perf_counter() - tick
         self.called[t] = called
 
     def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
+        # MANSA moves the CL seconds booked during an update from IL's time to CL's
+        self.cl_time, self.recording_time = self.cl_time + self.recording_time, 0.0
         if self.called.all():
             return self.cl.update(new_env_steps, obs, state)
         if not self.called.any():
             return self.il.update(new_env_steps, obs, state)
-        metrics = joint_update(self.il, self.cl, self.called, obs, state)
+        tick = [0.0]
+        metrics = joint_update(self.il, self.cl, self.called, obs, state, tick)
+        self.cl_time += tick[0]
         for side in (self.il, self.cl):
             side.own_steps = 0
             side.learner.updates += 1
@@ -175,6 +192,7 @@ class JointRuleSide(Side):
             "cl": self.cl.learner.state_dict(),
             "cl_side": self.cl.state_dict(),
             "cl_time": self.cl_time,
+            "recording_time": self.recording_time,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -183,3 +201,4 @@ class JointRuleSide(Side):
         self.cl.learner.env = self.learner.env
         self.cl.load_state_dict(state["cl_side"])
         self.cl_time = float(state["cl_time"])
+        self.recording_time = float(state["recording_time"])
