@@ -644,6 +644,17 @@ def plot(runs: list[dict], out: str) -> list[str]:
     return written
 
 
+def merged(path: str, runs: list[dict]) -> list[dict]:
+    """``runs`` added to the results.json at ``path`` (if any), replacing the runs of the same run
+    directory: calls with other ``--methods`` or ``--control-rate`` into one ``--out`` add up."""
+    if not os.path.exists(path):
+        return runs
+    with open(path) as f:
+        kept = json.load(f)
+    new = {r["run_dir"] for r in runs}
+    return [r for r in kept if r.get("run_dir") not in new] + runs
+
+
 def main_parser() -> argparse.ArgumentParser:
     """The command line of :func:`main`."""
     parser = benchmark_parser(__doc__, GRID_FILE)
@@ -686,7 +697,7 @@ def main(argv: list[str] | None = None) -> None:
             runs = json.load(f)
     else:
         rows = run_grid(grid, launcher_from_args(args))
-        runs = [run_record(r) for r in rows if r.record.status != "not run"]
+        runs = merged(path, [run_record(r) for r in rows if r.record.status != "not run"])
         write_json(path, runs, indent=None)
     failed = [r for r in runs if "error" in r]
     runs = [r for r in runs if "error" not in r]

@@ -353,3 +353,14 @@ def test_switch_learn_grid_reports_update_share_and_trains_the_control(tmp_path)
     (row,) = mansa_summary.summary([str(tmp_path)])
     assert row["switch"] == "learn" and row["seeds"][0]["control_return"] is not None
     assert row["target_met"] in (True, False)
+
+
+def test_calls_with_other_methods_into_one_folder_add_up(tmp_path):
+    bench.main(tiny(tmp_path, "--pairing", "policy", "--methods", "mansa"))
+    bench.main(tiny(tmp_path, "--pairing", "policy", "--methods", "il", "cl"))
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(r["method"] for r in runs) == ["cl", "il", "mansa"]
+    bench.main(tiny(tmp_path, "--pairing", "policy", "--methods", "il"))  # finished: not repeated
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(r["method"] for r in runs) == ["cl", "il", "mansa"]
+    assert "| mansa |" in (tmp_path / "results.md").read_text()
