@@ -1,6 +1,7 @@
 """train.py: configs, the run directory, resume, failure handling, and the generic PettingZoo path."""
 
 import glob
+import io
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from toy_envs import CoordinationCore, MatchParallelEnv, one_torch_thread  # noq
 import envs
 import train
 from agents.policy import Policy
+from algorithms.runs.checkpoint import load_checkpoint, with_checksum
 from train import CheckpointError, ConfigError, TrainConfig, build, load_config, main
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "configs")
@@ -238,6 +240,22 @@ def test_second_ctrl_c_stops_without_saving(tmp_path, toy_envs):
         "update_0000002.pt",
         "update_0000004.pt",
     ]
+
+
+def test_a_checkpoint_from_before_a_new_setting_resumes_at_its_default(tmp_path, toy_envs):
+    run = train.train(quick(tmp_path, "total_env_steps=128")).run_dir
+    cfg = load_config(os.path.join(run, "config.yaml"))
+    ckpt = train.latest_checkpoint(run)
+    payload = torch.load(ckpt, weights_only=False)
+    del payload["identity"]["algo"]["anneal_lr"]  # as written before the setting existed
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with open(ckpt, "wb") as f:
+        f.write(with_checksum(buffer.getvalue()))
+    assert "anneal_lr" not in load_checkpoint(ckpt, cfg)["identity"]["algo"]  # accepted
+    changed = load_config(os.path.join(run, "config.yaml"), ["algo.anneal_lr=false"])
+    with pytest.raises(CheckpointError, match="algo.anneal_lr: checkpoint None vs config False"):
+        load_checkpoint(ckpt, changed)
 
 
 def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path, toy_envs, capsys):

@@ -177,7 +177,13 @@ def load_checkpoint(path: str, cfg: TrainConfig) -> dict:
             f"this trainer reads version {CHECKPOINT_VERSION}"
         )
     saved, current = _flatten(payload["identity"]), _flatten(_identity(cfg))
-    differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    # a setting added to the learner after the checkpoint was written matches at its default,
+    # which keeps the behaviour from before it existed
+    defaults = _flatten({"algo": OmegaConf.to_container(OmegaConf.structured(type(cfg.algo)()))})
+    added = {k for k in current if k not in saved and k in defaults and current[k] == defaults[k]}
+    differ = sorted(
+        k for k in (set(saved) | set(current)) - added if saved.get(k) != current.get(k)
+    )
     if differ:
         detail = ", ".join(
             f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}" for k in differ[:5]
