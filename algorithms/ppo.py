@@ -319,6 +319,24 @@ class PPOLearner(Learner):
             values, _ = self.critic(x)
         return dist.log_prob(mb["actions"]), dist.entropy(), values.squeeze(-1)
 
+    def rollout_targets(self, last_values: torch.Tensor):
+        """``(data, advantages, returns, old_values, targets)`` of the rollout in ``buffer``: its
+        fields on the device, GAE advantages ``[T, B, N]`` (not normalised) and returns, and the
+        old values and value targets as the critic predicts them (normalised with ``value_norm``,
+        which first takes in the returns of the live steps). A public hook: the update below,
+        and MANSA's joint update of two critics."""
+        cfg = self.cfg
+        data = {k: v.to(self.device) for k, v in self.buffer.data.items()}
+        advantages, returns = compute_gae(
+            data["rewards"], data["values"], data["dones"], last_values, cfg.gamma, cfg.gae_lambda
+        )
+        old_values, targets = data["values"], returns
+        if self.value_norm is not None:
+            self.value_norm.update(returns[data["active"].bool()])
+            old_values = self.value_norm.normalize(old_values)
+            targets = self.value_norm.normalize(returns)
+        return data, advantages, returns, old_values, targets
+
     def update_from_rollout(
         self,
         last_values: torch.Tensor,
@@ -332,20 +350,10 @@ class PPOLearner(Learner):
         and ``rows [T, B]``: the steps the minibatches are drawn from (feed-forward nets; GAE still
         runs over the whole rollout), None for all."""
         cfg = self.cfg
-        data = {k: v.to(self.device) for k, v in self.buffer.data.items()}
-        advantages, returns = compute_gae(
-            data["rewards"], data["values"], data["dones"], last_values, cfg.gamma, cfg.gae_lambda
-        )
+        data, advantages, returns, old_values, targets = self.rollout_targets(last_values)
         active = data["active"]
         if cfg.norm_advantages:
             advantages = normalise_advantages(advantages, active)
-        old_values, targets = data["values"], returns
-        if self.value_norm is not None:
-            self.value_norm.update(returns[active.bool()])
-            old_values, targets = (
-                self.value_norm.normalize(old_values),
-                self.value_norm.normalize(returns),
-            )
         keep = active.bool()
         explained = explained_variance(data["values"][keep], returns[keep])
         needed = (

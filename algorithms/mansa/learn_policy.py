@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from algorithms.mansa.sides import PolicySide, Side
-from algorithms.on_policy import compute_gae, normalise_advantages, ppo_update
+from algorithms.on_policy import normalise_advantages, ppo_update
 
 
 @torch.no_grad()
@@ -53,38 +53,22 @@ def advantage_disagreement(
 
 
 def _targets(side: PolicySide, obs: np.ndarray, state: np.ndarray):
-    """A side's rollout with its GAE advantages and its (normalised) old values and targets; its
-    value statistics take in the returns of the steps it serves."""
+    """A side's rollout, advantages, old values and value targets (its value statistics take in
+    the returns of the steps it serves)."""
     learner = side.learner
-    last_values = learner.rollout_values(obs, state, side.starts)
-    data = {k: v.to(learner.device) for k, v in learner.buffer.data.items()}
-    advantages, returns = compute_gae(
-        data["rewards"],
-        data["values"],
-        data["dones"],
-        last_values,
-        learner.cfg.gamma,
-        learner.cfg.gae_lambda,
+    data, advantages, _, old, targets = learner.rollout_targets(
+        learner.rollout_values(obs, state, side.starts)
     )
-    old, targets = data["values"], returns
-    if learner.value_norm is not None:
-        learner.value_norm.update(returns[data["active"].bool()])
-        old, targets = learner.value_norm.normalize(old), learner.value_norm.normalize(returns)
     return data, advantages, old, targets
 
 
 def joint_update(
-    il: PolicySide,
-    cl: PolicySide,
-    called: np.ndarray,
-    obs: np.ndarray,
-    state: np.ndarray,
-    central_seconds: list[float] | None = None,
-) -> dict[str, float]:
+    il: PolicySide, cl: PolicySide, called: np.ndarray, obs: np.ndarray, state: np.ndarray
+) -> tuple[dict[str, float], float]:
     """One PPO update of the shared actor and both critics over a rollout whose steps ``called
     [T, B]`` take the central critic's advantage and value target (the others the local one's);
-    the seconds of the central critic's forward passes are added to ``central_seconds[0]``."""
-    central_seconds = central_seconds if central_seconds is not None else [0.0]
+    returns its mean losses and the seconds of the central critic's forward passes."""
+    central_seconds = [0.0]  # added to inside the minibatch passes
     local, central = il.learner, cl.learner
     cfg, device = local.cfg, local.device
     il_data, il_adv, il_old, il_targets = _targets(il, obs, state)
@@ -136,7 +120,7 @@ def joint_update(
         clip_value=cfg.clip_value_loss,
         target_kl=cfg.target_kl,
     )
-    return {f"losses/{k}": v for k, v in metrics.items()}
+    return {f"losses/{k}": v for k, v in metrics.items()}, central_seconds[0]
 
 
 class JointRuleSide(Side):
@@ -168,9 +152,8 @@ class JointRuleSide(Side):
             return self.cl.update(new_env_steps, obs, state)
         if not self.called.any():
             return self.il.update(new_env_steps, obs, state)
-        tick = [0.0]
-        metrics = joint_update(self.il, self.cl, self.called, obs, state, tick)
-        self.cl_time += tick[0]
+        metrics, central_seconds = joint_update(self.il, self.cl, self.called, obs, state)
+        self.cl_time += central_seconds
         for side in (self.il, self.cl):
             side.own_steps = 0
             side.learner.updates += 1
