@@ -213,15 +213,13 @@ def run_curves(run_dir: str) -> dict[str, list[tuple[int, float]]]:
     from benchmarks.run_dirs import eval_entry, eval_steps, metrics_rows
 
     curves: dict[str, list[tuple[int, float]]] = {}
+    points, rows = eval_steps(eval_entry(run_dir)), metrics_rows(run_dir)
     for suffix, metric in (("", "relative_gap"), ("_poa", "price_of_anarchy")):
         curves["greedy" + suffix] = [
-            (int(p["step_count"]), float(np.mean(p[metric])))
-            for p in eval_steps(eval_entry(run_dir))
+            (int(p["step_count"]), float(np.mean(p[metric]))) for p in points
         ]
         curves["sampled" + suffix] = [
-            (int(r["env_steps"]), float(r[f"env/{metric}"]))
-            for r in metrics_rows(run_dir)
-            if f"env/{metric}" in r
+            (int(r["env_steps"]), float(r[f"env/{metric}"])) for r in rows if f"env/{metric}" in r
         ]
     path = os.path.join(run_dir, "mean_field.json")
     if os.path.isfile(path):
