@@ -44,7 +44,7 @@ def learn(env, seed=0, il="iql", cl="qmix", switcher=None, sub=None, **overrides
     switcher = build_config(
         SwitcherConfig, {"net": {"hidden_size": 16}, "epochs": 2}, switcher or {}
     )
-    settings = {"cost": 0.5, "budget": None, "rollout_length": 8, "cl_bootstrap": "greedy"}
+    settings = {"cost": 0.5, "budget": None, "rollout_length": 8}
     cfg = MANSAConfig(
         il=il,
         cl=cl,
@@ -74,6 +74,20 @@ def agents(learner, il):
     """The acting agent networks of a MANSA switch=learn run (or a learner alone)."""
     inner = learner.il.learner if isinstance(learner, MANSALearner) else learner
     return inner.q_net if il == "iql" else inner.actor
+
+
+def test_learn_takes_q_learning_targets_unless_told_otherwise():
+    """switch=act's in-sample CL targets guard a CL fed by IQL's steps; with switch=learn the one
+    learner acts everywhere, so its default targets are Q-learning's (an explicit choice holds)."""
+    assert MANSAConfig().cl_config.bootstrap == "taken"
+    assert MANSAConfig(switch="learn").cl_config.bootstrap == "greedy"
+    assert MANSAConfig(switch="learn", cl_bootstrap="taken").cl_config.bootstrap == "taken"
+    cfg = load_config(None, ["algo=mansa", "algo.switch=learn"])
+    assert cfg.algo.cl_config.bootstrap == "greedy"
+    env = envs.make_vec(FORAGING, 2)
+    assert learn(env).il.learner.cfg.bootstrap == "greedy"
+    with pytest.raises(ConfigError, match="cl_bootstrap must be one of"):
+        load_config(None, ["algo=mansa", "algo.switch=learn", "algo.cl_bootstrap=sarsa"])
 
 
 # ---------------------------------------------------------------------- the two extremes

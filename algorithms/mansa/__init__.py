@@ -37,9 +37,10 @@ The paper published no code; the choices it leaves open, made here:
   (``random``: CL at random states at ``switcher.rate``, the control at a matched call rate).
 - **Budget**: ``budget`` calls per episode of each copy (``budget_scope=episode``) or for the run
   over all copies (``run``; the lowest copy indices go first). Only granted calls are charged.
-- **Value CL targets** are in-sample (``cl_bootstrap=taken``): fed mostly by IQL's steps, QMIX
-  with Q-learning targets diverges (the extrapolation error of off-policy bootstrapping,
-  Fujimoto et al. 2019); in-sample targets never reach for a joint action the data lacks.
+- **Value CL targets** are in-sample (``cl_bootstrap=taken``) with ``switch=act``: fed mostly by
+  IQL's steps, QMIX with Q-learning targets diverges (the extrapolation error of off-policy
+  bootstrapping, Fujimoto et al. 2019); in-sample targets never reach for a joint action the data
+  lacks. With ``switch=learn`` the one learner acts everywhere, so its targets are Q-learning's.
 - **Evaluation** (``act``) samples the switcher as in training (without ``explore``) and takes
   each learner's greedy action; ``switcher_greedy=True`` takes the switcher's likelier choice.
 - Both sub-learners are seeded with the run's seed, so a switcher that always picks one of them

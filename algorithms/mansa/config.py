@@ -110,10 +110,11 @@ class MANSAConfig(AlgoConfig):
     """Overrides of the IL learner's config (e.g. ``algo.il_cfg.lr=1e-3``); defaults are its own."""
     cl_cfg: dict[str, Any] = field(default_factory=dict)
     """Overrides of the CL learner's config (e.g. ``algo.cl_cfg.mixing_embed_dim=64``)."""
-    cl_bootstrap: str = "taken"
+    cl_bootstrap: str | None = None
     """Value pairing: the CL's TD target (its ``bootstrap``): taken (in-sample: the joint action
     taken next) or greedy (Q-learning, which diverges when QMIX or VDN learns mostly from IQL's
-    steps). Ignored by the on-policy pairing."""
+    steps). None: taken with switch=act; greedy with switch=learn, where the one learner acts on
+    every step and learns from its own behaviour. Ignored by the on-policy pairing."""
     cost: float = 0.03
     """Cost charged to the switcher's reward per CL call, in the env's reward units."""
     budget: int | None = 2
@@ -151,7 +152,7 @@ class MANSAConfig(AlgoConfig):
             raise ValueError(
                 f"algo.il={self.il} cannot pair with algo.cl={self.cl}; pairs: {pairs}"
             )
-        if self.cl_bootstrap not in BOOTSTRAPS:
+        if self.cl_bootstrap is not None and self.cl_bootstrap not in BOOTSTRAPS:
             raise ValueError(
                 f"algo.cl_bootstrap must be one of {list(BOOTSTRAPS)}, got {self.cl_bootstrap!r}"
             )
@@ -209,6 +210,13 @@ class MANSAConfig(AlgoConfig):
         return self.switch == "learn"
 
     @property
+    def cl_targets(self) -> str:
+        """The value CL's ``bootstrap``: ``cl_bootstrap``, or the switch mode's default."""
+        if self.cl_bootstrap is not None:
+            return self.cl_bootstrap
+        return "greedy" if self.learn else "taken"
+
+    @property
     def on_policy(self) -> bool:
         """True for the IPPO/MAPPO pairing."""
         return IL_LEARNERS[self.il] == "policy"
@@ -243,5 +251,5 @@ class MANSAConfig(AlgoConfig):
                     "algo.cl_cfg.bootstrap cannot be set; MANSA sets its CL's targets with "
                     "algo.cl_bootstrap"
                 )
-            layers.append({"bootstrap": self.cl_bootstrap})
+            layers.append({"bootstrap": self.cl_targets})
         return build_config(get_algorithm(name)[0], *layers, prefix=f"algo.{key}")
