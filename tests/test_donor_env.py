@@ -7,6 +7,7 @@ import pytest
 from pettingzoo_checks import check_pettingzoo_api
 
 import envs
+from algorithms.iql import IQLConfig, IQLLearner
 from envs.donor import AlwaysCooperate, AlwaysDefect, DonorCore, Mixture
 
 IDS = [
@@ -353,3 +354,9 @@ def test_human_mode_draws_to_a_window_and_returns_none(fast_human_rendering):
     assert env.render() is None
     env.step({a: 4 for a in env.agents})
     env.close()
+
+
+def test_the_episode_length_is_reported_and_sizes_a_value_learners_episodes():
+    core = envs.make_vec("donor-v0", 2, num_rounds=7)
+    assert core.max_episode_steps == 7
+    assert IQLLearner(IQLConfig(), core, seed=0).max_length == 7  # not the 100-step default

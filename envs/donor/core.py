@@ -100,7 +100,8 @@ actually donated), ``punished [B, N]`` (bool), ``replaced_by [B, N]``, ``generat
 
 ## Arguments
 - ``num_agents`` (12): population size N, at least 2 (even for round-robin pairing).
-- ``num_rounds`` (12): rounds per episode (a time limit: reported as truncation).
+- ``num_rounds`` (12): rounds per episode (a time limit: reported as truncation; the core
+  reports it as ``max_episode_steps``, which sizes replay episodes).
 - ``start_resources`` (10.0): each agent's resources at the start (and of each generation).
 - ``donation_levels`` ((0, 0.25, 0.5, 0.75, 1)): the donatable fractions, distinct, in [0, 1].
 - ``multiplier`` (2.0): b, what the recipient gets per unit donated; at least 1.
@@ -216,6 +217,7 @@ class DonorCore(DonorViews, BatchedCore):
         self.population = n
         self.seeded_discriminators = int(seeded_discriminators)
         self.num_rounds = int(num_rounds)
+        self.max_episode_steps = self.num_rounds  # the time limit, as the other cores name it
         self.start_resources = float(start_resources)
         self.donation_levels = tuple(float(x) for x in levels)
         self.multiplier = float(multiplier)
