@@ -257,11 +257,13 @@ class ValueLearner(ReplayCollector, Learner):
         state: torch.Tensor | None,
         next_state: torch.Tensor | None,
         fold: torch.Tensor | None,
+        norm: ValueNorm | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Q_tot [...], team TD targets [...])`` of the mixer over the agents' values ``[..., N]``
         (``taken`` with gradients), for any leading shape: the steps of ``batch`` (its ``active``,
         ``terminated`` and ``rewards``, indexed alike) in states ``state`` and ``next_state``.
-        Team rewards where ``fold`` is True enter the reward statistics (None: none do).
+        Team rewards where ``fold`` is True enter the reward statistics ``norm`` (the learner's own
+        if None; ``fold`` None: none enter).
 
         A public hook: VDN's and QMIX's loss, and MANSA's ``switch=learn`` on the called steps
         only (so the mixer's cost scales with the calls)."""
@@ -271,7 +273,7 @@ class ValueLearner(ReplayCollector, Learner):
         q_tot = self.mixer(torch.where(active, taken, zero), state)
         with torch.no_grad():
             next_tot = self.target_mixer(torch.where(alive_next, next_values, zero), next_state)
-        rewards = self.scaled_rewards(self.team_rewards(batch["rewards"]), fold)
+        rewards = self.scaled_rewards(self.team_rewards(batch["rewards"]), fold, norm)
         return q_tot, td_targets(rewards, next_tot, alive_next.any(dim=-1), self.cfg.gamma)
 
     # ------------------------------------------------------------------ acting

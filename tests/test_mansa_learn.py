@@ -218,6 +218,62 @@ def test_value_disagreement_is_the_per_agent_gap_of_td_errors_vdn():
         assert signal[0, b] == pytest.approx(np.mean(np.abs(delta_tot - delta_i)), rel=1e-5)
 
 
+@pytest.mark.parametrize("called", ["none", "one", "all"])
+def test_value_reward_statistics_see_every_replayed_step_whatever_is_called(called):
+    """The switcher picks steps (often episode starts, where rewards are rare): both rules' reward
+    statistics must still be those of every replayed step, or a rare reward at a called step is
+    divided by a near-zero std. Both statistics here end as those of the batch's rewards."""
+    from algorithms.on_policy import ValueNorm
+
+    learner = learn(envs.make_vec(FORAGING, 4), 0, switcher={"mode": "random", "rate": 0.5})
+    rule = learner.il.learner
+    while len(rule.replay) < 16:
+        learner.train_iteration()
+    batch = rule.replay.sample(16, np.random.default_rng(0))
+    batch = {k: torch.as_tensor(v) for k, v in batch.items()}
+    batch["obs"] = batch["obs"].float()
+    filled = batch["filled"]
+    picked = {"none": torch.zeros_like(filled), "all": filled.clone()}
+    first = torch.zeros_like(filled)
+    first[0, 0] = True  # one step, rewarded or not
+    batch["called"] = picked.get(called, first)
+    rule.reward_norm, rule.local_reward_norm = ValueNorm(), ValueNorm()
+    rule._loss(batch)
+    own = batch["rewards"][filled.unsqueeze(-1) & batch["active"]].double()
+    team = batch["rewards"][filled].sum(-1).double()
+    assert own.abs().sum() > 0  # the batch holds rewards
+    assert rule.local_reward_norm.count == own.numel()
+    assert rule.local_reward_norm.var.item() == pytest.approx(own.var(unbiased=False).item())
+    assert rule.reward_norm.count == team.numel()
+    assert rule.reward_norm.var.item() == pytest.approx(team.var(unbiased=False).item())
+
+
+def test_value_rules_share_one_reward_scale_vdn_team_target_is_the_sum():
+    """With VDN and one reward scale, the team TD target of a step is the sum of the agents'
+    independent targets (all agents live): the two rules pull the shared Qs toward one fixed point."""
+    learner = learn(
+        envs.make_vec(FORAGING, 4), 0, cl="vdn", switcher={"mode": "random", "rate": 0.5}
+    )
+    rule = learner.il.learner
+    for _ in range(200):  # until the statistics hold rewards
+        if len(rule.replay) >= 8 and rule.local_reward_norm.var > 1e-4:
+            break
+        learner.train_iteration()
+    assert rule.local_reward_norm.std.item() != pytest.approx(rule.reward_norm.std.item(), rel=0.01)
+    batch = rule.replay.sample(len(rule.replay), np.random.default_rng(1))
+    batch = {k: torch.as_tensor(v) for k, v in batch.items()}
+    batch["obs"] = batch["obs"].float()
+    filled = batch["filled"]
+    with torch.no_grad():
+        taken, next_values = rule.agent_values(batch)
+        own, _ = rule.independent_targets(
+            batch, next_values, filled, rule.local_reward_norm, fold=False
+        )
+        _, team = rule._central(batch, taken, next_values, filled)
+    assert batch["rewards"][filled].abs().sum() > 0
+    torch.testing.assert_close(team, own[filled].sum(-1))
+
+
 # ---------------------------------------------------------------------- checkpoints, config
 @pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])
 def test_learn_resume_from_state_dict_is_bit_for_bit(il, cl):

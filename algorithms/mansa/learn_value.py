@@ -3,9 +3,11 @@
 One learner of the CL's class (QMIX or VDN: its mixer, replay, optimiser and exploration, set by
 ``algo.cl_cfg``) whose agents act on every step. Each stored step carries the switcher's call (a
 replay field ``called``). A sampled batch is learned with the mixer's team TD loss on its called
-steps and IQL's per-agent TD loss (own rewards, with reward statistics of their own) on the
-others, each loss weighted by its share of the batch's steps. The mixer runs on the called steps
-only, so CL's cost grows with the calls. A batch whose steps are all called takes the CL
+steps and IQL's per-agent TD loss (own rewards) on the others, each loss weighted by its share of
+the batch's steps. Both rules divide rewards by one std, that of the agents' own rewards over
+every replayed step (not the called ones: the switcher's choice is no sample of the rewards), so
+their targets agree in scale. The mixer runs on the called steps only, so CL's cost grows with
+the calls. A batch whose steps are all called takes the CL
 learner's own loss (so ``switcher.mode=cl`` is QMIX or VDN alone, bit for bit); one with none
 called takes IQL's arithmetic (``mode=il`` is IQL alone, bit for bit).
 
@@ -76,14 +78,31 @@ class RuleSwitchValue:
         self.record_step(obs, mask, state, actions, *step, called=called)
 
     # ------------------------------------------------------------------ the loss
-    def _central(self, batch, taken, next_values, steps, fold: bool):
-        """The mixer's ``(Q_tot [K], targets [K])`` on the K steps where ``steps [E, L]`` is True."""
+    def _central(self, batch, taken, next_values, steps):
+        """The mixer's ``(Q_tot [K], targets [K])`` on the K steps where ``steps [E, L]`` is True.
+        Team rewards are scaled by the independent rule's statistics (own rewards), so that the
+        two rules' targets agree in scale: with VDN, the sum of the agents' independent targets
+        is the team target. (The team's own std is about twice as large with two agents; two
+        scales pull the shared agent Qs toward two fixed points.)"""
         sub = {k: batch[k][steps] for k in ("active", "terminated", "rewards")}
         state = batch.get("state")
         now, after = (None, None) if state is None else (state[:, :-1][steps], state[:, 1:][steps])
-        ones = torch.ones(len(sub["rewards"]), dtype=torch.bool, device=self.device)
-        fold_mask = ones if fold else None
-        return self.mixer_targets(taken[steps], next_values[steps], sub, now, after, fold_mask)
+        norm = self.local_reward_norm
+        return self.mixer_targets(taken[steps], next_values[steps], sub, now, after, None, norm)
+
+    def _fold_rewards(self, batch, team: bool = True) -> None:
+        """Fold every replayed step's rewards into both rules' statistics (own rewards of live
+        agents; team rewards), whichever rule learns the step: the called steps are the
+        switcher's choice, not a sample of the task's rewards (calls at episode starts, where
+        rewards are rare, would leave the team statistics near zero and their scaled rewards
+        huge)."""
+        filled = batch["filled"]
+        if self.local_reward_norm is not None:
+            live = filled.unsqueeze(-1) & batch["active"]
+            self.scaled_rewards(batch["rewards"], live, self.local_reward_norm)
+        if team and self.reward_norm is not None:
+            rewards = self.team_rewards(batch["rewards"][filled])
+            self.scaled_rewards(rewards, torch.ones_like(rewards, dtype=torch.bool))
 
     def _loss(self, batch):
         filled = batch["filled"]
@@ -92,14 +111,16 @@ class RuleSwitchValue:
         self.rule_steps["central"] += n_cl
         self.rule_steps["independent"] += n_all - n_cl
         share = torch.tensor(n_cl / max(n_all, 1))
-        if n_cl == n_all:  # every step called: the CL learner's own loss
+        if n_cl == n_all:  # every step called: the CL learner's own loss (it folds team rewards)
+            self._fold_rewards(batch, team=False)
             tick = time.perf_counter()
             loss, logs = super()._loss(batch)
             self.mixer_seconds += time.perf_counter() - tick
             return loss, {**logs, "central_share": share}
         taken, next_values = self.agent_values(batch)
+        self._fold_rewards(batch)
         targets, weights = self.independent_targets(
-            batch, next_values, filled & ~called, self.local_reward_norm
+            batch, next_values, filled & ~called, self.local_reward_norm, fold=False
         )
         loss = masked_mse(taken, targets, weights)
         w = weights.to(taken.dtype)
@@ -111,7 +132,7 @@ class RuleSwitchValue:
         if n_cl == 0:  # IQL's arithmetic
             return loss, logs
         tick = time.perf_counter()
-        q_tot, team_targets = self._central(batch, taken, next_values, called, fold=True)
+        q_tot, team_targets = self._central(batch, taken, next_values, called)
         central = masked_mse(q_tot, team_targets, torch.ones_like(q_tot, dtype=torch.bool))
         loss = (1.0 - share) * loss + share * central
         self.mixer_seconds += time.perf_counter() - tick
@@ -137,7 +158,7 @@ class RuleSwitchValue:
         )
         with torch.enable_grad():
             leaf = taken.detach().requires_grad_(True)
-            q_tot, team_targets = self._central(batch, leaf, next_values, filled, fold=False)
+            q_tot, team_targets = self._central(batch, leaf, next_values, filled)
             (slope,) = torch.autograd.grad(q_tot.sum(), leaf)
         # [K] -> [E, 1, N]: the mixer's TD error as it reaches each agent's Q
         central = (team_targets - q_tot.detach())[:, None] * slope.reshape(-1, slope.shape[-1])
