@@ -2,6 +2,8 @@
 
     python -m benchmarks.value_speed                          # IPPO, IQL, VDN, QMIX, 300k steps each
     python -m benchmarks.value_speed --env-steps 2000000 --algos ippo iql qmix --out speed.json
+    python -m benchmarks.value_speed --algos ippo iql iql/k4 \
+        --variant iql/k4=algo.env_steps_per_update=200,algo.target_update_interval=50
 
 Each learner is built from its shipped 8x8 config (``configs/<algo>_foraging_8x8_2p_2f_coop.yaml``:
 the settings the committed learning figures use) and trained by ``train_iteration`` alone (no
@@ -27,17 +29,27 @@ CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "config
 TASK = "foraging_8x8_2p_2f_coop"
 
 
-def build(algo: str, seed: int, overrides: list[str]):
-    """A learner of ``algo`` from its shipped 8x8 config."""
+def build(label: str, seed: int, overrides: list[str]):
+    """A learner from its shipped 8x8 config; ``label`` is an algorithm or ``algo/variant``."""
+    algo = label.split("/")[0]
     cfg = train.load_config(
         os.path.join(CONFIGS, f"{algo}_{TASK}.yaml"), [f"seed={seed}", *overrides]
     )
     return train.build(cfg)[1]
 
 
-def measure(algos: list[str], env_steps: int, chunk: int, seed: int, overrides: list[str]) -> dict:
-    """Round-robin training of every learner to ``env_steps``; frames/s of each and the ratio to the first."""
-    learners = {algo: build(algo, seed, overrides) for algo in algos}
+def measure(
+    algos: list[str],
+    env_steps: int,
+    chunk: int,
+    seed: int,
+    overrides: list[str],
+    variants: dict[str, list[str]] | None = None,
+) -> dict:
+    """Round-robin training of every learner to ``env_steps``; frames/s of each and the ratio to
+    the first. ``variants`` maps an ``algo/name`` label to its own extra overrides."""
+    variants = variants or {}
+    learners = {algo: build(algo, seed, [*overrides, *variants.get(algo, [])]) for algo in algos}
     seconds = dict.fromkeys(algos, 0.0)
     load_before = os.getloadavg()
     while any(learner.env_steps < env_steps for learner in learners.values()):
@@ -61,6 +73,7 @@ def measure(algos: list[str], env_steps: int, chunk: int, seed: int, overrides: 
                 "seconds": seconds[algo],
                 f"ratio_to_{first}": rates[algo] / rates[first],
                 "gradient_updates": getattr(learners[algo], "gradient_updates", None),
+                "overrides": variants.get(algo, []),
             }
             for algo in algos
         },
@@ -74,9 +87,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-steps", type=int, default=300_000)
     parser.add_argument("--chunk", type=int, default=20_000, help="env steps per turn")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="ALGO/NAME=KEY=V,KEY=V",
+        help="overrides of one --algos label of the form algo/name (repeatable)",
+    )
     parser.add_argument("--out", help="write the report as JSON here")
     args = parser.parse_args(argv)
-    report = measure(args.algos, args.env_steps, args.chunk, args.seed, args.overrides)
+    variants = {}
+    for spec in args.variant:
+        label, _, keys = spec.partition("=")
+        if "/" not in label or label not in args.algos or not keys:
+            parser.error(
+                f"--variant {spec!r}: expected ALGO/NAME=KEY=V[,KEY=V] with ALGO/NAME in --algos "
+                f"({' '.join(args.algos)})"
+            )
+        variants[label] = keys.split(",")
+    unknown = [a for a in args.algos if "/" in a and a not in variants]
+    if unknown:
+        parser.error(f"no --variant given for {', '.join(unknown)}")
+    report = measure(args.algos, args.env_steps, args.chunk, args.seed, args.overrides, variants)
     print(
         f"{args.env_steps} env steps each, torch threads {report['torch_threads']}, "
         f"{report['cpus']} CPUs, load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f}"
