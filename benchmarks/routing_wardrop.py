@@ -70,6 +70,13 @@ CONDITIONS["siouxfalls_ippo_selfish"] = (
     ),
 )
 
+CONDITIONS["siouxfalls_iql_selfish"] = (
+    "siouxfalls",
+    "iql",
+    "configs/iql_routing_siouxfalls.yaml",
+    (),
+)
+
 # the target reads the greedy day: evaluate greedily (IPPO's default, "auto", samples)
 CONDITIONS = {k: (*v[:3], (*v[3], "eval.actions=greedy")) for k, v in CONDITIONS.items()}
 

@@ -229,3 +229,15 @@ def test_wardrop_benchmark_runs_a_condition_and_reads_its_target(tmp_path, capsy
     refs = {n: {"ue_over_so": 1.1} for n in routing_wardrop.PMA}
     routing_wardrop.plot(summary, refs, str(tmp_path / "curves.png"))
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_wardrop_iql_sioux_falls_condition_is_its_shipped_config():
+    from benchmarks import routing_wardrop
+    from train import load_config
+
+    network, algo, path, overrides = routing_wardrop.CONDITIONS["siouxfalls_iql_selfish"]
+    assert (network, algo) == ("siouxfalls", "iql")
+    cfg = load_config(path, list(overrides))
+    assert cfg.env.id == "routing-siouxfalls-v0" and cfg.env.kwargs["k"] == 8
+    assert cfg.env.kwargs["routes"] == "free_flow" and not cfg.env.kwargs["observe_times"]
+    assert cfg.eval.actions == "greedy" and cfg.total_env_steps == 12800
