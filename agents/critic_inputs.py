@@ -92,15 +92,23 @@ class MeanFieldInput(CriticInput):
         self.action_dim = int(space.n) if self.discrete else int(np.prod(space.shape))
         self.dim = self.obs_dim + self.action_dim
 
-    def action_features(self, actions: np.ndarray) -> np.ndarray:
-        """``[B, N, A]`` one-hot (discrete) or flattened (continuous) joint actions."""
+    def action_features(self, actions: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """``[B, N, A]`` one-hot (discrete) or flattened (continuous) joint actions (tensors stay
+        tensors, on their device)."""
+        if torch.is_tensor(actions):
+            if self.discrete:
+                return torch.nn.functional.one_hot(actions, self.action_dim).float()
+            return actions.reshape(*actions.shape[:2], -1).float()
         if self.discrete:
             return np.eye(self.action_dim, dtype=np.float32)[actions]
         return actions.reshape(*actions.shape[:2], -1).astype(np.float32)
 
-    def neighbour_actions(self, env, actions: np.ndarray) -> np.ndarray:
+    def neighbour_actions(
+        self, env, actions: np.ndarray | torch.Tensor
+    ) -> np.ndarray | torch.Tensor:
         """The mean action of each agent's neighbours, ``[B, N, A]``, as the env defines them."""
-        return np.asarray(env.neighbour_mean(self.action_features(actions)), dtype=np.float32)
+        mean = env.neighbour_mean(self.action_features(actions))
+        return mean.float() if torch.is_tensor(mean) else np.asarray(mean, dtype=np.float32)
 
     def build(self, obs, state, neighbour_actions):
         return torch.cat([obs, neighbour_actions], dim=-1)

@@ -147,11 +147,14 @@ class Policy(nn.Module):
         return self._distribution(out, mask)
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        """Actions as the env takes them: integer indices, or vectors clipped to the Box."""
+        """Actions as a numpy core takes them: integer indices, or vectors clipped to the Box."""
         if self.discrete:
             return actions.to("cpu", torch.int64).numpy()
-        clipped = torch.maximum(torch.minimum(actions, self.high), self.low)
-        return clipped.to("cpu", torch.float32).numpy()
+        return self.clip(actions).to("cpu", torch.float32).numpy()
+
+    def clip(self, actions: torch.Tensor) -> torch.Tensor:
+        """Continuous actions clipped to the Box, where they are (a torch core takes these)."""
+        return torch.maximum(torch.minimum(actions, self.high), self.low)
 
     @torch.no_grad()
     def act(

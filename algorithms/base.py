@@ -82,6 +82,9 @@ class EpisodeTracker:
         if episode is None:
             return
         final = info["_final"]
+        if torch.is_tensor(final):  # a torch core's: read on the host, at episode ends only
+            final = final.cpu().numpy()
+            episode = {k: v.cpu().numpy() if torch.is_tensor(v) else v for k, v in episode.items()}
         for key, values in episode.items():
             if np.ndim(values) == 1:
                 self._values[key].extend(np.asarray(values)[final].tolist())
@@ -109,6 +112,8 @@ class Learner(abc.ABC):
     act_needs_state: ClassVar[bool] = False
     #: the most joint-action inputs (agents x action size) a critic on all actions takes; None: no limit
     max_joint_actions: ClassVar[int | None] = None
+    #: trains on a torch core's tensors where they are (``env.device``), without numpy
+    trains_on_device: ClassVar[bool] = False
 
     def __init__(
         self, cfg: AlgoConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0

@@ -61,9 +61,11 @@ def next_episode_flags(
     done = agent_done | terminated | truncated
     final = info.get("_final")
     if final is None:
+        if torch.is_tensor(done):  # a torch core's flags stay on its device
+            return torch.zeros(len(done), dtype=torch.bool, device=done.device), done
         return np.zeros(len(done), dtype=bool), done
     done[final] = False
-    return final.copy(), done
+    return (final.clone() if torch.is_tensor(final) else final.copy()), done
 
 
 def compute_gae(

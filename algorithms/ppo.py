@@ -35,12 +35,14 @@ from algorithms.on_policy import (
     ppo_update,
 )
 from algorithms.ppo_config import PPOConfig
+from envs.torch_core import TorchBatchedCore
 
 
 class PPOLearner(Learner):
     """PPO over a batched core; subclasses choose ``critic_input`` (local, central, mean_field)."""
 
     supports_continuous = True
+    trains_on_device = True
     on_policy = True
     critic_input: ClassVar[str] = "local"
 
@@ -82,12 +84,17 @@ class PPOLearner(Learner):
             specs["state"] = ((b, self.critic_in.dim), torch.float32)
         if self.critic_in.uses_actions:
             specs["neighbour_actions"] = ((b, n, self.critic_in.dim - obs_dim), torch.float32)
-        self.buffer = RolloutBuffer(t, specs)  # env-side data stays on the CPU
+        # a numpy core's data stays on the CPU; a torch core's rollouts stay on its device
+        self.on_device = isinstance(env, TorchBatchedCore)
+        self.buffer = RolloutBuffer(t, specs, self.device if self.on_device else "cpu")
 
         obs, _ = env.reset(seed=self.seed)
         self._obs = obs
         self._starts = np.ones(b, dtype=bool)
         self._agent_done = np.zeros((b, n), dtype=bool)
+        if self.on_device:
+            self._starts = torch.as_tensor(self._starts, device=env.device)
+            self._agent_done = torch.as_tensor(self._agent_done, device=env.device)
         self._actor_h = self.actor.initial_hidden(b)
         self._critic_h = self.critic.initial_hidden(b, device=self.device)
 
@@ -104,8 +111,8 @@ class PPOLearner(Learner):
         return self.env.state() if info is None else info.get("final_state")
 
     # ------------------------------------------------------------------ acting
-    def _tensor(self, x: np.ndarray, flat_from: int | None = None) -> torch.Tensor:
-        t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    def _tensor(self, x: np.ndarray | torch.Tensor, flat_from: int | None = None) -> torch.Tensor:
+        t = x.float() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x, dtype=np.float32))
         if flat_from is not None:
             t = t.flatten(start_dim=flat_from)
         return t.to(self.device)
@@ -128,11 +135,24 @@ class PPOLearner(Learner):
             return None
         return self._tensor(self.critic_in.neighbour_actions(self.env, env_actions))
 
-    def _rewards(self, rewards: np.ndarray) -> np.ndarray:
+    def _rewards(self, rewards: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """The float32 rewards each agent learns from (its own, or the team's)."""
+        if torch.is_tensor(rewards):
+            rewards = rewards.float()
+            if not self.cfg.team_reward:
+                return rewards
+            team = rewards.sum(1) if self.env.team_reward == "sum" else rewards.mean(1)
+            return team[:, None].expand_as(rewards).contiguous()
         if not self.cfg.team_reward:
-            return rewards
+            return rewards.astype(np.float32)
         team = rewards.sum(axis=1) if self.env.team_reward == "sum" else rewards.mean(axis=1)
-        return np.repeat(team[:, None], rewards.shape[1], axis=1)
+        return np.repeat(team[:, None], rewards.shape[1], axis=1).astype(np.float32)
+
+    def _env_actions(self, actions: torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Actions as the env takes them: numpy for a numpy core, tensors for a torch core."""
+        if not self.on_device:
+            return self.actor.to_env(actions)
+        return actions.to(self.env.device) if self.env.is_discrete else self.actor.clip(actions)
 
     @torch.no_grad()
     def act(
@@ -160,7 +180,7 @@ class PPOLearner(Learner):
             starts = torch.as_tensor(self._starts).to(self.device)
             dist, self._actor_h = self.actor.distribution(obs, mask, self._actor_h, starts)
             actions = dist.sample(self.generator)
-            env_actions = self.actor.to_env(actions)
+            env_actions = self._env_actions(actions)
             neighbours = self._neighbour_actions(env_actions)
             values, self._critic_h = self._value(obs, state, neighbours, self._critic_h, starts)
             step = env.step(env_actions)
@@ -185,7 +205,7 @@ class PPOLearner(Learner):
         if self.critic_in.uses_actions:  # the neighbours' next actions, sampled from the policy
             mask = torch.as_tensor(env.action_mask()).to(self.device) if env.is_discrete else None
             dist, _ = self.actor.distribution(obs, mask, self._actor_h, starts)
-            neighbours = self._neighbour_actions(self.actor.to_env(dist.sample(self.generator)))
+            neighbours = self._neighbour_actions(self._env_actions(dist.sample(self.generator)))
         last_values, _ = self._value(obs, state, neighbours, self._critic_h, starts)
         return last_values
 
@@ -207,14 +227,15 @@ class PPOLearner(Learner):
         losses use the copies where ``learn [B]`` is True (None: all)."""
         obs, state, mask, neighbours = inputs
         next_obs, rewards, terminated, truncated, info = step
-        rewards = self._rewards(rewards).astype(np.float32)
+        rewards = self._rewards(rewards)
         bootstrap = truncated & ~terminated & ~done
         if bootstrap.any():  # time limit: bootstrap from the final observation's value
             final_obs = self._tensor(info.get("final_obs", next_obs), flat_from=2)
             final_state = self.global_state(info) if self.critic_in.uses_state else None
             final_state = state if final_state is None else self._tensor(final_state, flat_from=1)
             final_values, _ = self._value(final_obs, final_state, neighbours, critic_h)
-            rewards = rewards + self.cfg.gamma * final_values.cpu().numpy() * bootstrap
+            final = final_values if self.on_device else final_values.cpu().numpy()
+            rewards = rewards + self.cfg.gamma * final * bootstrap
         active = ~done if learn is None else ~done & learn[:, None]
         self.buffer.store(
             t,

@@ -45,6 +45,8 @@ __all__ = [
     "register_scripted",
     "scripted_policies",
     "register_torch_core",
+    "has_torch_core",
+    "torch_core_ids",
     "list_envs",
     "spec",
     "import_env_modules",
@@ -207,6 +209,16 @@ _TORCH_CORES: dict[str, str] = {}
 def register_torch_core(env_id: str, target: str) -> None:
     """Give the registered ``env_id`` a torch core: ``target`` is ``"module:Class"``."""
     _TORCH_CORES[env_id] = target
+
+
+def has_torch_core(env_id: str) -> bool:
+    """True when the registered id or alias ``env_id`` has a torch core (``make_vec(device=)``)."""
+    return spec(env_id)[0].id in _TORCH_CORES
+
+
+def torch_core_ids() -> list[str]:
+    """The registered ids with a torch core."""
+    return sorted(_TORCH_CORES)
 
 
 def _torch_core(env_id: str) -> Callable[..., Any]:

@@ -74,3 +74,10 @@ def test_the_mpe_module_trains_through_the_generic_path(tmp_path, monkeypatch):
     assert reward.shape[0] == 2 and np.isfinite(reward).all()
     cfg = load_config(None, ["env.id=mpe-simple-spread-v3", "algo=mappo", "env.num_envs=2"])
     assert build(cfg)[1] is not None
+
+
+def test_the_device_section_names_the_learners_that_train_on_a_torch_core():
+    section = _section("Envs on a torch device")
+    named = set(re.findall(r"`(\w+)`", section.split("learners (", 1)[1].split(")", 1)[0]))
+    able = {name for name, (_, cls) in ALGORITHMS.items() if cls.trains_on_device}
+    assert named == able

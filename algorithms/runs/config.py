@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import envs
-from algorithms import get_algorithm
+from algorithms import ALGORITHMS, get_algorithm
 from algorithms.base import AlgoConfig
 from algorithms.config import field_docs, merge_layers
 from algorithms.ippo import IPPOConfig
@@ -43,6 +43,10 @@ class EnvConfig:
     """Env copies stepped together (B)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the env; they override those the id implies."""
+    device: str | None = None
+    """Train on the env's torch core on this device (cpu, cuda, cuda:N; it must equal
+    ``device``): rollouts, advantages and minibatches stay there. On-policy learners only;
+    evaluation plays the numpy core (same rules). None: the numba/numpy core."""
 
 
 @dataclass
@@ -155,10 +159,26 @@ class TrainConfig:
             )
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.env.device is not None:
+            if not re.fullmatch(r"cpu|cuda(:\d+)?", self.env.device):
+                raise ValueError(
+                    f"env.device must be 'cpu', 'cuda', 'cuda:N' or null, got {self.env.device!r}"
+                )
+            if _canonical(self.env.device) != _canonical(self.device):
+                raise ValueError(
+                    f"env.device={self.env.device} steps the env there, but device={self.device} "
+                    f"trains the learner elsewhere; rollouts stay on one device: set "
+                    f"device={self.env.device}, or leave env.device unset for the numpy core"
+                )
         if self.run_name is not None and (
             not self.run_name or "/" in self.run_name or self.run_name.startswith(".")
         ):
             raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
+
+
+def _canonical(device: str) -> str:
+    """``cuda`` as ``cuda:0``, so that equal devices compare equal."""
+    return "cuda:0" if device == "cuda" else device
 
 
 def _get(obj: Any, dotted: str) -> Any:
@@ -279,7 +299,6 @@ def save_config(cfg: TrainConfig, path: str) -> None:
 # ---------------------------------------------------------------------- env and learner
 def catalogue() -> str:
     """What ``train.py --help`` lists after its usage: the learners, the env ids, where the keys are."""
-    from algorithms import ALGORITHMS
 
     def wrap(names):
         return textwrap.fill(
@@ -299,17 +318,25 @@ def catalogue() -> str:
     )
 
 
-def make_env(cfg: TrainConfig, num_envs: int | None = None):
-    """The batched core the config names; bad ids and keyword arguments become ConfigErrors."""
+def make_env(cfg: TrainConfig, num_envs: int | None = None, device: str | None = None):
+    """The batched core the config names (its torch core on ``device`` if given: the trainer's,
+    with ``env.device``); bad ids and keyword arguments become ConfigErrors."""
     try:
         entry, _ = envs.spec(cfg.env.id)
     except KeyError as err:
         raise ConfigError(f"env.id: {err.args[0]}") from None
+    if device is not None and not envs.has_torch_core(cfg.env.id):
+        raise ConfigError(
+            f"env.device={device}: {cfg.env.id} has no torch core; torch cores exist for "
+            f"{envs.torch_core_ids()} and their aliases. Leave env.device unset for the numpy core"
+        )
     factory = entry.core or entry.parallel
     target = factory.__init__ if inspect.isclass(factory) else factory
     check_env_kwarg_types(cfg.env.id, target, cfg.env.kwargs)
     try:
-        return envs.make_vec(cfg.env.id, num_envs or cfg.env.num_envs, **cfg.env.kwargs)
+        return envs.make_vec(
+            cfg.env.id, num_envs or cfg.env.num_envs, device=device, **cfg.env.kwargs
+        )
     except TypeError as err:
         match = re.search(r"unexpected keyword argument '(\w+)'", str(err))
         if match:
@@ -418,7 +445,13 @@ def build(cfg: TrainConfig):
 
         import_wandb()  # the optional extra, named if missing
     _, learner_cls = get_algorithm(cfg.algo.name)
-    env = make_env(cfg)
+    if cfg.env.device is not None and not learner_cls.trains_on_device:
+        able = sorted(n for n, (_, cls) in ALGORITHMS.items() if cls.trains_on_device)
+        raise ConfigError(
+            f"env.device: {cfg.algo.name} cannot train on a torch core; the learners that can: "
+            f"{', '.join(able)}. Leave env.device unset for the numpy core"
+        )
+    env = make_env(cfg, device=cfg.env.device)
     try:
         learner = learner_cls(cfg.algo, env, device, cfg.seed)
     except ValueError as err:

@@ -1,0 +1,130 @@
+"""Training on a torch core where its tensors are (``env.device``, issue 25): the on-policy
+learners step the torch core with tensors, keep the rollout on its device, learn, and resume.
+CI has no GPU, so everything here runs the torch path on the CPU."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from toy_envs import one_torch_thread  # noqa: F401  (autouse fixture)
+
+import envs
+import train
+from algorithms import get_algorithm
+from algorithms.runs.evaluation import evaluate
+
+FORAGING = "Foraging-5x5-2p-1f-coop-v3"
+
+
+def torch_env(env_id=FORAGING, copies=64, **kwargs):
+    return envs.make_vec(env_id, copies, device="cpu", **kwargs)
+
+
+def numpy_env(copies):
+    return envs.make_vec(FORAGING, copies)
+
+
+def random_return() -> float:
+    rng = np.random.default_rng(0)
+
+    def act(obs, mask, state, hidden):
+        return np.argmax(np.where(mask, rng.random(mask.shape), -1.0), axis=-1), hidden
+
+    return float(np.mean(evaluate(act, numpy_env, 64, seed=7)["return"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ippo", "mappo"])
+def test_a_learner_trained_on_the_torch_core_beats_random_on_the_numpy_core(name):
+    """Same rules on both cores: a policy trained on the torch core plays the numpy one."""
+    config_cls, learner_cls = get_algorithm(name)
+    learner = learner_cls(config_cls(), torch_env(), "cpu", 0)
+    for _ in range(40):
+        learner.train_iteration()
+    played = float(np.mean(evaluate(learner.act, numpy_env, 64, seed=7)["return"]))
+    assert played > random_return() + 0.5, f"{name}: {played:.3f}"
+
+
+@pytest.mark.parametrize(
+    ("name", "env_id", "kwargs"),
+    [
+        ("ippo", FORAGING, {}),
+        ("mappo", FORAGING, {}),
+        ("mfac", FORAGING, {}),
+        ("ippo", "swarming-vicsek-v0", {"num_agents": 6}),
+        ("decpomfc", "swarming-vicsek-v0", {"num_agents": 6}),
+    ],
+)
+def test_rollouts_never_cross_to_numpy(name, env_id, kwargs, monkeypatch):
+    """Every action the core receives is a tensor on its device (the core refuses numpy), the
+    rollout buffer lives there, and the episode statistics still reach the learner."""
+    config_cls, learner_cls = get_algorithm(name)
+    env = torch_env(env_id, 8, **kwargs)
+    seen = []
+    step = env.step
+
+    def spy(actions):
+        seen.append((type(actions), actions.device))
+        return step(actions)
+
+    monkeypatch.setattr(env, "step", spy)
+    learner = learner_cls(config_cls(rollout_length=32), env, "cpu", 0)
+    assert learner.on_device
+    for _ in range(8):
+        learner.train_iteration()
+    assert seen and all(kind is torch.Tensor and dev == env.device for kind, dev in seen)
+    assert all(t.device == env.device for t in learner.buffer.data.values())
+    assert learner.episodes.drain()["return"]  # episodes ended and were recorded
+
+
+def test_resuming_on_the_torch_core_is_bit_for_bit():
+    config_cls, learner_cls = get_algorithm("ippo")
+    cfg = config_cls(rollout_length=16)
+    a = learner_cls(cfg, torch_env(copies=8), "cpu", 0)
+    for _ in range(3):
+        a.train_iteration()
+    buffer = io.BytesIO()
+    torch.save(a.state_dict(), buffer)
+    b = learner_cls(cfg, torch_env(copies=8), "cpu", 0)
+    buffer.seek(0)
+    b.load_state_dict(torch.load(buffer, weights_only=False))
+    for _ in range(3):
+        a.train_iteration()
+        b.train_iteration()
+    for x, y in zip(a.actor.state_dict().values(), b.actor.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+
+
+def test_train_py_runs_on_the_torch_core(tmp_path):
+    overrides = [
+        "env.id=" + FORAGING,
+        "env.device=cpu",
+        "env.num_envs=8",
+        "total_env_steps=2048",
+        "eval.every_env_steps=1024",
+        "eval.episodes=4",
+        "eval.absolute_episodes=0",
+        f"log.dir={tmp_path}",
+        "log.progress=false",
+        "log.tensorboard=false",
+        "run_name=dev",
+    ]
+    assert train.main(overrides) == 0
+    env, learner = train.build(train.load_config(None, overrides))
+    assert learner.on_device and env.device == torch.device("cpu")
+    assert (tmp_path / "dev" / "eval.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["env.device=cuda"], "env.device=cuda steps the env there, but device=cpu"),
+        (["env.device=gpu"], "env.device must be 'cpu', 'cuda', 'cuda:N' or null"),
+        (["env.device=cpu", "algo=iql"], "iql cannot train on a torch core; the learners that can"),
+        (["env.device=cpu", "env.id=donor-v0"], "donor-v0 has no torch core; torch cores exist"),
+    ],
+)
+def test_bad_device_settings_are_refused_before_training(overrides, message):
+    with pytest.raises(train.ConfigError, match=message):
+        train.build(train.load_config(None, overrides))
