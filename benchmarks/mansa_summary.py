@@ -10,6 +10,11 @@ control's return at the same call rate (switch=act: CL's action at random steps,
 evaluation; switch=learn: the ``control`` training run, the centralised rule at random states).
 ``target_met`` is DESIGN 3's target on the seed means: MANSA >= CL alone - 0.05, a CL share
 <= 5% in training, and MANSA above the control; None where a figure is missing.
+
+``protocol`` says which figures may decide it (issue 19): settings are chosen on seeds 0-4
+(``tuning``); a fresh run on seeds 5-9 with them frozen (``held-out``) decides; a row mixing
+both (seeds added after a miss) is ``mixed`` and decides nothing. ``decides`` is True only for
+a held-out row.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import numpy as np
 from benchmarks.run_dirs import write_json
 
 TARGET_SHARE, TARGET_GAP = 0.05, 0.05
+#: issue 19's protocol: settings chosen on these seeds, the decision on the others
+TUNING_SEEDS = range(5)
 #: switch=act's control in mansa_eval.json: CL's greedy joint action at random steps
 ACT_CONTROL = "cl_random_steps"
 
@@ -70,6 +77,14 @@ def target_met(seeds: list[dict]) -> bool | None:
     )
 
 
+def protocol(seeds: list[dict]) -> str:
+    """``tuning`` (seeds 0-4 only), ``held-out`` (none of them) or ``mixed``."""
+    tuning = {s["seed"] in TUNING_SEEDS for s in seeds}
+    if tuning == {True}:
+        return "tuning"
+    return "held-out" if tuning == {False} else "mixed"
+
+
 def study_rows(runs: list[dict], study: str) -> list[dict]:
     """The rows of one results.json (failed runs left out)."""
     runs = [r for r in runs if "error" not in r]
@@ -92,6 +107,8 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
                     "pairing": pairing,
                     "switch": switch,
                     "seeds": seeds,
+                    "protocol": protocol(seeds),
+                    "decides": protocol(seeds) == "held-out",
                     "target_met": target_met(seeds),
                 }
             )
@@ -118,7 +135,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = summary(args.folders)
     write_json(args.out, rows)
     met = sum(r["target_met"] is True for r in rows)
-    print(f"wrote {args.out}: {len(rows)} rows, target met in {met}")
+    deciding = [r for r in rows if r["decides"]]
+    decided = sum(r["target_met"] is True for r in deciding)
+    print(
+        f"wrote {args.out}: {len(rows)} rows, target met in {met}; "
+        f"{len(deciding)} held-out rows decide, target met in {decided}"
+    )
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ def test_summary_rows_per_study_task_pairing_and_switch(tmp_path):
         "cl_time_share": None,
     }
     assert row["target_met"] is True  # 0.93 >= 0.85, 4% <= 5%, above 0.88
+    assert row["protocol"] == "tuning" and row["decides"] is False  # seed 0 chose the settings
     learn_row = rows["nested/learn"]
     assert learn_row["switch"] == "learn" and [s["seed"] for s in learn_row["seeds"]] == [0, 1]
     assert learn_row["seeds"][0]["cl_share_train"] == 0.03  # the share of updates
@@ -80,3 +81,10 @@ def test_target_needs_cl_level_few_calls_and_beating_the_control():
     assert mansa_summary.target_met([{**seed, "cl_share_train": 0.06}]) is False
     assert mansa_summary.target_met([{**seed, "mansa_return": 0.84}]) is False
     assert mansa_summary.target_met([{**seed, "control_return": 0.9}]) is False
+
+
+def test_only_a_held_out_run_decides():
+    seeds = [{"seed": s} for s in (5, 6, 7, 8, 9)]
+    assert mansa_summary.protocol(seeds) == "held-out"
+    assert mansa_summary.protocol(seeds[:1] + [{"seed": 0}]) == "mixed"
+    assert mansa_summary.protocol([{"seed": 0}, {"seed": 4}]) == "tuning"
