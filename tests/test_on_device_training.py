@@ -7,6 +7,9 @@ import io
 import numpy as np
 import pytest
 import torch
+from test_on_policy_foraging import ENV_ID as FORAGING
+from test_on_policy_foraging import make_env as numpy_env
+from test_on_policy_foraging import random_return
 from toy_envs import one_torch_thread  # noqa: F401  (autouse fixture)
 
 import envs
@@ -14,24 +17,9 @@ import train
 from algorithms import get_algorithm
 from algorithms.runs.evaluation import evaluate
 
-FORAGING = "Foraging-5x5-2p-1f-coop-v3"
-
 
 def torch_env(env_id=FORAGING, copies=64, **kwargs):
     return envs.make_vec(env_id, copies, device="cpu", **kwargs)
-
-
-def numpy_env(copies):
-    return envs.make_vec(FORAGING, copies)
-
-
-def random_return() -> float:
-    rng = np.random.default_rng(0)
-
-    def act(obs, mask, state, hidden):
-        return np.argmax(np.where(mask, rng.random(mask.shape), -1.0), axis=-1), hidden
-
-    return float(np.mean(evaluate(act, numpy_env, 64, seed=7)["return"]))
 
 
 @pytest.mark.slow
