@@ -15,6 +15,7 @@ from toy_envs import one_torch_thread  # noqa: F401  (autouse fixture)
 import envs
 import train
 from algorithms import get_algorithm
+from algorithms.config import build_config
 from algorithms.runs.evaluation import evaluate
 
 
@@ -35,16 +36,18 @@ def test_a_learner_trained_on_the_torch_core_beats_random_on_the_numpy_core(name
 
 
 @pytest.mark.parametrize(
-    ("name", "env_id", "kwargs"),
+    ("name", "env_id", "kwargs", "settings"),
     [
-        ("ippo", FORAGING, {}),
-        ("mappo", FORAGING, {}),
-        ("mfac", FORAGING, {}),
-        ("ippo", "swarming-vicsek-v0", {"num_agents": 6}),
-        ("decpomfc", "swarming-vicsek-v0", {"num_agents": 6}),
+        ("ippo", FORAGING, {}, {}),
+        ("mappo", FORAGING, {}, {}),
+        ("mfac", FORAGING, {}, {}),
+        ("mappo", FORAGING, {}, {"net": {"recurrent": True}}),
+        ("ippo", "swarming-vicsek-v0", {"num_agents": 6}, {}),
+        ("ippo", "swarming-vicsek-v0", {"num_agents": 6, "actions": "continuous"}, {}),
+        ("decpomfc", "swarming-vicsek-v0", {"num_agents": 6}, {}),
     ],
 )
-def test_rollouts_never_cross_to_numpy(name, env_id, kwargs, monkeypatch):
+def test_rollouts_never_cross_to_numpy(name, env_id, kwargs, settings, monkeypatch):
     """Every action the core receives is a tensor on its device (the core refuses numpy), the
     rollout buffer lives there, and the episode statistics still reach the learner."""
     config_cls, learner_cls = get_algorithm(name)
@@ -57,7 +60,8 @@ def test_rollouts_never_cross_to_numpy(name, env_id, kwargs, monkeypatch):
         return step(actions)
 
     monkeypatch.setattr(env, "step", spy)
-    learner = learner_cls(config_cls(rollout_length=32), env, "cpu", 0)
+    cfg = build_config(config_cls, {"rollout_length": 32, **settings})
+    learner = learner_cls(cfg, env, "cpu", 0)
     assert learner.on_device
     for _ in range(8):
         learner.train_iteration()
