@@ -151,23 +151,15 @@ def vmas_rate(agents: int, copies: int, device: str, seconds: float, repeats: in
 
 
 def ippo_rate(copies: int, device: str, on_device: bool, seconds: float, repeats: int) -> float:
-    """Env-frames/s of the default job's ``train_iteration`` (after one warm-up iteration)."""
+    """Env-frames/s of the default job's ``train_iteration`` (one iteration: a rollout of every copy)."""
     import train
 
     overrides = [f"env.num_envs={copies}", f"device={device}"]
     learner = train.build(
         train.load_config(None, [*overrides, *([f"env.device={device}"] if on_device else [])])
     )[1]
-    learner.train_iteration()
-    best = 0.0
-    for _ in range(repeats):
-        sync = synchronizer(device)
-        start, frames = time.perf_counter(), learner.env_steps
-        while time.perf_counter() - start < seconds:
-            learner.train_iteration()
-        sync()
-        best = max(best, (learner.env_steps - frames) / (time.perf_counter() - start))
-    return best
+    frames = learner.cfg.rollout_length * copies
+    return frames * best_rate(learner.train_iteration, seconds, repeats, synchronizer(device))
 
 
 def fmt(value) -> str:
