@@ -30,6 +30,8 @@ from envs.hints import closest_hint
 #: the resolved config a run directory holds
 CONFIG_FILE = "config.yaml"
 #: config keys that may change when a run is resumed (they do not change what is learned)
+#: the torch devices a config may name (``device``, ``env.device``)
+DEVICES = r"cpu|cuda(:\d+)?"
 RESUMABLE_OVERRIDES = ("total_env_steps", "device", "torch_threads", "log.", "checkpoint.", "eval.")
 
 
@@ -157,10 +159,10 @@ class TrainConfig:
             raise ValueError(
                 f"log.wandb_mode must be offline or online, got {self.log.wandb_mode!r}"
             )
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+        if not re.fullmatch(DEVICES, self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.env.device is not None:
-            if not re.fullmatch(r"cpu|cuda(:\d+)?", self.env.device):
+            if not re.fullmatch(DEVICES, self.env.device):
                 raise ValueError(
                     f"env.device must be 'cpu', 'cuda', 'cuda:N' or null, got {self.env.device!r}"
                 )
