@@ -252,6 +252,11 @@ def _grid(runs_dir: str) -> list[RunSpec]:
     return specs
 
 
+def _finished(record) -> None:
+    """Every run of a grid (again) must finish: a failed one says why (e.g. a locked run)."""
+    assert record.done, f"{record.name}: {record.status}: {record.error}"
+
+
 def _children(pid: int) -> list[int]:
     """The pool workers of process ``pid`` (not its resource tracker)."""
     found = []
@@ -280,7 +285,7 @@ def _alive(pid: int) -> bool:
 def test_a_leaderboard_grid_killed_anywhere_resumes_to_the_uninterrupted_grid(tmp_path):
     straight = _grid(str(tmp_path / "a"))
     tick = time.perf_counter()
-    SerialLauncher().run(straight, lambda record: None)
+    SerialLauncher().run(straight, _finished)
     seconds = time.perf_counter() - tick
     killed = _grid(str(tmp_path / "b"))
     driver = subprocess.Popen(
@@ -308,12 +313,12 @@ def test_a_leaderboard_grid_killed_anywhere_resumes_to_the_uninterrupted_grid(tm
         ),
         what="the grid's first checkpoint",
     )
-    workers = _children(driver.pid)
     time.sleep(random.Random("grid").uniform(0.0, seconds))
+    workers = _children(driver.pid)  # those alive now, just before the kill
     driver.kill()  # kill -9 of the driver alone
     driver.wait()
     wait_for(lambda: not any(_alive(p) for p in workers), timeout=5, what="the workers to die")
-    SerialLauncher().run(killed, lambda record: None)  # the grid again: resumes what was cut
+    SerialLauncher().run(killed, _finished)  # the grid again: resumes what was cut
     for a, b in zip(straight, killed, strict=True):
         assert_same_run(run_files(b.run_dir, False), run_files(a.run_dir, False))
 
