@@ -100,6 +100,7 @@ class MFQLearner(IQLLearner):
 
     uses_mean_action = True
     needs_neighbours = True
+    trains_on_device = False  # Boltzmann exploration and the mean actions are numpy
 
     def __init__(self, cfg: MFQConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0):
         super().__init__(cfg, env, device, seed)

@@ -14,6 +14,10 @@ stores after an episode's last step):
   arrays; :meth:`EpisodeReplay.sample` draws E distinct episodes and trims the batch to the
   longest of them.
 
+The arrays are numpy on the host, or torch tensors on a device (``device``: the replay of a
+learner that steps a torch core, so that collection and sampling never leave it); sampling
+then draws with a ``torch.Generator`` on that device instead of a numpy one.
+
 Fields are *step* fields (one entry per step: actions, rewards, terminations, ...) or *obs*
 fields (one entry per step plus one for the observation after the last step: observations,
 action masks, states), so a batch of L steps carries ``obs [E, L+1, ...]`` and bootstrapping
@@ -29,6 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+
+#: the storage of a host replay (numpy) or of a device replay (tensors)
+Array = np.ndarray | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,8 @@ def check_replay_size(
 def next_obs_items(
     env: Any,
     idx: np.ndarray,
-    ended: np.ndarray,
-    next_obs: np.ndarray,
+    ended: Array,
+    next_obs: Array,
     info: dict,
     *,
     mask: bool = True,
@@ -89,21 +97,57 @@ def next_obs_items(
     if state:
         items["state"] = env.state().reshape(b, -1)
     if ended.any():
+        where = torch.where if torch.is_tensor(ended) else np.where
         gone = ended[:, None, None]
-        items["obs"] = np.where(gone, info["final_obs"].reshape(items["obs"].shape), items["obs"])
+        items["obs"] = where(gone, info["final_obs"].reshape(items["obs"].shape), items["obs"])
         if mask:  # without the core's final mask, every action counts as valid in the final state
-            items["mask"] = np.where(gone, info.get("final_action_mask", True), items["mask"])
+            items["mask"] = where(gone, info.get("final_action_mask", True), items["mask"])
         if state:
             final = info["final_state"].reshape(b, -1)
-            items["state"] = np.where(ended[:, None], final, items["state"])
+            items["state"] = where(ended[:, None], final, items["state"])
     return {name: value[idx] for name, value in items.items()}
 
 
-def _allocate(rows: int, max_length: int, fields: dict[str, Field]) -> dict[str, np.ndarray]:
+def _zeros(shape: tuple[int, ...], dtype: Any, device: torch.device | None) -> Array:
+    """numpy zeros on the host (``device`` None), else a tensor of the matching dtype there."""
+    if device is None:
+        return np.zeros(shape, dtype=dtype)
+    like = torch.from_numpy(np.zeros(0, dtype=dtype))
+    return torch.zeros(shape, dtype=like.dtype, device=device)
+
+
+def _allocate(
+    rows: int, max_length: int, fields: dict[str, Field], device: torch.device | None
+) -> dict[str, Array]:
     return {
-        name: np.zeros((rows, max_length + int(f.obs), *f.shape), dtype=f.dtype)
+        name: _zeros((rows, max_length + int(f.obs), *f.shape), f.dtype, device)
         for name, f in fields.items()
     }
+
+
+def _like(value: Array, array: Array) -> Array:
+    """``value`` (a checkpoint's numpy array or CPU tensor) as ``array``'s kind, on its device."""
+    if torch.is_tensor(array):
+        return torch.as_tensor(value).to(array.device, array.dtype)
+    return np.asarray(value.numpy() if torch.is_tensor(value) else value, dtype=array.dtype)
+
+
+def _copy(x: Array) -> Array:
+    return x.clone() if torch.is_tensor(x) else x.copy()
+
+
+def _arange(n: int, device: torch.device | None) -> Array:
+    return np.arange(n) if device is None else torch.arange(n, device=device)
+
+
+def _host(x: Array) -> Array:
+    """A copy for a checkpoint: numpy stays numpy, a tensor moves to the CPU."""
+    return x.detach().cpu().clone() if torch.is_tensor(x) else x.copy()
+
+
+def flatnonzero(x: Array) -> Array:
+    """The indices where the 1-d ``x`` is True, as numpy's ``flatnonzero`` (a tensor for a tensor)."""
+    return torch.nonzero(x).flatten() if torch.is_tensor(x) else np.flatnonzero(x)
 
 
 class EpisodeWriter:
@@ -115,14 +159,21 @@ class EpisodeWriter:
     observation that follows their last step and returns their rows.
     """
 
-    def __init__(self, num_copies: int, max_length: int, fields: dict[str, Field]):
+    def __init__(
+        self,
+        num_copies: int,
+        max_length: int,
+        fields: dict[str, Field],
+        device: torch.device | None = None,
+    ):
         if max_length < 1:
             raise ValueError(f"max_length must be at least 1, got {max_length}")
         self.max_length = max_length
         self.fields = dict(fields)
-        self.data = _allocate(num_copies, max_length, fields)
-        self.t = np.zeros(num_copies, dtype=np.int64)
-        self._rows = np.arange(num_copies)
+        self.device = device
+        self.data = _allocate(num_copies, max_length, fields, device)
+        self.t = _zeros((num_copies,), np.int64, device)
+        self._rows = _arange(num_copies, device)
 
     def write_obs(self, **items: np.ndarray) -> None:
         """Store obs fields ``[B, ...]`` at every row's current step."""
@@ -146,8 +197,8 @@ class EpisodeWriter:
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Close rows ``idx``: store ``final_obs`` (obs fields ``[len(idx), ...]``) after their
         last step, return ``(episodes [K, T(+1), ...], lengths [K])`` and clear the rows."""
-        idx = np.asarray(idx)
-        lengths = self.t[idx].copy()
+        idx = idx if torch.is_tensor(idx) else np.asarray(idx)
+        lengths = _copy(self.t[idx])
         for name, value in final_obs.items():
             self.data[name][idx, lengths] = value
         episodes = {name: array[idx] for name, array in self.data.items()}  # fancy indexing copies
@@ -157,12 +208,12 @@ class EpisodeWriter:
         return episodes, lengths
 
     def state_dict(self) -> dict[str, Any]:
-        return {"data": {k: v.copy() for k, v in self.data.items()}, "t": self.t.copy()}
+        return {"data": {k: _host(v) for k, v in self.data.items()}, "t": _host(self.t)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, value in state["data"].items():
-            self.data[name][...] = value
-        self.t[...] = state["t"]
+            self.data[name][...] = _like(value, self.data[name])
+        self.t[...] = _like(state["t"], self.t)
 
 
 class EpisodeReplay:
@@ -174,15 +225,22 @@ class EpisodeReplay:
         fields: ``{name: Field}``.
     """
 
-    def __init__(self, capacity: int, max_length: int, fields: dict[str, Field]):
+    def __init__(
+        self,
+        capacity: int,
+        max_length: int,
+        fields: dict[str, Field],
+        device: torch.device | None = None,
+    ):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         if max_length < 1:
             raise ValueError(f"max_length must be at least 1, got {max_length}")
         self.capacity, self.max_length = int(capacity), int(max_length)
         self.fields = dict(fields)
-        self.data = _allocate(self.capacity, self.max_length, fields)
-        self.lengths = np.zeros(self.capacity, dtype=np.int64)
+        self.device = device
+        self.data = _allocate(self.capacity, self.max_length, fields, device)
+        self.lengths = _zeros((self.capacity,), np.int64, device)
         self.ptr = 0
         self.size = 0
 
@@ -191,7 +249,7 @@ class EpisodeReplay:
 
     def add(self, episodes: dict[str, np.ndarray], lengths: np.ndarray) -> None:
         """Store K episodes (``[K, T(+1), ...]`` per field, every field present) with their lengths."""
-        lengths = np.asarray(lengths, dtype=np.int64)
+        lengths = _like(lengths, self.lengths)
         k = len(lengths)
         if k == 0:
             return
@@ -204,39 +262,49 @@ class EpisodeReplay:
         if k > self.capacity:  # only the newest `capacity` survive anyway
             episodes = {name: value[-self.capacity :] for name, value in episodes.items()}
             lengths, k = lengths[-self.capacity :], self.capacity
-        slots = (self.ptr + np.arange(k)) % self.capacity
+        slots = (self.ptr + _arange(k, self.device)) % self.capacity
         for name, array in self.data.items():
             array[slots] = episodes[name]
         self.lengths[slots] = lengths
         self.ptr = int((self.ptr + k) % self.capacity)
         self.size = min(self.size + k, self.capacity)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """E = ``batch_size`` distinct episodes, trimmed to the longest (L steps).
-
-        Returns every field (``[E, L, ...]`` or ``[E, L+1, ...]`` for obs fields) plus
-        ``filled [E, L]`` (True on real steps) and ``lengths [E]``.
-        """
+    def sample(
+        self, batch_size: int, rng: np.random.Generator | torch.Generator
+    ) -> dict[str, Array]:
+        """E = ``batch_size`` distinct episodes, trimmed to the longest (L steps): :meth:`gather`
+        of indices drawn by ``rng`` (a numpy generator, or a torch one on the replay's device)."""
         if batch_size > self.size:
             raise ValueError(
                 f"cannot sample {batch_size} episodes from a buffer holding {self.size}"
             )
-        idx = rng.choice(self.size, size=batch_size, replace=False)
+        if self.device is None:
+            idx = rng.choice(self.size, size=batch_size, replace=False)
+        else:
+            idx = torch.randperm(self.size, generator=rng, device=self.device)[:batch_size]
+        return self.gather(idx)
+
+    def gather(self, idx: Array) -> dict[str, Array]:
+        """The stored episodes ``idx``, trimmed to the longest of them (L steps).
+
+        Returns every field (``[E, L, ...]`` or ``[E, L+1, ...]`` for obs fields) plus
+        ``filled [E, L]`` (True on real steps) and ``lengths [E]``.
+        """
         lengths = self.lengths[idx]
         steps = int(lengths.max())
         batch = {
             name: array[idx, : steps + int(self.fields[name].obs)]
             for name, array in self.data.items()
         }
-        batch["filled"] = np.arange(steps)[None, :] < lengths[:, None]
+        batch["filled"] = _arange(steps, self.device)[None, :] < lengths[:, None]
         batch["lengths"] = lengths
         return batch
 
     def state_dict(self) -> dict[str, Any]:
         """The stored episodes (only the filled slots) and the write position."""
         return {
-            "data": {k: v[: self.size].copy() for k, v in self.data.items()},
-            "lengths": self.lengths[: self.size].copy(),
+            "data": {k: _host(v[: self.size]) for k, v in self.data.items()},
+            "lengths": _host(self.lengths[: self.size]),
             "ptr": self.ptr,
             "size": self.size,
         }
@@ -249,9 +317,9 @@ class EpisodeReplay:
             )
         for name, array in self.data.items():
             array[...] = 0
-            array[:size] = state["data"][name]
+            array[:size] = _like(state["data"][name], array)
         self.lengths[...] = 0
-        self.lengths[:size] = state["lengths"]
+        self.lengths[:size] = _like(state["lengths"], self.lengths)
         self.ptr, self.size = int(state["ptr"]), size
 
 
@@ -283,12 +351,14 @@ class ReplayCollector:
     def collector_state(self) -> dict[str, Any]:
         return {
             "reward_norm": self.reward_norm.state_dict() if self.reward_norm is not None else None,
-            "rng": self.rng.bit_generator.state,
+            "rng": self.rng.get_state()
+            if isinstance(self.rng, torch.Generator)
+            else self.rng.bit_generator.state,
             "replay": self.replay.state_dict(),
             "writer": self.writer.state_dict(),
             "env": self.env,
             "obs": self._obs,
-            "agent_done": self._agent_done.copy(),
+            "agent_done": _host(self._agent_done),
             "hidden": self._hidden.cpu(),
             "update_credit": self._update_credit,
             "env_steps": self.env_steps,
@@ -299,12 +369,15 @@ class ReplayCollector:
     def load_collector_state(self, state: dict[str, Any]) -> None:
         if self.reward_norm is not None:
             self.reward_norm.load_state_dict(state["reward_norm"])
-        self.rng.bit_generator.state = state["rng"]
+        if isinstance(self.rng, torch.Generator):
+            self.rng.set_state(state["rng"])
+        else:
+            self.rng.bit_generator.state = state["rng"]
         self.replay.load_state_dict(state["replay"])
         self.writer.load_state_dict(state["writer"])
         self.env = state["env"]
         self._obs = state["obs"]
-        self._agent_done = np.array(state["agent_done"], dtype=bool)
+        self._agent_done = _like(state["agent_done"], self._agent_done)
         self._hidden = state["hidden"].to(self.device)
         self._update_credit = float(state["update_credit"])
         self.env_steps = int(state["env_steps"])

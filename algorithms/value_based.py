@@ -18,6 +18,10 @@ masked action, and the max (or Boltzmann mean) of the TD target ranges over the 
 valid actions only (:mod:`algorithms.value_targets`). ``updates`` counts iterations
 (``train_iteration`` calls), as the trainer does; ``gradient_updates`` counts optimiser steps.
 
+On a torch core (``env.device``) the same loop runs on the core's tensors: epsilon-greedy draws
+from a ``torch.Generator``, and the episodes in progress and the replay are tensors on the
+device (``on_device``); nothing crosses to numpy per step.
+
 Bootstrapping: an agent's target is ``r + gamma * V(next)`` while it is alive after the step,
 ``r`` once it terminated; a truncated episode (time limit) bootstraps from its final
 observation (``info["final_obs"]``, ``final_state``, ``final_action_mask``).
@@ -46,10 +50,18 @@ from algorithms.replay import (
     Field,
     ReplayCollector,
     check_replay_size,
+    flatnonzero,
     next_obs_items,
 )
 from algorithms.value_config import ValueConfig
-from algorithms.value_targets import epsilon_greedy, greedy_values, linear_schedule, td_targets
+from algorithms.value_targets import (
+    epsilon_greedy,
+    epsilon_greedy_torch,
+    greedy_values,
+    linear_schedule,
+    td_targets,
+)
+from envs.torch_core import TorchBatchedCore
 
 # --------------------------------------------------------------------------- learner
 
@@ -64,6 +76,7 @@ class ValueLearner(ReplayCollector, Learner):
 
     #: the Q-network also sees the neighbours' mean action (MF-Q)
     uses_mean_action: ClassVar[bool] = False
+    trains_on_device = True
 
     def __init__(
         self, cfg: ValueConfig, env: Any, device: str | torch.device = "cpu", seed: int = 0
@@ -102,16 +115,25 @@ class ValueLearner(ReplayCollector, Learner):
             self.params += list(self.mixer.parameters())
         self.optimizer = adam(self.params, cfg.lr)
         self.reward_norm = ValueNorm(device=self.device) if cfg.scale_rewards else None
-        self.rng = np.random.default_rng(self.seed)  # exploration and replay sampling
+        # a torch core's steps, the replay and its sampling stay on the core's device
+        self.on_device = isinstance(env, TorchBatchedCore)
+        on = self.device if self.on_device else None
+        if self.on_device:  # exploration and replay sampling
+            self.rng = torch.Generator(device=self.device)
+            self.rng.manual_seed(self.seed)
+        else:
+            self.rng = np.random.default_rng(self.seed)
         self._act_rng = np.random.default_rng(
             self.seed + 1
         )  # act(greedy=False) only: not training randomness
-        self.replay = EpisodeReplay(cfg.buffer_size, self.max_length, fields)
-        self.writer = EpisodeWriter(b, self.max_length, fields)
+        self.replay = EpisodeReplay(cfg.buffer_size, self.max_length, fields, on)
+        self.writer = EpisodeWriter(b, self.max_length, fields, on)
 
         obs, _ = env.reset(seed=self.seed)
         self._obs = obs
         self._agent_done = np.zeros((b, n), dtype=bool)
+        if self.on_device:
+            self._agent_done = torch.as_tensor(self._agent_done, device=self.device)
         self._hidden = self.q_net.initial_hidden(b, device=self.device)
         self._update_credit = 0.0
         #: gradient steps taken (``updates`` counts iterations, as the trainer does)
@@ -128,6 +150,8 @@ class ValueLearner(ReplayCollector, Learner):
 
     def _explore(self, q: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Behaviour actions ``[B, N]`` from online Q-values ``[B, N, A]``: epsilon-greedy."""
+        if self.on_device:
+            return epsilon_greedy_torch(q, mask, self.epsilon, self.rng)
         return epsilon_greedy(q, mask, self.epsilon, self.rng)
 
     def exploration_metrics(self) -> dict[str, float]:
@@ -158,7 +182,9 @@ class ValueLearner(ReplayCollector, Learner):
         )
 
     # ------------------------------------------------------------------ networks
-    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+    def _tensor(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        if torch.is_tensor(x):
+            return x.to(self.device, torch.float32)
         return torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self.device)
 
     def q_sequence(
@@ -283,7 +309,7 @@ class ValueLearner(ReplayCollector, Learner):
         if mean_action is not None:
             x = torch.cat([x, self._tensor(mean_action)], dim=-1)
         q, hidden = self.q_net(x, hidden)
-        return q.cpu().numpy(), hidden
+        return (q if torch.is_tensor(obs) else q.cpu().numpy()), hidden
 
     @torch.no_grad()
     def act(self, obs, mask=None, state=None, hidden=None, greedy=True):
@@ -381,10 +407,12 @@ class ValueLearner(ReplayCollector, Learner):
         )
         self._agent_done |= terminated | truncated
         self.env_steps += b
-        ended = info.get("_final", np.zeros(b, dtype=bool))
+        ended = info.get("_final")
+        if ended is None:
+            ended = self._agent_done.new_zeros(b) if self.on_device else np.zeros(b, dtype=bool)
         flush = ended | self.writer.full()
         if flush.any():
-            idx = np.flatnonzero(flush)
+            idx = flatnonzero(flush)
             episodes, lengths = self.writer.finish(
                 idx, **self._next_obs_fields(idx, ended, next_obs, info)
             )

@@ -110,6 +110,20 @@ def epsilon_greedy(
     return np.where(explore, random, greedy)
 
 
+def epsilon_greedy_torch(
+    q: torch.Tensor, mask: torch.Tensor | None, epsilon: float, generator: torch.Generator
+) -> torch.Tensor:
+    """:func:`epsilon_greedy` on a device, drawing from ``generator`` (the same rule and the same
+    number of draws, not the same stream as numpy's)."""
+    valid = torch.ones_like(q, dtype=torch.bool) if mask is None else mask.bool()
+    valid = valid | ~valid.any(dim=-1, keepdim=True)
+    greedy = torch.where(valid, q, torch.full_like(q, -torch.inf)).argmax(dim=-1)
+    draws = torch.rand(q.shape, generator=generator, device=q.device)
+    random = (draws * valid).argmax(dim=-1)  # uniform over the valid actions
+    explore = torch.rand(q.shape[:-1], generator=generator, device=q.device) < epsilon
+    return torch.where(explore, random, greedy)
+
+
 def boltzmann_sample(
     q: np.ndarray, mask: np.ndarray | None, temperature: float, rng: np.random.Generator
 ) -> np.ndarray:

@@ -11,10 +11,11 @@ the device for the torch cores); episodes auto-reset. Each figure is the best of
 - Swarming (Vicsek, density 4), ``--swarms`` as ``AGENTSxCOPIES`` (default 100 agents x
   4096 copies and 10,000 agents x 16 copies): the torch core, the numpy core and VMAS
   ``flocking`` with as many agents, on the same device.
-- End to end, ``--train-copies`` (default 1024): env-frames/s of ``python train.py``'s default
-  job (IPPO on 8x8-2p-2f-coop, collection and updates) with the learner on ``--device``, once
-  on the torch core there (``env.device``: the rollout never leaves the device) and once on
-  the numba core (numpy <-> torch and host <-> device on every step).
+- End to end, ``--train-copies`` (default 1024) for each of ``--train-algos`` (default
+  ``ippo``): env-frames/s of ``python train.py algo=<algo>`` on 8x8-2p-2f-coop at its
+  defaults (collection and updates) with the learner on ``--device``, once on the torch core
+  there (``env.device``: the rollout, or the value learners' replay, never leaves the device)
+  and once on the numba core (numpy <-> torch and host <-> device on every step).
 
 Optional peers (``jumanji``, ``vmas``) are skipped with the reason when they are missing or
 fail. Nothing needs a GPU:
@@ -150,11 +151,14 @@ def vmas_rate(agents: int, copies: int, device: str, seconds: float, repeats: in
         return f"skipped: vmas failed ({type(err).__name__}: {err})"
 
 
-def ippo_rate(copies: int, device: str, on_device: bool, seconds: float, repeats: int) -> float:
-    """Env-frames/s of the default job's ``train_iteration`` (one iteration: a rollout of every copy)."""
+def train_rate(
+    algo: str, copies: int, device: str, on_device: bool, seconds: float, repeats: int
+) -> float:
+    """Env-frames/s of ``train.py algo=<algo>``'s ``train_iteration`` (one iteration: a rollout
+    of every copy, and the updates it pays for)."""
     import train
 
-    overrides = [f"env.num_envs={copies}", f"device={device}"]
+    overrides = [f"algo={algo}", f"env.num_envs={copies}", f"device={device}"]
     learner = train.build(
         train.load_config(None, [*overrides, *([f"env.device={device}"] if on_device else [])])
     )[1]
@@ -178,7 +182,10 @@ def main() -> None:
         "--swarms", nargs="+", default=["100x4096", "10000x16"], help="AGENTSxCOPIES"
     )
     parser.add_argument(
-        "--train-copies", type=int, nargs="*", default=[1024], help="IPPO end to end (none: skip)"
+        "--train-copies", type=int, nargs="*", default=[1024], help="end to end (none: skip)"
+    )
+    parser.add_argument(
+        "--train-algos", nargs="+", default=["ippo"], help="learners timed end to end"
     )
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one timed window")
     parser.add_argument("--repeats", type=int, default=3, help="windows per figure (best kept)")
@@ -211,8 +218,13 @@ def main() -> None:
         for (_, c), kw in zip(swarms, swarm_kw)
     ]
     results["foraging"] = rows
-    results["ippo"] = training = [
-        {"copies": c, "torch_core": ippo_rate(c, args.device, True, args.seconds, args.repeats)}
+    results["training"] = training = [
+        {
+            "algo": algo,
+            "copies": c,
+            "torch_core": train_rate(algo, c, args.device, True, args.seconds, args.repeats),
+        }
+        for algo in args.train_algos
         for c in args.train_copies
     ]
     for threads in sorted({1, most}):  # the parallel kernel last of all
@@ -230,7 +242,9 @@ def main() -> None:
             row["jumanji"] = jumanji_rate(copies, args.seconds, args.repeats)
         print("  " + json.dumps(row), flush=True)
     for row in training:  # the numba core with its default (all) threads, after the torch figures
-        row["numba_core"] = ippo_rate(row["copies"], args.device, False, args.seconds, args.repeats)
+        row["numba_core"] = train_rate(
+            row["algo"], row["copies"], args.device, False, args.seconds, args.repeats
+        )
         print("  " + json.dumps(row), flush=True)
     results["swarming"] = swarm_rows = []
     for (agents, copies), kw, rate in zip(swarms, swarm_kw, swarm_torch):
@@ -259,11 +273,12 @@ def main() -> None:
             for v in (r["torch"], r["numpy"], r["vmas"])
         ]
         print(f"| {r['agents']:,} | {r['copies']:,} | " + " | ".join(cells) + " |")
-    print(f"\nIPPO end to end (train.py's default job), env-frames/s (learner on {args.device})")
-    print("| copies | torch core on the device | numba core |")
-    print("|---:|---:|---:|")
+    print(f"\nEnd to end (8x8-2p-2f-coop), env-frames/s (learner on {args.device})")
+    print("| learner | copies | torch core on the device | numba core |")
+    print("|---|---:|---:|---:|")
     for r in training:
-        print(f"| {r['copies']:,} | {fmt(r['torch_core'])} | {fmt(r['numba_core'])} |")
+        cells = f"{fmt(r['torch_core'])} | {fmt(r['numba_core'])}"
+        print(f"| {r['algo']} | {r['copies']:,} | {cells} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

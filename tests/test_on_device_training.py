@@ -1,6 +1,7 @@
 """Training on a torch core where its tensors are (``env.device``, issue 25): the on-policy
-learners step the torch core with tensors, keep the rollout on its device, learn, and resume.
-CI has no GPU, so everything here runs the torch path on the CPU."""
+learners step the torch core with tensors and keep the rollout on its device, the value learners
+keep their episode replay there; both learn and resume. CI has no GPU, so everything here runs
+the torch path on the CPU."""
 
 import io
 
@@ -70,6 +71,75 @@ def test_rollouts_never_cross_to_numpy(name, env_id, kwargs, settings, monkeypat
     assert learner.episodes.drain()["return"]  # episodes ended and were recorded
 
 
+@pytest.mark.parametrize("name", ["iql", "qmix"])
+def test_a_value_learner_trained_on_the_torch_core_beats_random_on_the_numpy_core(name):
+    """The value learners' learning test (test_value_learners.py), trained on the torch core."""
+    from test_value_learners import LEARN
+    from test_value_learners import random_return as random_value_return
+
+    config_cls, learner_cls = get_algorithm(name)
+    cfg = config_cls(batch_size=16, epsilon_anneal_steps=10_000)
+    learner = learner_cls(cfg, torch_env(LEARN, 32), "cpu", 0)
+    while learner.env_steps < 30_000:
+        learner.train_iteration()
+    greedy = np.mean(evaluate(learner.act, lambda b: envs.make_vec(LEARN, b), 64, 12345)["return"])
+    baseline = random_value_return()
+    assert greedy > max(0.25, 4 * baseline), (greedy, baseline)
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"), [("iql", {}), ("qmix", {"net": {"recurrent": True}})]
+)
+def test_value_collection_and_replay_never_cross_to_numpy(name, settings, monkeypatch):
+    """Every action the torch core receives is a tensor on its device, and the episodes in
+    progress, the replay and the sampled batches live there."""
+    config_cls, learner_cls = get_algorithm(name)
+    env = torch_env(copies=8)
+    seen = []
+    step = env.step
+
+    def spy(actions):
+        seen.append((type(actions), actions.device))
+        return step(actions)
+
+    monkeypatch.setattr(env, "step", spy)
+    cfg = build_config(config_cls, {"batch_size": 4, "env_steps_per_update": 8, **settings})
+    learner = learner_cls(cfg, env, "cpu", 0)
+    assert learner.on_device
+    while learner.gradient_updates < 3:
+        learner.train_iteration()
+    assert seen and all(kind is torch.Tensor and dev == env.device for kind, dev in seen)
+    stored = [*learner.replay.data.values(), *learner.writer.data.values(), learner.replay.lengths]
+    assert all(torch.is_tensor(t) and t.device == env.device for t in stored)
+    batch = learner.replay.sample(4, learner.rng)
+    assert all(t.device == env.device for t in batch.values())
+    assert learner.episodes.drain()["return"]
+
+
+@pytest.mark.parametrize("name", ["iql", "qmix"])
+def test_a_value_learner_resumes_on_the_torch_core_bit_for_bit(name):
+    config_cls, learner_cls = get_algorithm(name)
+    cfg = config_cls(batch_size=4, env_steps_per_update=8)
+
+    def fresh():
+        return learner_cls(cfg, torch_env(copies=8), "cpu", 0)
+
+    a = fresh()
+    while a.gradient_updates < 3:
+        a.train_iteration()
+    buffer = io.BytesIO()
+    torch.save(a.state_dict(), buffer)
+    b = fresh()
+    buffer.seek(0)
+    b.load_state_dict(torch.load(buffer, weights_only=False))
+    for _ in range(5):
+        a.train_iteration()
+        b.train_iteration()
+    for x, y in zip(a.q_net.state_dict().values(), b.q_net.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+    assert torch.equal(a.replay.data["obs"], b.replay.data["obs"])
+
+
 def test_resuming_on_the_torch_core_is_bit_for_bit():
     config_cls, learner_cls = get_algorithm("ippo")
     cfg = config_cls(rollout_length=16)
@@ -88,8 +158,10 @@ def test_resuming_on_the_torch_core_is_bit_for_bit():
         assert torch.equal(x, y)
 
 
-def test_train_py_runs_on_the_torch_core(tmp_path):
+@pytest.mark.parametrize("algo", ["ippo", "qmix"])
+def test_train_py_runs_on_the_torch_core(tmp_path, algo):
     overrides = [
+        f"algo={algo}",
         "env.id=" + FORAGING,
         "env.device=cpu",
         "env.num_envs=8",
@@ -113,7 +185,7 @@ def test_train_py_runs_on_the_torch_core(tmp_path):
     [
         (["env.device=cuda"], "env.device=cuda steps the env there, but device=cpu"),
         (["env.device=gpu"], "env.device must be 'cpu', 'cuda', 'cuda:N' or null"),
-        (["env.device=cpu", "algo=iql"], "iql cannot train on a torch core; the learners that can"),
+        (["env.device=cpu", "algo=mfq"], "mfq cannot train on a torch core; the learners that can"),
         (["env.device=cpu", "env.id=donor-v0"], "donor-v0 has no torch core; torch cores exist"),
     ],
 )

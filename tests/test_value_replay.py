@@ -154,3 +154,47 @@ def test_bad_arguments_are_refused():
         replay.add(episodes, np.array([4]))
     with pytest.raises(KeyError, match="flag"):
         replay.add({k: v for k, v in episodes.items() if k != "flag"}, np.array([1]))
+
+
+@settings(max_examples=15, deadline=None)
+@given(num_copies=st.integers(1, 4), max_length=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_a_device_replay_stores_and_gathers_what_the_numpy_one_does(num_copies, max_length, seed):
+    """The replay of a learner on a torch core (tensors on a device; the CPU here) against the
+    numpy one, fed the same steps: the same episodes handed over, stored, gathered and saved."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    device = torch.device("cpu")
+    host = (EpisodeWriter(num_copies, max_length, FIELDS), EpisodeReplay(6, max_length, FIELDS))
+    dev = (
+        EpisodeWriter(num_copies, max_length, FIELDS, device),
+        EpisodeReplay(6, max_length, FIELDS, device),
+    )
+    for _ in range(15):
+        step = {
+            "actions": rng.integers(0, 5, size=(num_copies, 2)),
+            "flag": rng.random((num_copies, 2)) < 0.5,
+        }
+        obs = rng.normal(size=(num_copies, 2, 3)).astype(np.float32)
+        ended = rng.random(num_copies) < 0.3
+        final = rng.normal(size=(num_copies, 2, 3)).astype(np.float32)
+        for (writer, replay), as_ in ((host, np.asarray), (dev, torch.as_tensor)):
+            writer.write_obs(obs=as_(obs))
+            writer.write_step(**{k: as_(v) for k, v in step.items()})
+            flush = as_(ended) | writer.full()
+            if flush.any():
+                idx = np.flatnonzero(np.asarray(flush))
+                replay.add(*writer.finish(as_(idx), obs=as_(final[idx])))
+    assert len(host[1]) == len(dev[1]) and host[1].ptr == dev[1].ptr
+    for a, b in zip(host, dev):
+        saved_a, saved_b = a.state_dict(), b.state_dict()
+        for key in saved_a["data"]:
+            np.testing.assert_array_equal(saved_a["data"][key], saved_b["data"][key].numpy())
+    if len(host[1]):
+        idx = rng.permutation(len(host[1]))[: min(3, len(host[1]))]
+        got_a, got_b = host[1].gather(idx), dev[1].gather(torch.as_tensor(idx))
+        for key in got_a:
+            np.testing.assert_array_equal(got_a[key], got_b[key].numpy())
+        drawn = dev[1].sample(len(idx), torch.Generator().manual_seed(seed))
+        assert drawn["obs"].device == device
+        assert drawn["filled"].sum(1).tolist() == drawn["lengths"].tolist()

@@ -13,6 +13,7 @@ from algorithms.value_targets import (
     boltzmann_sample,
     boltzmann_values,
     epsilon_greedy,
+    epsilon_greedy_torch,
     geometric_schedule,
     greedy_values,
     linear_schedule,
@@ -138,6 +139,29 @@ def test_epsilon_greedy_frequencies():
     # greedy valid action 1 gets 0.7 + 0.3 / 3; the other valid ones 0.1 each
     np.testing.assert_allclose(counts, [0.1, 0.8, 0.1, 0.0], atol=0.01)
     assert (epsilon_greedy(q[:5], mask[:5], 0.0, rng) == 1).all()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_epsilon_greedy_on_a_device_follows_the_numpy_rule(seed):
+    """The torch version (learners on a torch core): never a masked action, the greedy one at
+    epsilon 0 (an empty mask allows everything), and numpy's frequencies."""
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(8, 3, 5))
+    mask = random_mask(rng, (8, 3, 5), p_valid=0.4)
+    mask[0, 0] = False
+    generator = torch.Generator().manual_seed(seed)
+    qt, mt = torch.as_tensor(q), torch.as_tensor(mask)
+    np.testing.assert_array_equal(
+        epsilon_greedy_torch(qt, mt, 0.0, generator).numpy(), epsilon_greedy(q, mask, 0.0, rng)
+    )
+    mask[0, 0] = True
+    actions = epsilon_greedy_torch(qt, torch.as_tensor(mask), 0.7, generator).numpy()
+    assert mask[np.arange(8)[:, None], np.arange(3), actions].all()
+    q = torch.tensor([0.0, 1.0, 0.5, 2.0]).expand(20000, 1, 4)
+    valid = torch.tensor([True, True, True, False]).expand(20000, 1, 4)
+    chosen = epsilon_greedy_torch(q, valid, 0.3, generator).flatten()
+    counts = torch.bincount(chosen, minlength=4).numpy() / 20000
+    np.testing.assert_allclose(counts, [0.1, 0.8, 0.1, 0.0], atol=0.01)
 
 
 def test_boltzmann_sampling_frequencies_follow_the_softmax():
