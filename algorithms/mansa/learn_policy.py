@@ -155,7 +155,6 @@ class JointRuleSide(Side):
         metrics, central_seconds = joint_update(self.il, self.cl, self.called, obs, state)
         self.cl_time += central_seconds
         for side in (self.il, self.cl):
-            side.own_steps = 0
             side.learner.updates += 1
         return metrics
 

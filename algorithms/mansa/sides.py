@@ -85,9 +85,13 @@ class PolicySide(Side):
         b, n = learner.env.num_envs, learner.env.num_agents
         self.agent_done = np.zeros((b, n), dtype=bool)
         self.starts = np.ones(b, dtype=bool)
-        self.own_steps = 0
         #: ``[T, B]`` the rollout's steps this side learns from (every step is recorded anew)
         self.own_rows = np.zeros((learner.cfg.rollout_length, b), dtype=bool)
+
+    @property
+    def own_steps(self) -> int:
+        """Steps of this rollout the side learns from (both sides update after every rollout)."""
+        return int(self.own_rows.sum())
 
     def record(self, t, obs, mask, state, actions, own, step) -> None:
         if t == 0:  # the rate of this rollout's update, by the env steps before it
@@ -95,7 +99,6 @@ class PolicySide(Side):
         self.learner.record_step(
             t, obs, mask, state, actions, step, self.starts, self.agent_done, own
         )
-        self.own_steps += int(own.sum())
         self.own_rows[t] = own
         self.starts, self.agent_done = next_episode_flags(self.agent_done, *step[2:])
 
@@ -103,7 +106,6 @@ class PolicySide(Side):
         learner = self.learner
         if self.own_steps == 0:  # nothing of its own to learn from in this rollout
             return {}
-        self.own_steps = 0
         # the PPO passes run on its own steps only, so CL's update cost grows with its calls
         rows = None if self.own_rows.all() else torch.as_tensor(self.own_rows)
         last_values = learner.rollout_values(obs, state, self.starts)
@@ -112,16 +114,11 @@ class PolicySide(Side):
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "agent_done": self.agent_done.copy(),
-            "starts": self.starts.copy(),
-            "own_steps": self.own_steps,
-        }
+        return {"agent_done": self.agent_done.copy(), "starts": self.starts.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.agent_done = np.array(state["agent_done"], dtype=bool)
         self.starts = np.array(state["starts"], dtype=bool)
-        self.own_steps = int(state["own_steps"])
 
 
 def side(learner: Learner) -> ValueSide | PolicySide:

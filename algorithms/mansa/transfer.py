@@ -84,7 +84,6 @@ class TransferPolicySide(PolicySide):
         weights = torch.as_tensor(self.demo_weights)
         if self.own_steps == 0 and not weights.any():
             return {}
-        self.own_steps = 0
         last_values = learner.rollout_values(obs, state, self.starts)
         metrics = learner.update_from_rollout(last_values, (weights, self.weight))
         learner.updates += 1
