@@ -364,3 +364,36 @@ def test_calls_with_other_methods_into_one_folder_add_up(tmp_path):
     runs = json.loads((tmp_path / "results.json").read_text())
     assert sorted(r["method"] for r in runs) == ["cl", "il", "mansa"]
     assert "| mansa |" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("path", "args"),
+    [
+        (
+            "configs/mansa_foraging_2s_8x8_2p_2f_coop.yaml",
+            ["--pairing", "value"],
+        ),
+        (
+            "configs/mansa_ppo_learn_foraging_2s_8x8_2p_2f_coop.yaml",
+            ["--pairing", "policy", "--mansa-set", "switch=learn", "cost=0.01", "budget=2"]
+            + ["rollout_length=32"],
+        ),
+    ],
+)
+def test_a_shipped_decision_config_is_what_its_benchmark_trains(path, args):
+    """Issue 19: "a shipped config is the exact configuration benchmarked". The config file
+    and the benchmark's MANSA cell (its README's command) resolve to the same training config,
+    seed, output paths and the progress bar aside."""
+    import os
+
+    from train import load_config
+
+    command = ["--envs", "Foraging-2s-8x8-2p-2f-coop-v3", "--env-steps", "2000000"]
+    command += ["--eval-every", "250000", "--methods", "mansa", *args]
+    grid = grid_from_dict(bench.grid_data(bench.main_parser().parse_args(command)))
+    spec = grid.cells()[0].spec
+    aside = ["seed=0", "log.dir=x", "run_name=x", "log.progress=false"]
+    benchmarked = load_config(spec.config_file, [*spec.overrides, *aside])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shipped = load_config(os.path.join(root, path), aside)
+    assert shipped == benchmarked
