@@ -24,6 +24,19 @@ def torch_env(env_id=FORAGING, copies=64, **kwargs):
     return envs.make_vec(env_id, copies, device="cpu", **kwargs)
 
 
+def spy_on_actions(env, monkeypatch) -> list:
+    """The (type, device) of every action batch ``env.step`` receives from now on."""
+    seen = []
+    step = env.step
+
+    def spy(actions):
+        seen.append((type(actions), actions.device))
+        return step(actions)
+
+    monkeypatch.setattr(env, "step", spy)
+    return seen
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ippo", "mappo"])
 def test_a_learner_trained_on_the_torch_core_beats_random_on_the_numpy_core(name):
@@ -53,14 +66,7 @@ def test_rollouts_never_cross_to_numpy(name, env_id, kwargs, settings, monkeypat
     rollout buffer lives there, and the episode statistics still reach the learner."""
     config_cls, learner_cls = get_algorithm(name)
     env = torch_env(env_id, 8, **kwargs)
-    seen = []
-    step = env.step
-
-    def spy(actions):
-        seen.append((type(actions), actions.device))
-        return step(actions)
-
-    monkeypatch.setattr(env, "step", spy)
+    seen = spy_on_actions(env, monkeypatch)
     cfg = build_config(config_cls, {"rollout_length": 32, **settings})
     learner = learner_cls(cfg, env, "cpu", 0)
     assert learner.on_device
@@ -74,17 +80,9 @@ def test_rollouts_never_cross_to_numpy(name, env_id, kwargs, settings, monkeypat
 @pytest.mark.parametrize("name", ["iql", "qmix"])
 def test_a_value_learner_trained_on_the_torch_core_beats_random_on_the_numpy_core(name):
     """The value learners' learning test (test_value_learners.py), trained on the torch core."""
-    from test_value_learners import LEARN
-    from test_value_learners import random_return as random_value_return
+    from test_value_learners import LEARN, assert_learns_small_foraging
 
-    config_cls, learner_cls = get_algorithm(name)
-    cfg = config_cls(batch_size=16, epsilon_anneal_steps=10_000)
-    learner = learner_cls(cfg, torch_env(LEARN, 32), "cpu", 0)
-    while learner.env_steps < 30_000:
-        learner.train_iteration()
-    greedy = np.mean(evaluate(learner.act, lambda b: envs.make_vec(LEARN, b), 64, 12345)["return"])
-    baseline = random_value_return()
-    assert greedy > max(0.25, 4 * baseline), (greedy, baseline)
+    assert_learns_small_foraging(name, torch_env(LEARN, 32))
 
 
 @pytest.mark.parametrize(
@@ -95,14 +93,7 @@ def test_value_collection_and_replay_never_cross_to_numpy(name, settings, monkey
     progress, the replay and the sampled batches live there."""
     config_cls, learner_cls = get_algorithm(name)
     env = torch_env(copies=8)
-    seen = []
-    step = env.step
-
-    def spy(actions):
-        seen.append((type(actions), actions.device))
-        return step(actions)
-
-    monkeypatch.setattr(env, "step", spy)
+    seen = spy_on_actions(env, monkeypatch)
     cfg = build_config(config_cls, {"batch_size": 4, "env_steps_per_update": 8, **settings})
     learner = learner_cls(cfg, env, "cpu", 0)
     assert learner.on_device

@@ -376,19 +376,24 @@ def random_return(episodes=64, seed=12345):
     )
 
 
-@pytest.mark.parametrize("name", VALUE)
-def test_learners_beat_random_on_small_foraging(name):
-    """30k env steps (a few seconds): greedy returns several times random play's (about 0.05)."""
+def assert_learns_small_foraging(name, env):
+    """30k env steps on ``env`` (32 copies of LEARN, a numpy or a torch core; a few seconds):
+    greedy returns on the numpy core several times random play's (about 0.05)."""
     schedule = (
         {"temperature_anneal_steps": 10_000} if name == "mfq" else {"epsilon_anneal_steps": 10_000}
     )
     config_cls, learner_cls = get_algorithm(name)
-    learner = learner_cls(config_cls(batch_size=16, **schedule), envs.make_vec(LEARN, 32), "cpu", 0)
+    learner = learner_cls(config_cls(batch_size=16, **schedule), env, "cpu", 0)
     while learner.env_steps < 30_000:
         learner.train_iteration()
     greedy = np.mean(evaluate(learner.act, lambda b: envs.make_vec(LEARN, b), 64, 12345)["return"])
     baseline = random_return()
     assert greedy > max(0.25, 4 * baseline), (greedy, baseline)
+
+
+@pytest.mark.parametrize("name", VALUE)
+def test_learners_beat_random_on_small_foraging(name):
+    assert_learns_small_foraging(name, envs.make_vec(LEARN, 32))
 
 
 # ---------------------------------------------------------------------- checkpoints and failures
