@@ -170,7 +170,6 @@ class EpisodeWriter:
             raise ValueError(f"max_length must be at least 1, got {max_length}")
         self.max_length = max_length
         self.fields = dict(fields)
-        self.device = device
         self.data = _allocate(num_copies, max_length, fields, device)
         self.t = _zeros((num_copies,), np.int64, device)
         self._rows = _arange(num_copies, device)

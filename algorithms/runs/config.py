@@ -29,9 +29,9 @@ from envs.hints import closest_hint
 
 #: the resolved config a run directory holds
 CONFIG_FILE = "config.yaml"
-#: config keys that may change when a run is resumed (they do not change what is learned)
 #: the torch devices a config may name (``device``, ``env.device``)
 DEVICES = r"cpu|cuda(:\d+)?"
+#: config keys that may change when a run is resumed (they do not change what is learned)
 RESUMABLE_OVERRIDES = ("total_env_steps", "device", "torch_threads", "log.", "checkpoint.", "eval.")
 
 
