@@ -24,6 +24,15 @@ def torch_env(env_id=FORAGING, copies=64, **kwargs):
     return envs.make_vec(env_id, copies, device="cpu", **kwargs)
 
 
+def resumed(learner, fresh):
+    """``fresh`` loaded with ``learner``'s state through a pickle round trip, as a checkpoint."""
+    buffer = io.BytesIO()
+    torch.save(learner.state_dict(), buffer)
+    buffer.seek(0)
+    fresh.load_state_dict(torch.load(buffer, weights_only=False))
+    return fresh
+
+
 def spy_on_actions(env, monkeypatch) -> list:
     """The (type, device) of every action batch ``env.step`` receives from now on."""
     seen = []
@@ -118,11 +127,7 @@ def test_a_value_learner_resumes_on_the_torch_core_bit_for_bit(name):
     a = fresh()
     while a.gradient_updates < 3:
         a.train_iteration()
-    buffer = io.BytesIO()
-    torch.save(a.state_dict(), buffer)
-    b = fresh()
-    buffer.seek(0)
-    b.load_state_dict(torch.load(buffer, weights_only=False))
+    b = resumed(a, fresh())
     for _ in range(5):
         a.train_iteration()
         b.train_iteration()
@@ -137,11 +142,7 @@ def test_resuming_on_the_torch_core_is_bit_for_bit():
     a = learner_cls(cfg, torch_env(copies=8), "cpu", 0)
     for _ in range(3):
         a.train_iteration()
-    buffer = io.BytesIO()
-    torch.save(a.state_dict(), buffer)
-    b = learner_cls(cfg, torch_env(copies=8), "cpu", 0)
-    buffer.seek(0)
-    b.load_state_dict(torch.load(buffer, weights_only=False))
+    b = resumed(a, learner_cls(cfg, torch_env(copies=8), "cpu", 0))
     for _ in range(3):
         a.train_iteration()
         b.train_iteration()
