@@ -6,8 +6,9 @@ matter, changed numbers do), every non-timing metric in ``metrics.jsonl`` and th
 returns in ``eval.json``. MANSA's cases set the defaults of the day explicitly, so that moving
 its defaults does not count as a change of behaviour.
 
-To re-pin after a deliberate change of behaviour, run ``python tests/test_pinned_runs.py`` and
-say in the commit why the numbers moved.
+To re-pin after a deliberate change of behaviour, run ``python tests/test_pinned_runs.py`` on
+each kind of CPU in ``PINNED`` (or drop the kinds you cannot reach) and say in the commit why
+the numbers moved.
 """
 
 from __future__ import annotations
@@ -82,18 +83,53 @@ CASES = {
         *(f"algo.{side}.{k}={v}" for side in ("il_cfg", "cl_cfg") for k, v in (("epochs", 2),)),
     ],
 }
-#: digest of each case's run (``python tests/test_pinned_runs.py`` prints them)
+#: digests of each case's run, per kind of CPU (``python tests/test_pinned_runs.py`` prints this
+#: machine's kind and digests). MKL picks its kernels by the CPU's vendor and instruction set,
+#: which changes the last bits of a sum and so every digest: a pin holds on the kind of CPU it
+#: was taken on. Keys: "<vendor> <torch CPU capability>", or "<vendor>" for any of its kinds.
 PINNED = {
-    "ippo": "cfc13342bfffc833e41920470bcdfc3f047388f9bf6a2f5c1ffe749861fd16d3",
-    "iql": "b45cd66feab072c68977c64a2ef79b9e57e6fde81506d61b6ab150419b42445b",
-    "mansa_ppo": "132a259cd1c9a607ca9cad903c1ac6ebf3f9f593ecca823f5968ffe628382a17",
-    "mansa_value": "9c6c88c2b0adbe2814a07bbbc49d0d4b7cd8377d30f7b8b9f153a969f8c1389f",
-    "mappo": "d73b99ae556097398afe3653af059ae9c3ce9b7d6e568e6e11fd71b6f0e1e1f3",
-    "mfac": "11cb2c1c273cf2e66a979de0197e751e4d16fb54fdb7745e5ac46a76929581bc",
-    "mfq": "7fb80ae850a15409ca7db0201494dcecd81ebaa51fab5c508a4d4b53b1233258",
-    "qmix": "8b17267a1f63e5d3891597dfdbe3d7061bb370f64929ddaee9623f56ecac6249",
-    "vdn": "f3daff41a39d2c0328bb85904189a60a7352b8978028cbc5f35d9fb1a13337ed",
+    "AuthenticAMD": {
+        "ippo": "cfc13342bfffc833e41920470bcdfc3f047388f9bf6a2f5c1ffe749861fd16d3",
+        "iql": "b45cd66feab072c68977c64a2ef79b9e57e6fde81506d61b6ab150419b42445b",
+        "mansa_ppo": "132a259cd1c9a607ca9cad903c1ac6ebf3f9f593ecca823f5968ffe628382a17",
+        "mansa_value": "9c6c88c2b0adbe2814a07bbbc49d0d4b7cd8377d30f7b8b9f153a969f8c1389f",
+        "mappo": "d73b99ae556097398afe3653af059ae9c3ce9b7d6e568e6e11fd71b6f0e1e1f3",
+        "mfac": "11cb2c1c273cf2e66a979de0197e751e4d16fb54fdb7745e5ac46a76929581bc",
+        "mfq": "7fb80ae850a15409ca7db0201494dcecd81ebaa51fab5c508a4d4b53b1233258",
+        "qmix": "8b17267a1f63e5d3891597dfdbe3d7061bb370f64929ddaee9623f56ecac6249",
+        "vdn": "f3daff41a39d2c0328bb85904189a60a7352b8978028cbc5f35d9fb1a13337ed",
+    },
+    "GenuineIntel AVX512": {
+        "ippo": "0e7fe2f3fe534e0e8866ad7684ab75064c7efa2f1873bb9bfa34190f9b7a58d9",
+        "iql": "f68febb397eb8769cec00e7c11863cf7e0468fb2bdb27fafda49b62b69a905e5",
+        "mansa_ppo": "568f5c884c9285a931093f7a64ebbd379e61cee53e96bdc08b6a8941d87c3174",
+        "mansa_value": "d1895e33a45c0c5d3186df2410c6a1bf94c1dbd22d94c624e9158d4601081f7b",
+        "mappo": "88f24d18488970a794f7798cbe53bc3f53a881be1ad59ab6baaa2909668f1ae7",
+        "mfac": "29cdde134dc0c20ec201e66029ac11101e3424f18bff852cc0f74e998ddda527",
+        "mfq": "87c8e21fe985a5b61faa2a9271742308642923dfad1bda608be48ab43f508712",
+        "qmix": "c16b8eeacea819cca865fa591d5e10dabf4d2efc9dbb2ab9d07ceb5b52947e24",
+        "vdn": "2133d8b82443483f583fd57f5d3df9e9635081b884eafdbf3be163004344be82",
+    },
 }
+
+
+def cpu_kind() -> str:
+    """``"<vendor> <capability>"``: the CPU's vendor id and the instruction set torch dispatches to."""
+    vendor = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            vendor = next(
+                (line.split(":")[1].strip() for line in f if line.startswith("vendor_id")), vendor
+            )
+    except OSError:
+        pass
+    return f"{vendor} {torch.backends.cpu.get_cpu_capability()}"
+
+
+def pins() -> dict[str, str] | None:
+    """This kind of CPU's digests, or None where none were taken."""
+    kind = cpu_kind()
+    return PINNED.get(kind, PINNED.get(kind.split()[0]))
 
 
 def _leaves(obj, out: list[bytes]) -> None:
@@ -138,13 +174,21 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_a_short_run_is_pinned_bit_for_bit(name, tmp_path):
-    assert run_digest(name, str(tmp_path)) == PINNED[name]
+    pinned = pins()
+    if pinned is None:
+        pytest.skip(f"no pins taken on this kind of CPU ({cpu_kind()}): see PINNED")
+    assert run_digest(name, str(tmp_path)) == pinned[name]
+
+
+def test_every_kind_of_cpu_pins_every_case():
+    assert all(sorted(digests) == sorted(CASES) for digests in PINNED.values())
 
 
 if __name__ == "__main__":
     import tempfile
 
     torch.set_num_threads(1)
+    print(f"    # {cpu_kind()}", file=sys.stdout)
     with tempfile.TemporaryDirectory() as tmp:
         for case in sorted(CASES):
             print(f'    "{case}": "{run_digest(case, tmp)}",', file=sys.stdout)
