@@ -34,7 +34,9 @@ The paper published no code; the choices it leaves open, made here:
   ``switcher.stall_input`` shows where a feed-forward IL's greedy play has frozen (repeated
   observations), which a switcher seeing one state cannot tell from an ordinary step.
   ``switcher.mode=il`` / ``cl`` / ``random`` fixes the decision instead, through the same code
-  (``random``: CL at random states at ``switcher.rate``, the control at a matched call rate).
+  (``random``: CL at random states at ``switcher.rate``, the control at a matched call rate;
+  ``hindsight``, on-policy ``switch=learn`` only: after each rollout the central rule takes the
+  ``rate`` share of steps where the switcher's signal is largest, :mod:`.learn_calls`).
 - **Budget**: ``budget`` calls per episode of each copy (``budget_scope=episode``) or for the run
   over all copies (``run``; the lowest copy indices go first). Only granted calls are charged.
 - **Value CL targets** are in-sample (``cl_bootstrap=taken``) with ``switch=act``: fed mostly by

@@ -31,7 +31,7 @@ LEARN_RULES = {
     "vdn": "the sum's TD loss",
     "mappo": "the central critic",
 }
-SWITCHER_MODES = ("learned", "il", "cl", "random")
+SWITCHER_MODES = ("learned", "il", "cl", "random", "hindsight")
 
 
 @dataclass
@@ -40,9 +40,13 @@ class SwitcherConfig:
 
     mode: str = "learned"
     """learned (PPO), or fixed: il (never call CL), cl (call CL whenever the budget allows), random
-    (call CL with probability ``rate`` where the budget allows: the control at a matched rate)."""
+    (call CL with probability ``rate`` where the budget allows: the control at a matched rate),
+    hindsight (``switch=learn``, on-policy pairing, no budget: after each rollout the central rule
+    takes the ``rate`` share of its steps where the two critics' advantages disagree most, the
+    learned switcher's own signal read in hindsight: what picking by that signal can give)."""
     rate: float = 0.05
-    """mode=random only: the probability of a call per copy and step."""
+    """mode=random: the probability of a call per copy and step; mode=hindsight: the share of each
+    rollout's steps called."""
     lr: float = 3e-4
     """Adam learning rate (actor and critic)."""
     gamma: float = 0.99
@@ -185,6 +189,15 @@ class MANSAConfig(AlgoConfig):
         if not (self.transfer_weight >= 0 and math.isfinite(self.transfer_weight)):
             raise ValueError(
                 f"algo.transfer_weight must be a finite number >= 0, got {self.transfer_weight}"
+            )
+        if self.switcher.mode == "hindsight" and not (
+            self.learn and self.on_policy and self.budget is None
+        ):
+            raise ValueError(
+                "algo.switcher.mode=hindsight picks the called steps after each rollout, so it "
+                "needs algo.switch=learn, the on-policy pairing (algo.il=ippo algo.cl=mappo) and "
+                f"algo.budget=null (its rate is the share called); got switch={self.switch}, "
+                f"il={self.il}, budget={self.budget}"
             )
         if self.switch != "learn":
             return

@@ -2,7 +2,8 @@
 
 The switcher's inputs (the flattened state, the fraction of the budget left, the stall count),
 the calls each copy may still make, and the decision itself: the learned switcher's, or a fixed
-rule's (``switcher.mode`` il, cl, random), cut to the budget.
+rule's (``switcher.mode`` il, cl, random), cut to the budget. ``hindsight`` calls nothing while
+collecting: it picks its steps after the rollout (:func:`~algorithms.mansa.learn_policy.hindsight_calls`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class SwitchDecisions:
             draws = torch.rand(len(allowed), generator=generator or self.switcher.generator)
             choices = ((draws < self.cfg.switcher.rate) & allowed).long()
             log_probs, p_cl = torch.zeros(len(choices)), choices.float()
-        else:
+        else:  # il, cl, and hindsight (which picks after the rollout)
             choices = (
                 allowed.long() if mode == "cl" else torch.zeros_like(allowed, dtype=torch.long)
             )

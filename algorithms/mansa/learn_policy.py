@@ -52,6 +52,15 @@ def advantage_disagreement(
     return per_step.cpu().numpy()
 
 
+def hindsight_calls(signal: np.ndarray, live: np.ndarray, rate: float) -> np.ndarray:
+    """``[T, B]`` True on the ``round(rate * live.sum())`` live steps with the largest ``signal``
+    (ties: the earlier step, then the lower copy): ``switcher.mode=hindsight``'s calls."""
+    order = np.argsort(-np.where(live, signal, -np.inf), axis=None, kind="stable")
+    called = np.zeros(signal.size, dtype=bool)
+    called[order[: int(round(rate * int(live.sum())))]] = True
+    return called.reshape(signal.shape)
+
+
 def _targets(side: PolicySide, obs: np.ndarray, state: np.ndarray):
     """A side's rollout, advantages, old values and value targets (its value statistics take in
     the returns of the steps it serves)."""
@@ -144,6 +153,21 @@ class JointRuleSide(Side):
         self.cl.record(t, obs, mask, state, actions, called, step)
         self.recording_time += time.perf_counter() - tick
         self.called[t] = called
+
+    def live_steps(self) -> np.ndarray:
+        """``[T, B]`` the recorded rollout's steps with an agent still in its episode."""
+        alive = self.il.learner.buffer["active"] + self.cl.learner.buffer["active"]
+        return (alive.sum(-1) > 0).cpu().numpy()
+
+    def reassign(self, called: np.ndarray) -> None:
+        """Hand the recorded rollout's steps ``called [T, B]`` to the central rule and the others
+        to the local one, after the fact (``switcher.mode=hindsight``)."""
+        local, central = self.il.learner.buffer, self.cl.learner.buffer
+        alive = local["active"] + central["active"]
+        rows = torch.as_tensor(called).to(alive.device)[..., None]
+        local["active"].copy_(alive * ~rows)
+        central["active"].copy_(alive * rows)
+        self.il.own_rows[:], self.cl.own_rows[:], self.called[:] = ~called, called, called
 
     def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
         # MANSA moves the CL seconds booked during an update from IL's time to CL's

@@ -20,6 +20,7 @@ from algorithms.base import Learner, NonFiniteLossError
 from algorithms.mansa.acting import JointActing
 from algorithms.mansa.config import MANSAConfig
 from algorithms.mansa.decisions import UNLIMITED, SwitchDecisions
+from algorithms.mansa.learn_calls import LearnCalls
 from algorithms.mansa.learn_policy import JointRuleSide
 from algorithms.mansa.learn_value import RULE_LEARNERS, ValueRuleSide
 from algorithms.mansa.sides import side
@@ -31,7 +32,7 @@ from algorithms.registry import get_algorithm
 TIMERS = ("il_act", "cl_act", "il_update", "cl_update", "switcher", "env")
 
 
-class MANSALearner(JointActing, SwitchDecisions, Learner):
+class MANSALearner(JointActing, SwitchDecisions, LearnCalls, Learner):
     """An IL learner, a CL learner and a :class:`Switcher` that decides per copy and step who acts."""
 
     needs_state = True
@@ -124,6 +125,7 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
         shared = self.budget is not None and self.cfg.budget_scope == "run"
         calls, p_sum, finished_calls, finished_left, call_steps = 0, 0.0, [], [], []
         self.rollout_calls = np.zeros((self.length, b), dtype=bool)
+        self.rollout_steps = np.zeros((self.length, b), dtype=np.int64)  # step within the episode
         for t in range(self.length):
             obs = self._obs.reshape(b, env.num_agents, -1)
             mask, state = env.action_mask(), env.state().reshape(b, -1)
@@ -162,6 +164,7 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
                 self._run_calls_left -= n_calls
             np.add.at(self.cl_calls_by_step, np.minimum(self._step[cl], self.max_length - 1), 1)
             call_steps.extend(self._step[cl].tolist())
+            self.rollout_steps[t] = self._step
             self._step += 1
             self._last_obs, self._stall = self._obs, stall
 
@@ -232,20 +235,6 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
             return [(self.il, cl, "il_update")]
         return [(self.il, ~cl, "il_update"), (self.cl, cl, "cl_update")]
 
-    def _pay_switcher(self, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
-        """switch=learn: the switcher's rewards for the rollout, ``calls * (signal / std - cost)``,
-        added to what its buffer holds (time-limit bootstraps)."""
-        signal = self.il.signal(obs, state)  # switch=learn has a single side
-        signal_t = torch.as_tensor(signal, dtype=torch.float32)
-        self.signal_norm.update(signal_t)
-        scaled = signal_t / self.signal_norm.std.float()
-        calls = torch.as_tensor(self.rollout_calls, dtype=torch.float32)
-        self.switcher.buffer.data["rewards"] += calls * (scaled - self.cfg.cost)
-        out = {"mansa/signal": float(signal_t.mean())}
-        if self.rollout_calls.any():
-            out["mansa/signal_called"] = float(scaled[calls.bool()].mean())
-        return out
-
     def train_iteration(self) -> dict[str, float]:
         metrics = self._collect()
         b = self.env.num_envs
@@ -253,6 +242,9 @@ class MANSALearner(JointActing, SwitchDecisions, Learner):
         if self.cfg.learn and self.cfg.switcher.mode == "learned":
             with self._timer("switcher"):
                 metrics.update(self._pay_switcher(obs, state))
+        if self.cfg.switcher.mode == "hindsight":
+            with self._timer("switcher"):
+                metrics.update(self._hindsight_calls(obs, state))
         for prefix, learner_side, timer in (
             ("il", self.il, "il_update"),
             ("cl", self.cl, "cl_update"),
