@@ -237,31 +237,38 @@ def run_curves(run_dir: str) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
-def summarise(runs_dir: str, conditions: dict | None = None) -> dict:
-    """Per condition: the seeds, final figures (mean, max, values) and curves."""
+FINAL_KINDS = (
+    "greedy",
+    "sampled",
+    "mean_field",
+    "mean_field_tstt",
+    "greedy_poa",
+    "sampled_poa",
+    "mean_field_poa",
+    "logit_distance",
+    "logit_equilibrium",
+    "regularised_exploitability",
+)
+
+
+def summarise(runs_dir: str, conditions: dict | None = None, committed: dict | None = None) -> dict:
+    """Per condition: the seeds, final figures (mean, max, values) and curves. ``committed``
+    (``{condition: {seed: curves}}``, a results folder's curves.json) adds the seeds whose run
+    folders are not in ``runs_dir``; a seed run here wins."""
     from benchmarks.launchers import DONE, read_status
 
     summary: dict = {}
     for label in conditions or CONDITIONS:
         runs = sorted(glob.glob(os.path.join(runs_dir, f"{label}_seed*")))
         runs = [r for r in runs if (read_status(r) or {}).get("status") in DONE]
-        if not runs:
+        per_seed = dict((committed or {}).get(label, {}))
+        per_seed.update({os.path.basename(r).rsplit("seed", 1)[1]: run_curves(r) for r in runs})
+        if not per_seed:
             continue
-        per_seed = {os.path.basename(r).rsplit("seed", 1)[1]: run_curves(r) for r in runs}
+        per_seed = dict(sorted(per_seed.items()))
         final = {
             kind: [curves[kind][-1][1] for curves in per_seed.values() if curves.get(kind)]
-            for kind in (
-                "greedy",
-                "sampled",
-                "mean_field",
-                "mean_field_tstt",
-                "greedy_poa",
-                "sampled_poa",
-                "mean_field_poa",
-                "logit_distance",
-                "logit_equilibrium",
-                "regularised_exploitability",
-            )
+            for kind in FINAL_KINDS
         }
         summary[label] = {
             "seeds": sorted(per_seed),

@@ -18,6 +18,8 @@ variants have no target: their TSTT is set against the system optimum (SO) and t
     python benchmarks/routing_wardrop.py --jobs 2                    # every condition, seeds 0-4
     python benchmarks/routing_wardrop.py --only pma --seeds 0        # one learner, one seed
     python benchmarks/routing_wardrop.py --summarise-only --save     # tables and plot
+    python benchmarks/routing_wardrop.py --only siouxfalls_iql_selfish --seeds 2 3 4 --jobs 2 \
+        --with-committed --save        # add seeds to a row; the others from curves.json
 """
 
 from __future__ import annotations
@@ -166,10 +168,21 @@ def plot(summary: dict, refs: dict, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser(__doc__, "routing_wardrop", RESULTS).parse_args(argv)
+    parser = make_parser(__doc__, "routing_wardrop", RESULTS)
+    parser.add_argument(
+        "--with-committed",
+        action="store_true",
+        help="take the seeds whose run folders are not in --runs-dir from the committed "
+        "curves.json (a row grown over sessions); a seed run here wins",
+    )
+    args = parser.parse_args(argv)
     if not args.summarise_only:
         launch(args, specs(args.runs_dir, args.seeds, args.only, CONDITIONS))
-    summary = summarise(args.runs_dir, CONDITIONS)
+    committed = None
+    if args.with_committed:  # seeds run in earlier sessions, whose run folders are gone
+        with open(os.path.join(RESULTS, "curves.json")) as f:
+            committed = json.load(f)
+    summary = summarise(args.runs_dir, CONDITIONS, committed)
     text = table(summary)
     print(text)
     if args.save:

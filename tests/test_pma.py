@@ -226,6 +226,16 @@ def test_wardrop_benchmark_runs_a_condition_and_reads_its_target(tmp_path, capsy
     assert "reward: social" in config and "observe_times: false" in config
     assert "routes: free_flow" in config
     summary = routing_wardrop.summarise(str(tmp_path), routing_wardrop.CONDITIONS)
+    # seeds whose run folders are gone come from a committed curves.json; a seed run here wins
+    ran = summary["braess_pma_selfish"]["curves"]["0"]
+    gone = {kind: [[100, 0.5]] for kind in ran}
+    committed = {"braess_pma_selfish": {"0": gone, "7": gone}, "braess_iql_selfish": {"3": gone}}
+    merged = routing_wardrop.summarise(str(tmp_path), routing_wardrop.CONDITIONS, committed)
+    row = merged["braess_pma_selfish"]
+    assert row["seeds"] == ["0", "7"] and row["curves"]["0"] == ran
+    assert row["final"]["greedy"]["values"] == [ran["greedy"][-1][1], 0.5]
+    assert merged["braess_iql_selfish"]["seeds"] == ["3"]
+    assert merged["braess_pma_social"] == summary["braess_pma_social"]
     refs = {n: {"ue_over_so": 1.1} for n in routing_wardrop.PMA}
     routing_wardrop.plot(summary, refs, str(tmp_path / "curves.png"))
     assert (tmp_path / "curves.png").stat().st_size > 0
