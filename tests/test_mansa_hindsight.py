@@ -104,3 +104,33 @@ def test_hindsight_needs_on_policy_switch_learn_without_a_budget(overrides):
         load_config(None, ["algo=mansa", *overrides])
     fine = ["algo.switch=learn", "algo.il=ippo", "algo.cl=mappo", "algo.budget=null"]
     load_config(None, ["algo=mansa", "algo.switcher.mode=hindsight", *fine])
+
+
+def test_the_share_table_gives_each_rate_its_mean_return(tmp_path):
+    from benchmarks.mansa_hindsight import plot, table
+
+    def run(method, seed, ret, share=None):
+        return {
+            "method": method,
+            "seed": seed,
+            "final_greedy_return": ret,
+            "train_cl_update_share": share,
+            "train_seconds": 100.0,
+        }
+
+    picked = {
+        ("mansa", 0.05): [run("mansa", 1, 0.5, 0.05), run("mansa", 0, 0.7, 0.05)],
+        ("control", 0.05): [run("control", 0, 0.4, 0.049), run("control", 1, 0.6, 0.051)],
+    }
+    alone = {"il": [run("il", 0, 0.6), run("il", 1, 0.7)], "cl": [run("cl", 0, 1.0)]}
+    lines = table(picked, alone).splitlines()
+    assert "| none (IPPO alone) | 0 | 2 | 0.650 | 0.600 / 0.700 | 0% |" in lines[2]
+    assert "| random steps | 0.05 | 2 | 0.500 | 0.400 / 0.600 | 5.00% |" in lines[3]
+    # per seed in seed order, whatever the order of the runs
+    assert (
+        "| hindsight (most disputed steps) | 0.05 | 2 | 0.600 | 0.700 / 0.500 | 5.00% |" in lines[4]
+    )
+    assert "| all (MAPPO alone) | 1 | 1 | 1.000 | 1.000 | 100% | - |" in lines[5]
+    assert lines[4].endswith("| 100 |")  # wall-clock of the runs made for the table only
+    plot(picked, alone, str(tmp_path / "plot.png"))
+    assert (tmp_path / "plot.png").stat().st_size > 0
