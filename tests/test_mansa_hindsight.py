@@ -134,3 +134,12 @@ def test_the_share_table_gives_each_rate_its_mean_return(tmp_path):
     assert lines[4].endswith("| 100 |")  # wall-clock of the runs made for the table only
     plot(picked, alone, str(tmp_path / "plot.png"))
     assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_the_share_table_refuses_an_unknown_task():
+    from benchmarks.mansa_hindsight import main
+
+    with pytest.raises(
+        SystemExit, match="unknown task '8x8'; tasks: 2s-8x8-2p-2f-coop, 2s-8x8-2p-3f"
+    ):
+        main(["8x8"])
