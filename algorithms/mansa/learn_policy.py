@@ -35,6 +35,12 @@ from algorithms.mansa.sides import PolicySide, Side
 from algorithms.on_policy import normalise_advantages, ppo_update
 
 
+def alive_steps(il: PolicySide, cl: PolicySide) -> torch.Tensor:
+    """``[T, B, N]`` 1 where an agent is in its episode at a recorded step: each side's
+    ``active`` is "alive and served by it", and the sides serve complementary steps."""
+    return il.learner.buffer["active"] + cl.learner.buffer["active"]
+
+
 @torch.no_grad()
 def advantage_disagreement(
     il: PolicySide, cl: PolicySide, obs: np.ndarray, state: np.ndarray
@@ -45,8 +51,7 @@ def advantage_disagreement(
         side.learner.rollout_advantages(side.learner.rollout_values(obs, state, side.starts))
         for side in (il, cl)
     ]
-    # each side's ``active`` is "alive and served by it"; the sides serve complementary steps
-    alive = (il.learner.buffer["active"] + cl.learner.buffer["active"]).to(advantages[0].device)
+    alive = alive_steps(il, cl).to(advantages[0].device)
     gap = (advantages[1] - advantages[0]).abs()
     per_step = (gap * alive).sum(-1) / alive.sum(-1).clamp(min=1.0)
     return per_step.cpu().numpy()
@@ -156,14 +161,13 @@ class JointRuleSide(Side):
 
     def live_steps(self) -> np.ndarray:
         """``[T, B]`` the recorded rollout's steps with an agent still in its episode."""
-        alive = self.il.learner.buffer["active"] + self.cl.learner.buffer["active"]
-        return (alive.sum(-1) > 0).cpu().numpy()
+        return (alive_steps(self.il, self.cl).sum(-1) > 0).cpu().numpy()
 
     def reassign(self, called: np.ndarray) -> None:
         """Hand the recorded rollout's steps ``called [T, B]`` to the central rule and the others
         to the local one, after the fact (``switcher.mode=hindsight``)."""
         local, central = self.il.learner.buffer, self.cl.learner.buffer
-        alive = local["active"] + central["active"]
+        alive = alive_steps(self.il, self.cl)
         rows = torch.as_tensor(called).to(alive.device)[..., None]
         local["active"].copy_(alive * ~rows)
         central["active"].copy_(alive * rows)
