@@ -125,7 +125,7 @@ def test_truncation_auto_reset_and_episode_statistics():
 
 
 def test_global_reward_is_the_order_parameter_and_local_reward_is_the_neighbourhood_order():
-    for reward in ("global", "local"):
+    for reward in ("global", "local", "alignment"):
         core = envs.make_vec("swarming-vicsek-v0", num_envs=2, reward=reward, **SMALL)
         core.reset(seed=1)
         _, rewards, _, _, info = core.step(np.full((2, 20), 3))
@@ -137,8 +137,35 @@ def test_global_reward_is_the_order_parameter_and_local_reward_is_the_neighbourh
                 np.testing.assert_allclose(rewards[b], phi, rtol=1e-6)
             else:
                 for i, near in enumerate(naive_neighbours(core, b)):
-                    local = abs(np.exp(1j * angles[b, [i, *near]]).mean())
-                    assert rewards[b, i] == pytest.approx(local, rel=1e-5)
+                    mean = np.exp(1j * angles[b, [i, *near]]).mean()
+                    if reward == "local":
+                        assert rewards[b, i] == pytest.approx(abs(mean), rel=1e-5)
+                    else:  # cos of the angle between one's heading and the local mean's
+                        expected = np.cos(angles[b, i] - np.angle(mean))
+                        assert rewards[b, i] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_alignment_reward_rewards_a_common_heading_whatever_the_common_turn():
+    """An aligned flock keeps alignment 1 if everyone keeps going or everyone turns alike (the
+    reward is blind to a common rotation, which a turn cost breaks); one agent turning alone
+    loses it."""
+    core = envs.make_vec(
+        "swarming-vicsek-v0",
+        reward="alignment",
+        actions="continuous",
+        max_turn=np.pi,
+        noise=0.0,
+        **SMALL,
+    )
+    core.reset(seed=0, options={"headings": np.full(20, 0.5)})
+    for turn in (0.0, 1.0):
+        _, rewards, *_ = core.step(np.full((1, 20, 1), turn, dtype=np.float32))
+        np.testing.assert_allclose(rewards, 1.0, atol=1e-6)
+    turns = np.zeros((1, 20, 1), dtype=np.float32)
+    turns[0, 0] = 1.0
+    _, rewards, *_ = core.step(turns)
+    assert rewards[0, 0] < 0.99
+    np.testing.assert_array_less(rewards[0, 0], rewards[0, 1:])
 
 
 def test_turn_cost_charges_the_squared_turn():

@@ -44,7 +44,10 @@ The change of the aligned angle before noise: ``Discrete(num_turns)`` picks one 
 Shared and cooperative: every agent gets the order parameter of its copy,
 ``phi = |mean_i exp(i a_i)|`` over the aligned angles ``a_i`` (polar order for Vicsek,
 Kuramoto order for Kuramoto). With ``reward="local"`` each agent gets instead the order of
-its own neighbourhood (itself included). ``turn_cost`` subtracts
+its own neighbourhood (itself included); with ``reward="alignment"``, ``cos`` of the angle
+between its own aligned angle and its neighbourhood's mean direction (itself included), the
+quantity the Vicsek rule turns to maximise: one agent's own credit, where the local order
+mixes in every neighbour's turn. ``turn_cost`` subtracts
 ``turn_cost * (turn / max_turn)^2`` (an effort cost). ``team_reward = "mean"``: the team's
 episodic return is the mean of the agents' returns. Episodes never terminate; they are
 truncated after ``max_episode_steps``. Episode metrics: ``order`` (at the last step) and
@@ -72,7 +75,7 @@ generators advance identically. Other keys are ignored.
   ``heading_noise`` (0.5, in ``[0, 2 pi]``) apply to Kuramoto only.
 - ``actions``: ``"discrete"`` or ``"continuous"``; ``num_turns`` (7, >= 2), ``max_turn`` (pi/4, in ``(0, pi]``).
 - ``obs_bins`` (8), ``own_velocity`` (False), ``state_bins`` (16).
-- ``reward``: ``"global"`` or ``"local"``; ``turn_cost`` (0.0, >= 0).
+- ``reward``: ``"global"``, ``"local"`` or ``"alignment"``; ``turn_cost`` (0.0, >= 0).
 - ``max_episode_steps`` (200).
 
 ### Version History
@@ -93,7 +96,7 @@ from envs.swarming.neighbours import NeighbourPairs, cell_list_pairs
 TWO_PI = 2.0 * np.pi
 MODELS = ("vicsek", "kuramoto")
 ACTION_KINDS = ("discrete", "continuous")
-REWARDS = ("global", "local")
+REWARDS = ("global", "local", "alignment")
 
 
 def wrap_angle(angle: np.ndarray) -> np.ndarray:
@@ -366,8 +369,10 @@ class SwarmingCore(BatchedCore):
         self._order_sum += phi
         if self.reward == "global":
             rewards = np.repeat(phi[:, None], self.n, axis=1)
-        else:
+        elif self.reward == "local":
             rewards = self.local_mean_angle()[1]
+        else:  # alignment: cos of one's angle to its neighbourhood's mean direction
+            rewards = np.cos(self._aligned() - self.local_mean_angle()[0])
         if self.turn_cost:
             rewards = rewards - self.turn_cost * (turn / self.max_turn) ** 2
         terminated = np.zeros((self.num_envs, self.n), dtype=bool)

@@ -234,8 +234,10 @@ class TorchSwarmingCore(TorchBatchedCore):
         self._order_sum += phi
         if self.reward == "global":
             rewards = phi[:, None].expand(self.num_envs, self.n)
-        else:
+        elif self.reward == "local":
             rewards = self.local_mean_angle()[1]
+        else:  # alignment: cos of one's angle to its neighbourhood's mean direction
+            rewards = torch.cos(self._aligned() - self.local_mean_angle()[0])
         if self.turn_cost:
             rewards = rewards - self.turn_cost * (turn / self.max_turn) ** 2
         terminated = torch.zeros((self.num_envs, self.n), dtype=torch.bool, device=self.device)
