@@ -48,25 +48,40 @@ def gap(curve: list[float], exact: list[float]) -> float:
     return float(max(e - c for c, e in zip(curve, exact)))
 
 
-def turn_ratio(path: str, model: str, eta: float, copies: int = 8, steps: int = 200) -> tuple:
-    """``(median learned / rule turn where the rule turns more than 1 rad, share of such turns)``
-    of a continuous-turn policy file over the second half of ``steps``, the flock steered by the
-    exact rule so that every policy is asked about the same states."""
+def turn_errors(path: str, model: str, eta: float, copies: int = 8, steps: int = 200) -> dict:
+    """How a policy file's greedy turn differs from the exact rule's, in its own action space,
+    over the second half of ``steps`` with the flock steered by the exact rule (so that every
+    policy is asked about the same states).
+
+    Returns ``offset``: the circular mean of (learned - rule), a turn common to every agent
+    (the order parameter is blind to it, but a flock that turns together circles in place);
+    ``residual``: the mean absolute difference once the offset is taken out; ``ratio``: the median
+    learned / rule turn where the rule turns more than 1 rad; ``share``: how often it does."""
     policy = Policy.load(path)
-    space = SPACES[EXACT][0]
+    space = {k: v for k, v in (policy.metadata.get("env_kwargs") or {}).items()}
+    space = {k: v for k, v in space.items() if k not in ("noise", *TASK, "max_episode_steps")}
     core = envs.make_vec(f"swarming-{model}-v0", copies, noise=eta, **TASK, **space)
     obs, _ = core.reset(seed=1)
     rule, learned = [], []
     for t in range(steps):
         turn = vicsek_turns(core)
+        mask = core.action_mask() if core.is_discrete else None
         if t >= steps // 2:
+            actions = np.asarray(policy.act(obs, mask, None, greedy=True)[0])
             rule.append(turn.ravel())
-            learned.append(np.asarray(policy.act(obs, None, None, greedy=True)[0])[..., 0].ravel())
-        obs, *_ = core.step(turn[..., None].astype(np.float32))
-    rule, learned = np.concatenate(rule), np.concatenate(learned)
+            learned.append(core.turns[actions] if core.is_discrete else actions[..., 0])
+        played = np.abs(core.turns[None, None, :] - turn[..., None]).argmin(-1)
+        obs, *_ = core.step(played if core.is_discrete else turn[..., None].astype(np.float32))
+    rule, learned = np.concatenate(rule), np.concatenate(learned).ravel()
+    error = np.angle(np.exp(1j * (learned - rule)))
+    offset = float(np.angle(np.exp(1j * error).mean()))
     big = np.abs(rule) > 1.0
-    ratio = float(np.median(learned[big] / rule[big])) if big.any() else float("nan")
-    return ratio, float(big.mean())
+    return {
+        "offset": offset,
+        "residual": float(np.abs(np.angle(np.exp(1j * (error - offset)))).mean()),
+        "ratio": float(np.median(learned[big] / rule[big])) if big.any() else float("nan"),
+        "share": float(big.mean()),
+    }
 
 
 def table(records: list[dict], exact: list[float], algos: list[str]) -> str:
@@ -153,11 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.diagnose:
         for algo in algos:
             run = next(r for r in records if r["label"] == algo and r["seed"] == 0)
-            for eta in (2.0, 4.0):
-                ratio, share = turn_ratio(os.path.join(run["run_dir"], "policy.pt"), model, eta)
+            for eta in (1.0, 2.0, 4.0):
+                e = turn_errors(os.path.join(run["run_dir"], "policy.pt"), model, eta)
                 print(
-                    f"{algo} seed 0, eta {eta:g}: learned / rule turn {ratio:.2f} where the "
-                    f"rule turns > 1 rad ({share:.0%} of its turns)"
+                    f"{algo} seed 0, eta {eta:g}: common turn {e['offset']:+.2f} rad, then "
+                    f"{e['residual']:.3f} rad from the rule; learned / rule turn {e['ratio']:.2f} "
+                    f"where the rule turns > 1 rad ({e['share']:.0%} of its turns)"
                 )
     if args.save:
         out = OUT / "_".join(["learned", model, *([args.tag] if args.tag else [])])

@@ -62,3 +62,20 @@ def test_a_policy_trained_on_a_noise_range_is_judged_by_its_largest_shortfall(tm
     runs = [{"label": "ippo", "phase": {"final": [0.98] * len(NOISES), "best": exact}}]
     text = table(runs, exact, ["ippo"])
     assert "| ippo (final) | 1 |" in text and text.rstrip().endswith("| 0.000 | 1/1 |")
+
+
+@pytest.mark.parametrize("actions", [{"num_turns": 25}, {"actions": "continuous"}])
+def test_the_turn_diagnostic_reads_a_policy_in_its_own_action_space(tmp_path, actions):
+    import envs
+    from agents.policy import Policy, PolicySpec
+    from benchmarks.swarming_phase_learned import turn_errors
+
+    kwargs = {"max_turn": 3.14159, "noise": [0.0, 5.0], "num_agents": 100, **actions}
+    core = envs.make_vec("swarming-vicsek-v0", 1, **kwargs)
+    path = str(tmp_path / "policy.pt")
+    Policy(PolicySpec.for_env(core, agent_id=False)).save(
+        path, {"env_id": "swarming-vicsek-v0", "env_kwargs": kwargs}
+    )
+    errors = turn_errors(path, "vicsek", eta=4.0, copies=1, steps=20)
+    assert -np.pi <= errors["offset"] <= np.pi and 0.0 < errors["residual"] < np.pi
+    assert 0.0 < errors["share"] < 1.0  # at eta = 4 the rule turns far now and then
