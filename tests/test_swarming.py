@@ -178,6 +178,19 @@ def test_turn_cost_charges_the_squared_turn():
     np.testing.assert_allclose(rewards[0, 10:], info["order"][0] - 0.5, rtol=1e-6)
 
 
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_turn_cost_power_sets_how_the_cost_grows_with_the_turn(power):
+    core = envs.make_vec("swarming-vicsek-v0", turn_cost=0.5, turn_cost_power=power, **SMALL)
+    core.reset(seed=0)
+    actions = np.full((1, 20), 3)  # no turn
+    actions[0, :10] = 2  # a third of max_turn to the left
+    _, rewards, _, _, info = core.step(actions)
+    np.testing.assert_allclose(rewards[0, 10:], info["order"][0], rtol=1e-6)
+    np.testing.assert_allclose(rewards[0, :10], info["order"][0] - 0.5 / 3**power, rtol=1e-6)
+    with pytest.raises(ValueError, match="turn_cost_power must be"):
+        envs.make_vec("swarming-vicsek-v0", turn_cost_power=0.5, **SMALL)
+
+
 # ---------------------------------------------------------------- observations and state
 @pytest.mark.parametrize("model", ["vicsek", "kuramoto"])
 def test_observation_equals_a_per_agent_loop(model):

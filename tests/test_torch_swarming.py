@@ -56,7 +56,9 @@ CASES = {
         turn_cost=0.1,
     ),
     "continuous": dict(num_agents=20, actions="continuous", box_size=1.5, radius=0.7),
-    "alignment": dict(num_agents=30, box_size=3.0, reward="alignment", turn_cost=0.1),
+    "alignment": dict(
+        num_agents=30, box_size=3.0, reward="alignment", turn_cost=0.1, turn_cost_power=1.0
+    ),
     "cell-lists": dict(num_agents=DENSE_AGENTS + 44, box_size=8.5),
     "cell-lists-2x2": dict(num_agents=DENSE_AGENTS + 4, box_size=2.0, radius=1.0, noise=2.0),
 }

@@ -48,7 +48,8 @@ its own neighbourhood (itself included); with ``reward="alignment"``, ``cos`` of
 between its own aligned angle and its neighbourhood's mean direction (itself included), the
 quantity the Vicsek rule turns to maximise: one agent's own credit, where the local order
 mixes in every neighbour's turn. ``turn_cost`` subtracts
-``turn_cost * (turn / max_turn)^2`` (an effort cost). ``team_reward = "mean"``: the team's
+``turn_cost * |turn / max_turn|^turn_cost_power`` (an effort cost; the power is 2 by default,
+1 charges small turns relatively more and large ones less). ``team_reward = "mean"``: the team's
 episodic return is the mean of the agents' returns. Episodes never terminate; they are
 truncated after ``max_episode_steps``. Episode metrics: ``order`` (at the last step) and
 ``mean_order`` (over the episode). ``info["order"]`` carries ``phi`` at every step.
@@ -75,7 +76,8 @@ generators advance identically. Other keys are ignored.
   ``heading_noise`` (0.5, in ``[0, 2 pi]``) apply to Kuramoto only.
 - ``actions``: ``"discrete"`` or ``"continuous"``; ``num_turns`` (7, >= 2), ``max_turn`` (pi/4, in ``(0, pi]``).
 - ``obs_bins`` (8), ``own_velocity`` (False), ``state_bins`` (16).
-- ``reward``: ``"global"``, ``"local"`` or ``"alignment"``; ``turn_cost`` (0.0, >= 0).
+- ``reward``: ``"global"``, ``"local"`` or ``"alignment"``; ``turn_cost`` (0.0, >= 0),
+  ``turn_cost_power`` (2.0, >= 1).
 - ``max_episode_steps`` (200).
 
 ### Version History
@@ -139,6 +141,7 @@ class SwarmingCore(BatchedCore):
         state_bins: int = 16,
         reward: str = "global",
         turn_cost: float = 0.0,
+        turn_cost_power: float = 2.0,
         frequency_spread: float = 0.1,
         heading_noise: float = 0.5,
         max_episode_steps: int = 200,
@@ -171,6 +174,7 @@ class SwarmingCore(BatchedCore):
         self.state_bins = integer("state_bins", state_bins, 1)
         self.reward = choice("reward", reward, REWARDS)
         self.turn_cost = real("turn_cost", turn_cost, low=0.0)
+        self.turn_cost_power = real("turn_cost_power", turn_cost_power, low=1.0)
         self.frequency_spread = real("frequency_spread", frequency_spread, low=0.0)
         self.heading_noise = real("heading_noise", heading_noise, low=0.0, high=TWO_PI)
         self.max_episode_steps = integer("max_episode_steps", max_episode_steps, 1)
@@ -374,7 +378,8 @@ class SwarmingCore(BatchedCore):
         else:  # alignment: cos of one's angle to its neighbourhood's mean direction
             rewards = np.cos(self._aligned() - self.local_mean_angle()[0])
         if self.turn_cost:
-            rewards = rewards - self.turn_cost * (turn / self.max_turn) ** 2
+            effort = np.abs(turn / self.max_turn) ** self.turn_cost_power
+            rewards = rewards - self.turn_cost * effort
         terminated = np.zeros((self.num_envs, self.n), dtype=bool)
         truncated = np.repeat((self._t >= self.max_episode_steps)[:, None], self.n, axis=1)
         return rewards.astype(np.float32), terminated, truncated, {"order": phi}

@@ -83,7 +83,14 @@ class TorchSwarmingCore(TorchBatchedCore):
         self.dtype = dtype
         for name in ("n", "box_size", "speed", "radius", "model", "actions", "max_turn"):
             setattr(self, name, getattr(ref, name))
-        for name in ("obs_bins", "own_velocity", "state_bins", "reward", "turn_cost"):
+        for name in (
+            "obs_bins",
+            "own_velocity",
+            "state_bins",
+            "reward",
+            "turn_cost",
+            "turn_cost_power",
+        ):
             setattr(self, name, getattr(ref, name))
         self.frequency_spread, self.max_episode_steps = ref.frequency_spread, ref.max_episode_steps
         self.expected_neighbours = ref.expected_neighbours
@@ -239,7 +246,8 @@ class TorchSwarmingCore(TorchBatchedCore):
         else:  # alignment: cos of one's angle to its neighbourhood's mean direction
             rewards = torch.cos(self._aligned() - self.local_mean_angle()[0])
         if self.turn_cost:
-            rewards = rewards - self.turn_cost * (turn / self.max_turn) ** 2
+            effort = (turn / self.max_turn).abs() ** self.turn_cost_power
+            rewards = rewards - self.turn_cost * effort
         terminated = torch.zeros((self.num_envs, self.n), dtype=torch.bool, device=self.device)
         truncated = (
             (self._t >= self.max_episode_steps)[:, None].expand(self.num_envs, self.n).clone()
