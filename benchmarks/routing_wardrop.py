@@ -72,6 +72,15 @@ CONDITIONS["siouxfalls_ippo_selfish"] = (
     ),
 )
 
+# the same at twice the budget: the first row's gap was still falling at its end
+CONDITIONS["siouxfalls_ippo_2x_selfish"] = (
+    *CONDITIONS["siouxfalls_ippo_selfish"][:3],
+    tuple(
+        "total_env_steps=25600" if o == "total_env_steps=12800" else o
+        for o in CONDITIONS["siouxfalls_ippo_selfish"][3]
+    ),
+)
+
 CONDITIONS["siouxfalls_iql_selfish"] = (
     "siouxfalls",
     "iql",

@@ -251,3 +251,20 @@ def test_wardrop_iql_sioux_falls_condition_is_its_shipped_config():
     assert cfg.env.id == "routing-siouxfalls-v0" and cfg.env.kwargs["k"] == 8
     assert cfg.env.kwargs["routes"] == "free_flow" and not cfg.env.kwargs["observe_times"]
     assert cfg.eval.actions == "greedy" and cfg.total_env_steps == 12800
+
+
+def test_wardrop_ippo_sioux_falls_at_twice_the_budget_changes_only_the_budget():
+    from benchmarks import routing_wardrop
+    from train import load_config
+
+    once, twice = (
+        routing_wardrop.CONDITIONS[k]
+        for k in ("siouxfalls_ippo_selfish", "siouxfalls_ippo_2x_selfish")
+    )
+    assert once[:3] == twice[:3] and routing_wardrop.reward_of("siouxfalls_ippo_2x_selfish") == (
+        "selfish"
+    )
+    a, b = (load_config(c[2], list(c[3])) for c in (once, twice))
+    assert (a.total_env_steps, b.total_env_steps) == (12800, 25600)
+    b.total_env_steps = a.total_env_steps
+    assert a == b
