@@ -54,13 +54,19 @@ def order_curve(model: str, space: dict, rule: str, steps: int, copies: int, see
     )
 
 
+def policy_space(policy: Policy) -> dict:
+    """A trained policy's own env keywords (action space, reward) less those :data:`TASK`, the
+    noise and the episode length fix here."""
+    kwargs = policy.metadata.get("env_kwargs") or {}
+    return {k: v for k, v in kwargs.items() if k not in ("noise", *TASK, "max_episode_steps")}
+
+
 def policy_curve(path: str, steps: int, copies: int, seed: int) -> tuple[str, list]:
     """A trained policy file's model and curve, played greedily in its own action space (the
     run's env keywords) on :data:`TASK` at every noise of :data:`NOISES`."""
     policy = Policy.load(path)
-    kwargs = dict(policy.metadata.get("env_kwargs") or {})
     model = str(policy.metadata.get("env_id", "swarming-vicsek-v0")).split("-")[1]
-    space = {k: v for k, v in kwargs.items() if k not in ("noise", *TASK, "max_episode_steps")}
+    space = policy_space(policy)
 
     def actor(core):
         hidden = None

@@ -36,8 +36,16 @@ from benchmarks.learning_runs import (
     markdown_table,
     run_learning_grid,
 )
-from benchmarks.swarming_phase import NOISES, OUT, SPACES, TASK, order_curve, policy_curve
-from envs.swarming.policies import vicsek_turns
+from benchmarks.swarming_phase import (
+    NOISES,
+    OUT,
+    SPACES,
+    TASK,
+    order_curve,
+    policy_curve,
+    policy_space,
+)
+from envs.swarming.policies import vicsek_actions, vicsek_turns
 
 TARGET = 0.03  # the issue's largest allowed shortfall against the exact rule
 EXACT = "exact rule, continuous +-pi"
@@ -58,8 +66,7 @@ def turn_errors(path: str, model: str, eta: float, copies: int = 8, steps: int =
     ``residual``: the mean absolute difference once the offset is taken out; ``ratio``: the median
     learned / rule turn where the rule turns more than 1 rad; ``share``: how often it does."""
     policy = Policy.load(path)
-    space = {k: v for k, v in (policy.metadata.get("env_kwargs") or {}).items()}
-    space = {k: v for k, v in space.items() if k not in ("noise", *TASK, "max_episode_steps")}
+    space = policy_space(policy)
     core = envs.make_vec(f"swarming-{model}-v0", copies, noise=eta, **TASK, **space)
     obs, _ = core.reset(seed=1)
     rule, learned = [], []
@@ -70,8 +77,7 @@ def turn_errors(path: str, model: str, eta: float, copies: int = 8, steps: int =
             actions = np.asarray(policy.act(obs, mask, None, greedy=True)[0])
             rule.append(turn.ravel())
             learned.append(core.turns[actions] if core.is_discrete else actions[..., 0])
-        played = np.abs(core.turns[None, None, :] - turn[..., None]).argmin(-1)
-        obs, *_ = core.step(played if core.is_discrete else turn[..., None].astype(np.float32))
+        obs, *_ = core.step(vicsek_actions(core))
     rule, learned = np.concatenate(rule), np.concatenate(learned).ravel()
     error = np.angle(np.exp(1j * (learned - rule)))
     offset = float(np.angle(np.exp(1j * error).mean()))

@@ -261,9 +261,8 @@ def test_wardrop_ippo_sioux_falls_at_twice_the_budget_changes_only_the_budget():
         routing_wardrop.CONDITIONS[k]
         for k in ("siouxfalls_ippo_selfish", "siouxfalls_ippo_2x_selfish")
     )
-    assert once[:3] == twice[:3] and routing_wardrop.reward_of("siouxfalls_ippo_2x_selfish") == (
-        "selfish"
-    )
+    assert once[:3] == twice[:3]
+    assert routing_wardrop.reward_of("siouxfalls_ippo_2x_selfish") == "selfish"
     a, b = (load_config(c[2], list(c[3])) for c in (once, twice))
     assert (a.total_env_steps, b.total_env_steps) == (12800, 25600)
     b.total_env_steps = a.total_env_steps
