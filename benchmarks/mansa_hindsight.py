@@ -94,15 +94,11 @@ def plot(picked: dict, alone: dict, path: str, task: str = "2s-8x8-2p-2f-coop") 
         rates = sorted(rate for m, rate in picked if m == method)
         if not rates:
             continue
-        xs = [0.0, *rates, 1.0]
-        means = [ends["il"]] + [
-            np.mean([r["final_greedy_return"] for r in picked[(method, x)]]) for x in rates
-        ]
-        means.append(ends["cl"])
-        ax.plot(xs, means, "o-", color=f"C{n}", label=LABELS[method])
+        returns = {x: [r["final_greedy_return"] for r in picked[(method, x)]] for x in rates}
+        means = [ends["il"], *(np.mean(returns[x]) for x in rates), ends["cl"]]
+        ax.plot([0.0, *rates, 1.0], means, "o-", color=f"C{n}", label=LABELS[method])
         for x in rates:
-            values = [r["final_greedy_return"] for r in picked[(method, x)]]
-            ax.plot([x] * len(values), values, ".", color=f"C{n}", alpha=0.5)
+            ax.plot([x] * len(returns[x]), returns[x], ".", color=f"C{n}", alpha=0.5)
     ax.axvline(0.05, color="grey", lw=0.8, ls=":", label="issue 19's 5% budget")
     ax.set_xlabel("share of steps learned with the central critic")
     ax.set_ylabel("final greedy return (100 episodes)")
