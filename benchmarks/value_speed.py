@@ -4,6 +4,7 @@
     python -m benchmarks.value_speed --env-steps 2000000 --algos ippo iql qmix --out speed.json
     python -m benchmarks.value_speed --algos ippo iql iql/k4 \
         --variant iql/k4=algo.env_steps_per_update=200,algo.target_update_interval=50
+    python -m benchmarks.value_speed torch_threads=2 --algos ippo iql qmix --profile-updates 100
 
 Each learner is built from its shipped 8x8 config (``configs/<algo>_foraging_8x8_2p_2f_coop.yaml``:
 the settings the committed learning figures use) and trained by ``train_iteration`` alone (no
@@ -45,9 +46,11 @@ def measure(
     seed: int,
     overrides: list[str],
     variants: dict[str, list[str]] | None = None,
+    profile_updates: int = 0,
 ) -> dict:
     """Round-robin training of every learner to ``env_steps``; frames/s of each and the ratio to
-    the first. ``variants`` maps an ``algo/name`` label to its own extra overrides."""
+    the first. ``variants`` maps an ``algo/name`` label to its own extra overrides. With
+    ``profile_updates``, each value learner's next updates are then profiled (:func:`op_profile`)."""
     variants = variants or {}
     learners = {algo: build(algo, seed, [*overrides, *variants.get(algo, [])]) for algo in algos}
     seconds = dict.fromkeys(algos, 0.0)
@@ -61,7 +64,7 @@ def measure(
             seconds[algo] += time.perf_counter() - start
     rates = {algo: learners[algo].env_steps / seconds[algo] for algo in algos}
     first = algos[0]
-    return {
+    report = {
         "env_steps": env_steps,
         "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
@@ -78,6 +81,37 @@ def measure(
             for algo in algos
         },
     }
+    if profile_updates:
+        report["op_profile"] = {
+            algo: op_profile(learner, profile_updates)
+            for algo, learner in learners.items()
+            if hasattr(learner, "update_from_replay")
+        }
+    return report
+
+
+def op_profile(learner, updates: int, top: int = 12) -> list[dict]:
+    """The ops that take a value learner's gradient updates their time: torch's profiler over
+    ``updates`` updates from its replay (``update_from_replay``), the ``top`` ops by own CPU time,
+    each as milliseconds per update and share of the profiled time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    before = learner.gradient_updates
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        learner.update_from_replay(updates * learner.cfg.env_steps_per_update)
+    done = learner.gradient_updates - before
+    if not done:  # the replay still filling: nothing to profile
+        return []
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops)
+    return [
+        {
+            "op": e.key,
+            "ms_per_update": e.self_cpu_time_total / 1e3 / done,
+            "share": e.self_cpu_time_total / total,
+        }
+        for e in ops[:top]
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,8 +128,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ALGO/NAME=KEY=V,KEY=V",
         help="overrides of one --algos label of the form algo/name (repeatable)",
     )
+    parser.add_argument(
+        "--profile-updates",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the timing, profile N gradient updates of each value learner by op",
+    )
     parser.add_argument("--out", help="write the report as JSON here")
     args = parser.parse_args(argv)
+    shipped = sorted(
+        name.removesuffix(f"_{TASK}.yaml")
+        for name in os.listdir(CONFIGS)
+        if name.endswith(f"_{TASK}.yaml")
+    )
+    unknown = [a for a in args.algos if a.split("/")[0] not in shipped]
+    if unknown:
+        parser.error(
+            f"--algos {' '.join(unknown)}: no configs/<algo>_{TASK}.yaml; choose from "
+            f"{', '.join(shipped)} (config overrides go before --algos)"
+        )
     variants = {}
     for spec in args.variant:
         label, _, keys = spec.partition("=")
@@ -108,7 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [a for a in args.algos if "/" in a and a not in variants]
     if unknown:
         parser.error(f"no --variant given for {', '.join(unknown)}")
-    report = measure(args.algos, args.env_steps, args.chunk, args.seed, args.overrides, variants)
+    report = measure(
+        args.algos,
+        args.env_steps,
+        args.chunk,
+        args.seed,
+        args.overrides,
+        variants,
+        args.profile_updates,
+    )
     print(
         f"{args.env_steps} env steps each, torch threads {report['torch_threads']}, "
         f"{report['cpus']} CPUs, load {report['load_before'][0]:.1f} -> {report['load_after'][0]:.1f}"
@@ -118,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {algo:6s} {row['env_frames_per_s']:9.0f} env-frames/s  ({ratio:.3f} x {args.algos[0]})"
         )
+    for algo, ops in report.get("op_profile", {}).items():
+        print(f"  {algo}: " + ", ".join(f"{o['op']} {o['share']:.0%}" for o in ops[:6]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2)

@@ -41,3 +41,30 @@ def test_variants_must_name_a_listed_label(argv, message, capsys):
     with pytest.raises(SystemExit):
         value_speed.main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_the_op_profile_names_where_a_value_learners_updates_go(tmp_path):
+    out = tmp_path / "speed.json"
+    argv = [
+        "--env-steps",
+        "3200",
+        "--algos",
+        "ippo",
+        "iql/b2",
+        "--variant",
+        "iql/b2=algo.batch_size=2",
+    ]
+    assert value_speed.main([*argv, "--profile-updates", "3", "--out", str(out)]) == 0
+    profile = json.loads(out.read_text())["op_profile"]
+    assert list(profile) == ["iql/b2"]  # IPPO has no replay updates to profile
+    ops = profile["iql/b2"]
+    assert ops and all(op["ms_per_update"] > 0 for op in ops)
+    assert sum(op["share"] for op in ops) <= 1.0 + 1e-9
+    assert any("mm" in op["op"] for op in ops)  # the Q-network's matrix products
+
+
+def test_an_unknown_learner_is_refused_with_the_shipped_ones(capsys):
+    with pytest.raises(SystemExit):
+        value_speed.main(["--algos", "iql", "torch_threads=2"])
+    err = capsys.readouterr().err
+    assert "torch_threads=2" in err and "qmix" in err and "before --algos" in err
