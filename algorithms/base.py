@@ -187,6 +187,26 @@ class Learner(abc.ABC):
         """Restore what :meth:`state_dict` returned (the env core included)."""
 
 
+class AnnealedLearningRate:
+    """A learner's linear learning-rate schedule: ``cfg.lr``, falling to 0 at the run's horizon
+    if ``cfg.anneal_lr`` (constant without a horizon), applied to ``self.optimizer``. The caller
+    picks the moment: PPO before a rollout, the value learners before the updates it pays for."""
+
+    def learning_rate(self) -> float:
+        """The rate by the env steps collected so far."""
+        if not self.cfg.anneal_lr or self.horizon is None:
+            return self.cfg.lr
+        return self.cfg.lr * max(0.0, 1.0 - self.env_steps / self.horizon)
+
+    def apply_learning_rate(self) -> float:
+        """Set the optimiser to :meth:`learning_rate` and return it (a public hook: MANSA's
+        sides collect and update for their learners)."""
+        lr = self.learning_rate()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+
 def check_compatible(learner_cls: type[Learner], env: Any) -> None:
     """Refuse an env the learner cannot handle, saying why."""
     name = learner_cls.__name__

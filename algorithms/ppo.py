@@ -24,7 +24,7 @@ import torch
 from agents.critic_inputs import CriticInput, make_critic_input
 from agents.networks import AgentNet
 from agents.policy import Policy, PolicySpec
-from algorithms.base import Learner, adam
+from algorithms.base import AnnealedLearningRate, Learner, adam
 from algorithms.on_policy import (
     RolloutBuffer,
     ValueNorm,
@@ -38,7 +38,7 @@ from algorithms.ppo_config import PPOConfig
 from envs.torch_core import TorchBatchedCore
 
 
-class PPOLearner(Learner):
+class PPOLearner(AnnealedLearningRate, Learner):
     """PPO over a batched core; subclasses choose ``critic_input`` (local, central, mean_field)."""
 
     supports_continuous = True
@@ -425,21 +425,6 @@ class PPOLearner(Learner):
         metrics = {f"losses/{k}": v for k, v in metrics.items()}
         metrics["losses/explained_variance"] = explained
         return metrics
-
-    def learning_rate(self) -> float:
-        """The rate of the next update: ``lr``, annealed linearly to 0 at the horizon if
-        ``anneal_lr`` (by the env steps collected before the update's rollout)."""
-        if not self.cfg.anneal_lr or self.horizon is None:
-            return self.cfg.lr
-        return self.cfg.lr * max(0.0, 1.0 - self.env_steps / self.horizon)
-
-    def apply_learning_rate(self) -> float:
-        """Set the optimiser to :meth:`learning_rate` before a rollout (a public hook: MANSA's
-        sides collect for the learner) and return it."""
-        lr = self.learning_rate()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
 
     def train_iteration(self) -> dict[str, float]:
         lr = self.apply_learning_rate()

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from agents.networks import AgentNet
-from algorithms.base import Learner, adam, check_finite
+from algorithms.base import AnnealedLearningRate, Learner, adam, check_finite
 from algorithms.on_policy import ValueNorm
 from algorithms.replay import (
     EpisodeReplay,
@@ -66,7 +66,7 @@ from envs.torch_core import TorchBatchedCore
 # --------------------------------------------------------------------------- learner
 
 
-class ValueLearner(ReplayCollector, Learner):
+class ValueLearner(AnnealedLearningRate, ReplayCollector, Learner):
     """Episode-replay Q-learning over a batched core.
 
     The behaviour policy is epsilon-greedy (``cfg`` an :class:`EpsilonGreedyConfig`); MF-Q
@@ -454,10 +454,11 @@ class ValueLearner(ReplayCollector, Learner):
     def train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
         self._collect()
+        lr = self.apply_learning_rate()  # by the env steps collected, this iteration's included
         metrics = self.update_from_replay(cfg.rollout_length * self.env.num_envs)
         self.updates += 1
         metrics.update(self.exploration_metrics())
-        metrics["charts/learning_rate"] = cfg.lr
+        metrics["charts/learning_rate"] = lr
         metrics["charts/buffer_episodes"] = float(len(self.replay))
         metrics["charts/gradient_updates"] = float(self.gradient_updates)
         return metrics

@@ -20,7 +20,10 @@ class ValueConfig(AlgoConfig):
     """Hyperparameters shared by the value-based learners (defaults after EPyMARL)."""
 
     lr: float = 5e-4
-    """Adam learning rate."""
+    """Adam learning rate; the starting rate when ``anneal_lr``."""
+    anneal_lr: bool = False
+    """Anneal the learning rate linearly from ``lr`` to 0 over the run's ``total_env_steps``, as
+    PPO's ``anneal_lr`` (EPyMARL keeps it constant)."""
     gamma: float = 0.99
     """Discount factor."""
     buffer_size: int = 5000

@@ -566,6 +566,20 @@ def test_learns_small_foraging_well_above_random(il, cl, copies, env_steps):
     assert np.mean(trained["return"]) > np.mean(random["return"]) + 0.3
 
 
+def test_the_value_sides_anneal_their_rate_when_asked_as_alone():
+    """With ``anneal_lr`` a value side's rate falls with the env steps collected before its
+    updates, this rollout's included, as the learner's own ``train_iteration`` sets it."""
+    env = CoordinationCore(4, length=5)
+    learner = mansa(env, 0, sub={"anneal_lr": True}, switcher={"mode": "random"})
+    learner.set_horizon(10 * learner.length * env.num_envs)
+    for _ in range(3):
+        learner.train_iteration()
+    for side in (learner.il, learner.cl):
+        assert side.learner.optimizer.param_groups[0]["lr"] == pytest.approx(
+            side.learner.cfg.lr * (1 - 3 / 10)
+        )
+
+
 @pytest.mark.parametrize("switch", ["act", "learn"])
 def test_the_on_policy_sides_anneal_their_rate_as_alone(switch):
     """With ``anneal_lr`` (IPPO's and MAPPO's default) each PPO side's rate falls with the run's

@@ -274,6 +274,19 @@ def test_loss_matches_a_naive_computation(name, extra):
     assert loss.item() == pytest.approx(naive_loss(learner, batch), rel=1e-5, abs=1e-9)
 
 
+@pytest.mark.parametrize("anneal", [False, True])
+def test_the_learning_rate_anneals_to_zero_at_the_horizon_only_when_asked(anneal):
+    learner = make("iql", CoordinationCore(4), lr=1e-3, anneal_lr=anneal)
+    learner.set_horizon(4 * learner.cfg.rollout_length * 3)  # three iterations
+    rates = [learner.train_iteration()["charts/learning_rate"] for _ in range(4)]
+    if not anneal:
+        assert rates == [1e-3] * 4 and learner.optimizer.param_groups[0]["lr"] == 1e-3
+        return
+    # by the env steps collected before each iteration's updates: 1/3, 2/3, 3/3 of the run
+    assert rates == pytest.approx([1e-3 * 2 / 3, 1e-3 / 3, 0.0, 0.0])
+    assert learner.optimizer.param_groups[0]["lr"] == 0.0
+
+
 def test_reward_scaling_divides_by_the_running_std():
     learner = make("iql", CoordinationCore(3, length=4, terminate_on_success=True))
     for _ in range(6):

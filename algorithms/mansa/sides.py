@@ -61,6 +61,7 @@ class ValueSide(Side):
 
     def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
         learner = self.learner
+        learner.apply_learning_rate()
         metrics = learner.update_from_replay(new_env_steps)
         learner.updates += 1
         metrics.update(learner.exploration_metrics())
