@@ -20,6 +20,8 @@ variants have no target: their TSTT is set against the system optimum (SO) and t
     python benchmarks/routing_wardrop.py --summarise-only --save     # tables and plot
     python benchmarks/routing_wardrop.py --only siouxfalls_iql_selfish --seeds 2 3 4 --jobs 2 \
         --with-committed --save        # add seeds to a row; the others from curves.json
+    python benchmarks/routing_wardrop.py --only siouxfalls_iql_anneal_selfish --seeds 5 6 7 8 9 \
+        --jobs 2 --runs-dir runs/routing_iql_anneal   # IQL, rate annealed, held-out seeds
 """
 
 from __future__ import annotations
@@ -87,6 +89,14 @@ CONDITIONS["siouxfalls_iql_selfish"] = (
     "configs/iql_routing_siouxfalls.yaml",
     (),
 )
+
+# IQL with the learning rate annealed to 0 over the run (as IPPO's): near-tied routes' Q-values
+# stop moving, so the greedy day stops flipping
+for _network in ("braess", "siouxfalls"):
+    CONDITIONS[f"{_network}_iql_anneal_selfish"] = (
+        *CONDITIONS[f"{_network}_iql_selfish"][:3],
+        ("algo.anneal_lr=true",),
+    )
 
 # the target reads the greedy day: evaluate greedily (IPPO's default, "auto", samples)
 CONDITIONS = {k: (*v[:3], (*v[3], "eval.actions=greedy")) for k, v in CONDITIONS.items()}
@@ -156,8 +166,10 @@ def plot(summary: dict, refs: dict, path: str) -> None:
                 series = [dict(c[kind]) for c in data["curves"].values() if c.get(kind)]
                 steps = sorted(set.intersection(*(set(s) for s in series)))
                 values = np.array([[s[x] for x in steps] for s in series])
-                ax.plot(steps, values.mean(0), color=f"C{n}", label=label)
-                ax.fill_between(steps, values.min(0), values.max(0), color=f"C{n}", alpha=0.15)
+                ax.plot(steps, values.mean(0), color=plt.cm.tab20(n % 20), label=label)
+                ax.fill_between(
+                    steps, values.min(0), values.max(0), color=plt.cm.tab20(n % 20), alpha=0.15
+                )
             if kind == "greedy":
                 ax.axhline(GAP_TARGET, color="grey", lw=0.8, ls="--", label="target")
                 ax.set_yscale("symlog", linthresh=1e-3)

@@ -267,3 +267,20 @@ def test_wardrop_ippo_sioux_falls_at_twice_the_budget_changes_only_the_budget():
     assert (a.total_env_steps, b.total_env_steps) == (12800, 25600)
     b.total_env_steps = a.total_env_steps
     assert a == b
+
+
+@pytest.mark.parametrize("network", ["braess", "siouxfalls"])
+def test_wardrop_iql_annealed_changes_only_the_learning_rate_schedule(network):
+    from benchmarks import routing_wardrop
+    from train import load_config
+
+    constant, annealed = (
+        routing_wardrop.CONDITIONS[f"{network}_iql{kind}_selfish"] for kind in ("", "_anneal")
+    )
+    assert constant[:3] == annealed[:3]
+    assert routing_wardrop.reward_of(f"{network}_iql_anneal_selfish") == "selfish"
+    a, b = (load_config(c[2], list(c[3])) for c in (constant, annealed))
+    assert (a.algo.anneal_lr, b.algo.anneal_lr) == (False, True)
+    assert b.eval.actions == "greedy"
+    b.algo.anneal_lr = False
+    assert a == b
