@@ -190,7 +190,8 @@ class Learner(abc.ABC):
 class AnnealedLearningRate:
     """A learner's linear learning-rate schedule: ``cfg.lr``, falling to 0 at the run's horizon
     if ``cfg.anneal_lr`` (constant without a horizon), applied to ``self.optimizer``. The caller
-    picks the moment: PPO before a rollout, the value learners before the updates it pays for."""
+    picks the moment: PPO before a rollout, the value learners after collecting, before the
+    updates the new steps pay for."""
 
     def learning_rate(self) -> float:
         """The rate by the env steps collected so far."""

@@ -166,10 +166,9 @@ def plot(summary: dict, refs: dict, path: str) -> None:
                 series = [dict(c[kind]) for c in data["curves"].values() if c.get(kind)]
                 steps = sorted(set.intersection(*(set(s) for s in series)))
                 values = np.array([[s[x] for x in steps] for s in series])
-                ax.plot(steps, values.mean(0), color=plt.cm.tab20(n % 20), label=label)
-                ax.fill_between(
-                    steps, values.min(0), values.max(0), color=plt.cm.tab20(n % 20), alpha=0.15
-                )
+                colour = plt.cm.tab20(n % 20)
+                ax.plot(steps, values.mean(0), color=colour, label=label)
+                ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.15)
             if kind == "greedy":
                 ax.axhline(GAP_TARGET, color="grey", lw=0.8, ls="--", label="target")
                 ax.set_yscale("symlog", linthresh=1e-3)
