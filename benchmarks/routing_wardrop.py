@@ -92,11 +92,15 @@ CONDITIONS["siouxfalls_iql_selfish"] = (
 
 # IQL with the learning rate annealed to 0 over the run (as IPPO's): near-tied routes' Q-values
 # stop moving, so the greedy day stops flipping
-for _network in ("braess", "siouxfalls"):
-    CONDITIONS[f"{_network}_iql_anneal_selfish"] = (
-        *CONDITIONS[f"{_network}_iql_selfish"][:3],
-        ("algo.anneal_lr=true",),
-    )
+CONDITIONS.update(
+    {
+        f"{network}_iql_anneal_selfish": (
+            *CONDITIONS[f"{network}_iql_selfish"][:3],
+            ("algo.anneal_lr=true",),
+        )
+        for network in ("braess", "siouxfalls")
+    }
+)
 
 # the target reads the greedy day: evaluate greedily (IPPO's default, "auto", samples)
 CONDITIONS = {k: (*v[:3], (*v[3], "eval.actions=greedy")) for k, v in CONDITIONS.items()}
