@@ -83,6 +83,14 @@ CONDITIONS["siouxfalls_ippo_2x_selfish"] = (
     ),
 )
 
+# IPPO on the one-shot day, as IQL and PMA learn it: a driver sees its OD pair only, so with
+# gamma 0.99 the advantage of today's route sums the next days' travel times, which today's route
+# does not change; with gamma 0 it is today's time against the critic's
+CONDITIONS["siouxfalls_ippo_oneshot_selfish"] = (
+    *CONDITIONS["siouxfalls_ippo_selfish"][:3],
+    (*CONDITIONS["siouxfalls_ippo_selfish"][3], "algo.gamma=0"),
+)
+
 CONDITIONS["siouxfalls_iql_selfish"] = (
     "siouxfalls",
     "iql",

@@ -269,6 +269,23 @@ def test_wardrop_ippo_sioux_falls_at_twice_the_budget_changes_only_the_budget():
     assert a == b
 
 
+def test_wardrop_ippo_one_shot_changes_only_the_discount():
+    from benchmarks import routing_wardrop
+    from train import load_config
+
+    discounted, one_shot = (
+        routing_wardrop.CONDITIONS[k]
+        for k in ("siouxfalls_ippo_selfish", "siouxfalls_ippo_oneshot_selfish")
+    )
+    assert discounted[:3] == one_shot[:3]
+    assert routing_wardrop.reward_of("siouxfalls_ippo_oneshot_selfish") == "selfish"
+    a, b = (load_config(c[2], list(c[3])) for c in (discounted, one_shot))
+    assert (a.algo.gamma, b.algo.gamma) == (0.99, 0.0)
+    assert b.eval.actions == "greedy" and not b.env.kwargs["observe_times"]
+    b.algo.gamma = a.algo.gamma
+    assert a == b
+
+
 @pytest.mark.parametrize("network", ["braess", "siouxfalls"])
 def test_wardrop_iql_annealed_changes_only_the_learning_rate_schedule(network):
     from benchmarks import routing_wardrop
