@@ -160,11 +160,11 @@ def tabulate(table: dict[str, dict[str, Any]]) -> str:
     rows = []
     for label, row in table.items():
         end = row["alone"]["end"]
-        if "hidden" in label:
+        if label.endswith("_hidden"):
             target = f"<= {TARGET_HIDDEN}: " + (
                 "yes" if end and max(end) <= TARGET_HIDDEN else "no"
             )
-        elif label in ("stern_visible", "image_visible"):
+        elif label.endswith("_visible"):
             target = f">= {TARGET_VISIBLE}: " + (
                 "yes" if end and min(end) >= TARGET_VISIBLE else "no"
             )
@@ -233,7 +233,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--extra", nargs="*", default=[], metavar="key=value", help="train.py overrides, last"
     )
-    parser.add_argument("--save", action="store_true", help=f"write {OUT.relative_to(ROOT)}/")
+    parser.add_argument("--save", action="store_true", help="write the results to --out")
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help=f"results folder ({OUT.relative_to(ROOT)})"
+    )
     parser.add_argument("--plot", action="store_true", help="with --save: curves.png")
     parser.add_argument(
         "--by-round", metavar="RUN_DIR", help="print a run's cooperation by round; no training"
@@ -250,14 +253,15 @@ def main(argv: list[str] | None = None) -> None:
     text = tabulate(table)
     print(text)
     if args.save:
-        OUT.mkdir(parents=True, exist_ok=True)
+        out = args.out
+        out.mkdir(parents=True, exist_ok=True)
         settings = {"seeded": args.seeded, "steps_per_stage": args.steps, "grid": args.grid}
         payload = {"settings": settings, "figures": table, "runs": records}
-        (OUT / "results.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-        (OUT / "results.md").write_text(f"# Donor game: seeded, then alone\n\n{text}\n")
+        (out / "results.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+        (out / "results.md").write_text(f"# Donor game: seeded, then alone\n\n{text}\n")
         if args.plot:
-            plot(records, labels, args.steps, OUT / "curves.png")
-        print(f"saved to {OUT}")
+            plot(records, labels, args.steps, out / "curves.png")
+        print(f"saved to {out}")
 
 
 if __name__ == "__main__":

@@ -125,3 +125,45 @@ def test_donor_seeded_benchmark_starts_each_alone_run_from_its_seeded_run(tmp_pa
     assert (
         "total_env_steps: 96" in control.read_text() and "init_policy: null" in control.read_text()
     )
+
+
+def test_donor_seeded_norms_grid_saves_to_its_folder_with_targets_by_label(tmp_path, capsys):
+    import yaml
+
+    from benchmarks import donor_seeded
+
+    root = donor_seeded.ROOT / "benchmarks"
+    base, norms = (
+        yaml.safe_load((root / f).read_text())
+        for f in ("donor_seeded.yaml", "donor_seeded_norms.yaml")
+    )
+    for key in ("overrides", "algorithms", "config", "seeds"):
+        assert norms[key] == base[key]
+    tiny = ["env.num_envs=2", "algo.rollout_length=12", "eval.every_env_steps=24"]
+    out = tmp_path / "out"
+    donor_seeded.main(
+        [
+            *("--grid", str(root / "donor_seeded_norms.yaml"), "--seeds", "0", "--steps", "48"),
+            *("--conditions", "shunning_visible", "shunning_hidden", "--extra", *tiny),
+            *(
+                "--launcher",
+                "serial",
+                "--log-dir",
+                str(tmp_path / "runs"),
+                "--save",
+                "--out",
+                str(out),
+            ),
+        ]
+    )
+    table = (out / "results.md").read_text()
+    assert "| shunning_visible | 1 |" in table and "| shunning_hidden | 1 |" in table
+    visible, hidden = (
+        next(x for x in table.splitlines() if f"| {c} |" in x)
+        for c in ("shunning_visible", "shunning_hidden")
+    )
+    assert ">= 0.8" in visible and "<= 0.3" in hidden
+    assert set(json.loads((out / "results.json").read_text())["figures"]) == {
+        "shunning_visible",
+        "shunning_hidden",
+    }
