@@ -133,12 +133,11 @@ def test_donor_seeded_norms_grid_saves_to_its_folder_with_targets_by_label(tmp_p
     from benchmarks import donor_seeded
 
     root = donor_seeded.ROOT / "benchmarks"
-    base, norms = (
-        yaml.safe_load((root / f).read_text())
-        for f in ("donor_seeded.yaml", "donor_seeded_norms.yaml")
-    )
-    for key in ("overrides", "algorithms", "config", "seeds"):
-        assert norms[key] == base[key]
+    base = yaml.safe_load((root / "donor_seeded.yaml").read_text())
+    for other in ("donor_seeded_norms.yaml", "donor_seeded_punish.yaml"):
+        grid = yaml.safe_load((root / other).read_text())
+        for key in ("overrides", "algorithms", "config", "seeds"):
+            assert grid[key] == base[key], (other, key)
     tiny = ["env.num_envs=2", "algo.rollout_length=12", "eval.every_env_steps=24"]
     out = tmp_path / "out"
     donor_seeded.main(
