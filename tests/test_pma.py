@@ -253,36 +253,25 @@ def test_wardrop_iql_sioux_falls_condition_is_its_shipped_config():
     assert cfg.eval.actions == "greedy" and cfg.total_env_steps == 12800
 
 
-def test_wardrop_ippo_sioux_falls_at_twice_the_budget_changes_only_the_budget():
+@pytest.mark.parametrize(
+    "variant, owner, key, values",
+    [
+        ("siouxfalls_ippo_2x_selfish", "", "total_env_steps", (12800, 25600)),
+        ("siouxfalls_ippo_oneshot_selfish", "algo", "gamma", (0.99, 0.0)),
+    ],
+)
+def test_wardrop_ippo_sioux_falls_variants_change_one_setting(variant, owner, key, values):
     from benchmarks import routing_wardrop
     from train import load_config
 
-    once, twice = (
-        routing_wardrop.CONDITIONS[k]
-        for k in ("siouxfalls_ippo_selfish", "siouxfalls_ippo_2x_selfish")
-    )
-    assert once[:3] == twice[:3]
-    assert routing_wardrop.reward_of("siouxfalls_ippo_2x_selfish") == "selfish"
-    a, b = (load_config(c[2], list(c[3])) for c in (once, twice))
-    assert (a.total_env_steps, b.total_env_steps) == (12800, 25600)
-    b.total_env_steps = a.total_env_steps
-    assert a == b
-
-
-def test_wardrop_ippo_one_shot_changes_only_the_discount():
-    from benchmarks import routing_wardrop
-    from train import load_config
-
-    discounted, one_shot = (
-        routing_wardrop.CONDITIONS[k]
-        for k in ("siouxfalls_ippo_selfish", "siouxfalls_ippo_oneshot_selfish")
-    )
-    assert discounted[:3] == one_shot[:3]
-    assert routing_wardrop.reward_of("siouxfalls_ippo_oneshot_selfish") == "selfish"
-    a, b = (load_config(c[2], list(c[3])) for c in (discounted, one_shot))
-    assert (a.algo.gamma, b.algo.gamma) == (0.99, 0.0)
+    base, other = (routing_wardrop.CONDITIONS[k] for k in ("siouxfalls_ippo_selfish", variant))
+    assert base[:3] == other[:3]
+    assert routing_wardrop.reward_of(variant) == "selfish"
+    a, b = (load_config(c[2], list(c[3])) for c in (base, other))
+    part_a, part_b = (getattr(c, owner) if owner else c for c in (a, b))
+    assert (getattr(part_a, key), getattr(part_b, key)) == values
     assert b.eval.actions == "greedy" and not b.env.kwargs["observe_times"]
-    b.algo.gamma = a.algo.gamma
+    setattr(part_b, key, getattr(part_a, key))
     assert a == b
 
 
