@@ -281,6 +281,17 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _released(run_dir: str) -> bool:
+    """Whether no process holds the run directory's lock (the OS frees it when the holder dies)."""
+    if not os.path.exists(os.path.join(run_dir, rundir.LOCK_FILE)):
+        return True
+    try:
+        rundir.RunLock(run_dir).release()
+    except rundir.RunLockedError:
+        return False
+    return True
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_leaderboard_grid_killed_anywhere_resumes_to_the_uninterrupted_grid(tmp_path):
     straight = _grid(str(tmp_path / "a"))
@@ -318,6 +329,8 @@ def test_a_leaderboard_grid_killed_anywhere_resumes_to_the_uninterrupted_grid(tm
     driver.kill()  # kill -9 of the driver alone
     driver.wait()
     wait_for(lambda: not any(_alive(p) for p in workers), timeout=5, what="the workers to die")
+    # a worker the pool started after the snapshot dies of its parent's death too, a moment later
+    wait_for(lambda: all(_released(s.run_dir) for s in killed), timeout=10, what="the runs' locks")
     SerialLauncher().run(killed, _finished)  # the grid again: resumes what was cut
     for a, b in zip(straight, killed, strict=True):
         assert_same_run(run_files(b.run_dir, False), run_files(a.run_dir, False))
