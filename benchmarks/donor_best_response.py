@@ -5,9 +5,10 @@ donor must gain by discriminating while the others do, or independent learners d
 it. This script measures that in the donor env itself (the seeded benchmark's settings: 12
 donors, 12 rounds, errors 0.02, time-blind): one focal donor plays a fixed strategy among 11
 residents that all play another, and its return (the change of its resources over an episode,
-what a learner maximises) is averaged over ``--episodes`` copies. Strategies are the env's
-scripted ones (:mod:`envs.donor.policies`): ``discriminator`` (all to good recipients, nothing to
-bad ones; good is a score >= 0 under image scoring), ``allc`` and ``alld``. Every focal strategy
+what a learner maximises) is averaged over ``--episodes`` copies. Strategies are the donor family's
+registered scripted policies (:mod:`envs.scripted`): ``discriminator`` (all to good recipients,
+nothing to bad ones; good is a score >= 0 under image scoring), ``always-cooperate`` and
+``always-defect``. Every focal strategy
 plays the same episodes (one env seed per resident population), so the differences between
 focal strategies are paired; the table gives each one's gain over the resident strategy's own
 return with its standard error.
@@ -30,11 +31,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from benchmarks.learning_runs import markdown_table  # noqa: E402
 from envs.donor.core import DonorCore  # noqa: E402
 from envs.donor.norms import NORMS  # noqa: E402
-from envs.donor.policies import AlwaysCooperate, AlwaysDefect, Discriminator  # noqa: E402
+from envs.scripted import scripted_policies  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "donor" / "best_response"
-STRATEGIES = {"discriminator": Discriminator, "allc": AlwaysCooperate, "alld": AlwaysDefect}
+STRATEGIES = ("discriminator", "always-cooperate", "always-defect")
 
 
 def focal_returns(
@@ -45,11 +46,12 @@ def focal_returns(
         episodes, num_agents=num_agents, norm=norm, observe_round=False, observe_resources=False
     )
     obs, _ = env.reset(seed=seed)
-    play_focal, play_resident = STRATEGIES[focal](env), STRATEGIES[resident](env)
+    builders = scripted_policies(env)
+    play_focal, play_resident = builders[focal](env), builders[resident](env)
     total = np.zeros(episodes)
     for _ in range(env.num_rounds):
-        actions = play_resident(obs)
-        actions[:, 0] = play_focal(obs[:, :1])[:, 0]
+        actions = play_resident(obs, env)
+        actions[:, 0] = play_focal(obs[:, :1], env)[:, 0]
         obs, rewards, _, _, _ = env.step(actions)
         total += rewards[:, 0]
     return total

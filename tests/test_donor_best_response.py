@@ -9,14 +9,18 @@ from benchmarks import donor_best_response as br
 def test_a_giver_among_defectors_loses_its_start_and_defectors_keep_theirs():
     # nobody gives to the focal donor; a giver hands over all it has (an execution error only
     # delays that), a defector keeps its resources: exact figures, no statistics
-    assert np.all(br.focal_returns("stern_judging", "alld", "allc", 64, seed=1) == -10.0)
-    assert np.all(br.focal_returns("stern_judging", "alld", "alld", 64, seed=1) == 0.0)
+    assert np.all(
+        br.focal_returns("stern_judging", "always-defect", "always-cooperate", 64, seed=1) == -10.0
+    )
+    assert np.all(
+        br.focal_returns("stern_judging", "always-defect", "always-defect", 64, seed=1) == 0.0
+    )
 
 
 def test_under_stern_judging_a_defector_among_discriminators_does_much_worse():
     rows = br.best_responses(["stern_judging"], episodes=200, seed=0)
     row = next(r for r in rows if r["resident"] == "discriminator")
-    gain = row["gain_over_resident"]["alld"]
+    gain = row["gain_over_resident"]["always-defect"]
     assert gain["gain"] < -10 * gain["stderr"] < 0
 
 
