@@ -1,7 +1,6 @@
 """MANSA (algorithms/mansa.py): config, budget, the switcher's limits, equivalence to IL/CL alone, learning."""
 
 import copy
-import io
 import os
 
 import numpy as np
@@ -9,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mansa_helpers import same_parameters, straight_and_resumed
 from toy_envs import CoordinationCore
 
 import envs
@@ -59,13 +59,6 @@ def alone(name, env, seed=0, **overrides):
     config_cls, learner_cls = get_algorithm(name)
     small = SMALL_Q if name in ("iql", "qmix", "vdn") else SMALL_PPO
     return learner_cls(build_config(config_cls, small, overrides), env, "cpu", seed)
-
-
-def same_parameters(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    return all(
-        torch.equal(x, y)
-        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
-    )
 
 
 # ---------------------------------------------------------------------- config
@@ -465,21 +458,7 @@ def test_resume_from_state_dict_is_bit_for_bit(il, cl):
             switcher={"init_cl_prob": 0.3, "stall_input": True},
         )
 
-    straight = fresh()
-    for _ in range(4):
-        straight.train_iteration()
-    first = fresh()
-    for _ in range(2):
-        first.train_iteration()
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    resumed = fresh()
-    resumed.load_state_dict(torch.load(buffer, weights_only=False))
-    for _ in range(2):
-        resumed.train_iteration()
-    assert resumed.cl_calls == straight.cl_calls and resumed.env_steps == straight.env_steps
-    assert same_parameters(resumed.switcher.actor, straight.switcher.actor)
+    straight, resumed = straight_and_resumed(fresh)
     net = "q_net" if il == "iql" else "actor"
     for side in ("il", "cl"):
         assert same_parameters(

@@ -1,11 +1,11 @@
 """MANSA's switch=learn (the switcher picks the learning rule) and switch=act's CL-to-IL transfer."""
 
 import copy
-import io
 
 import numpy as np
 import pytest
 import torch
+from mansa_helpers import same_parameters, straight_and_resumed
 from toy_envs import CoordinationCore
 
 import envs
@@ -61,13 +61,6 @@ def alone(name, env, seed=0, **overrides):
     config_cls, learner_cls = get_algorithm(name)
     small = SMALL_Q if name in ("iql", "qmix", "vdn") else SMALL_PPO
     return learner_cls(build_config(config_cls, small, overrides), env, "cpu", seed)
-
-
-def same_parameters(a, b):
-    return all(
-        torch.equal(x, y)
-        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
-    )
 
 
 def agents(learner, il):
@@ -280,21 +273,7 @@ def test_learn_resume_from_state_dict_is_bit_for_bit(il, cl):
     def fresh():
         return learn(CoordinationCore(4, length=5), 2, il=il, cl=cl, budget=3, cost=0.1)
 
-    straight = fresh()
-    for _ in range(4):
-        straight.train_iteration()
-    first = fresh()
-    for _ in range(2):
-        first.train_iteration()
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    resumed = fresh()
-    resumed.load_state_dict(torch.load(buffer, weights_only=False))
-    for _ in range(2):
-        resumed.train_iteration()
-    assert resumed.cl_calls == straight.cl_calls and resumed.env_steps == straight.env_steps
-    assert same_parameters(resumed.switcher.actor, straight.switcher.actor)
+    straight, resumed = straight_and_resumed(fresh)
     assert same_parameters(agents(resumed, il), agents(straight, il))
     if il == "iql":
         assert same_parameters(resumed.il.learner.mixer, straight.il.learner.mixer)
