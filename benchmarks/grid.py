@@ -428,17 +428,27 @@ def _finished(cell: Cell) -> dict | None:
     return None
 
 
+def _read_runs(path: str) -> list[dict]:
+    """The entries of a ``runs.json`` (none if it does not exist)."""
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
 def run_grid(
     grid: Grid,
     launcher: Launcher | None,
     log: Callable[[str], None] = print,
     select: Callable[[Cell], bool] | None = None,
+    accumulate: bool = False,
 ) -> list[RunRow]:
     """Run the grid's unfinished runs with ``launcher`` (None: run nothing); rows in grid order.
 
     ``select``, if given, keeps only the cells it accepts (a benchmark's subset of its grid).
     ``runs.json`` in ``grid.out`` is rewritten as each run ends, so an interrupted grid
-    leaves an up-to-date account of what finished.
+    leaves an up-to-date account of what finished. With ``accumulate`` the entries already in
+    it for runs outside these cells are kept (a table filled by several invocations).
     """
     cells = [c for c in grid.cells() if select is None or select(c)]
     rows: dict[str, RunRow] = {}
@@ -456,9 +466,12 @@ def run_grid(
         else:
             todo.append(cell)
     runs_file = os.path.join(grid.out, "runs.json")
+    names = {c.spec.name for c in cells}
+    others = [r for r in _read_runs(runs_file) if r.get("name") not in names] if accumulate else []
 
     def save():
-        write_json(runs_file, [rows[c.spec.name].as_json() for c in cells if c.spec.name in rows])
+        ours = [rows[c.spec.name].as_json() for c in cells if c.spec.name in rows]
+        write_json(runs_file, [*others, *ours])
 
     by_name = {c.spec.name: c for c in todo}
     log(

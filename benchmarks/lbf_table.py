@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, TypeError) as err:
         parser.error(str(err))
     launcher = None if args.summary_only else launcher_from_args(args)
-    rows = run_grid(grid, launcher)
+    rows = run_grid(grid, launcher, accumulate=True)  # cells run apart share runs.json
     refs = [
         RunRef(
             r.cell.env.label,

@@ -275,6 +275,21 @@ def test_a_remote_worker_ships_the_run_files_back(tmp_path):
     assert rows[0].skipped
 
 
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_runs_json_keeps_other_invocations_runs_only_when_accumulating(tmp_path, accumulate):
+    def names():
+        with open(tmp_path / "out" / "runs.json") as f:
+            return [r["name"] for r in json.load(f)]
+
+    first, second = (tiny_grid(tmp_path, seeds=[s]) for s in (0, 1))
+    run_grid(first, None, log=lambda _: None, accumulate=accumulate)
+    run_grid(second, None, log=lambda _: None, accumulate=accumulate)
+    ours = [second.cells()[0].spec.name]
+    assert names() == ([first.cells()[0].spec.name, *ours] if accumulate else ours)
+    run_grid(second, None, log=lambda _: None, accumulate=accumulate)  # no duplicate entry
+    assert names().count(ours[0]) == 1
+
+
 def test_env_entries_take_a_label_and_a_config_file(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("total_env_steps: 512\n")
