@@ -72,7 +72,7 @@ from benchmarks.launchers import (
     materialise,
     read_status,
 )
-from benchmarks.run_dirs import write_json
+from benchmarks.run_dirs import read_json, write_json
 
 GRID_KEYS = (
     "name",
@@ -428,14 +428,6 @@ def _finished(cell: Cell) -> dict | None:
     return None
 
 
-def _read_runs(path: str) -> list[dict]:
-    """The entries of a ``runs.json`` (none if it does not exist)."""
-    if not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return json.load(f)
-
-
 def run_grid(
     grid: Grid,
     launcher: Launcher | None,
@@ -467,7 +459,9 @@ def run_grid(
             todo.append(cell)
     runs_file = os.path.join(grid.out, "runs.json")
     names = {c.spec.name for c in cells}
-    others = [r for r in _read_runs(runs_file) if r.get("name") not in names] if accumulate else []
+    others = []
+    if accumulate and os.path.isfile(runs_file):
+        others = [r for r in read_json(grid.out, "runs.json") if r.get("name") not in names]
 
     def save():
         ours = [rows[c.spec.name].as_json() for c in cells if c.spec.name in rows]
