@@ -696,7 +696,7 @@ def main(argv: list[str] | None = None) -> None:
         with open(path) as f:
             runs = json.load(f)
     else:
-        rows = run_grid(grid, launcher_from_args(args))
+        rows = run_grid(grid, launcher_from_args(args), accumulate=True)  # as results.json
         runs = merged(path, [run_record(r) for r in rows if r.record.status != "not run"])
         write_json(path, runs, indent=None)
     failed = [r for r in runs if "error" in r]
