@@ -289,6 +289,8 @@ def test_learn_resume_from_state_dict_is_bit_for_bit(il, cl):
         (["algo.switch=both"], r"algo.switch must be one of \['act', 'learn'\]"),
         (["algo.transfer_weight=-0.1"], "algo.transfer_weight must be a finite number >= 0"),
         (["algo.switch=learn", "algo.transfer_weight=1.0"], "applies to switch=act only"),
+        (["algo.demonstrator=unifrm"], "algo.demonstrator must be one of .*did you mean 'uniform'"),
+        (["algo.switch=learn", "algo.demonstrator=uniform"], "demonstrator applies to switch=act"),
         (["algo.switch=learn", "algo.il_cfg.lr=0.001"], "algo.il_cfg has no effect"),
         (["algo.switcher.mode=randm"], "algo.switcher.mode must be one of"),
         (["algo.switcher.rate=1.5"], r"algo.switcher.rate must lie in \[0, 1\]"),
@@ -356,13 +358,14 @@ def test_learn_solves_small_foraging_well_above_random(il, cl, copies, env_steps
 
 
 # ---------------------------------------------------------------------- CL-to-IL transfer (switch=act)
-def transfer_run(il, cl, weight, iterations=12):
+def transfer_run(il, cl, weight, iterations=12, demonstrator="cl"):
     small = SMALL_Q if il == "iql" else SMALL_PPO
     greedy_cl = {"epsilon_start": 0.0, "epsilon_finish": 0.0} if il == "iql" else {}
     cfg = MANSAConfig(
         il=il,
         cl=cl,
         transfer_weight=weight,
+        demonstrator=demonstrator,
         cost=0.0,
         budget=None,
         rollout_length=8,
@@ -410,6 +413,48 @@ def test_transfer_moves_il_toward_cl_actions_on_cl_steps(il, cl):
     gained = cl_action_score(with_transfer, with_transfer) - cl_action_score(with_transfer, without)
     # IQL: share of CL's greedy actions matched; IPPO: nats per action of CL's (mostly action 0)
     assert gained > 0.2
+
+
+@pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])
+def test_a_uniform_demonstrator_plays_random_valid_actions_on_called_steps(il, cl):
+    """demonstrator=uniform (the transfer control): the called steps' actions are uniform over the
+    valid ones, not CL's; CL still learns from every step."""
+    from algorithms.mansa.transfer import UniformSeat
+
+    run, _ = transfer_run(il, cl, 1.0, iterations=3, demonstrator="uniform")
+    assert isinstance(run.cl, UniformSeat)
+    assert run.cl.learner.updates > 0  # CL still learns
+    env = run.env
+    obs, _ = env.reset(seed=1)
+    obs = obs.reshape(env.num_envs, env.num_agents, -1)
+    mask, state = env.action_mask(), env.state().reshape(env.num_envs, -1)
+    mask[:, :, 0] = False  # action 0 invalid: never played
+    picks = np.concatenate([run.cl.behaviour(obs, mask, state) for _ in range(200)])
+    counts = np.bincount(picks.ravel(), minlength=env.num_actions)
+    assert counts[0] == 0
+    share = counts[1:] / counts.sum()
+    assert np.all(np.abs(share - 1 / (env.num_actions - 1)) < 0.05)
+    cl_choice = run.cl.inner.greedy(obs, mask, state, True)
+    played = [run.cl.greedy(obs, mask, state, True) for _ in range(20)]
+    assert any(not np.array_equal(p, cl_choice) for p in played)
+
+
+def test_a_uniform_demonstrator_resumes_bit_for_bit():
+    def fresh():
+        cfg = MANSAConfig(
+            transfer_weight=1.0,
+            demonstrator="uniform",
+            budget=None,
+            rollout_length=8,
+            il_cfg=dict(SMALL_Q),
+            cl_cfg=dict(SMALL_Q),
+            switcher=build_config(SwitcherConfig, {"mode": "random", "rate": 0.5}),
+        )
+        return MANSALearner(cfg, CoordinationCore(4, length=5), "cpu", 3)
+
+    straight, resumed = straight_and_resumed(fresh)
+    assert same_parameters(resumed.il.learner.q_net, straight.il.learner.q_net)
+    assert np.array_equal(resumed._obs, straight._obs)
 
 
 def test_transfer_weight_zero_builds_no_transfer_term():

@@ -32,6 +32,9 @@ LEARN_RULES = {
     "mappo": "the central critic",
 }
 SWITCHER_MODES = ("learned", "il", "cl", "random", "hindsight")
+#: who plays the steps the switcher calls CL for (switch=act): CL's agents, or uniformly random
+#: valid actions (a control for ``transfer_weight``)
+DEMONSTRATORS = ("cl", "uniform")
 
 
 @dataclass
@@ -140,6 +143,11 @@ class MANSAConfig(AlgoConfig):
     """switch=act only: weight of a behaviour-cloning term that teaches IL CL's actions on the
     steps CL acted (value pairing: DQfD's large-margin loss; on-policy: CL's action's
     log-likelihood under IL's actor). 0: off."""
+    demonstrator: str = "cl"
+    """switch=act only: who plays the called steps, in training and evaluation: cl (CL's agents) or
+    uniform (uniformly random valid actions; CL still learns from every step as usual). uniform is
+    a control: with ``transfer_weight > 0`` it asks whether IL gains from CL's actions or from any
+    demonstration at those steps."""
 
     def __post_init__(self):
         if self.il not in IL_LEARNERS:
@@ -190,6 +198,11 @@ class MANSAConfig(AlgoConfig):
             raise ValueError(
                 f"algo.transfer_weight must be a finite number >= 0, got {self.transfer_weight}"
             )
+        if self.demonstrator not in DEMONSTRATORS:
+            raise ValueError(
+                f"algo.demonstrator must be one of {list(DEMONSTRATORS)}, got {self.demonstrator!r}"
+                + closest_hint(str(self.demonstrator), DEMONSTRATORS, "choices")
+            )
         if self.switcher.mode == "hindsight" and not (
             self.learn and self.on_policy and self.budget is None
         ):
@@ -210,6 +223,11 @@ class MANSAConfig(AlgoConfig):
             raise ValueError(
                 "algo.transfer_weight applies to switch=act only (with switch=learn IL's agents "
                 "act on every step: there is no CL action to learn from); set it to 0"
+            )
+        if self.demonstrator != "cl":
+            raise ValueError(
+                "algo.demonstrator applies to switch=act only (with switch=learn IL's agents act "
+                "on every step); set it to cl"
             )
         if not self.on_policy and self.il_cfg:
             raise ValueError(

@@ -11,6 +11,10 @@ CL chose differently; a behaviour-cloning term carries the choice over, weighted
   :meth:`~algorithms.ppo.PPOLearner.update_from_rollout`), also in a rollout where IL made no step.
 
 With weight 0 none of this is built: MANSA runs as without it, bit for bit.
+
+``demonstrator=uniform`` is its control: the called steps are played by uniformly random valid
+actions instead of CL's (:class:`UniformSeat`), everything else the same; if IL gains as much from
+those, the margin term works as a regulariser of IQL's values, not by carrying CL's choices over.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 import torch
 
 from algorithms.iql import IQLLearner
-from algorithms.mansa.sides import PolicySide, ValueSide
+from algorithms.mansa.sides import PolicySide, Side, ValueSide
 from algorithms.replay import Field
 from algorithms.value_targets import allow_all_if_empty
 
@@ -104,3 +108,45 @@ def transfer_side(learner: Any, weight: float) -> ValueSide | PolicySide:
         learner.transfer_weight = weight
         return TransferValueSide(learner)
     return TransferPolicySide(learner, weight)
+
+
+def uniform_actions(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """One uniformly random valid action per agent: ``mask`` ``[B, N, A]`` -> ``[B, N]``."""
+    mask = np.asarray(mask, dtype=bool)
+    mask = np.where(mask.any(-1, keepdims=True), mask, True)  # no valid action: any
+    cumulative = np.cumsum(mask / mask.sum(-1, keepdims=True), axis=-1)
+    return (rng.random(mask.shape[:-1])[..., None] < cumulative).argmax(-1)
+
+
+class UniformSeat(Side):
+    """CL's seat played by uniformly random valid actions (``demonstrator=uniform``); the CL side
+    underneath records and learns from every step as it would otherwise."""
+
+    def __init__(self, inner: ValueSide | PolicySide, seed: int):
+        self.inner, self.learner = inner, inner.learner
+        self.rng = np.random.default_rng([seed, 1])  # training's called steps
+        self.eval_rng = np.random.default_rng([seed, 2])  # evaluation's
+
+    def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
+        return uniform_actions(self.rng, mask)
+
+    def greedy(self, obs, mask, state, greedy: bool) -> np.ndarray:
+        return uniform_actions(self.eval_rng, mask)
+
+    def record(self, t, obs, mask, state, actions, own, step) -> None:
+        self.inner.record(t, obs, mask, state, actions, own, step)
+
+    def update(self, new_env_steps: int, obs: np.ndarray, state: np.ndarray) -> dict[str, float]:
+        return self.inner.update(new_env_steps, obs, state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **self.inner.state_dict(),
+            "uniform_rng": self.rng.bit_generator.state,
+            "uniform_eval_rng": self.eval_rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state)
+        self.rng.bit_generator.state = state["uniform_rng"]
+        self.eval_rng.bit_generator.state = state["uniform_eval_rng"]
