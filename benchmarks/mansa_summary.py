@@ -14,7 +14,9 @@ evaluation; switch=learn: the ``control`` training run, the centralised rule at 
 ``protocol`` says which figures may decide it (issue 19): settings are chosen on seeds 0-4
 (``tuning``); a fresh run on seeds 5-9 with them frozen (``held-out``) decides; a row mixing
 both (seeds added after a miss) is ``mixed`` and decides nothing. ``decides`` is True only for
-a held-out row.
+a held-out row. A row whose MANSA ran with ``algo.demonstrator=uniform`` (random actions at the
+called steps: the control for CL-to-IL transfer) is a control, not a design: its ``demonstrator``
+says so, and it neither decides nor has a target.
 """
 
 from __future__ import annotations
@@ -85,6 +87,14 @@ def protocol(seeds: list[dict]) -> str:
     return "held-out" if tuning == {False} else "mixed"
 
 
+def demonstrator(run: dict) -> str:
+    """Who played MANSA's called steps: ``algo.demonstrator`` from the run's overrides (cl if unset)."""
+    chosen = [
+        o.split("=", 1)[1] for o in run.get("overrides", []) if o.startswith("algo.demonstrator=")
+    ]
+    return chosen[-1] if chosen else "cl"
+
+
 def study_rows(runs: list[dict], study: str) -> list[dict]:
     """The rows of one results.json (failed runs left out)."""
     runs = [r for r in runs if "error" not in r]
@@ -93,23 +103,25 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
     for env, pairing in keys:
         mansa = _by_seed(runs, "mansa", env, pairing)
         il, cl, control = (_by_seed(runs, m, env, pairing) for m in ("il", "cl", "control"))
-        switches = sorted({r.get("switch") or "act" for r in mansa.values()})
-        for switch in switches:
+        variants = sorted({(r.get("switch") or "act", demonstrator(r)) for r in mansa.values()})
+        for switch, demo in variants:
             seeds = [
                 seed_figures(r, il.get(seed), cl.get(seed), control.get(seed))
                 for seed, r in sorted(mansa.items())
-                if (r.get("switch") or "act") == switch
+                if ((r.get("switch") or "act"), demonstrator(r)) == (switch, demo)
             ]
+            design = demo == "cl"  # else a control of transfer, not a MANSA design
             rows.append(
                 {
                     "study": study,
                     "task": env,
                     "pairing": pairing,
                     "switch": switch,
+                    "demonstrator": demo,
                     "seeds": seeds,
                     "protocol": protocol(seeds),
-                    "decides": protocol(seeds) == "held-out",
-                    "target_met": target_met(seeds),
+                    "decides": design and protocol(seeds) == "held-out",
+                    "target_met": target_met(seeds) if design else None,
                 }
             )
     return rows

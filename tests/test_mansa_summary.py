@@ -88,3 +88,25 @@ def test_only_a_held_out_run_decides():
     assert mansa_summary.protocol(seeds) == "held-out"
     assert mansa_summary.protocol(seeds[:1] + [{"seed": 0}]) == "mixed"
     assert mansa_summary.protocol([{"seed": 0}, {"seed": 4}]) == "tuning"
+
+
+def test_a_uniform_demonstrator_row_is_a_control_that_decides_nothing():
+    figures = {"switch": "act", "train_cl_fraction": 0.04, "final_part_returns": {}}
+    runs = [
+        run("il", 5, 0.2),
+        run("cl", 5, 0.8),
+        run("mansa", 5, 0.9, **figures, overrides=["algo.transfer_weight=1.0"]),
+        run(
+            "mansa",
+            6,
+            0.9,
+            **figures,
+            overrides=["algo.transfer_weight=1.0", "algo.demonstrator=uniform"],
+        ),
+    ]
+    rows = mansa_summary.study_rows(runs, "s")
+    by = {r["demonstrator"]: r for r in rows}
+    assert set(by) == {"cl", "uniform"}
+    assert [s["seed"] for s in by["uniform"]["seeds"]] == [6]
+    assert by["uniform"]["decides"] is False and by["uniform"]["target_met"] is None
+    assert by["cl"]["decides"] is True
