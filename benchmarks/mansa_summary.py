@@ -14,8 +14,9 @@ evaluation; switch=learn: the ``control`` training run, the centralised rule at 
 ``protocol`` says which figures may decide it (issue 19): settings are chosen on seeds 0-4
 (``tuning``); a fresh run on seeds 5-9 with them frozen (``held-out``) decides; a row mixing
 both (seeds added after a miss) is ``mixed`` and decides nothing. ``decides`` is True only for
-a held-out row. A row whose MANSA ran with ``algo.demonstrator=uniform`` (random actions at the
-called steps: the control for CL-to-IL transfer) is a control, not a design: its ``demonstrator``
+a held-out row. A row whose MANSA ran with a stand-in ``algo.demonstrator`` (uniform or il: random
+or IL's own actions at the called steps, the controls for CL-to-IL transfer) is a control, not a
+design: its ``demonstrator``
 says so, and it neither decides nor has a target.
 """
 

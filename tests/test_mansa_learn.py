@@ -419,10 +419,10 @@ def test_transfer_moves_il_toward_cl_actions_on_cl_steps(il, cl):
 def test_a_uniform_demonstrator_plays_random_valid_actions_on_called_steps(il, cl):
     """demonstrator=uniform (the transfer control): the called steps' actions are uniform over the
     valid ones, not CL's; CL still learns from every step."""
-    from algorithms.mansa.transfer import UniformSeat
+    from algorithms.mansa.transfer import StandInSeat
 
     run, _ = transfer_run(il, cl, 1.0, iterations=3, demonstrator="uniform")
-    assert isinstance(run.cl, UniformSeat)
+    assert isinstance(run.cl, StandInSeat)
     assert run.cl.learner.updates > 0  # CL still learns
     env = run.env
     obs, _ = env.reset(seed=1)
@@ -439,11 +439,27 @@ def test_a_uniform_demonstrator_plays_random_valid_actions_on_called_steps(il, c
     assert any(not np.array_equal(p, cl_choice) for p in played)
 
 
-def test_a_uniform_demonstrator_resumes_bit_for_bit():
+@pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])
+def test_il_as_demonstrator_plays_ils_greedy_actions_on_called_steps(il, cl):
+    """demonstrator=il (the transfer control without new information): the called steps are IL's
+    own greedy actions, in training and evaluation."""
+    run, _ = transfer_run(il, cl, 1.0, iterations=3, demonstrator="il")
+    env = run.env
+    obs, _ = env.reset(seed=2)
+    obs = obs.reshape(env.num_envs, env.num_agents, -1)
+    mask, state = env.action_mask(), env.state().reshape(env.num_envs, -1)
+    own = run.il.greedy(obs, mask, state, True)
+    assert np.array_equal(run.cl.behaviour(obs, mask, state), own)
+    assert np.array_equal(run.cl.greedy(obs, mask, state, True), own)
+    assert not np.array_equal(run.cl.inner.greedy(obs, mask, state, True), own)  # CL's differ
+
+
+@pytest.mark.parametrize("demonstrator", ["uniform", "il"])
+def test_a_stand_in_demonstrator_resumes_bit_for_bit(demonstrator):
     def fresh():
         cfg = MANSAConfig(
             transfer_weight=1.0,
-            demonstrator="uniform",
+            demonstrator=demonstrator,
             budget=None,
             rollout_length=8,
             il_cfg=dict(SMALL_Q),

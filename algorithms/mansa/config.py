@@ -32,9 +32,9 @@ LEARN_RULES = {
     "mappo": "the central critic",
 }
 SWITCHER_MODES = ("learned", "il", "cl", "random", "hindsight")
-#: who plays the steps the switcher calls CL for (switch=act): CL's agents, or uniformly random
-#: valid actions (a control for ``transfer_weight``)
-DEMONSTRATORS = ("cl", "uniform")
+#: who plays the steps the switcher calls CL for (switch=act): CL's agents, or a stand-in (the
+#: controls for ``transfer_weight``): uniformly random valid actions, or IL's own greedy actions
+DEMONSTRATORS = ("cl", "uniform", "il")
 
 
 @dataclass
@@ -144,10 +144,11 @@ class MANSAConfig(AlgoConfig):
     steps CL acted (value pairing: DQfD's large-margin loss; on-policy: CL's action's
     log-likelihood under IL's actor). 0: off."""
     demonstrator: str = "cl"
-    """switch=act only: who plays the called steps, in training and evaluation: cl (CL's agents) or
-    uniform (uniformly random valid actions; CL still learns from every step as usual). uniform is
-    a control: with ``transfer_weight > 0`` it asks whether IL gains from CL's actions or from any
-    demonstration at those steps."""
+    """switch=act only: who plays the called steps, in training and evaluation: cl (CL's agents),
+    or a stand-in while CL still learns from every step as usual: uniform (uniformly random valid
+    actions) or il (IL's own greedy actions). The stand-ins are controls: with
+    ``transfer_weight > 0`` they ask whether IL gains from CL's actions, or from any demonstration
+    (uniform), or from the margin term alone, which on IL's own choices adds no information (il)."""
 
     def __post_init__(self):
         if self.il not in IL_LEARNERS:

@@ -25,7 +25,7 @@ from algorithms.mansa.learn_policy import JointRuleSide
 from algorithms.mansa.learn_value import RULE_LEARNERS, ValueRuleSide
 from algorithms.mansa.sides import side
 from algorithms.mansa.switcher import Switcher, SwitchMemory, stall_counts
-from algorithms.mansa.transfer import DemonstrationIQL, UniformSeat, transfer_side
+from algorithms.mansa.transfer import DemonstrationIQL, StandInSeat, transfer_side
 from algorithms.on_policy import ValueNorm
 from algorithms.registry import get_algorithm
 
@@ -61,8 +61,8 @@ class MANSALearner(JointActing, SwitchDecisions, LearnCalls, Learner):
             self.cl = side(get_algorithm(cfg.cl)[1](cfg.cl_config, env, device, seed))
             if cfg.learn:  # one side: IPPO's actor with both critics (:mod:`.learn_policy`)
                 self.il, self.cl = JointRuleSide(self.il, self.cl), None
-        if cfg.demonstrator == "uniform":  # the control for transfer (:mod:`.transfer`)
-            self.cl = UniformSeat(self.cl, seed)
+        if cfg.demonstrator != "cl":  # the controls for transfer (:mod:`.transfer`)
+            self.cl = StandInSeat(self.cl, cfg.demonstrator, self.il, seed)
         #: switch=learn: running statistics of the switcher's signal (its scale)
         self.signal_norm = ValueNorm(device=self.device)
         self.budget = cfg.budget

@@ -12,9 +12,10 @@ CL chose differently; a behaviour-cloning term carries the choice over, weighted
 
 With weight 0 none of this is built: MANSA runs as without it, bit for bit.
 
-``demonstrator=uniform`` is its control: the called steps are played by uniformly random valid
-actions instead of CL's (:class:`UniformSeat`), everything else the same; if IL gains as much from
-those, the margin term works as a regulariser of IQL's values, not by carrying CL's choices over.
+``demonstrator=uniform`` and ``il`` are its controls: the called steps are played by uniformly
+random valid actions, or by IL's own greedy actions, instead of CL's (:class:`StandInSeat`),
+everything else the same. If IL gains as much from IL's own actions, the margin term works as a
+regulariser of IQL's values (a wider action gap), not by carrying CL's choices over.
 """
 
 from __future__ import annotations
@@ -118,20 +119,25 @@ def uniform_actions(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
     return (rng.random(mask.shape[:-1])[..., None] < cumulative).argmax(-1)
 
 
-class UniformSeat(Side):
-    """CL's seat played by uniformly random valid actions (``demonstrator=uniform``); the CL side
-    underneath records and learns from every step as it would otherwise."""
+class StandInSeat(Side):
+    """CL's seat played by a stand-in (``demonstrator``): uniformly random valid actions, or IL's
+    greedy ones; the CL side underneath records and learns from every step as it would otherwise."""
 
-    def __init__(self, inner: ValueSide | PolicySide, seed: int):
-        self.inner, self.learner = inner, inner.learner
-        self.rng = np.random.default_rng([seed, 1])  # training's called steps
+    def __init__(self, inner: ValueSide | PolicySide, kind: str, il: Side, seed: int):
+        self.inner, self.learner, self.kind, self.il = inner, inner.learner, kind, il
+        self.rng = np.random.default_rng([seed, 1])  # training's called steps (uniform)
         self.eval_rng = np.random.default_rng([seed, 2])  # evaluation's
 
+    def _play(self, obs, mask, state, rng: np.random.Generator) -> np.ndarray:
+        if self.kind == "uniform":
+            return uniform_actions(rng, mask)
+        return self.il.greedy(obs, mask, state, True)
+
     def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
-        return uniform_actions(self.rng, mask)
+        return self._play(obs, mask, state, self.rng)
 
     def greedy(self, obs, mask, state, greedy: bool) -> np.ndarray:
-        return uniform_actions(self.eval_rng, mask)
+        return self._play(obs, mask, state, self.eval_rng)
 
     def record(self, t, obs, mask, state, actions, own, step) -> None:
         self.inner.record(t, obs, mask, state, actions, own, step)
