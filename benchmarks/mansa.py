@@ -51,6 +51,7 @@ import sys
 import numpy as np
 import yaml
 
+from algorithms.mansa.transfer import uniform_actions
 from algorithms.runs.files import write_text_atomic
 from benchmarks.grid import (
     RunRow,
@@ -378,8 +379,7 @@ def random_step_players(learner, rate: float, seed: int) -> dict:
     cl_rng, random_rng = np.random.default_rng(seed + 1), np.random.default_rng(seed + 2)
 
     def uniform(obs, mask, state):
-        cumulative = np.cumsum(mask / mask.sum(-1, keepdims=True), axis=-1)
-        return (random_rng.random(mask.shape[:-1])[..., None] < cumulative).argmax(-1)
+        return uniform_actions(random_rng, mask)
 
     return {
         "cl_random_steps": scripted_player(

@@ -16,8 +16,7 @@ evaluation; switch=learn: the ``control`` training run, the centralised rule at 
 both (seeds added after a miss) is ``mixed`` and decides nothing. ``decides`` is True only for
 a held-out row. A row whose MANSA ran with a stand-in ``algo.demonstrator`` (uniform or il: random
 or IL's own actions at the called steps, the controls for CL-to-IL transfer) is a control, not a
-design: its ``demonstrator``
-says so, and it neither decides nor has a target.
+design: its ``demonstrator`` says so, and it neither decides nor has a target.
 """
 
 from __future__ import annotations
