@@ -207,14 +207,19 @@ def evaluate_run(run_dir: str, episodes: int = 100) -> dict:
 
 
 # ---------------------------------------------------------------------- reading the runs
+def override_value(overrides: list[str], key: str, default: str) -> str:
+    """The value the last ``key=value`` in ``overrides`` sets (``default`` if none does)."""
+    chosen = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
+    return chosen[-1] if chosen else default
+
+
 def _pairing(cell) -> str:
     """value or policy: from the learner the run trains (MANSA's: its IL learner's)."""
     name = cell.algo.name
     if name == "mansa":
         from algorithms.mansa import MANSAConfig
 
-        chosen = [o.split("=", 1)[1] for o in cell.spec.overrides if o.startswith("algo.il=")]
-        name = chosen[-1] if chosen else MANSAConfig().il
+        name = override_value(cell.spec.overrides, "algo.il", MANSAConfig().il)
     return next(p for p, pair in PAIRINGS.items() if name in pair)
 
 
@@ -222,8 +227,7 @@ def _switch(cell) -> str | None:
     """MANSA's ``algo.switch`` (act or learn); None for a learner alone."""
     if cell.algo.name != "mansa":
         return None
-    chosen = [o.split("=", 1)[1] for o in cell.spec.overrides if o.startswith("algo.switch=")]
-    return chosen[-1] if chosen else "act"
+    return override_value(cell.spec.overrides, "algo.switch", "act")
 
 
 def _window_curve(run_dir: str, is_mansa: bool) -> tuple[list[dict], list[dict]]:

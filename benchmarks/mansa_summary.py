@@ -28,6 +28,7 @@ import sys
 
 import numpy as np
 
+from benchmarks.mansa import override_value
 from benchmarks.run_dirs import write_json
 
 TARGET_SHARE, TARGET_GAP = 0.05, 0.05
@@ -89,10 +90,7 @@ def protocol(seeds: list[dict]) -> str:
 
 def demonstrator(run: dict) -> str:
     """Who played MANSA's called steps: ``algo.demonstrator`` from the run's overrides (cl if unset)."""
-    chosen = [
-        o.split("=", 1)[1] for o in run.get("overrides", []) if o.startswith("algo.demonstrator=")
-    ]
-    return chosen[-1] if chosen else "cl"
+    return override_value(run.get("overrides", []), "algo.demonstrator", "cl")
 
 
 def study_rows(runs: list[dict], study: str) -> list[dict]:
