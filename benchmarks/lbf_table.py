@@ -261,6 +261,12 @@ def merge_rows(old: Sequence[dict], new: Sequence[dict]) -> list[dict]:
     return sorted([*kept, *new], key=key)
 
 
+def seed_mean(seeds: Sequence[dict], key: str) -> float | None:
+    """The mean of ``key`` over the seeds that have it (None if none has)."""
+    values = [s[key] for s in seeds if key in s]
+    return float(np.mean(values)) if values else None
+
+
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -276,9 +282,9 @@ def markdown(
     the table file's), run or not."""
     lines = [
         "| task | algo | settings | seeds | env steps | EPyMARL metric (max over evals of the "
-        "seed mean) | final greedy (mean) | final sampled, fresh (mean) | published | "
-        "difference |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "seed mean) | final evaluation (the curve's last, mean) | final greedy, fresh "
+        "(mean) | final sampled, fresh (mean) | published | difference |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     have = {(r["task"], r["algo"], r["settings"]): r for r in rows}
     for task in tasks or table["tasks"]:
@@ -288,20 +294,16 @@ def markdown(
                 shown = "not found" if pub["value"] is None else f"{pub['value']:.2f}"
                 row = have.get((task, algo, choice))
                 if row is None:
-                    cells = ["not yet run", "", "", "", "", ""]
+                    cells = ["not yet run", "", "", "", "", "", ""]
                 else:
-                    sampled = [
-                        s["final_fresh_sampled_return"]
-                        for s in row["seeds"]
-                        if "final_fresh_sampled_return" in s
-                    ]
                     metric = row["epymarl_max_return"]
                     cells = [
                         str(len(row["seeds"])),
                         f"{max(s['env_steps'] for s in row['seeds']):,}",
                         fmt(metric and metric["value"]),
                         fmt(row["mean_final_return"]),
-                        fmt(float(np.mean(sampled)) if sampled else None),
+                        fmt(seed_mean(row["seeds"], "final_fresh_greedy_return")),
+                        fmt(seed_mean(row["seeds"], "final_fresh_sampled_return")),
                         fmt(row["difference"]),
                     ]
                 *front, diff = cells
@@ -322,11 +324,20 @@ def read_rows(out: str) -> list[dict]:
         return json.load(f)
 
 
+def shown_settings(rows: Sequence[dict], settings: Sequence[str]) -> list[str]:
+    """The settings choices a table shows: those asked for and those any row ran with, in
+    :data:`SETTINGS` order (so a call with ``--settings ours`` keeps the EPyMARL rows in view)."""
+    present = set(settings) | {r["settings"] for r in rows}
+    return [s for s in SETTINGS if s in present]
+
+
 def write_summary(out: str, rows: Sequence[dict], table: dict, settings: Sequence[str]) -> list:
-    """Merge ``rows`` into ``out/summary.json`` and rewrite ``out/summary.md``; the merged rows."""
+    """Merge ``rows`` into ``out/summary.json`` and rewrite ``out/summary.md`` (every settings
+    choice with a row, and ``settings``); the merged rows."""
     merged = merge_rows(read_rows(out), rows)
     write_json(os.path.join(out, "summary.json"), merged)
-    write_text_atomic(os.path.join(out, "summary.md"), markdown(merged, table, settings))
+    text = markdown(merged, table, shown_settings(merged, settings))
+    write_text_atomic(os.path.join(out, "summary.md"), text)
     return merged
 
 

@@ -121,6 +121,22 @@ def test_rows_merge_and_markdown_marks_cells_not_run():
     assert text.count("not yet run") == 2 and "not found" in text
 
 
+def test_summary_md_keeps_rows_of_settings_not_run_this_time(tmp_path):
+    # a cell under EPyMARL's settings ran first; a later call with --settings ours must not
+    # drop it from summary.md (summary.json always kept it)
+    a = write_run(tmp_path / "a", [(50_000, [0.4])])
+    b = write_run(tmp_path / "b", [(50_000, [0.9])])
+    table = small_table()
+    first = lbf_table.build_rows([RunRef("8x8-2p-2f-coop", "qmix", "epymarl", 0, a, 50_000)], table)
+    lbf_table.write_summary(str(tmp_path), first, table, ["epymarl"])
+    later = lbf_table.build_rows([RunRef("8x8-2p-2f-coop", "ippo", "ours", 0, b, 50_000)], table)
+    lbf_table.write_summary(str(tmp_path), later, table, ["ours"])
+    lines = (tmp_path / "summary.md").read_text().splitlines()
+    ran = [line.split(" | ")[1:4] for line in lines if "not yet run" not in line][2:]
+    assert ran == [["qmix", "epymarl", "1"], ["ippo", "ours", "1"]]
+    assert sum("not yet run" in line for line in lines) == 2  # qmix-ours, ippo-epymarl
+
+
 def test_bad_choice_names_the_valid_ones(capsys):
     with pytest.raises(SystemExit):
         lbf_table.main(["--algos", "qmx", "--summary-only"])
