@@ -32,7 +32,11 @@ class IQLLearner(ValueLearner):
     """Independent double Q-learning over episode replay, one TD error per agent and step."""
 
     def _loss(self, batch):
-        taken, next_values = self.agent_values(batch)  # [E, L, N] each
+        return self.td_loss(batch, *self.agent_values(batch))
+
+    def td_loss(self, batch, taken, next_values):
+        """IQL's TD loss and logs from :meth:`agent_values` (``[E, L, N]`` each): a subclass adding a
+        term on the same Q-values passes them in, so the network runs once."""
         targets, weights = self.independent_targets(
             batch, next_values, batch["filled"], team_reward=self.cfg.team_reward
         )

@@ -211,12 +211,19 @@ class ValueLearner(AnnealedLearningRate, ReplayCollector, Learner):
         entries = torch.arange(batch["obs"].shape[1], device=lengths.device)
         return entries[None, :] <= lengths[:, None]
 
-    def agent_values(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def online_q(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The online net's Q-values ``[E, L+1, N, A]`` over a replay batch (with gradients)."""
+        return self.q_sequence(self.q_net, batch["obs"], self.stored_steps(batch))
+
+    def agent_values(
+        self, batch: dict[str, torch.Tensor], q: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Q_i(o_t, a_t) [E, L, N], V_i(o_{t+1}) [E, L, N])``: the taken actions' values (with
         gradients) and the next steps' target values (greedy, double Q as configured, or the action
-        taken next with ``bootstrap="taken"``)."""
+        taken next with ``bootstrap="taken"``). ``q``: :meth:`online_q` of the batch, if the caller
+        has it already (a loss with further terms on the same forward pass)."""
         steps = self.stored_steps(batch)
-        q = self.q_sequence(self.q_net, batch["obs"], steps)  # [E, L+1, N, A]
+        q = self.online_q(batch) if q is None else q  # [E, L+1, N, A]
         taken = q[:, :-1].gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
             q_target = self.q_sequence(self.target_q_net, batch["obs"], steps)[:, 1:]

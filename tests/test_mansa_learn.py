@@ -12,6 +12,7 @@ import envs
 from algorithms import get_algorithm
 from algorithms.config import build_config
 from algorithms.ippo import IPPOConfig, IPPOLearner
+from algorithms.iql import IQLLearner
 from algorithms.mansa import MANSAConfig, MANSALearner, SwitcherConfig
 from algorithms.mansa import config as mansa_config
 from algorithms.mansa.learn_value import RuleSwitchValue
@@ -413,6 +414,45 @@ def test_transfer_moves_il_toward_cl_actions_on_cl_steps(il, cl):
     gained = cl_action_score(with_transfer, with_transfer) - cl_action_score(with_transfer, without)
     # IQL: share of CL's greedy actions matched; IPPO: nats per action of CL's (mostly action 0)
     assert gained > 0.2
+
+
+def test_transfer_loss_runs_the_q_net_once_and_matches_two_separate_passes():
+    """The margin term reuses the TD loss's Q-values: one forward pass of the online net, and the
+    same loss and gradient as IQL's loss plus the margin on a pass of its own."""
+    from algorithms.mansa.transfer import MARGIN
+    from algorithms.value_targets import allow_all_if_empty
+
+    run, _ = transfer_run("iql", "qmix", 1.0, iterations=6)
+    rule = run.il.learner
+    sample = rule.replay.sample(len(rule.replay), np.random.default_rng(0))
+    batch = {k: torch.as_tensor(v) for k, v in sample.items()}
+    assert (batch["demo"] & batch["filled"]).any()
+    twin = copy.deepcopy(rule)  # the loss folds rewards into running statistics: same start
+    calls = []
+    forward = rule.q_net.forward
+    rule.q_net.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    try:
+        loss, logs = rule._loss(batch)
+    finally:
+        del rule.q_net.forward
+    assert len(calls) == 1
+    fused = torch.autograd.grad(loss, list(rule.q_net.parameters()))
+
+    td, _ = IQLLearner._loss(twin, batch)  # IQL's loss alone, then the margin on a second pass
+    demo = batch["demo"] & batch["filled"]
+    q = twin.q_net.forward_episodes(batch["obs"].float())[:, :-1][demo]
+    actions = batch["actions"][demo]
+    valid = allow_all_if_empty(batch["mask"][:, :-1][demo])
+    margins = MARGIN * torch.ones_like(q).scatter(-1, actions.unsqueeze(-1), 0.0)
+    best = torch.where(valid, q + margins, torch.full_like(q, -torch.inf)).amax(-1)
+    live = batch["active"][demo].to(q.dtype)
+    margin = ((best - q.gather(-1, actions.unsqueeze(-1)).squeeze(-1)) * live).sum() / live.sum()
+    assert margin > 0
+    reference = td + twin.transfer_weight * margin
+    torch.testing.assert_close(loss, reference)
+    torch.testing.assert_close(logs["transfer_loss"], margin.detach())
+    for got, want in zip(fused, torch.autograd.grad(reference, list(twin.q_net.parameters()))):
+        torch.testing.assert_close(got, want)
 
 
 @pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])

@@ -44,11 +44,12 @@ class DemonstrationIQL(IQLLearner):
         return {**super()._step_fields(n), "demo": Field((), np.bool_)}
 
     def _loss(self, batch):
-        loss, logs = super()._loss(batch)
+        q_all = self.online_q(batch)  # one forward pass for both terms
+        loss, logs = self.td_loss(batch, *self.agent_values(batch, q_all))
         demo = batch["demo"] & batch["filled"]  # [E, L]
         if not demo.any():
             return loss, {**logs, "transfer_loss": torch.zeros(())}
-        q = self.q_sequence(self.q_net, batch["obs"])[:, :-1][demo]  # [K, N, A]
+        q = q_all[:, :-1][demo]  # [K, N, A]
         actions = batch["actions"][demo]  # [K, N]
         valid = allow_all_if_empty(batch["mask"][:, :-1][demo])
         margins = MARGIN * torch.ones_like(q).scatter(-1, actions.unsqueeze(-1), 0.0)
