@@ -9,7 +9,10 @@ training (of steps for switch=act, of updates for switch=learn) and at evaluatio
 control's return at the same call rate (switch=act: CL's action at random steps, from the
 evaluation; switch=learn: the ``control`` training run, the centralised rule at random states).
 ``target_met`` is DESIGN 3's target on the seed means: MANSA >= CL alone - 0.05, a CL share
-<= 5% in training, and MANSA above the control; None where a figure is missing.
+<= 5% in training, and MANSA above the control; None where a figure is missing. ``cost_met`` is
+issue 19's cost target on the seed means of the training seconds: MANSA's below CL alone's
+(None where one is missing). Wall-clock compares only runs that shared a machine and its load;
+each folder's README says what ran beside what.
 
 ``protocol`` says which figures may decide it (issue 19): settings are chosen on seeds 0-4
 (``tuning``); a fresh run on seeds 5-9 with them frozen (``held-out``) decides; a row mixing
@@ -64,6 +67,8 @@ def seed_figures(mansa: dict, il: dict | None, cl: dict | None, control: dict | 
         "cl_share_eval": mansa.get("eval_sampled_cl_fraction", mansa.get("eval_cl_fraction")),
         "control_return": control_return,
         "cl_time_share": mansa.get("cl_time_share"),
+        "mansa_seconds": mansa.get("train_seconds"),
+        "cl_seconds": cl.get("train_seconds") if cl else None,
     }
 
 
@@ -77,6 +82,15 @@ def target_met(seeds: list[dict]) -> bool | None:
         mean["mansa_return"] >= mean["cl_return"] - TARGET_GAP
         and mean["cl_share_train"] <= TARGET_SHARE
         and mean["mansa_return"] > mean["control_return"]
+    )
+
+
+def cost_met(seeds: list[dict]) -> bool | None:
+    """MANSA's mean training seconds below CL alone's; None if a figure is missing."""
+    if not seeds or any(s[k] is None for s in seeds for k in ("mansa_seconds", "cl_seconds")):
+        return None
+    return bool(
+        np.mean([s["mansa_seconds"] for s in seeds]) < np.mean([s["cl_seconds"] for s in seeds])
     )
 
 
@@ -120,6 +134,7 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
                     "protocol": protocol(seeds),
                     "decides": design and protocol(seeds) == "held-out",
                     "target_met": target_met(seeds) if design else None,
+                    "cost_met": cost_met(seeds) if design else None,
                 }
             )
     return rows
@@ -147,9 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     met = sum(r["target_met"] is True for r in rows)
     deciding = [r for r in rows if r["decides"]]
     decided = sum(r["target_met"] is True for r in deciding)
+    cheaper = sum(r["cost_met"] is True for r in deciding)
     print(
         f"wrote {args.out}: {len(rows)} rows, target met in {met}; "
-        f"{len(deciding)} held-out rows decide, target met in {decided}"
+        f"{len(deciding)} held-out rows decide, target met in {decided}, cost target in {cheaper}"
     )
 
 

@@ -19,12 +19,13 @@ def run(method, seed, ret, **extra):
 def test_summary_rows_per_study_task_pairing_and_switch(tmp_path):
     act = [
         run("il", 0, 0.7),
-        run("cl", 0, 0.9),
+        run("cl", 0, 0.9, train_seconds=300.0),
         run(
             "mansa",
             0,
             0.91,
             switch="act",
+            train_seconds=320.0,
             final_sampled_switcher_return=0.93,
             train_cl_fraction=0.04,
             eval_sampled_cl_fraction=0.03,
@@ -65,14 +66,30 @@ def test_summary_rows_per_study_task_pairing_and_switch(tmp_path):
         "cl_share_eval": 0.03,
         "control_return": 0.88,
         "cl_time_share": None,
+        "mansa_seconds": 320.0,
+        "cl_seconds": 300.0,
     }
     assert row["target_met"] is True  # 0.93 >= 0.85, 4% <= 5%, above 0.88
+    assert row["cost_met"] is False  # 320 s of training against CL alone's 300 s
     assert row["protocol"] == "tuning" and row["decides"] is False  # seed 0 chose the settings
     learn_row = rows["nested/learn"]
     assert learn_row["switch"] == "learn" and [s["seed"] for s in learn_row["seeds"]] == [0, 1]
     assert learn_row["seeds"][0]["cl_share_train"] == 0.03  # the share of updates
     assert learn_row["seeds"][0]["control_return"] == 0.85
     assert learn_row["target_met"] is None  # seed 1's control is missing
+    assert learn_row["cost_met"] is None  # no training seconds recorded
+
+
+def test_cost_target_compares_the_mean_training_seconds():
+    seeds = [
+        {"mansa_seconds": 310.0, "cl_seconds": 340.0},
+        {"mansa_seconds": 350.0, "cl_seconds": 330.0},
+    ]
+    assert mansa_summary.cost_met(seeds) is True  # 330 s against 335 s on the mean
+    seeds[1]["mansa_seconds"] = 380.0
+    assert mansa_summary.cost_met(seeds) is False
+    seeds[0]["cl_seconds"] = None
+    assert mansa_summary.cost_met(seeds) is None
 
 
 def test_target_needs_cl_level_few_calls_and_beating_the_control():
