@@ -72,12 +72,18 @@ def seed_figures(mansa: dict, il: dict | None, cl: dict | None, control: dict | 
     }
 
 
-def target_met(seeds: list[dict]) -> bool | None:
-    """The target on the seed means; None if a figure it needs is missing."""
-    keys = ("mansa_return", "cl_return", "cl_share_train", "control_return")
+def seed_means(seeds: list[dict], keys: tuple[str, ...]) -> dict[str, float] | None:
+    """The mean over seeds of each key; None if there are no seeds or a figure is missing."""
     if not seeds or any(s[k] is None for s in seeds for k in keys):
         return None
-    mean = {k: float(np.mean([s[k] for s in seeds])) for k in keys}
+    return {k: float(np.mean([s[k] for s in seeds])) for k in keys}
+
+
+def target_met(seeds: list[dict]) -> bool | None:
+    """The target on the seed means; None if a figure it needs is missing."""
+    mean = seed_means(seeds, ("mansa_return", "cl_return", "cl_share_train", "control_return"))
+    if mean is None:
+        return None
     return bool(
         mean["mansa_return"] >= mean["cl_return"] - TARGET_GAP
         and mean["cl_share_train"] <= TARGET_SHARE
@@ -87,11 +93,8 @@ def target_met(seeds: list[dict]) -> bool | None:
 
 def cost_met(seeds: list[dict]) -> bool | None:
     """MANSA's mean training seconds below CL alone's; None if a figure is missing."""
-    if not seeds or any(s[k] is None for s in seeds for k in ("mansa_seconds", "cl_seconds")):
-        return None
-    return bool(
-        np.mean([s["mansa_seconds"] for s in seeds]) < np.mean([s["cl_seconds"] for s in seeds])
-    )
+    mean = seed_means(seeds, ("mansa_seconds", "cl_seconds"))
+    return None if mean is None else bool(mean["mansa_seconds"] < mean["cl_seconds"])
 
 
 def protocol(seeds: list[dict]) -> str:
