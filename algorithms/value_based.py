@@ -27,7 +27,7 @@ Bootstrapping: an agent's target is ``r + gamma * V(next)`` while it is alive af
 observation (``info["final_obs"]``, ``final_state``, ``final_action_mask``).
 
 Public hooks for a controller that picks the actions itself (MANSA): :meth:`~ValueLearner.behaviour_actions`
-(exploration actions for any copies), :meth:`~ValueLearner.record_step` (store a step someone
+(exploration actions for chosen copies), :meth:`~ValueLearner.record_step` (store a step someone
 else chose), :meth:`~ValueLearner.update_from_replay` (the updates those steps pay for) and
 :meth:`~ValueLearner.exploration_metrics`.
 """
@@ -367,19 +367,27 @@ class ValueLearner(AnnealedLearningRate, ReplayCollector, Learner):
             self.episodes.add(info)
 
     @torch.no_grad()
-    def behaviour_actions(self, obs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        """Exploration actions ``[K, N]`` for the observations ``[K, N, ...]`` of any K env copies.
+    def behaviour_actions(
+        self, obs: np.ndarray, mask: np.ndarray | None, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Exploration actions for a controller that decides per copy which learner acts (MANSA,
+        :mod:`algorithms.mansa`): ``obs [B, N, ...]`` and ``mask`` of the learner's B env copies,
+        actions ``[K, N]`` for the copies ``rows`` (all if None).
 
-        For a controller that decides per copy which learner acts (MANSA, :mod:`algorithms.mansa`);
-        feed-forward Q-networks without mean-action input only (a GRU would need every copy's history).
+        A feed-forward net looks at the rows only. A GRU keeps one state per copy (reset where
+        :meth:`record_step` ends an episode) and advances it on every copy's observation, whoever
+        acts there, as in :meth:`_collect`. Not with mean-action input (it needs the own actions).
         """
-        if self.q_net.recurrent or self.uses_mean_action:
+        if self.uses_mean_action:
             raise ValueError(
-                f"{type(self).__name__}.behaviour_actions needs a feed-forward Q-network "
-                "without mean-action input"
+                f"{type(self).__name__}.behaviour_actions needs a Q-network without mean-action input"
             )
-        q, _ = self._online_q(obs, None, None)
-        return self._explore(q, mask)
+        if self.q_net.recurrent:  # every copy's GRU advances
+            q, self._hidden = self._online_q(obs, None, self._hidden)
+            q = q if rows is None else q[rows]
+        else:
+            q, _ = self._online_q(obs if rows is None else obs[rows], None, None)
+        return self._explore(q, mask if rows is None else mask[rows])
 
     def record_step(
         self,

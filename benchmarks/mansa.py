@@ -348,32 +348,42 @@ def evaluate_calls(
 
 def learners_alone(learner) -> dict:
     """MANSA's IL and CL learners, each playing every step alone (greedily): what its parts can do."""
-    return {
-        "il": lambda obs, mask, state, hidden: (learner.il.greedy(obs, mask, state, True), hidden),
-        "cl": lambda obs, mask, state, hidden: (learner.cl.greedy(obs, mask, state, True), hidden),
-    }
+
+    def alone(side):
+        return lambda obs, mask, state, hidden: side.greedy(obs, mask, state, True, None, hidden)
+
+    return {"il": alone(learner.il), "cl": alone(learner.cl)}
 
 
 def scripted_player(learner, when, pick):
     """A scripted switcher: IL's greedy joint action, except on the steps ``when(copies, stall)``
     marks (``[B]`` bool; ``stall``: steps the joint observation has repeated), within MANSA's budget
-    and counted as calls, where the joint action is ``pick(obs, mask, state)``."""
+    and counted as calls, where the joint action is ``pick(obs, mask, state, rows, hidden)``'s
+    (every copy's inputs, the marked rows, and CL's recurrent state, returned updated)."""
     from algorithms.mansa import SwitchMemory
 
     def act(obs, mask, state, hidden):
         hidden = learner.initial_memory(len(obs)) if hidden is None else hidden
         stall = hidden.stall_of(obs)
         cl = when(len(obs), stall) & (hidden.calls_left > 0)
-        actions = np.array(learner.il.greedy(obs, mask, state, True))
-        if cl.any():
-            actions[cl] = pick(obs[cl], mask[cl], state[cl])
-        return actions, SwitchMemory(hidden.calls_left - cl, cl, np.array(obs, copy=True), stall)
+        il_actions, il_state = learner.il.greedy(obs, mask, state, True, None, hidden.agents[0])
+        actions = np.array(il_actions)
+        cl_state = hidden.agents[1]
+        if cl.any() or learner.cl.recurrent:
+            cl_actions, cl_state = pick(obs, mask, state, np.flatnonzero(cl), cl_state)
+            actions[cl] = cl_actions
+        return actions, SwitchMemory(
+            hidden.calls_left - cl, cl, np.array(obs, copy=True), stall, (il_state, cl_state)
+        )
 
     return act
 
 
 def _cl_greedy(learner):
-    return lambda obs, mask, state: learner.cl.greedy(obs, mask, state, True)
+    """CL's greedy actions on ``rows``, its GRU (if any) following every copy."""
+    return lambda obs, mask, state, rows, hidden: learner.cl.greedy(
+        obs, mask, state, True, rows, hidden
+    )
 
 
 def random_step_players(learner, rate: float, seed: int) -> dict:
@@ -382,8 +392,8 @@ def random_step_players(learner, rate: float, seed: int) -> dict:
     (``cl_random_steps``) or uniformly random over the valid actions (``random_random_steps``)."""
     cl_rng, random_rng = np.random.default_rng(seed + 1), np.random.default_rng(seed + 2)
 
-    def uniform(obs, mask, state):
-        return uniform_actions(random_rng, mask)
+    def uniform(obs, mask, state, rows, hidden):
+        return uniform_actions(random_rng, mask[rows]), hidden
 
     return {
         "cl_random_steps": scripted_player(

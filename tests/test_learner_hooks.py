@@ -200,3 +200,56 @@ def test_exploration_metrics_report_the_schedule_now(name, key):
     start = learner.exploration_metrics()[key]
     learner.env_steps = 10**7
     assert learner.exploration_metrics()[key] < start
+
+
+def value(name, env, seed=0, **overrides):
+    config_cls, learner_cls = get_algorithm(name)
+    small = {"net.hidden_size": 8, "batch_size": 2, "buffer_size": 8, "env_steps_per_update": 4.0}
+    return learner_cls(build_config(config_cls, small, overrides), env, "cpu", seed)
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_value_hooks_reproduce_the_learners_own_collection(recurrent):
+    """behaviour_actions + record_step over every copy are the learner's own _collect bit for bit,
+    a GRU's state included (reset where episodes end)."""
+    own = value(
+        "iql", CoordinationCore(3, length=4, masked=True), 5, **{"net.recurrent": recurrent}
+    )
+    hooked = value(
+        "iql", CoordinationCore(3, length=4, masked=True), 5, **{"net.recurrent": recurrent}
+    )
+    env = hooked.env
+    for _ in range(3):
+        own._collect()
+        for _ in range(hooked.cfg.rollout_length):
+            obs = hooked._obs.reshape(env.num_envs, env.num_agents, -1)
+            mask = env.action_mask()
+            actions = hooked.behaviour_actions(obs, mask)
+            step = env.step(actions)
+            hooked.record_step(obs, mask, None, actions, *step)
+            hooked._obs = step[0]
+    assert own.env_steps == hooked.env_steps and len(own.replay) == len(hooked.replay) > 0
+    assert torch.equal(own._hidden, hooked._hidden)
+    if recurrent:
+        assert own._hidden.abs().sum() > 0
+
+
+def test_a_recurrent_value_learner_follows_every_copy_whoever_acts():
+    """With ``rows``, a GRU still advances on every copy (its state is that of acting on all of
+    them); a feed-forward net returns the same actions for the rows as on those copies alone."""
+    env = CoordinationCore(4, length=6)
+    every = value("iql", env, 1, **{"net.recurrent": True})
+    some = value("iql", CoordinationCore(4, length=6), 1, **{"net.recurrent": True})
+    obs, _ = env.reset(seed=0)
+    obs = obs.reshape(4, env.num_agents, -1)
+    mask = env.action_mask()
+    every.behaviour_actions(obs, mask)
+    actions = some.behaviour_actions(obs, mask, np.array([1, 3]))
+    assert actions.shape == (2, env.num_agents)
+    assert torch.equal(every._hidden, some._hidden) and every._hidden.abs().sum() > 0
+    assert some.behaviour_actions(obs, mask, np.array([], dtype=np.int64)).shape == (0, 2)
+    feed = value("iql", env, 1, **{"epsilon_start": 0.0, "epsilon_finish": 0.0})
+    assert np.array_equal(
+        feed.behaviour_actions(obs, mask, np.array([0, 2])),
+        feed.behaviour_actions(obs[[0, 2]], mask[[0, 2]]),
+    )

@@ -125,7 +125,19 @@ def test_a_value_cl_defaults_to_in_sample_targets():
         (["algo.switcher.mode=sometimes"], r"algo.switcher.mode must be one of"),
         (["algo.switcher.init_cl_prob=1.0"], r"algo.switcher.init_cl_prob must lie in \(0, 1\)"),
         (["algo.switcher.explore=1.5"], r"algo.switcher.explore must lie in \[0, 1\]"),
-        (["algo.il_cfg.net.recurrent=true"], r"recurrent=true is not supported by mansa"),
+        (
+            ["algo.il=ippo", "algo.cl=mappo", "algo.il_cfg.net.recurrent=true"],
+            r"algo.il_cfg.net.recurrent=true needs the value pairing \(algo.il=iql\) with "
+            r"algo.switch=act and algo.demonstrator=cl; got il=ippo",
+        ),
+        (
+            ["algo.switch=learn", "algo.cl_cfg.net.recurrent=true"],
+            r"algo.cl_cfg.net.recurrent=true needs .* got il=iql, switch=learn",
+        ),
+        (
+            ["algo.demonstrator=uniform", "algo.il_cfg.net.recurrent=true"],
+            r"needs .* demonstrator=uniform",
+        ),
         (["algo.il_cfg.name=vdn"], r"algo.il_cfg.name cannot be set"),
         (
             ["algo.il=ippo", "algo.cl=mappo", "algo.cl_cfg.rollout_length=8"],
@@ -211,10 +223,21 @@ def test_budget_is_never_exceeded(cost, budget, scope, mode, init_cl_prob, seed)
 
 
 # ---------------------------------------------------------------------- the two extremes
-@pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])
-def test_a_switcher_that_never_calls_cl_is_il_alone_bit_for_bit(il, cl):
-    learner = mansa(CoordinationCore(4, length=5), 3, il=il, cl=cl, switcher={"mode": "il"})
-    reference = alone(il, CoordinationCore(4, length=5), 3, rollout_length=learner.length)
+#: GRU agent networks for the value pairing's sub-learners
+RECURRENT = {"net": {"hidden_size": 16, "recurrent": True}}
+
+
+@pytest.mark.parametrize(
+    ("il", "cl", "sub"),
+    [("iql", "qmix", None), ("iql", "qmix", RECURRENT), ("ippo", "mappo", None)],
+)
+def test_a_switcher_that_never_calls_cl_is_il_alone_bit_for_bit(il, cl, sub):
+    learner = mansa(
+        CoordinationCore(4, length=5), 3, il=il, cl=cl, switcher={"mode": "il"}, sub=sub
+    )
+    reference = alone(
+        il, CoordinationCore(4, length=5), 3, rollout_length=learner.length, **(sub or {})
+    )
     for _ in range(6):
         metrics = learner.train_iteration()
         reference.train_iteration()
@@ -223,6 +246,7 @@ def test_a_switcher_that_never_calls_cl_is_il_alone_bit_for_bit(il, cl):
     if il == "iql":
         assert learner.il.learner.gradient_updates == reference.gradient_updates > 0
         assert same_parameters(learner.il.learner.q_net, reference.q_net)
+        assert torch.equal(learner.il.learner._hidden, reference._hidden)  # a GRU's acting state
     else:
         assert same_parameters(learner.il.learner.actor, reference.actor)
         assert same_parameters(learner.il.learner.critic, reference.critic)
@@ -235,12 +259,21 @@ def test_a_switcher_that_never_calls_cl_is_il_alone_bit_for_bit(il, cl):
         assert learner.cl.learner.updates == 0
 
 
-@pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("iql", "vdn"), ("ippo", "mappo")])
-def test_zero_cost_without_budget_may_call_cl_everywhere(il, cl):
+@pytest.mark.parametrize(
+    ("il", "cl", "sub"),
+    [
+        ("iql", "qmix", None),
+        ("iql", "vdn", None),
+        ("iql", "qmix", RECURRENT),
+        ("ippo", "mappo", None),
+    ],
+)
+def test_zero_cost_without_budget_may_call_cl_everywhere(il, cl, sub):
     learner = mansa(
-        CoordinationCore(4, length=5), 5, il=il, cl=cl, cost=0.0, switcher={"mode": "cl"}
+        CoordinationCore(4, length=5), 5, il=il, cl=cl, cost=0.0, switcher={"mode": "cl"}, sub=sub
     )
     same = {} if cl == "mappo" else {"bootstrap": "taken"}  # MANSA's default for a value CL
+    same |= sub or {}
     reference = alone(cl, CoordinationCore(4, length=5), 5, rollout_length=learner.length, **same)
     for _ in range(6):
         metrics = learner.train_iteration()
@@ -249,6 +282,9 @@ def test_zero_cost_without_budget_may_call_cl_everywhere(il, cl):
     assert learner.cl_calls == learner.env_steps  # every step of every copy was a CL call
     net = "actor" if cl == "mappo" else "q_net"
     assert same_parameters(getattr(learner.cl.learner, net), getattr(reference, net))
+    if cl != "mappo":  # a GRU's acting state; IL's follows the episodes too, though it never acts
+        assert torch.equal(learner.cl.learner._hidden, reference._hidden)
+        assert torch.equal(learner.il.learner._hidden != 0, reference._hidden != 0)
     env = CoordinationCore(3)
     obs, _ = env.reset(seed=0)
     _, memory = learner.act(obs, env.action_mask(), env.state())
@@ -296,8 +332,8 @@ def test_a_sampled_switcher_calls_cl_where_a_greedy_one_does_not():
     assert shares[True] == 0.0 and 0.1 < shares[False] < 0.5
     # with the switcher sampled, each copy plays the greedy actions of the learner it picked
     cl = memory.cl
-    assert np.array_equal(actions[~cl], learner.il.greedy(obs[~cl], mask[~cl], state[~cl], True))
-    assert np.array_equal(actions[cl], learner.cl.greedy(obs[cl], mask[cl], state[cl], True))
+    assert np.array_equal(actions[~cl], learner.il.greedy(obs[~cl], mask[~cl], state[~cl], True)[0])
+    assert np.array_equal(actions[cl], learner.cl.greedy(obs[cl], mask[cl], state[cl], True)[0])
 
 
 def test_switcher_exploration_mixes_in_uniform_choices_where_cl_is_allowed():
@@ -445,8 +481,32 @@ def test_metrics_report_calls_probability_and_wall_clock():
     )
 
 
-@pytest.mark.parametrize(("il", "cl"), [("iql", "qmix"), ("ippo", "mappo")])
-def test_resume_from_state_dict_is_bit_for_bit(il, cl):
+def test_recurrent_sides_carry_their_states_through_the_evaluation_memory():
+    """At evaluation each GRU follows every step of its copy's episode, whoever acts: the memory's
+    states are those of the learner playing the episode alone."""
+    learner = mansa(CoordinationCore(3, length=6), 4, sub=RECURRENT, switcher={"init_cl_prob": 0.5})
+    learner.train_iteration()
+    env = CoordinationCore(3, length=6)
+    obs, _ = env.reset(seed=1)
+    memory, alone_states = None, [None, None]
+    used = np.zeros(3, dtype=bool)
+    for _ in range(4):
+        mask, state = env.action_mask(), env.state()
+        actions, memory = learner.act(obs, mask, state, memory)
+        used |= memory.cl
+        for i, side in enumerate((learner.il, learner.cl)):
+            _, alone_states[i] = side.learner.act(obs, mask, state, alone_states[i])
+            assert torch.equal(memory.agents[i], alone_states[i])
+        obs = env.step(actions)[0]
+    assert used.any() and (~memory.cl).any()  # both sides acted somewhere
+    assert all(h.abs().sum() > 0 for h in memory.agents)
+
+
+@pytest.mark.parametrize(
+    ("il", "cl", "sub"),
+    [("iql", "qmix", None), ("iql", "qmix", RECURRENT), ("ippo", "mappo", None)],
+)
+def test_resume_from_state_dict_is_bit_for_bit(il, cl, sub):
     def fresh():
         return mansa(
             CoordinationCore(4, length=5),
@@ -456,6 +516,7 @@ def test_resume_from_state_dict_is_bit_for_bit(il, cl):
             budget=3,
             budget_scope="run",
             switcher={"init_cl_prob": 0.3, "stall_input": True},
+            sub=sub,
         )
 
     straight, resumed = straight_and_resumed(fresh)

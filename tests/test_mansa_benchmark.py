@@ -53,8 +53,9 @@ def test_tiny_grid_writes_table_target_and_plots(tmp_path):
     }
 
 
-def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path):
-    small = ["batch_size=2", "env_steps_per_update=8"]
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path, recurrent):
+    small = ["batch_size=2", "env_steps_per_update=8"] + ["net.recurrent=true"] * recurrent
     bench.main(
         [
             *tiny(tmp_path),
@@ -245,7 +246,7 @@ def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
     obs, _ = env.reset(seed=0)
     mask, state = env.action_mask(), env.state()
     players = bench.random_step_players(learner, rate=1.0, seed=0)
-    il = learner.il.greedy(obs, mask, state, True)
+    il = learner.il.greedy(obs, mask, state, True)[0]
     for player in players.values():
         hidden, made = None, []
         for _ in range(
@@ -256,7 +257,7 @@ def test_random_step_controls_call_within_the_budget_and_play_valid_actions():
             assert mask[np.arange(16)[:, None], np.arange(2), actions].all()
         assert np.array_equal(np.array(made).sum(0), np.full(16, 2)) and not made[2].any()
     actions, _ = players["cl_random_steps"](obs, mask, state, None)
-    assert np.array_equal(actions, learner.cl.greedy(obs, mask, state, True))
+    assert np.array_equal(actions, learner.cl.greedy(obs, mask, state, True)[0])
     never = bench.random_step_players(learner, rate=0.0, seed=0)["random_random_steps"]
     actions, hidden = never(obs, mask, state, None)
     assert np.array_equal(actions, il) and not hidden.cl.any()
@@ -289,7 +290,7 @@ def test_stalled_step_control_calls_cl_only_on_repeated_observations_within_the_
         for rows, side in ((hidden.cl, learner.cl), (~hidden.cl, learner.il)):
             if rows.any():
                 assert np.array_equal(
-                    actions[rows], side.greedy(step_obs[rows], mask[rows], state[rows], True)
+                    actions[rows], side.greedy(step_obs[rows], mask[rows], state[rows], True)[0]
                 )
     made = np.array(made)
     assert not made[0].any()  # an episode's first step never repeats

@@ -474,8 +474,8 @@ def test_a_uniform_demonstrator_plays_random_valid_actions_on_called_steps(il, c
     assert counts[0] == 0
     share = counts[1:] / counts.sum()
     assert np.all(np.abs(share - 1 / (env.num_actions - 1)) < 0.05)
-    cl_choice = run.cl.inner.greedy(obs, mask, state, True)
-    played = [run.cl.greedy(obs, mask, state, True) for _ in range(20)]
+    cl_choice = run.cl.inner.greedy(obs, mask, state, True)[0]
+    played = [run.cl.greedy(obs, mask, state, True)[0] for _ in range(20)]
     assert any(not np.array_equal(p, cl_choice) for p in played)
 
 
@@ -488,10 +488,10 @@ def test_il_as_demonstrator_plays_ils_greedy_actions_on_called_steps(il, cl):
     obs, _ = env.reset(seed=2)
     obs = obs.reshape(env.num_envs, env.num_agents, -1)
     mask, state = env.action_mask(), env.state().reshape(env.num_envs, -1)
-    own = run.il.greedy(obs, mask, state, True)
+    own = run.il.greedy(obs, mask, state, True)[0]
     assert np.array_equal(run.cl.behaviour(obs, mask, state), own)
-    assert np.array_equal(run.cl.greedy(obs, mask, state, True), own)
-    assert not np.array_equal(run.cl.inner.greedy(obs, mask, state, True), own)  # CL's differ
+    assert np.array_equal(run.cl.greedy(obs, mask, state, True)[0], own)
+    assert not np.array_equal(run.cl.inner.greedy(obs, mask, state, True)[0], own)  # CL's differ
 
 
 @pytest.mark.parametrize("demonstrator", ["uniform", "il"])

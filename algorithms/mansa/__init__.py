@@ -46,8 +46,11 @@ The paper published no code; the choices it leaves open, made here:
 - **Evaluation** (``act``) samples the switcher as in training (without ``explore``) and takes
   each learner's greedy action; ``switcher_greedy=True`` takes the switcher's likelier choice.
 - Both sub-learners are seeded with the run's seed, so a switcher that always picks one of them
-  reproduces that learner alone bit for bit (tested). Recurrent sub-learners and continuous
-  actions are not supported.
+  reproduces that learner alone bit for bit (tested).
+- **Recurrent sub-learners** (``algo.il_cfg.net.recurrent=true``, and/or CL's): value pairing,
+  ``switch=act`` only. Each GRU advances on every step of every copy, whoever acts, so that its
+  state always follows the episode (training: the learner's own state, reset as episodes end;
+  evaluation: the memory carries both). Continuous actions are not supported.
 
 What was measured, and what was tried and dropped: docs/experiments/mansa.md.
 

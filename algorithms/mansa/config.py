@@ -183,10 +183,11 @@ class MANSAConfig(AlgoConfig):
         self._check_switch()
         # build the sub-learners' configs now, so that a bad key is refused before training
         for key, sub in (("il_cfg", self.il_config), ("cl_cfg", self.cl_config)):
-            if sub.net.recurrent:
+            if sub.net.recurrent and (self.on_policy or self.learn or self.demonstrator != "cl"):
                 raise ValueError(
-                    f"algo.{key}.net.recurrent=true is not supported by mansa (the switcher hands "
-                    "single steps to either learner)"
+                    f"algo.{key}.net.recurrent=true needs the value pairing (algo.il=iql) with "
+                    "algo.switch=act and algo.demonstrator=cl; got "
+                    f"il={self.il}, switch={self.switch}, demonstrator={self.demonstrator}"
                 )
 
     def _check_switch(self) -> None:

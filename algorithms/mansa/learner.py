@@ -107,17 +107,20 @@ class MANSALearner(JointActing, SwitchDecisions, LearnCalls, Learner):
         mask: np.ndarray,
         state: np.ndarray,
         cl: np.ndarray,
-        pick: Callable[[Any, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+        pick: Callable[[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
         timed: bool,
     ) -> np.ndarray:
+        """Each side's actions where it plays: ``pick(side, obs, mask, state, rows)`` gets every
+        copy and the side's rows; a recurrent side's even with no rows (its GRU follows each copy)."""
         actions = np.zeros((len(cl), self.env.num_agents), dtype=np.int64)
         for learner_side, rows, timer in (
             (self.il, np.flatnonzero(~cl), "il_act"),
             (self.cl, np.flatnonzero(cl), "cl_act"),
         ):
-            if rows.size:
+            recurrent = learner_side is not None and learner_side.recurrent
+            if rows.size or recurrent:
                 with self._timer(timer, timed):
-                    actions[rows] = pick(learner_side, obs[rows], mask[rows], state[rows])
+                    actions[rows] = pick(learner_side, obs, mask, state, rows)
         return actions
 
     @torch.no_grad()
@@ -143,7 +146,7 @@ class MANSALearner(JointActing, SwitchDecisions, LearnCalls, Learner):
                 )
             acting = cl & (not self.cfg.learn)  # with switch=learn IL's agents always act
             actions = self._joint_actions(
-                obs, mask, state, acting, lambda s, o, m, x: s.behaviour(o, m, x), timed=True
+                obs, mask, state, acting, lambda s, o, m, x, r: s.behaviour(o, m, x, r), timed=True
             )
             if self.call_recorder is not None:
                 self.call_recorder(env, cl.copy(), self._step.copy())
@@ -329,15 +332,18 @@ class MANSALearner(JointActing, SwitchDecisions, LearnCalls, Learner):
             inputs, calls_left, switcher_greedy, shared=False, generator=self.switcher.act_generator
         )
         cl &= not self.cfg.learn  # switch=learn: IL's agents act, and evaluation learns nothing
+        states = dict(zip((self.il, self.cl), hidden.agents, strict=True))
+
+        def pick(side, o, m, x, rows):
+            actions, states[side] = side.greedy(o, m, x, greedy, rows, states[side])
+            return actions
+
         actions = self._joint_actions(
-            np.asarray(obs).reshape(b, self.env.num_agents, -1),
-            mask,
-            flat_state,
-            cl,
-            lambda s, o, m, x: s.greedy(o, m, x, greedy),
-            timed=False,
+            np.asarray(obs).reshape(b, self.env.num_agents, -1), mask, flat_state, cl, pick, False
         )
-        return actions, SwitchMemory(calls_left - cl, cl, np.array(obs, copy=True), stall)
+        return actions, SwitchMemory(
+            calls_left - cl, cl, np.array(obs, copy=True), stall, (states[self.il], states[self.cl])
+        )
 
     def policy(self):
         """switch=learn: IL's agents, which always act (their standalone policy). switch=act: None,

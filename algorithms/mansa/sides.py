@@ -2,7 +2,10 @@
 
 Each side offers the same five calls: ``behaviour`` (training actions for the copies it plays),
 ``greedy`` (evaluation actions), ``record`` (every step, whoever acted), ``update`` (after a
-rollout) and its own checkpoint state.
+rollout) and its own checkpoint state. Both action calls take every copy's observations and the
+rows the side plays: a recurrent value learner (``net.recurrent``, switch=act only) advances its
+GRU on every copy, whoever acts there, so that its state always follows the episode (its own in
+training, the evaluation memory's at evaluation); a feed-forward one looks at its rows only.
 
 - Value learners (IQL, QMIX, VDN) are off-policy: every step goes into their episode replay, and
   each takes the gradient updates its own ``env_steps_per_update`` pays for
@@ -31,14 +34,31 @@ class Side:
     """What both sides do alike: act through the learner's public ``behaviour_actions`` / ``act``."""
 
     learner: ValueLearner | PPOLearner
+    #: True for a GRU learner: it must see every copy's observation at every step
+    recurrent: bool = False
 
-    def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
+    def behaviour(
+        self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Training actions ``[K, N]`` for the copies ``rows`` (all if None) of the B copies."""
+        if rows is not None:
+            obs, mask = obs[rows], mask[rows]
         return self.learner.behaviour_actions(obs, mask)
 
     def greedy(
-        self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray, greedy: bool
-    ) -> np.ndarray:
-        return self.learner.act(obs, mask, state, None, greedy=greedy)[0]
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray,
+        state: np.ndarray,
+        greedy: bool,
+        rows: np.ndarray | None = None,
+        hidden: Any = None,
+    ) -> tuple[np.ndarray, Any]:
+        """Evaluation actions for the copies ``rows`` (all if None) and the side's next recurrent
+        state (``hidden``: None at an episode's start, and always for a feed-forward side)."""
+        if rows is not None:
+            obs, mask, state = obs[rows], mask[rows], state[rows]
+        return self.learner.act(obs, mask, state, None, greedy=greedy)[0], None
 
     def cl_seconds(self) -> float:
         """Seconds this side has spent on the centralised rule (switch=learn's single side)."""
@@ -54,6 +74,16 @@ class ValueSide(Side):
 
     def __init__(self, learner: ValueLearner):
         self.learner = learner
+        self.recurrent = learner.q_net.recurrent
+
+    def behaviour(self, obs, mask, state, rows=None) -> np.ndarray:
+        return self.learner.behaviour_actions(obs, mask, rows)
+
+    def greedy(self, obs, mask, state, greedy, rows=None, hidden=None):
+        if not self.recurrent:
+            return super().greedy(obs, mask, state, greedy, rows)
+        actions, hidden = self.learner.act(obs, mask, state, hidden, greedy=greedy)
+        return (actions if rows is None else actions[rows]), hidden
 
     def record(self, t, obs, mask, state, actions, own, step) -> None:
         state = state if self.learner.needs_state else None

@@ -55,6 +55,8 @@ class SwitchMemory:
     """``[B, ...]`` the last step's joint observation (None before an episode's first step)."""
     stall: np.ndarray | None = None
     """``[B]`` steps in a row it had stayed the same (see :func:`stall_counts`)."""
+    agents: tuple = (None, None)
+    """IL's and CL's recurrent states (None for a feed-forward side or before the first step)."""
 
     def stall_of(self, obs: np.ndarray) -> np.ndarray:
         """``[B]`` the stall count of this step's joint observation (0 at an episode's first step)."""

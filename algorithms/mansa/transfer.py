@@ -129,16 +129,16 @@ class StandInSeat(Side):
         self.rng = np.random.default_rng([seed, 1])  # training's called steps (uniform)
         self.eval_rng = np.random.default_rng([seed, 2])  # evaluation's
 
-    def _play(self, obs, mask, state, rng: np.random.Generator) -> np.ndarray:
+    def _play(self, obs, mask, state, rows, rng: np.random.Generator) -> np.ndarray:
         if self.kind == "uniform":
-            return uniform_actions(rng, mask)
-        return self.il.greedy(obs, mask, state, True)
+            return uniform_actions(rng, mask if rows is None else mask[rows])
+        return self.il.greedy(obs, mask, state, True, rows)[0]
 
-    def behaviour(self, obs: np.ndarray, mask: np.ndarray, state: np.ndarray) -> np.ndarray:
-        return self._play(obs, mask, state, self.rng)
+    def behaviour(self, obs, mask, state, rows=None) -> np.ndarray:
+        return self._play(obs, mask, state, rows, self.rng)
 
-    def greedy(self, obs, mask, state, greedy: bool) -> np.ndarray:
-        return self._play(obs, mask, state, self.eval_rng)
+    def greedy(self, obs, mask, state, greedy, rows=None, hidden=None):
+        return self._play(obs, mask, state, rows, self.eval_rng), None
 
     def record(self, t, obs, mask, state, actions, own, step) -> None:
         self.inner.record(t, obs, mask, state, actions, own, step)
