@@ -578,18 +578,24 @@ def test_shipped_configs_build(path):
 
 # ---------------------------------------------------------------------- learning
 @pytest.mark.parametrize(
-    ("il", "cl", "copies", "env_steps"),
-    [("iql", "qmix", 32, 15_000), ("ippo", "mappo", 64, 100_000)],
+    ("il", "cl", "copies", "env_steps", "gru"),
+    [
+        ("iql", "qmix", 32, 15_000, False),
+        ("iql", "qmix", 32, 15_000, True),
+        ("ippo", "mappo", 64, 100_000, False),
+    ],
 )
-def test_learns_small_foraging_well_above_random(il, cl, copies, env_steps):
-    """Both pairings. The on-policy one gets 100k steps: at 60k, one seed in four (and IPPO alone
-    on it) had not learned yet; at 100k seeds 0-3 score 0.64-1.0 greedy, random play 0.03."""
+def test_learns_small_foraging_well_above_random(il, cl, copies, env_steps, gru):
+    """Both pairings, and the value one with a GRU IQL. The on-policy one gets 100k steps: at 60k,
+    one seed in four (and IPPO alone on it) had not learned yet; at 100k seeds 0-3 score 0.64-1.0
+    greedy, random play 0.03."""
     fast = (
         {"epsilon_anneal_steps": 5000, "lr": 1e-3, "target_update_interval": 100}
         if il == "iql"
         else {}
     )
-    cfg = MANSAConfig(il=il, cl=cl, il_cfg=dict(fast), cl_cfg=dict(fast), cost=0.01, budget=5)
+    il_cfg = {**fast, "net": {"recurrent": True}} if gru else dict(fast)
+    cfg = MANSAConfig(il=il, cl=cl, il_cfg=il_cfg, cl_cfg=dict(fast), cost=0.01, budget=5)
     learner = MANSALearner(cfg, envs.make_vec(FORAGING, copies), "cpu", 0)
     while learner.env_steps < env_steps:
         learner.train_iteration()
