@@ -355,35 +355,21 @@ def learners_alone(learner) -> dict:
     return {"il": alone(learner.il), "cl": alone(learner.cl)}
 
 
-def scripted_player(learner, when, pick):
+def scripted_player(learner, when, stand_in=None):
     """A scripted switcher: IL's greedy joint action, except on the steps ``when(copies, stall)``
     marks (``[B]`` bool; ``stall``: steps the joint observation has repeated), within MANSA's budget
-    and counted as calls, where the joint action is ``pick(obs, mask, state, rows, hidden)``'s
-    (every copy's inputs, the marked rows, and CL's recurrent state, returned updated)."""
-    from algorithms.mansa import SwitchMemory
+    and counted as calls, where CL's greedy joint action is played, or ``stand_in(mask)``'s if given
+    (the masks of the marked copies)."""
 
     def act(obs, mask, state, hidden):
         hidden = learner.initial_memory(len(obs)) if hidden is None else hidden
-        stall = hidden.stall_of(obs)
-        cl = when(len(obs), stall) & (hidden.calls_left > 0)
-        il_actions, il_state = learner.il.greedy(obs, mask, state, True, None, hidden.agents[0])
-        actions = np.array(il_actions)
-        cl_state = hidden.agents[1]
-        if cl.any() or learner.cl.recurrent:
-            cl_actions, cl_state = pick(obs, mask, state, np.flatnonzero(cl), cl_state)
-            actions[cl] = cl_actions
-        return actions, SwitchMemory(
-            hidden.calls_left - cl, cl, np.array(obs, copy=True), stall, (il_state, cl_state)
-        )
+        cl = when(len(obs), hidden.stall_of(obs)) & (hidden.calls_left > 0)
+        actions, memory = learner.play_calls(obs, mask, state, cl, hidden)
+        if stand_in is not None and cl.any():
+            actions[cl] = stand_in(mask[cl])
+        return actions, memory
 
     return act
-
-
-def _cl_greedy(learner):
-    """CL's greedy actions on ``rows``, its GRU (if any) following every copy."""
-    return lambda obs, mask, state, rows, hidden: learner.cl.greedy(
-        obs, mask, state, True, rows, hidden
-    )
 
 
 def random_step_players(learner, rate: float, seed: int) -> dict:
@@ -392,15 +378,12 @@ def random_step_players(learner, rate: float, seed: int) -> dict:
     (``cl_random_steps``) or uniformly random over the valid actions (``random_random_steps``)."""
     cl_rng, random_rng = np.random.default_rng(seed + 1), np.random.default_rng(seed + 2)
 
-    def uniform(obs, mask, state, rows, hidden):
-        return uniform_actions(random_rng, mask[rows]), hidden
-
     return {
-        "cl_random_steps": scripted_player(
-            learner, lambda n, stall: cl_rng.random(n) < rate, _cl_greedy(learner)
-        ),
+        "cl_random_steps": scripted_player(learner, lambda n, stall: cl_rng.random(n) < rate),
         "random_random_steps": scripted_player(
-            learner, lambda n, stall: random_rng.random(n) < rate, uniform
+            learner,
+            lambda n, stall: random_rng.random(n) < rate,
+            lambda mask: uniform_actions(random_rng, mask),
         ),
     }
 
@@ -409,7 +392,7 @@ def stalled_step_player(learner):
     """A scripted switcher: IL's greedy joint action, CL's greedy one on steps where the joint
     observation is the same as the last step's (within MANSA's budget, counted as calls). Greedy IL
     can freeze on LBF (the observations repeat, and so do its actions): what calling CL only then is worth."""
-    return scripted_player(learner, lambda n, stall: stall > 0, _cl_greedy(learner))
+    return scripted_player(learner, lambda n, stall: stall > 0)
 
 
 # ---------------------------------------------------------------------- summary

@@ -68,14 +68,8 @@ class MANSALearner(JointActing, SwitchDecisions, LearnCalls, Learner):
         self.budget = cfg.budget
         state_dim = int(np.prod(env.state_space.shape))
         self.stall_input = cfg.switcher.stall_input
-        self.switcher = Switcher(
-            cfg.switcher,
-            state_dim + int(self.budget is not None) + int(self.stall_input),
-            b,
-            self.length,
-            self.device,
-            self.seed,
-        )
+        inputs = state_dim + int(self.budget is not None) + int(self.stall_input)
+        self.switcher = Switcher(cfg.switcher, inputs, b, self.length, self.device, self.seed)
         self.max_length = int(getattr(env, "max_episode_steps", 0) or 200)
         #: CL calls per episode step (index clipped to max_length - 1), over the whole run
         self.cl_calls_by_step = np.zeros(self.max_length, dtype=np.int64)
@@ -332,18 +326,24 @@ class MANSALearner(JointActing, SwitchDecisions, LearnCalls, Learner):
             inputs, calls_left, switcher_greedy, shared=False, generator=self.switcher.act_generator
         )
         cl &= not self.cfg.learn  # switch=learn: IL's agents act, and evaluation learns nothing
-        states = dict(zip((self.il, self.cl), hidden.agents, strict=True))
+        return self.play_calls(obs, mask, flat_state, cl, hidden, greedy)
+
+    @torch.no_grad()
+    def play_calls(self, obs, mask, state, cl, hidden, greedy=True):
+        """IL's (greedy) actions, CL's on the copies ``cl`` (``[B]`` bool), and the memory after the
+        step: :meth:`act` once its switcher has chosen, or a scripted or random choice (benchmarks)."""
+        b, states = len(cl), dict(zip((self.il, self.cl), hidden.agents, strict=True))
 
         def pick(side, o, m, x, rows):
             actions, states[side] = side.greedy(o, m, x, greedy, rows, states[side])
             return actions
 
+        obs, state = np.asarray(obs), np.asarray(state).reshape(b, -1)
         actions = self._joint_actions(
-            np.asarray(obs).reshape(b, self.env.num_agents, -1), mask, flat_state, cl, pick, False
+            obs.reshape(b, self.env.num_agents, -1), mask, state, cl, pick, False
         )
-        return actions, SwitchMemory(
-            calls_left - cl, cl, np.array(obs, copy=True), stall, (states[self.il], states[self.cl])
-        )
+        agents, stall = (states[self.il], states[self.cl]), hidden.stall_of(obs)
+        return actions, SwitchMemory(hidden.calls_left - cl, cl, obs.copy(), stall, agents)
 
     def policy(self):
         """switch=learn: IL's agents, which always act (their standalone policy). switch=act: None,
