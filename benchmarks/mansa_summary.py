@@ -17,7 +17,7 @@ each folder's README says what ran beside what.
 ``protocol`` says which figures may decide it (issue 19): settings are chosen on seeds 0-4
 (``tuning``); a fresh run on seeds 5-9 with them frozen (``held-out``) decides; a row mixing
 both (seeds added after a miss) is ``mixed`` and decides nothing. ``decides`` is True only for
-a held-out row. A row whose MANSA ran with a stand-in ``algo.demonstrator`` (uniform or il: random
+a held-out row with the target's five seeds (fewer is a diagnostic). A row whose MANSA ran with a stand-in ``algo.demonstrator`` (uniform or il: random
 or IL's own actions at the called steps, the controls for CL-to-IL transfer) is a control, not a
 design: its ``demonstrator`` says so, and it neither decides nor has a target.
 """
@@ -37,6 +37,8 @@ from benchmarks.run_dirs import write_json
 TARGET_SHARE, TARGET_GAP = 0.05, 0.05
 #: issue 19's protocol: settings chosen on these seeds, the decision on the others
 TUNING_SEEDS = range(5)
+#: the target's number of seeds: a held-out row with fewer decides nothing
+TARGET_SEEDS = 5
 #: switch=act's control in mansa_eval.json: CL's greedy joint action at random steps
 ACT_CONTROL = "cl_random_steps"
 
@@ -126,6 +128,7 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
                 if ((r.get("switch") or "act"), demonstrator(r)) == (switch, demo)
             ]
             design = demo == "cl"  # else a control of transfer, not a MANSA design
+            held_out = protocol(seeds) == "held-out" and len(seeds) >= TARGET_SEEDS
             rows.append(
                 {
                     "study": study,
@@ -135,7 +138,7 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
                     "demonstrator": demo,
                     "seeds": seeds,
                     "protocol": protocol(seeds),
-                    "decides": design and protocol(seeds) == "held-out",
+                    "decides": design and held_out,
                     "target_met": target_met(seeds) if design else None,
                     "cost_met": cost_met(seeds) if design else None,
                 }

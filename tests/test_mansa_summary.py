@@ -109,21 +109,32 @@ def test_only_a_held_out_run_decides():
 
 def test_a_uniform_demonstrator_row_is_a_control_that_decides_nothing():
     figures = {"switch": "act", "train_cl_fraction": 0.04, "final_part_returns": {}}
-    runs = [
-        run("il", 5, 0.2),
-        run("cl", 5, 0.8),
-        run("mansa", 5, 0.9, **figures, overrides=["algo.transfer_weight=1.0"]),
+    held_out = (5, 6, 7, 8, 9)
+    runs = [run("il", s, 0.2) for s in held_out] + [run("cl", s, 0.8) for s in held_out]
+    for s in held_out:
+        runs.append(run("mansa", s, 0.9, **figures, overrides=["algo.transfer_weight=1.0"]))
+    runs.append(
         run(
             "mansa",
-            6,
+            10,
             0.9,
             **figures,
             overrides=["algo.transfer_weight=1.0", "algo.demonstrator=uniform"],
-        ),
-    ]
+        )
+    )
     rows = mansa_summary.study_rows(runs, "s")
     by = {r["demonstrator"]: r for r in rows}
     assert set(by) == {"cl", "uniform"}
-    assert [s["seed"] for s in by["uniform"]["seeds"]] == [6]
+    assert [s["seed"] for s in by["uniform"]["seeds"]] == [10]
     assert by["uniform"]["decides"] is False and by["uniform"]["target_met"] is None
     assert by["cl"]["decides"] is True
+
+
+def test_a_held_out_row_with_fewer_than_five_seeds_is_a_diagnostic():
+    figures = {"switch": "act", "train_cl_fraction": 0.04, "final_part_returns": {}}
+    runs = [run(m, s, 0.5, **figures) for m in ("il", "cl", "mansa") for s in (5, 6, 7, 8)]
+    (row,) = mansa_summary.study_rows(runs, "s")
+    assert row["protocol"] == "held-out" and row["decides"] is False
+    runs += [run(m, 9, 0.5, **figures) for m in ("il", "cl", "mansa")]
+    (row,) = mansa_summary.study_rows(runs, "s")
+    assert row["decides"] is True
