@@ -17,9 +17,10 @@ each folder's README says what ran beside what.
 ``protocol`` says which figures may decide it (issue 19): settings are chosen on seeds 0-4
 (``tuning``); a fresh run on seeds 5-9 with them frozen (``held-out``) decides; a row mixing
 both (seeds added after a miss) is ``mixed`` and decides nothing. ``decides`` is True only for
-a held-out row with the target's five seeds (fewer is a diagnostic). A row whose MANSA ran with a stand-in ``algo.demonstrator`` (uniform or il: random
-or IL's own actions at the called steps, the controls for CL-to-IL transfer) is a control, not a
-design: its ``demonstrator`` says so, and it neither decides nor has a target.
+a held-out row with the target's five seeds (fewer is a diagnostic). A row whose MANSA ran with
+a stand-in ``algo.demonstrator`` (uniform or il: random or IL's own actions at the called steps,
+the controls for CL-to-IL transfer) is a control, not a design: its ``demonstrator`` says so,
+and it neither decides nor has a target.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
                 if ((r.get("switch") or "act"), demonstrator(r)) == (switch, demo)
             ]
             design = demo == "cl"  # else a control of transfer, not a MANSA design
-            held_out = protocol(seeds) == "held-out" and len(seeds) >= TARGET_SEEDS
+            seeds_protocol = protocol(seeds)
+            held_out = seeds_protocol == "held-out" and len(seeds) >= TARGET_SEEDS
             rows.append(
                 {
                     "study": study,
@@ -137,7 +139,7 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
                     "switch": switch,
                     "demonstrator": demo,
                     "seeds": seeds,
-                    "protocol": protocol(seeds),
+                    "protocol": seeds_protocol,
                     "decides": design and held_out,
                     "target_met": target_met(seeds) if design else None,
                     "cost_met": cost_met(seeds) if design else None,
