@@ -643,13 +643,15 @@ def plot(runs: list[dict], out: str) -> list[str]:
 
 def merged(path: str, runs: list[dict]) -> list[dict]:
     """``runs`` added to the results.json at ``path`` (if any), replacing the runs of the same run
-    directory: calls with other ``--methods`` or ``--control-rate`` into one ``--out`` add up."""
+    directory: calls with other ``--methods`` or ``--control-rate`` into one ``--out`` add up. A
+    run directory is known by its name (task, method, seed and config hash), since its recorded
+    path is relative to wherever the command ran."""
     if not os.path.exists(path):
         return runs
     with open(path) as f:
         kept = json.load(f)
-    new = {r["run_dir"] for r in runs}
-    return [r for r in kept if r.get("run_dir") not in new] + runs
+    new = {os.path.basename(r["run_dir"]) for r in runs}
+    return [r for r in kept if os.path.basename(r.get("run_dir", "")) not in new] + runs
 
 
 def main_parser() -> argparse.ArgumentParser:

@@ -367,6 +367,15 @@ def test_calls_with_other_methods_into_one_folder_add_up(tmp_path):
     assert "| mansa |" in (tmp_path / "results.md").read_text()
 
 
+def test_a_rerun_from_another_directory_replaces_its_runs_records(tmp_path):
+    """results.json's run paths are relative to where the command ran: one run, one record."""
+    old = [{"run_dir": "../main/runs/x/task__il__seed5__ab", "method": "il", "old": True}]
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    new = [{"run_dir": "runs/x/task__il__seed5__ab", "method": "il"}]
+    other = [{"run_dir": "runs/x/task__cl__seed5__cd", "method": "cl"}]
+    assert bench.merged(str(tmp_path / "results.json"), new + other) == new + other
+
+
 @pytest.mark.parametrize(
     ("path", "args"),
     [
