@@ -29,8 +29,9 @@ fixed seeds; for MANSA with a greedy and with a sampled switcher, its parts alon
 controls of :func:`parts_table`, and writes them to ``mansa_eval.json``. The analysis
 (:func:`run_record`) reads each run directory: that file, eval.json (the learning curve:
 train.py's periodic greedy evaluations, MANSA's switcher sampled as its ``act`` plays) and
-metrics.jsonl (CL calls in training, wall-clock split, peak Q per curve window; for switch=learn
-the share of updates learned with the centralised rule, ``mansa/cl_update_share``).
+metrics.jsonl (CL calls in training, wall-clock split, peak Q and mean TD loss per curve window;
+for switch=learn the share of updates learned with the centralised rule,
+``mansa/cl_update_share``).
 
 Written to ``--out``: ``results.json`` (every run: final return, CL-call fractions in training
 and at evaluation, wall-clock split, learning curve, CL calls by episode step, agent positions
@@ -230,6 +231,10 @@ def _switch(cell) -> str | None:
     return override_value(cell.spec.overrides, "algo.switch", "act")
 
 
+def _mean_or_none(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
 def _window_curve(run_dir: str, is_mansa: bool) -> tuple[list[dict], list[dict]]:
     """The learning curve (one point per periodic evaluation after the first step) with the
     training figures of the updates since the previous point; and every metrics.jsonl line
@@ -261,6 +266,12 @@ def _window_curve(run_dir: str, is_mansa: bool) -> tuple[list[dict], list[dict]]
                     f"{side}_q_taken_max": max(values(f"losses/{side}/q_taken"), default=None)
                     for side in SIDES
                 },
+                # how well a value learner's Q fits its targets: MANSA's sides, or a learner alone
+                **{
+                    f"{side}_td_loss": _mean_or_none(values(f"losses/{side}/td_loss"))
+                    for side in SIDES
+                },
+                "td_loss": _mean_or_none(values("losses/td_loss")),
             }
         )
     return curve, rows

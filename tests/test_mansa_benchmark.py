@@ -61,6 +61,7 @@ def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path, recurrent):
             *tiny(tmp_path),
             "--methods",
             "mansa",
+            "il",
             "--pairing",
             "value",
             "--il-set",
@@ -73,7 +74,7 @@ def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path, recurrent):
             "256",
         ]
     )  # updates start once 2 episodes end
-    (run,) = json.loads((tmp_path / "results.json").read_text())
+    il, run = sorted(json.loads((tmp_path / "results.json").read_text()), key=lambda r: r["method"])
     assert set(run["final_part_returns"]) == {
         "il",
         "cl",
@@ -90,6 +91,9 @@ def test_value_grid_reports_mansas_parts_and_q_peaks(tmp_path, recurrent):
     assert all(
         p["cl_q_taken_max"] is not None and p["il_q_taken_max"] is not None for p in run["curve"]
     )
+    assert all(p["il_td_loss"] > 0 and p["cl_td_loss"] > 0 for p in run["curve"])
+    assert all(p["td_loss"] is None for p in run["curve"])  # a learner alone's key
+    assert all(p["td_loss"] > 0 and p["il_td_loss"] is None for p in il["curve"])
     table = (tmp_path / "results.md").read_text()
     row = next(
         line for line in table.splitlines() if line.startswith("| Foraging-5x5-2p-1f-coop-v3 | 1 |")
