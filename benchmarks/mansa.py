@@ -257,7 +257,7 @@ def _window_curve(run_dir: str, is_mansa: bool) -> tuple[list[dict], list[dict]]
                 "env_steps": end,
                 "greedy_return": float(np.mean(point["return"])),
                 "eval_cl_fraction": None,
-                "train_return": float(np.mean(returns)) if returns else None,
+                "train_return": _mean_or_none(returns),
                 "train_cl_fraction": (
                     float(np.mean(values("mansa/cl_fraction"))) if is_mansa and window else None
                 ),
