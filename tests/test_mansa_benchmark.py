@@ -381,26 +381,28 @@ def test_a_rerun_from_another_directory_replaces_its_runs_records(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("path", "args"),
+    ("path", "env", "args"),
     [
         (
             "configs/mansa_foraging_2s_8x8_2p_2f_coop.yaml",
+            "Foraging-2s-8x8-2p-2f-coop-v3",
             ["--pairing", "value"],
         ),
         (
             "configs/mansa_ppo_learn_foraging_2s_8x8_2p_2f_coop.yaml",
+            "Foraging-2s-8x8-2p-2f-coop-v3",
             ["--pairing", "policy", "--mansa-set", "switch=learn", "cost=0.01", "budget=2"]
             + ["rollout_length=32"],
         ),
         (
             "configs/mansa_gru_foraging_2s_8x8_2p_3f_coop.yaml",
-            ["--envs", "Foraging-2s-8x8-2p-3f-coop-v3", "--pairing", "value"]
-            + ["--mansa-set", "transfer_weight=1.0"]
+            "Foraging-2s-8x8-2p-3f-coop-v3",
+            ["--pairing", "value", "--mansa-set", "transfer_weight=1.0"]
             + ["--il-set", "net.recurrent=true", "--cl-set", "net.recurrent=true"],
         ),
     ],
 )
-def test_a_shipped_decision_config_is_what_its_benchmark_trains(path, args):
+def test_a_shipped_decision_config_is_what_its_benchmark_trains(path, env, args):
     """Issue 19: "a shipped config is the exact configuration benchmarked". The config file
     and the benchmark's MANSA cell (its README's command) resolve to the same training config,
     seed, output paths and the progress bar aside."""
@@ -408,8 +410,8 @@ def test_a_shipped_decision_config_is_what_its_benchmark_trains(path, args):
 
     from train import load_config
 
-    command = ["--envs", "Foraging-2s-8x8-2p-2f-coop-v3", "--env-steps", "2000000"]
-    command += ["--eval-every", "250000", "--methods", "mansa", *args]  # a later --envs wins
+    command = ["--envs", env, "--env-steps", "2000000"]
+    command += ["--eval-every", "250000", "--methods", "mansa", *args]
     grid = grid_from_dict(bench.grid_data(bench.main_parser().parse_args(command)))
     spec = grid.cells()[0].spec
     aside = ["seed=0", "log.dir=x", "run_name=x", "log.progress=false"]
