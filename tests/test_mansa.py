@@ -569,6 +569,7 @@ def test_trains_through_train_py(tmp_path):
         "configs/mansa_ppo_foraging_8x8_2p_2f_coop.yaml",
         "configs/mansa_ppo_learn_foraging_2s_8x8_2p_2f_coop.yaml",
         "configs/mansa_gru_foraging_2s_8x8_2p_3f_coop.yaml",
+        "configs/mansa_gru_foraging_2s_8x8_2p_2f_coop.yaml",
     ],
 )
 def test_shipped_configs_build(path):

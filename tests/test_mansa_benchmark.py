@@ -400,6 +400,12 @@ def test_a_rerun_from_another_directory_replaces_its_runs_records(tmp_path):
             ["--pairing", "value", "--mansa-set", "transfer_weight=1.0"]
             + ["--il-set", "net.recurrent=true", "--cl-set", "net.recurrent=true"],
         ),
+        (
+            "configs/mansa_gru_foraging_2s_8x8_2p_2f_coop.yaml",
+            "Foraging-2s-8x8-2p-2f-coop-v3",
+            ["--pairing", "value", "--mansa-set", "transfer_weight=1.0"]
+            + ["--il-set", "net.recurrent=true", "--cl-set", "net.recurrent=true"],
+        ),
     ],
 )
 def test_a_shipped_decision_config_is_what_its_benchmark_trains(path, env, args):
