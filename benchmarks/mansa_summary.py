@@ -8,6 +8,10 @@ as its ``act`` plays; the greedy switcher's beside it), IL's and CL's alone, the
 training (of steps for switch=act, of updates for switch=learn) and at evaluation, and the
 control's return at the same call rate (switch=act: CL's action at random steps, from the
 evaluation; switch=learn: the ``control`` training run, the centralised rule at random states).
+Where a switch=act study has a ``control`` training run too (CL called at random states in
+training), its return is ``train_control_return`` and the row's ``above_train_control`` says
+whether MANSA beats it on the seed means: whether the switcher's choice of states mattered in
+training. It informs the reading; ``target_met`` keeps the evaluation control.
 ``target_met`` is DESIGN 3's target on the seed means: MANSA >= CL alone - 0.05, a CL share
 <= 5% in training, and MANSA above the control; None where a figure is missing. ``cost_met`` is
 issue 19's cost target on the seed means of the training seconds: MANSA's below CL alone's
@@ -60,6 +64,7 @@ def seed_figures(mansa: dict, il: dict | None, cl: dict | None, control: dict | 
         control_return = control.get("final_greedy_return") if control else None
     else:
         control_return = mansa.get("final_part_returns", {}).get(ACT_CONTROL)
+    train_control = control.get("final_greedy_return") if control else None
     return {
         "seed": mansa["seed"],
         "mansa_return": mansa.get("final_sampled_switcher_return", mansa["final_greedy_return"]),
@@ -69,6 +74,7 @@ def seed_figures(mansa: dict, il: dict | None, cl: dict | None, control: dict | 
         "cl_share_train": share if share is not None else mansa.get("train_cl_fraction"),
         "cl_share_eval": mansa.get("eval_sampled_cl_fraction", mansa.get("eval_cl_fraction")),
         "control_return": control_return,
+        "train_control_return": train_control,
         "cl_time_share": mansa.get("cl_time_share"),
         "mansa_seconds": mansa.get("train_seconds"),
         "cl_seconds": cl.get("train_seconds") if cl else None,
@@ -92,6 +98,12 @@ def target_met(seeds: list[dict]) -> bool | None:
         and mean["cl_share_train"] <= TARGET_SHARE
         and mean["mansa_return"] > mean["control_return"]
     )
+
+
+def above_train_control(seeds: list[dict]) -> bool | None:
+    """MANSA's mean return above its random-state training control's; None if one is missing."""
+    mean = seed_means(seeds, ("mansa_return", "train_control_return"))
+    return None if mean is None else bool(mean["mansa_return"] > mean["train_control_return"])
 
 
 def cost_met(seeds: list[dict]) -> bool | None:
@@ -143,6 +155,7 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
                     "decides": design and held_out,
                     "target_met": target_met(seeds) if design else None,
                     "cost_met": cost_met(seeds) if design else None,
+                    "above_train_control": above_train_control(seeds) if design else None,
                 }
             )
     return rows

@@ -32,6 +32,7 @@ def test_summary_rows_per_study_task_pairing_and_switch(tmp_path):
             final_part_returns={"cl_random_steps": 0.88},
         ),
         run("mansa", 1, 0.5, error="NonFiniteLossError"),  # failed runs are left out
+        run("control", 0, 0.95),  # the training control: CL called at random states
     ]
     learn = [
         run("il", 0, 0.7),
@@ -65,12 +66,14 @@ def test_summary_rows_per_study_task_pairing_and_switch(tmp_path):
         "cl_share_train": 0.04,
         "cl_share_eval": 0.03,
         "control_return": 0.88,
+        "train_control_return": 0.95,
         "cl_time_share": None,
         "mansa_seconds": 320.0,
         "cl_seconds": 300.0,
     }
     assert row["target_met"] is True  # 0.93 >= 0.85, 4% <= 5%, above 0.88
     assert row["cost_met"] is False  # 320 s of training against CL alone's 300 s
+    assert row["above_train_control"] is False  # 0.93 below the training control's 0.95
     assert row["protocol"] == "tuning" and row["decides"] is False  # seed 0 chose the settings
     learn_row = rows["nested/learn"]
     assert learn_row["switch"] == "learn" and [s["seed"] for s in learn_row["seeds"]] == [0, 1]
@@ -78,6 +81,7 @@ def test_summary_rows_per_study_task_pairing_and_switch(tmp_path):
     assert learn_row["seeds"][0]["control_return"] == 0.85
     assert learn_row["target_met"] is None  # seed 1's control is missing
     assert learn_row["cost_met"] is None  # no training seconds recorded
+    assert learn_row["above_train_control"] is None  # seed 1's control is missing
 
 
 def test_cost_target_compares_the_mean_training_seconds():
