@@ -60,11 +60,10 @@ def seed_figures(mansa: dict, il: dict | None, cl: dict | None, control: dict | 
     """One seed's figures (None where the run is missing)."""
     learn = mansa.get("switch") == "learn"
     share = mansa.get("train_cl_update_share") if learn else None
-    if learn:
-        control_return = control.get("final_greedy_return") if control else None
-    else:
-        control_return = mansa.get("final_part_returns", {}).get(ACT_CONTROL)
     train_control = control.get("final_greedy_return") if control else None
+    control_return = (
+        train_control if learn else mansa.get("final_part_returns", {}).get(ACT_CONTROL)
+    )
     return {
         "seed": mansa["seed"],
         "mansa_return": mansa.get("final_sampled_switcher_return", mansa["final_greedy_return"]),
