@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pettingzoo
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import envs
@@ -280,12 +280,15 @@ def test_neighbour_mean_is_the_other_drivers_of_the_od_pair():
 def webster_one_at_a_time(demand, num_agents):
     seats = np.ones(len(demand), dtype=int)
     for _ in range(num_agents - len(demand)):
-        seats[np.argmax(demand / (seats + 0.5))] += 1
+        priority = demand / (seats + 0.5)
+        tied = np.flatnonzero(priority == priority.max())
+        seats[tied[np.argmax(demand[tied])]] += 1
     return seats
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0.01, 1e4), min_size=1, max_size=30), st.integers(0, 200))
+@example([3940.0, 9394.0, 9999.999999999998, 10000.0], 28)  # priorities tie after rounding
 def test_apportionment(demand, extra):
     demand = np.asarray(demand)
     seats = apportion(demand, len(demand) + extra)

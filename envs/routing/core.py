@@ -71,8 +71,9 @@ METRICS = ("tstt", "relative_gap", "route_gap", "price_of_anarchy", "ue_ratio")
 def apportion(demand: np.ndarray, num_agents: int) -> np.ndarray:
     """Drivers per OD pair: proportional to ``demand`` by Webster's method, at least one each.
 
-    Deterministic; ties go to the lower OD index. Raises if ``num_agents`` is below the
-    number of OD pairs.
+    Deterministic; a tie in priority goes to the larger demand (so rounding never gives a
+    larger demand fewer drivers), then to the lower OD index. Raises if ``num_agents`` is below
+    the number of OD pairs.
     """
     demand = np.asarray(demand, dtype=np.float64)
     pairs = len(demand)
@@ -87,7 +88,7 @@ def apportion(demand: np.ndarray, num_agents: int) -> np.ndarray:
     od = np.repeat(np.arange(pairs), most)
     seat = np.arange(len(od)) - np.repeat(np.cumsum(most) - most, most) + 1  # 1.. per OD
     priority = demand[od] / (seat + 0.5)  # the (seat+1)-th driver's claim
-    chosen = np.lexsort((od, -priority))[:extra]
+    chosen = np.lexsort((od, -demand[od], -priority))[:extra]
     return 1 + np.bincount(od[chosen], minlength=pairs)
 
 
