@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pettingzoo
 import pytest
@@ -281,8 +283,9 @@ def webster_one_at_a_time(demand, num_agents):
     seats = np.ones(len(demand), dtype=int)
     for _ in range(num_agents - len(demand)):
         priority = demand / (seats + 0.5)
-        tied = np.flatnonzero(priority == priority.max())
-        seats[tied[np.argmax(demand[tied])]] += 1
+        tied = np.flatnonzero(priority == priority.max())  # rounding can tie unequal claims
+        exact = [Fraction(2 * demand[i]) / (2 * int(seats[i]) + 1) for i in tied]
+        seats[tied[exact.index(max(exact))]] += 1  # equal claims: the lower OD index
     return seats
 
 

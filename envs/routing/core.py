@@ -52,6 +52,7 @@ shortest routes under the user-equilibrium link times, which hold the routes the
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -71,9 +72,8 @@ METRICS = ("tstt", "relative_gap", "route_gap", "price_of_anarchy", "ue_ratio")
 def apportion(demand: np.ndarray, num_agents: int) -> np.ndarray:
     """Drivers per OD pair: proportional to ``demand`` by Webster's method, at least one each.
 
-    Deterministic; a tie in priority goes to the larger demand (so rounding never gives a
-    larger demand fewer drivers), then to the lower OD index. Raises if ``num_agents`` is below
-    the number of OD pairs.
+    Deterministic; claims are compared exactly, and equal claims go to the lower OD index.
+    Raises if ``num_agents`` is below the number of OD pairs.
     """
     demand = np.asarray(demand, dtype=np.float64)
     pairs = len(demand)
@@ -88,8 +88,16 @@ def apportion(demand: np.ndarray, num_agents: int) -> np.ndarray:
     od = np.repeat(np.arange(pairs), most)
     seat = np.arange(len(od)) - np.repeat(np.cumsum(most) - most, most) + 1  # 1.. per OD
     priority = demand[od] / (seat + 0.5)  # the (seat+1)-th driver's claim
-    chosen = np.lexsort((od, -demand[od], -priority))[:extra]
-    return 1 + np.bincount(od[chosen], minlength=pairs)
+    order = np.lexsort((od, -priority))
+    if extra and priority[order[extra]] == priority[order[extra - 1]]:
+        # Rounding can give unequal claims one float (demands a float step apart): order the
+        # claims tied at the cut by their exact values, equal ones by OD index as before.
+        tied = np.flatnonzero(priority[order] == priority[order[extra]])  # one run: sorted
+        order[tied] = sorted(
+            order[tied],
+            key=lambda i: (-Fraction(2 * demand[od[i]]) / (2 * int(seat[i]) + 1), od[i]),
+        )
+    return 1 + np.bincount(od[order[:extra]], minlength=pairs)
 
 
 def route_sets(network: Network, k: int, routes: str) -> PathSet:
