@@ -18,6 +18,13 @@ issue 19's cost target on the seed means of the training seconds: MANSA's below 
 (None where one is missing). Wall-clock compares only runs that shared a machine and its load;
 each folder's README says what ran beside what.
 
+:func:`verdict` reads the deciding rows against the issue's target as a whole: on
+Foraging-2s-8x8-2p-2f-coop in both pairings and on one more task where CL alone leads IL alone by
+>= 0.15 (in that row's own runs), a row must meet the return target and the cost target; on
+8x8-2p-2f-coop and 15x15-4p-5f a row must keep the old target (issue 8: MANSA >= max(IL, CL) -
+0.05 with <= 5% CL steps). ``--out`` also writes the verdict and a table of the deciding rows as
+``summary.md`` beside the json file.
+
 ``protocol`` says which figures may decide it (issue 19): settings are chosen on seeds 0-4
 (``tuning``); a fresh run on seeds 5-9 with them frozen (``held-out``) decides; a row mixing
 both (seeds added after a miss) is ``mixed`` and decides nothing. ``decides`` is True only for
@@ -44,6 +51,11 @@ TARGET_SHARE, TARGET_GAP = 0.05, 0.05
 TUNING_SEEDS = range(5)
 #: the target's number of seeds: a held-out row with fewer decides nothing
 TARGET_SEEDS = 5
+#: the task issue 19 names, the tasks that keep issue 8's target, and the other task's premise
+NAMED_TASK = "Foraging-2s-8x8-2p-2f-coop-v3"
+KEEP_TASKS = ("Foraging-8x8-2p-2f-coop-v3", "Foraging-15x15-4p-5f-v3")
+PREMISE_GAP = 0.15
+PAIRING_NAMES = ("value", "policy")
 #: switch=act's control in mansa_eval.json: CL's greedy joint action at random steps
 ACT_CONTROL = "cl_random_steps"
 
@@ -111,6 +123,23 @@ def cost_met(seeds: list[dict]) -> bool | None:
     return None if mean is None else bool(mean["mansa_seconds"] < mean["cl_seconds"])
 
 
+def old_target_met(seeds: list[dict]) -> bool | None:
+    """Issue 8's target on the seed means: MANSA >= max(IL, CL) - 0.05 with <= 5% CL steps."""
+    mean = seed_means(seeds, ("mansa_return", "il_return", "cl_return", "cl_share_train"))
+    if mean is None:
+        return None
+    best = max(mean["il_return"], mean["cl_return"])
+    return bool(
+        mean["mansa_return"] >= best - TARGET_GAP and mean["cl_share_train"] <= TARGET_SHARE
+    )
+
+
+def cl_lead(seeds: list[dict]) -> float | None:
+    """CL alone's mean return minus IL alone's in the row's own runs (None if one is missing)."""
+    mean = seed_means(seeds, ("il_return", "cl_return"))
+    return None if mean is None else mean["cl_return"] - mean["il_return"]
+
+
 def protocol(seeds: list[dict]) -> str:
     """``tuning`` (seeds 0-4 only), ``held-out`` (none of them) or ``mixed``."""
     tuning = {s["seed"] in TUNING_SEEDS for s in seeds}
@@ -160,6 +189,130 @@ def study_rows(runs: list[dict], study: str) -> list[dict]:
     return rows
 
 
+def verdict(rows: list[dict]) -> dict:
+    """The issue's target as a whole, from the deciding rows: for each requirement the rows
+    considered, those that meet it (return and cost targets in the same row; issue 8's target
+    for the tasks that keep it), those that meet the return target only, and ``issue_met`` if
+    every requirement is met."""
+    deciding = [r for r in rows if r["decides"]]
+
+    def returns(r):
+        return r["target_met"] is True
+
+    def both(r):
+        return returns(r) and r["cost_met"] is True
+
+    def premise(r):  # a row without IL alone's runs cannot show it: listed, never met
+        lead = cl_lead(r["seeds"])
+        return lead is not None and lead >= PREMISE_GAP
+
+    def part(candidates, passes, returns=returns):
+        return {
+            "studies": [r["study"] for r in candidates],
+            "met_by": [r["study"] for r in candidates if passes(r)],
+            "return_met_by": [r["study"] for r in candidates if returns(r)],
+            "met": any(passes(r) for r in candidates),
+        }
+
+    named = {
+        p: part([r for r in deciding if (r["task"], r["pairing"]) == (NAMED_TASK, p)], both)
+        for p in PAIRING_NAMES
+    }
+    other = [
+        r
+        for r in deciding
+        if r["task"] not in (NAMED_TASK, *KEEP_TASKS)
+        and (cl_lead(r["seeds"]) is None or premise(r))
+    ]
+    another = part(other, lambda r: both(r) and premise(r), lambda r: returns(r) and premise(r))
+    keep = {
+        t: part([r for r in deciding if r["task"] == t], lambda r: old_target_met(r["seeds"]))
+        for t in KEEP_TASKS
+    }
+    return {
+        "named_task": named,
+        "another_task": another,
+        "keep_old_target": keep,
+        "issue_met": all(p["met"] for p in (*named.values(), another, *keep.values())),
+    }
+
+
+def _figure(x: float | None, fmt: str = "{:.3f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def _yes(flag: bool | None) -> str:
+    return {True: "yes", False: "no", None: "open"}[flag]
+
+
+def markdown(rows: list[dict], command: str) -> str:
+    """The verdict and a table of the deciding rows (seed means), as summary.md."""
+    v = verdict(rows)
+    lines = [
+        "# MANSA: the record that decides issue 19",
+        "",
+        f"Generated by `{command}` from the `results.json` files; do not edit by hand.",
+        "Figures are means over the held-out seeds 5-9. A row meets the return target with MANSA",
+        ">= CL alone - 0.05, <= 5% CL steps in training and MANSA above CL at random steps",
+        "(`switch=learn`: the centralised rule at random states); the cost target with MANSA's",
+        "training seconds below CL alone's.",
+        "",
+        "## Verdict",
+        "",
+    ]
+
+    def say(name: str, part: dict, what: str) -> str:
+        studies = ", ".join(f"`{s}`" for s in part["studies"]) or "no deciding row"
+        met = ", ".join(f"`{s}`" for s in part["met_by"])
+        returns = ", ".join(f"`{s}`" for s in part["return_met_by"] if s not in part["met_by"])
+        tail = f"met by {met}" if met else "not met"
+        if returns:
+            tail += f"; return target only: {returns}"
+        return f"- {name} ({what}): **{tail}** (rows: {studies})"
+
+    both = "return and cost in one row"
+    for p, part in v["named_task"].items():
+        lines.append(say(f"{NAMED_TASK}, {p} pairing", part, both))
+    gap = f"CL alone >= IL alone + {PREMISE_GAP}"
+    lines.append(say(f"another task where {gap}", v["another_task"], both))
+    for t, part in v["keep_old_target"].items():
+        lines.append(say(f"{t} keeps the old target", part, "issue 8's target"))
+    lines += ["", f"Issue 19's target as a whole: **{'met' if v['issue_met'] else 'not met'}**."]
+    lines += [
+        "",
+        "## Deciding rows",
+        "",
+        "| study | task | pairing | switch | MANSA | CL alone | IL alone | control "
+        "| CL share (train) | return target | seconds MANSA / CL | cost target "
+        "| above training control |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---|---|",
+    ]
+    keys = ("mansa_return", "cl_return", "il_return", "control_return", "cl_share_train")
+    for r in (r for r in rows if r["decides"]):
+        mean = {k: (seed_means(r["seeds"], (k,)) or {}).get(k) for k in keys}
+        secs = {
+            k: (seed_means(r["seeds"], (k,)) or {}).get(k) for k in ("mansa_seconds", "cl_seconds")
+        }
+        task = r["task"].removeprefix("Foraging-").removesuffix("-v3")
+        lines.append(
+            f"| `{r['study']}` | {task} | {r['pairing']} | {r['switch']} "
+            f"| {_figure(mean['mansa_return'])} | {_figure(mean['cl_return'])} "
+            f"| {_figure(mean['il_return'])} | {_figure(mean['control_return'])} "
+            f"| {_figure(mean['cl_share_train'], '{:.2%}')} | {_yes(r['target_met'])} "
+            f"| {_figure(secs['mansa_seconds'], '{:,.0f}')} / "
+            f"{_figure(secs['cl_seconds'], '{:,.0f}')} | {_yes(r['cost_met'])} "
+            f"| {_yes(r['above_train_control'])} |"
+        )
+    others = sum(not r["decides"] for r in rows)
+    lines += [
+        "",
+        f"{others} more rows in `summary.json` decide nothing: tuning or mixed seeds, fewer than",
+        "five held-out seeds, or a control of transfer (a stand-in demonstrator).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def summary(folders: list[str]) -> list[dict]:
     """Every row of every results.json under ``folders``, by study folder path."""
     rows = []
@@ -179,13 +332,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = summary(args.folders)
     write_json(args.out, rows)
+    command = " ".join(["python -m benchmarks.mansa_summary", *args.folders, "--out", args.out])
+    with open(os.path.join(os.path.dirname(args.out) or ".", "summary.md"), "w") as f:
+        f.write(markdown(rows, command))
     met = sum(r["target_met"] is True for r in rows)
     deciding = [r for r in rows if r["decides"]]
     decided = sum(r["target_met"] is True for r in deciding)
     cheaper = sum(r["cost_met"] is True for r in deciding)
     print(
         f"wrote {args.out}: {len(rows)} rows, target met in {met}; "
-        f"{len(deciding)} held-out rows decide, target met in {decided}, cost target in {cheaper}"
+        f"{len(deciding)} held-out rows decide, target met in {decided}, cost target in "
+        f"{cheaper}; issue 19's target as a whole: {'met' if verdict(rows)['issue_met'] else 'not met'}"
     )
 
 

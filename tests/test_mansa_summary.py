@@ -82,6 +82,9 @@ def test_summary_rows_per_study_task_pairing_and_switch(tmp_path):
     assert learn_row["target_met"] is None  # seed 1's control is missing
     assert learn_row["cost_met"] is None  # no training seconds recorded
     assert learn_row["above_train_control"] is None  # seed 1's control is missing
+    md = (tmp_path / "summary.md").read_text()  # the verdict and the deciding rows, beside it
+    assert "Issue 19's target as a whole: **not met**" in md
+    assert "| `act` |" not in md  # a tuning row decides nothing, so it is not in the table
 
 
 def test_cost_target_compares_the_mean_training_seconds():
@@ -142,3 +145,59 @@ def test_a_held_out_row_with_fewer_than_five_seeds_is_a_diagnostic():
     runs += [run(m, 9, 0.5, **figures) for m in ("il", "cl", "mansa")]
     (row,) = mansa_summary.study_rows(runs, "s")
     assert row["decides"] is True
+
+
+def row(study, task, pairing="value", met=True, cost=True, il=0.2, cl=0.9, mansa=0.9):
+    seed = {"mansa_return": mansa, "il_return": il, "cl_return": cl, "cl_share_train": 0.04}
+    return {
+        "study": study,
+        "task": f"Foraging-{task}-v3",
+        "pairing": pairing,
+        "switch": "act",
+        "decides": True,
+        "target_met": met,
+        "cost_met": cost,
+        "above_train_control": None,
+        "seeds": [{**seed, "seed": s} for s in range(5, 10)],
+    }
+
+
+def test_the_verdict_needs_every_requirement_with_return_and_cost_in_one_row():
+    rows = [
+        row("named_value", "2s-8x8-2p-2f-coop"),
+        row("named_policy", "2s-8x8-2p-2f-coop", pairing="policy"),
+        row("second", "2s-8x8-2p-3f-coop"),
+        row("keep_8x8", "8x8-2p-2f-coop", il=0.75, cl=0.86, mansa=0.82),
+        row("keep_15x15", "15x15-4p-5f", il=0.30, cl=0.21, mansa=0.26),
+    ]
+    v = mansa_summary.verdict(rows)
+    assert v["issue_met"] is True
+    assert v["keep_old_target"]["Foraging-15x15-4p-5f-v3"]["met_by"] == ["keep_15x15"]
+    # the old target is max(IL, CL) - 0.05: 0.24 misses IL's 0.30 though it beats CL's 0.21
+    rows[4]["seeds"] = [{**s, "mansa_return": 0.24} for s in rows[4]["seeds"]]
+    assert mansa_summary.verdict(rows)["issue_met"] is False
+    rows[4]["seeds"] = [{**s, "mansa_return": 0.26} for s in rows[4]["seeds"]]
+    # return without cost (or cost without return) meets nothing
+    rows[1]["cost_met"] = False
+    v = mansa_summary.verdict(rows)
+    assert v["named_task"]["policy"] == {
+        "studies": ["named_policy"],
+        "met_by": [],
+        "return_met_by": ["named_policy"],
+        "met": False,
+    }
+    assert v["issue_met"] is False
+    rows[1].update(cost_met=True, target_met=None)  # a figure still missing
+    assert mansa_summary.verdict(rows)["issue_met"] is False
+    rows[1]["target_met"] = True
+    # the other task needs CL alone >= IL alone + 0.15 in the row's own runs
+    rows[2]["seeds"] = [{**s, "il_return": 0.8} for s in rows[2]["seeds"]]
+    v = mansa_summary.verdict(rows)
+    assert v["another_task"]["studies"] == [] and v["issue_met"] is False
+    rows[2]["seeds"] = [{**s, "il_return": None} for s in rows[2]["seeds"]]
+    v = mansa_summary.verdict(rows)
+    assert v["another_task"]["studies"] == ["second"]  # listed, but it cannot show the premise
+    assert v["another_task"]["met"] is False
+    rows[2]["decides"] = False  # tuning rows never count
+    rows.append({**row("third", "2s-8x8-2p-3f-coop"), "decides": False})
+    assert mansa_summary.verdict(rows)["another_task"]["studies"] == []
