@@ -459,11 +459,12 @@ def run_grid(
             todo.append(cell)
     runs_file = os.path.join(grid.out, "runs.json")
     names = {c.spec.name for c in cells}
-    others = []
-    if accumulate and os.path.isfile(runs_file):
-        others = [r for r in read_json(grid.out, "runs.json") if r.get("name") not in names]
 
     def save():
+        # re-read at each save: another invocation filling the same table may have written since
+        others = []
+        if accumulate and os.path.isfile(runs_file):
+            others = [r for r in read_json(grid.out, "runs.json") if r.get("name") not in names]
         ours = [rows[c.spec.name].as_json() for c in cells if c.spec.name in rows]
         write_json(runs_file, [*others, *ours])
 

@@ -13,6 +13,7 @@ from benchmarks.launchers import (
     STATUS_FILE,
     ProcessPoolLauncher,
     RayLauncher,
+    RunRecord,
     RunSpec,
     SerialLauncher,
     execute,
@@ -288,6 +289,22 @@ def test_runs_json_keeps_other_invocations_runs_only_when_accumulating(tmp_path,
     assert names() == ([first.cells()[0].spec.name, *ours] if accumulate else ours)
     run_grid(second, None, log=lambda _: None, accumulate=accumulate)  # no duplicate entry
     assert names().count(ours[0]) == 1
+
+
+def test_two_invocations_at_once_keep_each_others_runs_json_entries(tmp_path):
+    first, second = (tiny_grid(tmp_path, seeds=[s]) for s in (0, 1))
+
+    class FirstEndsMeanwhile(SerialLauncher):  # the first invocation ends while this one runs
+        def run(self, specs, on_result):
+            run_grid(first, None, log=lambda _: None, accumulate=True)
+            on_result(RunRecord(specs[0].name, "failed", error="stopped"))
+
+    run_grid(second, FirstEndsMeanwhile(), log=lambda _: None, accumulate=True)
+    entries = json.loads(read(os.path.join(second.out, "runs.json")))
+    assert [r["name"] for r in entries] == [
+        first.cells()[0].spec.name,
+        second.cells()[0].spec.name,
+    ]
 
 
 def test_env_entries_take_a_label_and_a_config_file(tmp_path):
