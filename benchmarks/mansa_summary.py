@@ -245,9 +245,14 @@ def _yes(flag: bool | None) -> str:
     return {True: "yes", False: "no", None: "open"}[flag]
 
 
-def markdown(rows: list[dict], command: str) -> str:
-    """The verdict and a table of the deciding rows (seed means), as summary.md."""
-    v = verdict(rows)
+def _mean(seeds: list[dict], key: str) -> float | None:
+    mean = seed_means(seeds, (key,))
+    return None if mean is None else mean[key]
+
+
+def markdown(rows: list[dict], v: dict, command: str) -> str:
+    """The verdict ``v`` (:func:`verdict`) and a table of the deciding rows (seed means), as
+    summary.md."""
     lines = [
         "# MANSA: the record that decides issue 19",
         "",
@@ -289,18 +294,15 @@ def markdown(rows: list[dict], command: str) -> str:
     ]
     keys = ("mansa_return", "cl_return", "il_return", "control_return", "cl_share_train")
     for r in (r for r in rows if r["decides"]):
-        mean = {k: (seed_means(r["seeds"], (k,)) or {}).get(k) for k in keys}
-        secs = {
-            k: (seed_means(r["seeds"], (k,)) or {}).get(k) for k in ("mansa_seconds", "cl_seconds")
-        }
+        mean = {k: _mean(r["seeds"], k) for k in (*keys, "mansa_seconds", "cl_seconds")}
         task = r["task"].removeprefix("Foraging-").removesuffix("-v3")
         lines.append(
             f"| `{r['study']}` | {task} | {r['pairing']} | {r['switch']} "
             f"| {_figure(mean['mansa_return'])} | {_figure(mean['cl_return'])} "
             f"| {_figure(mean['il_return'])} | {_figure(mean['control_return'])} "
             f"| {_figure(mean['cl_share_train'], '{:.2%}')} | {_yes(r['target_met'])} "
-            f"| {_figure(secs['mansa_seconds'], '{:,.0f}')} / "
-            f"{_figure(secs['cl_seconds'], '{:,.0f}')} | {_yes(r['cost_met'])} "
+            f"| {_figure(mean['mansa_seconds'], '{:,.0f}')} / "
+            f"{_figure(mean['cl_seconds'], '{:,.0f}')} | {_yes(r['cost_met'])} "
             f"| {_yes(r['above_train_control'])} |"
         )
     others = sum(not r["decides"] for r in rows)
@@ -332,9 +334,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = summary(args.folders)
     write_json(args.out, rows)
+    v = verdict(rows)
     command = " ".join(["python -m benchmarks.mansa_summary", *args.folders, "--out", args.out])
     with open(os.path.join(os.path.dirname(args.out) or ".", "summary.md"), "w") as f:
-        f.write(markdown(rows, command))
+        f.write(markdown(rows, v, command))
     met = sum(r["target_met"] is True for r in rows)
     deciding = [r for r in rows if r["decides"]]
     decided = sum(r["target_met"] is True for r in deciding)
@@ -342,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"wrote {args.out}: {len(rows)} rows, target met in {met}; "
         f"{len(deciding)} held-out rows decide, target met in {decided}, cost target in "
-        f"{cheaper}; issue 19's target as a whole: {'met' if verdict(rows)['issue_met'] else 'not met'}"
+        f"{cheaper}; issue 19's target as a whole: {'met' if v['issue_met'] else 'not met'}"
     )
 
 
